@@ -1,0 +1,135 @@
+//! The history: one timeline, on one clock (CLOCK_MONOTONIC seconds), of
+//! everything that happened in a scenario run: fault steps, probe operations,
+//! the session's state as sysfs showed it, and the kernel's iSCSI log lines.
+//!
+//! The checker reads only this; a history can be saved as JSON lines and
+//! checked again later, which is how the checker is tested without root.
+
+use guest_probes::ProbeEvent;
+use serde::{Deserialize, Serialize};
+
+/// One entry of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// CLOCK_MONOTONIC seconds.
+    pub t: f64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Event {
+    /// A fault step of the scenario's timeline was put in place (`Begin`) or
+    /// cleared (`End`). `step` indexes the scenario's fault list.
+    Fault {
+        step: usize,
+        phase: FaultPhase,
+        kind: String,
+        /// When the step was scheduled to happen; `t` is when it was in place.
+        scheduled: f64,
+    },
+    /// A probe's own record.
+    Probe {
+        probe: String,
+        #[serde(flatten)]
+        event: ProbeEvent,
+    },
+    /// The iSCSI session's state in sysfs changed (LOGGED_IN, FAILED, FREE).
+    Session { state: String },
+    /// A kernel log line about iSCSI or SCSI, with the kernel's own timestamp.
+    Kernel { line: String },
+    /// A note from the harness itself (setup done, teardown started, ...).
+    Note { text: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultPhase {
+    Begin,
+    End,
+}
+
+/// The whole timeline of one scenario run, kept sorted by time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub entries: Vec<Entry>,
+}
+
+impl History {
+    pub fn push(&mut self, t: f64, event: Event) {
+        self.entries.push(Entry { t, event });
+    }
+
+    /// Sorts by time; entries from different sources arrive out of order.
+    pub fn sort(&mut self) {
+        self.entries.sort_by(|a, b| a.t.total_cmp(&b.t));
+    }
+
+    /// The history as JSON lines, one entry per line.
+    pub fn to_json_lines(&self) -> String {
+        let mut out = String::new();
+        for entry in &self.entries {
+            out.push_str(&serde_json::to_string(entry).expect("history entries serialize"));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Reads a history saved by [`History::to_json_lines`].
+    pub fn from_json_lines(text: &str) -> Result<History, serde_json::Error> {
+        let entries = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        Ok(History { entries })
+    }
+
+    /// Probe events in time order, with the probe's name.
+    pub fn probe_events(&self) -> impl Iterator<Item = (f64, &str, &ProbeEvent)> {
+        self.entries.iter().filter_map(|e| match &e.event {
+            Event::Probe { probe, event } => Some((e.t, probe.as_str(), event)),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guest_probes::OpKind;
+
+    #[test]
+    fn history_round_trips_through_json_lines() {
+        let mut h = History::default();
+        h.push(
+            1.0,
+            Event::Fault {
+                step: 0,
+                phase: FaultPhase::Begin,
+                kind: "blackhole".into(),
+                scheduled: 0.999,
+            },
+        );
+        h.push(
+            1.5,
+            Event::Probe {
+                probe: "blk".into(),
+                event: ProbeEvent::Op {
+                    t: 1.5,
+                    start: 1.4,
+                    op: OpKind::Read,
+                    seq: 1,
+                    block: 1,
+                    ok: true,
+                    errno: None,
+                },
+            },
+        );
+        h.push(2.0, Event::Session { state: "FAILED".into() });
+        let text = h.to_json_lines();
+        assert_eq!(text.lines().count(), 3);
+        assert_eq!(History::from_json_lines(&text).unwrap(), h);
+    }
+}

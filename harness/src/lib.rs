@@ -1,0 +1,7 @@
+//! iscsi-chaos: break the link between a real iSCSI target and the real
+//! open-iscsi initiator on a timeline, and measure what the disk's users see.
+//!
+//! Pure modules (no root, no I/O): `scenario`, `oracle`, `tc`, `history`,
+//! `checker`, `report`. Modules that touch the kernel are kept thin.
+
+pub mod history;
