@@ -32,7 +32,7 @@ pub enum Event {
     /// A probe's own record.
     Probe {
         probe: String,
-        #[serde(flatten)]
+        /// Nested, not flattened: the probe event has its own `t`.
         event: ProbeEvent,
     },
     /// The iSCSI session's state in sysfs changed (LOGGED_IN, FAILED, FREE).
