@@ -176,7 +176,8 @@ mod tests {
             assert_eq!(since, start as f64 / 1e9);
             let age = t - since;
             if i == 0 {
-                assert!((0.1..0.19).contains(&age), "first report after {age}");
+                // Loose upper bound: tests share the CPU.
+                assert!((0.1..0.25).contains(&age), "first report after {age}");
             } else {
                 assert!(t - prev >= 0.149, "reports {} apart", t - prev);
             }

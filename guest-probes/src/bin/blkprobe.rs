@@ -24,6 +24,8 @@ use guest_probes::{monotonic_now, monotonic_ns, OpKind, ProbeEvent};
 
 /// Default cap on the blocks cycled through when --blocks is not given.
 const MAX_DEFAULT_BLOCKS: u64 = 16384;
+/// Upper bound for --blocks: the ledger keeps 16 bytes per block in memory.
+const MAX_BLOCKS: u64 = 1 << 24;
 /// After SIGTERM/SIGINT the verify pass gets at most this long.
 const SIGNAL_VERIFY_BUDGET: Duration = Duration::from_secs(5);
 /// Repeat period of Stalled reports for one operation.
@@ -131,7 +133,9 @@ fn setup(args: &Args) -> Result<Probe> {
     let dev = Device::open(&args.device, bs, args.expect_session.as_deref())?;
     let fit = dev.size() / bs as u64;
     let blocks = match args.blocks {
-        Some(0) => bail!("--blocks must be at least 1"),
+        Some(n) if n == 0 || n > MAX_BLOCKS => {
+            bail!("--blocks must be between 1 and {MAX_BLOCKS}, not {n}")
+        }
         Some(n) if n > fit => bail!(
             "--blocks {n} of {bs} bytes do not fit in {} ({} bytes)",
             args.device.display(),
