@@ -69,6 +69,18 @@ cap tbf                 RTM_NEWQDISC qdisc replace dev v0 root tbf rate 1mbit bu
 cap tbf_rate64          RTM_NEWQDISC qdisc replace dev v0 root tbf rate 40gbit burst 1000000 limit 2000000
 cap del_root            RTM_DELQDISC qdisc del dev v0 root
 
+# Kernel replies (recvmsg, -e read=all): an extended-ack error and a plain ack.
+reply() { # NAME TYPE tc-args...
+	name=$1; type=$2; shift 2
+	ip netns exec "$NS" strace -f -e trace=recvmsg -e read=all -s 65535 -xx \
+		-o /tmp/$NS.trace "$TC" "$@" >/dev/null 2>&1 || true
+	extract /tmp/$NS.trace "$type" > "$DIR/$name.$SUF.hex"
+	echo "$name: $TC $* (recvmsg)"
+}
+# Only valid on a kernel without sch_netem (ENOENT, "Specified qdisc kind is unknown").
+reply error_no_netem     NLMSG_ERROR qdisc replace dev v0 root netem loss 100%
+reply ack_tbf            NLMSG_ERROR qdisc replace dev v0 root tbf rate 1mbit burst 32768 limit 102400
+
 # The kernel's dump reply with a real tbf (tbf exists on this kernel) that has seen
 # traffic: 20 UDP datagrams of 1000 bytes to a static neighbour through an 8 kbit/s
 # tbf with a 3000-byte limit, so bytes, packets, drops, overlimits, backlog and qlen
