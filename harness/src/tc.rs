@@ -443,7 +443,7 @@ fn encode_tbf(b: &mut Buf, t: &Tbf) -> Result<(), TcError> {
     let opts = b.begin(TCA_OPTIONS);
     b.attr(TCA_TBF_PARMS, &parms);
     b.attr(TCA_TBF_BURST, &t.burst_bytes.to_ne_bytes());
-    if rate32 == u32::MAX && t.rate_bytes_per_s >= 1 << 32 {
+    if t.rate_bytes_per_s >= 1 << 32 {
         b.attr(TCA_TBF_RATE64, &t.rate_bytes_per_s.to_ne_bytes());
     }
     b.attr(TCA_TBF_RTAB, &rtab);
@@ -579,12 +579,16 @@ fn parse_qdisc(body: &[u8]) -> Result<QdiscStats, TcError> {
     Ok(q)
 }
 
-fn parse_error(flags: u16, body: &[u8]) -> Result<(i32, Option<String>), TcError> {
+/// Error code and extack of an NLMSG_ERROR or NLMSG_DONE payload.
+fn parse_error(done: bool, flags: u16, body: &[u8]) -> Result<(i32, Option<String>), TcError> {
     let err = u32_at(body, 0)? as i32;
     let mut extack = None;
     if flags & NLM_F_ACK_TLVS != 0 {
-        // After the error code comes the echoed request: its header only if capped.
-        let echoed = if flags & NLM_F_CAPPED != 0 {
+        // NLMSG_ERROR echoes the request (only its header if capped) before the
+        // TLVs; NLMSG_DONE has them right after the error code.
+        let echoed = if done {
+            0
+        } else if flags & NLM_F_CAPPED != 0 {
             NLMSG_HDRLEN
         } else {
             u32_at(body, 4)? as usize
@@ -619,7 +623,7 @@ pub fn parse_messages(mut buf: &[u8]) -> Result<Vec<Message>, TcError> {
                 let (errno, extack) = if ty == NLMSG_DONE && body.len() < 4 {
                     (0, None)
                 } else {
-                    parse_error(flags, body)?
+                    parse_error(ty == NLMSG_DONE, flags, body)?
                 };
                 match (errno, ty) {
                     (0, NLMSG_ERROR) => Message::Ack { seq },

@@ -338,6 +338,38 @@ fn parses_kernel_capped_ack() {
 }
 
 #[test]
+fn parses_dump_done_with_error_and_extack() {
+    // NLMSG_DONE carrying -EINVAL and an extack right after the error code.
+    let mut m = Vec::new();
+    m.extend_from_slice(&32u32.to_ne_bytes());
+    m.extend_from_slice(&NLMSG_DONE.to_ne_bytes());
+    m.extend_from_slice(&(0x2 | NLM_F_ACK_TLVS).to_ne_bytes()); // MULTI|ACK_TLVS
+    m.extend_from_slice(&9u32.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.extend_from_slice(&(-libc::EINVAL).to_ne_bytes());
+    m.extend_from_slice(&[12, 0, 1, 0]);
+    m.extend_from_slice(b"bad dump");
+    assert_eq!(m.len(), 32);
+    let want = Message::Error {
+        seq: 9,
+        error: NetlinkError {
+            errno: libc::EINVAL,
+            extack: Some("bad dump".into()),
+        },
+    };
+    assert_eq!(parse_messages(&m).unwrap(), vec![want]);
+    // The plain end of a dump.
+    let mut done = m[..20].to_vec();
+    done[0] = 20;
+    done[6] = 0x2;
+    done[16..20].copy_from_slice(&0i32.to_ne_bytes());
+    assert_eq!(
+        parse_messages(&done).unwrap(),
+        vec![Message::Done { seq: 9 }]
+    );
+}
+
+#[test]
 fn rejects_truncated_reply() {
     let g = hex("dump_reply_tbf.head");
     assert!(matches!(
