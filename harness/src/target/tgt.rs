@@ -8,7 +8,8 @@
 //!   is reused by the next tgtd. tgtadm is still run in the lane's namespace,
 //!   so a build with an abstract (per-netns) socket would work too.
 //! - tgtd ignores SIGTERM (empty handler). A graceful stop is
-//!   `tgtadm --mode sys --op delete`; SIGKILL after a timeout.
+//!   `tgtadm --mode sys --op delete`, which tgtd refuses while any target
+//!   exists: delete the target (`--force`) first; SIGKILL after a timeout.
 //! - `--iscsi portal=IP:PORT` makes tgtd listen on that address only.
 
 use std::fs::{File, OpenOptions};
@@ -73,13 +74,14 @@ fn control_port_in_use(port: u16) -> bool {
     unsafe { libc::lockf(f.as_raw_fd(), libc::F_TEST, 0) != 0 }
 }
 
-/// A control port for lane `index` of `run_id`: derived from the run id so
+/// A control port (10000..32000) for lane `index` of `run_id`: derived from the run id so
 /// concurrent runs spread out, never 0 (a system tgtd's default), and skipping
 /// ports a live tgtd holds.
 pub fn pick_control_port(run_id: &str, index: u8) -> Result<u16> {
-    let start = (run_hash(run_id) % 40_000) as u32;
+    // tgtd keeps the port in a C `short`: 1..=32767 only.
+    let start = (run_hash(run_id) % 22_000) as u32;
     for k in 0..200u32 {
-        let port = 10_000 + (start + u32::from(index) + k * 256) % 50_000;
+        let port = 10_000 + (start + u32::from(index) + k * 256) % 22_000;
         let port = port as u16;
         if !control_port_in_use(port) {
             return Ok(port);
@@ -316,6 +318,14 @@ impl TgtTarget {
         let pid = child.id();
         let grace = match mode {
             StopMode::Graceful(t) => {
+                // tgtd refuses to exit (EINVAL) while a target exists;
+                // --force also closes open sessions, as tgt-admin does.
+                let force_delete = [
+                    "--lld", "iscsi", "--mode", "target", "--op", "delete", "--force", "--tid", TID,
+                ];
+                if let Err(e) = self.tgtadm(&force_delete).await {
+                    tracing::debug!(error = %e, "tgtadm target delete");
+                }
                 if let Err(e) = self.tgtadm(&["--mode", "sys", "--op", "delete"]).await {
                     tracing::debug!(error = %e, "tgtadm sys delete");
                 }
