@@ -350,3 +350,31 @@ async fn cleanup_run_kills_tgtd_left_in_a_lane() {
     // The forgotten TempDir is not ours to find again; remove it by hand.
     let _ = std::fs::remove_dir_all(backing.parent().unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, netns and tgtd"]
+async fn initiator_allow_restricts_access() {
+    let mut guard = RunGuard::new("acl");
+    let mut lane = Lane::create(&guard.run_id, 205).await.unwrap();
+    let other = std::net::Ipv4Addr::new(10, 213, 205, 99);
+    let mut target = Target::setup(
+        TargetKind::Tgt,
+        &lane,
+        LunSpec {
+            size_bytes: 1 << 20,
+            allow: InitiatorAllow::Address(other),
+        },
+    )
+    .await
+    .unwrap();
+    let Target::Tgt(t) = &target;
+    guard.control_ports.push(t.control_port());
+    // Our address (.1) is not allowed: discovery must not offer the target.
+    let (ok, out) = iscsi_ls(target.portal().addr).await;
+    assert!(ok, "discovery itself must work: {out}");
+    assert!(!out.contains(&target.portal().iqn), "{out}");
+    target.teardown().await.unwrap();
+    drop(target);
+    lane.destroy().await.unwrap();
+    assert_lane_gone(&lane).await;
+}
