@@ -7,6 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod blockdev;
+pub mod emit;
+pub mod ledger;
+pub mod stamp;
+pub mod watchdog;
+
 /// The kind of I/O operation a probe performed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,11 +47,20 @@ pub enum ProbeEvent {
     },
     /// The watchdog saw an operation blocked in the kernel since `since`.
     /// Emitted once a stall passes the threshold, then about once a second.
-    Stalled { t: f64, since: f64, op: OpKind, seq: u64 },
+    Stalled {
+        t: f64,
+        since: f64,
+        op: OpKind,
+        seq: u64,
+    },
     /// The timeline is over; the probe reads back every acknowledged write.
     VerifyStart { t: f64, acked: u64 },
     /// An acknowledged write that read back wrong: `lost` when the block holds
-    /// an older or no stamp, `corrupt` when the stamp's checksum fails.
+    /// an older or no stamp, `corrupt` when the stamp's checksum fails,
+    /// `unreadable` when the verify pass could not read it back. blkprobe also
+    /// emits it during the run when the read right after a write finds the
+    /// block's latest acknowledged write lost or corrupt; each write is
+    /// reported at most once.
     BadBlock {
         t: f64,
         seq: u64,
@@ -97,6 +112,17 @@ pub fn monotonic_now() -> f64 {
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds (for atomics shared between threads).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 #[cfg(test)]

@@ -5,3 +5,7 @@
 //! `checker`, `report`. Modules that touch the kernel are kept thin.
 
 pub mod history;
+pub mod netns;
+pub mod target;
+pub mod tc;
+pub mod topology;

@@ -1,0 +1,119 @@
+//! iSCSI targets living in a lane's namespace. One enum the orchestrator
+//! drives, one module per backend (tgt now; LIO later).
+
+pub mod tgt;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::topology::Lane;
+
+/// Which target implementation serves a lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Tgt,
+}
+
+/// Which initiators may log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitiatorAllow {
+    All,
+    Address(Ipv4Addr),
+}
+
+/// What to export: one LUN (number 1) of `size_bytes`, backed by a sparse
+/// file the target owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LunSpec {
+    pub size_bytes: u64,
+    pub allow: InitiatorAllow,
+}
+
+/// Where the initiator finds the LUN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Portal {
+    pub addr: SocketAddrV4,
+    pub iqn: String,
+    pub lun: u32,
+}
+
+/// How to stop the target process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// SIGTERM, then SIGKILL if it has not exited after the timeout.
+    Graceful(Duration),
+    /// SIGKILL at once (a crash).
+    Kill,
+}
+
+/// The target's IQN for lane `index` of run `run_id`.
+pub fn iqn_for(run_id: &str, index: u8) -> String {
+    format!("iqn.2026-11.io.iscsi-chaos:{run_id}-{index}")
+}
+
+/// A running target. Call [`Target::teardown`] before dropping it; dropping
+/// only kills the target process.
+#[derive(Debug)]
+pub enum Target {
+    Tgt(tgt::TgtTarget),
+}
+
+impl Target {
+    /// Start a target of `kind` in `lane`'s namespace, exporting one LUN.
+    pub async fn setup(kind: TargetKind, lane: &Lane, spec: LunSpec) -> Result<Target> {
+        match kind {
+            TargetKind::Tgt => Ok(Target::Tgt(tgt::TgtTarget::setup(lane, spec).await?)),
+        }
+    }
+
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            Target::Tgt(_) => TargetKind::Tgt,
+        }
+    }
+
+    pub fn portal(&self) -> &Portal {
+        match self {
+            Target::Tgt(t) => t.portal(),
+        }
+    }
+
+    /// Path of the LUN's backing file (None after teardown).
+    pub fn backing_path(&self) -> Option<&Path> {
+        match self {
+            Target::Tgt(t) => t.backing_path(),
+        }
+    }
+
+    /// pid of the target daemon, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Target::Tgt(t) => t.pid(),
+        }
+    }
+
+    /// Stop the target process, keeping the LUN's data (a nemesis action).
+    pub async fn stop_process(&mut self, mode: StopMode) -> Result<()> {
+        match self {
+            Target::Tgt(t) => t.stop_process(mode).await,
+        }
+    }
+
+    /// Start the target process again with the same portal, IQN and LUN.
+    pub async fn start_process(&mut self) -> Result<()> {
+        match self {
+            Target::Tgt(t) => t.start_process().await,
+        }
+    }
+
+    /// Remove the target's configuration, stop it and delete the backing
+    /// file. Idempotent.
+    pub async fn teardown(&mut self) -> Result<()> {
+        match self {
+            Target::Tgt(t) => t.teardown().await,
+        }
+    }
+}

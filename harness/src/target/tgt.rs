@@ -1,0 +1,406 @@
+//! The tgt (STGT) backend: a private `tgtd -f` per lane, in the lane's
+//! namespace, configured with `tgtadm`.
+//!
+//! Facts this relies on (tgt 1.0.85, checked on the build machine):
+//! - tgtd's control socket is a filesystem socket `/var/run/tgtd/socket.N`
+//!   guarded by `lockf` on `socket.N.lock`: it is machine-wide, so every lane
+//!   needs its own control port N. A stale socket file without a lock holder
+//!   is reused by the next tgtd. tgtadm is still run in the lane's namespace,
+//!   so a build with an abstract (per-netns) socket would work too.
+//! - tgtd ignores SIGTERM (empty handler). A graceful stop is
+//!   `tgtadm --mode sys --op delete`, which tgtd refuses while any target
+//!   exists: delete the target (`--force`) first; SIGKILL after a timeout.
+//! - `--iscsi portal=IP:PORT` makes tgtd listen on that address only.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::SocketAddrV4;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+use super::{iqn_for, InitiatorAllow, LunSpec, Portal, StopMode};
+use crate::netns::NetNs;
+use crate::topology::{run_hash, Lane, ISCSI_PORT};
+
+/// Where tgtd puts its control sockets.
+const TGTD_RUN_DIR: &str = "/var/run/tgtd";
+/// tgt target id; one target per tgtd.
+const TID: &str = "1";
+const LUN: u32 = 1;
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+const TGTADM_TIMEOUT: Duration = Duration::from_secs(10);
+const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A tgtd serving one LUN in one lane.
+#[derive(Debug)]
+pub struct TgtTarget {
+    netns: NetNs,
+    portal: Portal,
+    control_port: u16,
+    spec: LunSpec,
+    /// Holds the backing file and tgtd's log; removed on teardown.
+    dir: Option<tempfile::TempDir>,
+    backing: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+fn lock_path(port: u16) -> PathBuf {
+    Path::new(TGTD_RUN_DIR).join(format!("socket.{port}.lock"))
+}
+
+fn socket_path(port: u16) -> PathBuf {
+    Path::new(TGTD_RUN_DIR).join(format!("socket.{port}"))
+}
+
+/// Whether some live tgtd holds control port `port` (tgtd takes a `lockf`
+/// lock on the port's lock file for its whole life).
+fn control_port_in_use(port: u16) -> bool {
+    let Ok(f) = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(lock_path(port))
+    else {
+        return false;
+    };
+    // F_TEST: 0 if unlocked (or locked by us), -1 if another process holds it.
+    unsafe { libc::lockf(f.as_raw_fd(), libc::F_TEST, 0) != 0 }
+}
+
+/// A control port (10000..32000) for lane `index` of `run_id`: derived from the run id so
+/// concurrent runs spread out, never 0 (a system tgtd's default), and skipping
+/// ports a live tgtd holds.
+pub fn pick_control_port(run_id: &str, index: u8) -> Result<u16> {
+    // tgtd keeps the port in a C `short`: 1..=32767 only.
+    let start = (run_hash(run_id) % 22_000) as u32;
+    for k in 0..200u32 {
+        let port = 10_000 + (start + u32::from(index) + k * 256) % 22_000;
+        let port = port as u16;
+        if !control_port_in_use(port) {
+            return Ok(port);
+        }
+    }
+    bail!("no free tgtd control port for lane {index}")
+}
+
+fn tail_of(path: &Path, max: u64) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut s = String::new();
+    let _ = f.read_to_string(&mut s);
+    s
+}
+
+impl TgtTarget {
+    /// Create the backing file, start tgtd in the lane's namespace and
+    /// configure target `iqn_for(run, lane)` with LUN 1.
+    pub async fn setup(lane: &Lane, spec: LunSpec) -> Result<TgtTarget> {
+        let netns = lane
+            .netns()
+            .ok_or_else(|| anyhow!("lane {} has no namespace", lane.index()))?
+            .clone();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("iscsi-chaos-{}-{}-", lane.run_id(), lane.index()))
+            .tempdir()
+            .context("temporary folder for the LUN")?;
+        let backing = dir.path().join("lun1.img");
+        // Sparse: set_len allocates nothing.
+        File::create(&backing)
+            .and_then(|f| f.set_len(spec.size_bytes))
+            .with_context(|| format!("create backing file {}", backing.display()))?;
+        let log = dir.path().join("tgtd.log");
+        let mut t = TgtTarget {
+            netns,
+            portal: Portal {
+                addr: SocketAddrV4::new(lane.target_addr(), ISCSI_PORT),
+                iqn: iqn_for(lane.run_id(), lane.index()),
+                lun: LUN,
+            },
+            control_port: pick_control_port(lane.run_id(), lane.index())?,
+            spec,
+            dir: Some(dir),
+            backing,
+            log,
+            child: None,
+        };
+        if let Err(e) = t.start_process().await {
+            let _ = t.teardown().await;
+            return Err(e.context(format!("tgt target for lane {}", lane.index())));
+        }
+        Ok(t)
+    }
+
+    pub fn portal(&self) -> &Portal {
+        &self.portal
+    }
+
+    pub fn control_port(&self) -> u16 {
+        self.control_port
+    }
+
+    pub fn backing_path(&self) -> Option<&Path> {
+        self.dir.as_ref().map(|_| self.backing.as_path())
+    }
+
+    /// tgtd's log (stdout and stderr), kept until teardown.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
+    /// Run `tgtadm -C PORT ARGS...` in the lane's namespace.
+    pub async fn tgtadm(&self, args: &[&str]) -> Result<String> {
+        let mut cmd = Command::new("tgtadm");
+        cmd.arg("-C")
+            .arg(self.control_port.to_string())
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        self.netns.enter_on_exec_tokio(&mut cmd);
+        let out = tokio::time::timeout(TGTADM_TIMEOUT, cmd.output())
+            .await
+            .map_err(|_| anyhow!("tgtadm {args:?} timed out"))?
+            .context("run tgtadm")?;
+        if !out.status.success() {
+            bail!(
+                "tgtadm {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Start tgtd (if it is not running) and apply the configuration.
+    pub async fn start_process(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("tgtd already runs (pid {:?})", self.pid());
+        }
+        if self.dir.is_none() {
+            bail!("target was torn down");
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .context("tgtd log")?;
+        let mut cmd = Command::new("tgtd");
+        cmd.arg("-f")
+            .arg("-C")
+            .arg(self.control_port.to_string())
+            .arg("--iscsi")
+            .arg(format!("portal={}", self.portal.addr))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Safety net only: teardown stops it properly.
+            .kill_on_drop(true);
+        self.netns.enter_on_exec_tokio(&mut cmd);
+        let child = cmd.spawn().context("spawn tgtd")?;
+        tracing::info!(pid = child.id(), port = self.control_port, portal = %self.portal.addr, "tgtd started");
+        self.child = Some(child);
+        if let Err(e) = self.wait_ready().await {
+            let _ = self.stop_process(StopMode::Kill).await;
+            return Err(e);
+        }
+        self.configure().await
+    }
+
+    async fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let want = format!("Portal: {}", self.portal.addr);
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                bail!(
+                    "tgtd exited at start ({status}): {}",
+                    tail_of(&self.log, 2000).trim()
+                );
+            }
+            match self
+                .tgtadm(&["--lld", "iscsi", "--mode", "portal", "--op", "show"])
+                .await
+            {
+                Ok(out) if out.contains(&want) => return Ok(()),
+                Ok(out) => tracing::debug!(%out, "tgtd answers, portal not yet listed"),
+                Err(e) => tracing::debug!(error = %e, "tgtd not ready yet"),
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "tgtd did not come up with portal {} within {READY_TIMEOUT:?}: {}",
+                    self.portal.addr,
+                    tail_of(&self.log, 2000).trim()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn configure(&self) -> Result<()> {
+        let backing = self.backing.to_string_lossy().into_owned();
+        let lun = LUN.to_string();
+        self.tgtadm(&[
+            "--lld",
+            "iscsi",
+            "--mode",
+            "target",
+            "--op",
+            "new",
+            "--tid",
+            TID,
+            "--targetname",
+            &self.portal.iqn,
+        ])
+        .await?;
+        self.tgtadm(&[
+            "--lld",
+            "iscsi",
+            "--mode",
+            "logicalunit",
+            "--op",
+            "new",
+            "--tid",
+            TID,
+            "--lun",
+            &lun,
+            "--backing-store",
+            &backing,
+        ])
+        .await?;
+        self.tgtadm(&[
+            "--lld",
+            "iscsi",
+            "--mode",
+            "target",
+            "--op",
+            "bind",
+            "--tid",
+            TID,
+            "--initiator-address",
+            &self.allow_arg(),
+        ])
+        .await?;
+        Ok(())
+    }
+
+    fn allow_arg(&self) -> String {
+        match self.spec.allow {
+            InitiatorAllow::All => "ALL".to_string(),
+            InitiatorAllow::Address(a) => a.to_string(),
+        }
+    }
+
+    /// Stop tgtd (keeping the backing file). Graceful: ask tgtd to exit via
+    /// `tgtadm --mode sys --op delete` (it ignores SIGTERM), SIGKILL after the
+    /// timeout. Kill: SIGKILL at once, like a crash.
+    pub async fn stop_process(&mut self, mode: StopMode) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let pid = child.id();
+        let grace = match mode {
+            StopMode::Graceful(t) => {
+                // tgtd refuses to exit (EINVAL) while a target exists;
+                // --force also closes open sessions, as tgt-admin does.
+                let force_delete = [
+                    "--lld", "iscsi", "--mode", "target", "--op", "delete", "--force", "--tid", TID,
+                ];
+                if let Err(e) = self.tgtadm(&force_delete).await {
+                    tracing::debug!(error = %e, "tgtadm target delete");
+                }
+                if let Err(e) = self.tgtadm(&["--mode", "sys", "--op", "delete"]).await {
+                    tracing::debug!(error = %e, "tgtadm sys delete");
+                }
+                if let Some(p) = pid {
+                    let _ = kill(Pid::from_raw(p as i32), Signal::SIGTERM);
+                }
+                t
+            }
+            StopMode::Kill => Duration::ZERO,
+        };
+        let exited = if grace.is_zero() {
+            false
+        } else {
+            tokio::time::timeout(grace, child.wait()).await.is_ok()
+        };
+        if !exited {
+            child.start_kill().context("SIGKILL tgtd")?;
+            child.wait().await.context("wait for tgtd")?;
+        }
+        tracing::info!(?pid, ?mode, "tgtd stopped");
+        // tgtd leaves its socket files behind; they are ours (we picked the
+        // port and our tgtd is gone).
+        let _ = std::fs::remove_file(socket_path(self.control_port));
+        let _ = std::fs::remove_file(lock_path(self.control_port));
+        Ok(())
+    }
+
+    /// Unconfigure, stop tgtd, delete the backing file. Idempotent.
+    pub async fn teardown(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            let lun = LUN.to_string();
+            let steps: [&[&str]; 3] = [
+                &[
+                    "--lld",
+                    "iscsi",
+                    "--mode",
+                    "target",
+                    "--op",
+                    "unbind",
+                    "--tid",
+                    TID,
+                    "--initiator-address",
+                    &self.allow_arg(),
+                ],
+                &[
+                    "--lld",
+                    "iscsi",
+                    "--mode",
+                    "logicalunit",
+                    "--op",
+                    "delete",
+                    "--tid",
+                    TID,
+                    "--lun",
+                    &lun,
+                ],
+                &[
+                    "--lld", "iscsi", "--mode", "target", "--op", "delete", "--force", "--tid", TID,
+                ],
+            ];
+            for args in steps {
+                // Best effort: a LUN in use or a target with sessions may
+                // refuse; stopping tgtd removes them anyway.
+                if let Err(e) = self.tgtadm(args).await {
+                    tracing::debug!(error = %e, "tgt teardown step");
+                }
+            }
+        }
+        self.stop_process(StopMode::Graceful(TEARDOWN_GRACE))
+            .await?;
+        if let Some(dir) = self.dir.take() {
+            let path = dir.path().to_path_buf();
+            dir.close()
+                .with_context(|| format!("remove {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
