@@ -1,0 +1,50 @@
+#!/bin/sh
+# PID 1 of the lab VM (installed as /usr/local/sbin/lab-init by the image recipe).
+# Mounts what the harness needs, loads the kernel modules, runs the job that
+# `cargo xtask lab run` put on the `job` 9p share, records its exit status
+# there, and powers off. There is no service manager: the VM lives for one job.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C.UTF-8
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys 2>/dev/null
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /run
+mkdir -p /run/lock /run/netns /run/lock/iscsi
+mount -t tmpfs tmpfs /tmp
+# The root disk is a throw-away overlay (qemu -snapshot): writable, never saved.
+mount -o remount,rw /
+hostname lab
+ip link set lo up
+
+echo "lab: userspace up after $(cut -d' ' -f1 /proc/uptime) s" > /dev/console
+# Modules load in parallel: under TCG each signed module costs a noticeable
+# verification time, and the 9p shares are needed before anything else.
+modprobe -a 9p 9pnet_virtio
+for m in sd_mod iscsi_tcp sch_netem target_core_mod iscsi_target_mod \
+         target_core_file target_core_iblock veth; do
+    modprobe -q "$m" || echo "lab: modprobe $m failed" > /dev/console &
+done
+wait
+mount -t configfs configfs /sys/kernel/config
+
+mkdir -p /lab/job /lab/work /lab/out
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 job /lab/job
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro work /lab/work 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out /lab/out 2>/dev/null
+
+status=125
+if [ -f /lab/job/run.sh ]; then
+    echo "lab: running job after $(cut -d' ' -f1 /proc/uptime) s" > /dev/console
+    sh /lab/job/run.sh < /dev/null > /dev/console 2>&1
+    status=$?
+else
+    echo "lab: no job found on the job share" > /dev/console
+fi
+echo "$status" > /lab/job/status
+sync
+umount /lab/out /lab/work /lab/job 2>/dev/null
+echo o > /proc/sysrq-trigger
+sleep 10

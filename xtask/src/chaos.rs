@@ -1,0 +1,195 @@
+//! `cargo xtask chaos` (the main job) and `cargo xtask test` (every test).
+//!
+//! Both run the harness exactly as a user would: natively when this host's
+//! kernel and privileges allow (decided by `iscsi-chaos doctor`, the same
+//! check users run), in the lab VM otherwise, with one boot for the whole
+//! suite.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::workspace::{self, build_binaries, run};
+use crate::{image, vm, ImageArgs, VmArgs};
+
+#[derive(Args)]
+pub struct ChaosArgs {
+    /// Run on this host (fails if it cannot).
+    #[arg(long, conflicts_with = "lab")]
+    native: bool,
+    /// Run in the lab VM even if this host could run natively.
+    #[arg(long)]
+    lab: bool,
+    /// Where report.json and the histories go.
+    #[arg(long, default_value = "target/chaos-out")]
+    report_dir: PathBuf,
+    /// Scenario files or folders (default: the shipped suite in scenarios/).
+    scenarios: Vec<PathBuf>,
+    #[command(flatten)]
+    image: ImageArgs,
+    #[command(flatten)]
+    vm: VmArgs,
+}
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// Only the unit tests that need neither root nor the lab.
+    #[arg(long)]
+    unit_only: bool,
+    #[command(flatten)]
+    image: ImageArgs,
+    #[command(flatten)]
+    vm: VmArgs,
+}
+
+fn harness_binary() -> PathBuf {
+    workspace::target_dir().join("debug/iscsi-chaos")
+}
+
+/// Where to run: the reason is printed in one line either way.
+enum Place {
+    Native,
+    Lab,
+}
+
+fn choose_place(force_native: bool, force_lab: bool) -> Place {
+    if force_native {
+        eprintln!("chaos: running natively (--native)");
+        return Place::Native;
+    }
+    if force_lab {
+        eprintln!("chaos: running in the lab VM (--lab)");
+        return Place::Lab;
+    }
+    let doctor = Command::new(harness_binary())
+        .args(["doctor", "--brief"])
+        .stdin(Stdio::null())
+        .output();
+    match doctor {
+        Ok(out) if out.status.success() => {
+            eprintln!("chaos: running natively: this host has root, the kernel modules and the tools");
+            Place::Native
+        }
+        Ok(out) => {
+            let reason = String::from_utf8_lossy(&out.stdout);
+            let reason = reason.lines().next().unwrap_or("the host check failed");
+            eprintln!("chaos: running in the lab VM: {reason}");
+            Place::Lab
+        }
+        Err(err) => {
+            eprintln!("chaos: running in the lab VM: the host check could not run ({err})");
+            Place::Lab
+        }
+    }
+}
+
+pub fn chaos(args: &ChaosArgs) -> Result<i32> {
+    build_binaries()?;
+    let root = workspace::root();
+    let report_dir = absolute(&root, &args.report_dir);
+    std::fs::create_dir_all(&report_dir)?;
+    let scenarios: Vec<PathBuf> = if args.scenarios.is_empty() {
+        vec![root.join("scenarios")]
+    } else {
+        args.scenarios.iter().map(|s| absolute(&root, s)).collect()
+    };
+    let mut cmd = vec![
+        harness_binary().display().to_string(),
+        "run".to_string(),
+        "--out".to_string(),
+        report_dir.display().to_string(),
+    ];
+    cmd.extend(scenarios.iter().map(|s| s.display().to_string()));
+    match choose_place(args.native, args.lab) {
+        Place::Native => {
+            let status = Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .status()
+                .context("starting iscsi-chaos")?;
+            Ok(status.code().unwrap_or(1))
+        }
+        Place::Lab => {
+            let image = image::ensure(&args.image, false)?;
+            let mut vm_args = args.vm.clone();
+            vm_args.out = Some(report_dir);
+            vm::run(&image, &vm_args, &cmd)
+        }
+    }
+}
+
+fn absolute(root: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        root.join(path)
+    }
+}
+
+/// Unit tests here; then, in one lab boot, every `#[ignore]`d test (those
+/// need root and the iSCSI kernel stack) and the shipped scenario suite.
+pub fn test(args: &TestArgs) -> Result<i32> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = workspace::root();
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .args(["test", "--workspace"]))?;
+    if args.unit_only {
+        return Ok(0);
+    }
+    build_binaries()?;
+    let tests = test_executables(&cargo, &root)?;
+    let report_dir = workspace::target_dir().join("test-out");
+    std::fs::create_dir_all(&report_dir)?;
+    let mut script = String::from("status=0\n");
+    for test in &tests {
+        script.push_str(&format!(
+            "echo \"== lab test: {name}\"; {exe} --ignored --test-threads=1 || status=1\n",
+            name = test.file_name().unwrap_or_default().to_string_lossy(),
+            exe = test.display()
+        ));
+    }
+    script.push_str(&format!(
+        "echo '== lab test: the shipped suite'; {} run --out {} {} || status=1\nexit $status\n",
+        harness_binary().display(),
+        report_dir.display(),
+        root.join("scenarios").display()
+    ));
+    let image = image::ensure(&args.image, false)?;
+    let mut vm_args = args.vm.clone();
+    vm_args.out = Some(report_dir);
+    vm::run(&image, &vm_args, &["sh".into(), "-c".into(), script])
+}
+
+/// The test executables cargo built, from its JSON messages.
+fn test_executables(cargo: &str, root: &Path) -> Result<Vec<PathBuf>> {
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "test",
+            "--workspace",
+            "--no-run",
+            "--message-format=json",
+            "--quiet",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cargo test --no-run")?;
+    let mut exes = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let is_test = msg["profile"]["test"].as_bool() == Some(true);
+        if let (true, Some(exe)) = (is_test, msg["executable"].as_str()) {
+            // xtask's own tests need nothing the lab adds.
+            if !exe.contains("/xtask-") {
+                exes.push(PathBuf::from(exe));
+            }
+        }
+    }
+    exes.sort();
+    exes.dedup();
+    Ok(exes)
+}

@@ -1,0 +1,348 @@
+//! Booting the lab: one QEMU process per `lab run`, one job per boot.
+//!
+//! The guest's PID 1 (ci/lab/guest-init.sh) mounts three 9p shares: `job`
+//! (the command to run and, afterwards, its exit status), `work` (the
+//! workspace, read-only, at the same path as on the host, so absolute paths
+//! baked into test binaries hold) and `out` (read-write, same path too).
+//! Invariant: when `run` returns, QEMU has exited and the job folder is gone,
+//! whether the command finished, the deadline passed, or Ctrl-C came.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::image::Image;
+use crate::interrupt;
+use crate::workspace::{self, require_tool};
+use crate::VmArgs;
+
+/// Exit status when the VM was killed at the deadline (as timeout(1)).
+const DEADLINE_STATUS: i32 = 124;
+/// Exit status when the guest ended without reporting the command's status.
+const NO_STATUS: i32 = 125;
+
+/// Boots the image, runs `cmd` in the guest, returns its exit status.
+pub fn run(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<i32> {
+    require_tool("qemu-system-x86_64", "qemu-system-x86")?;
+    let work = workspace::root();
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => workspace::target_dir().join("lab-out"),
+    };
+    fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let out = out.canonicalize()?;
+    let job = JobDir::create()?;
+    fs::write(job.path().join("run.sh"), job_script(&work, &out, cmd))?;
+
+    let accel = choose_accel(image, &args.accel)?;
+    let mut qemu = qemu_command(image, args, &accel);
+    qemu.arg("-virtfs")
+        .arg(share("job", job.path(), false))
+        .arg("-virtfs")
+        .arg(share("work", &work, true))
+        .arg("-virtfs")
+        .arg(share("out", &out, false));
+    let started = Instant::now();
+    eprintln!(
+        "lab: booting {} ({accel}); output folder {}",
+        image.release,
+        out.display()
+    );
+    let mut child = qemu
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting qemu-system-x86_64")?;
+    let console = stream_console(&mut child);
+    let outcome = supervise(&mut child, Duration::from_secs(args.timeout));
+    let _ = console.join();
+    let elapsed = started.elapsed().as_secs_f64();
+    match outcome {
+        Outcome::Exited => {}
+        Outcome::Deadline => {
+            eprintln!(
+                "lab: the VM did not finish within {} s and was killed (last output above)",
+                args.timeout
+            );
+            return Ok(DEADLINE_STATUS);
+        }
+        Outcome::Interrupted => bail!("interrupted: the VM was stopped"),
+    }
+    match fs::read_to_string(job.path().join("status")) {
+        Ok(status) => {
+            let status: i32 = status.trim().parse().unwrap_or(NO_STATUS);
+            eprintln!("lab: command exited with status {status}; whole run {elapsed:.1} s");
+            Ok(status)
+        }
+        Err(_) => {
+            eprintln!("lab: the guest stopped without reporting the command's status (kernel panic or crash? see output above)");
+            Ok(NO_STATUS)
+        }
+    }
+}
+
+/// The shell script the guest runs: mounts at host paths, then the command.
+fn job_script(work: &Path, out: &Path, cmd: &[String]) -> String {
+    let mut script = String::from("set -e\n");
+    script.push_str(&format!("LAB_WORK={}\nLAB_OUT={}\n", quote(work), quote(out)));
+    script.push_str("mkdir -p \"$LAB_WORK\"\n");
+    script.push_str("mount --bind /lab/work \"$LAB_WORK\"\n");
+    script.push_str("mkdir -p \"$LAB_OUT\" 2>/dev/null || true\n");
+    script.push_str("mount --bind /lab/out \"$LAB_OUT\"\n");
+    script.push_str("cd \"$LAB_WORK\"\nset +e\n");
+    for var in ["RUST_LOG", "RUST_BACKTRACE", "ISCSI_CHAOS_LOG"] {
+        if let Ok(value) = std::env::var(var) {
+            script.push_str(&format!("export {var}={}\n", quote(Path::new(&value))));
+        }
+    }
+    let words: Vec<String> = cmd.iter().map(|w| quote(Path::new(w))).collect();
+    script.push_str(&words.join(" "));
+    script.push('\n');
+    script
+}
+
+fn quote(word: &Path) -> String {
+    format!("'{}'", word.to_string_lossy().replace('\'', "'\\''"))
+}
+
+fn share(tag: &str, path: &Path, readonly: bool) -> String {
+    let mut arg = format!(
+        "local,path={},mount_tag={tag},security_model=none",
+        path.display()
+    );
+    if readonly {
+        arg.push_str(",readonly=on");
+    }
+    arg
+}
+
+fn qemu_command(image: &Image, args: &VmArgs, accel: &str) -> Command {
+    let mut qemu = Command::new("qemu-system-x86_64");
+    let cpu = if accel == "kvm" { "host" } else { "max" };
+    qemu.args(["-machine", &format!("q35,accel={accel}")])
+        .args(["-cpu", cpu, "-smp", "2"])
+        .args(["-m", &args.memory_mib.to_string()])
+        .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
+        // The image is the cache: the guest writes to a throw-away overlay.
+        .args(["-no-reboot", "-snapshot", "-nic", "none"])
+        .arg("-kernel")
+        .arg(image.kernel())
+        .arg("-initrd")
+        .arg(image.initrd())
+        .args([
+            "-append",
+            "root=/dev/vda rw console=ttyS0 quiet loglevel=3 init=/usr/local/sbin/lab-init panic=-1",
+        ])
+        .arg("-drive")
+        .arg(format!(
+            "file={},format=raw,if=virtio",
+            image.rootfs().display()
+        ));
+    qemu
+}
+
+/// KVM only when it really boots a kernel here (a PVM host exposes /dev/kvm
+/// but cannot run a stock kernel). The answer is cached per host kernel.
+fn choose_accel(image: &Image, wanted: &str) -> Result<String> {
+    match wanted {
+        "tcg" => return Ok("tcg".into()),
+        "kvm" => return Ok("kvm".into()),
+        "auto" => {}
+        other => bail!("--accel must be auto, kvm or tcg, not `{other}`"),
+    }
+    if fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
+        return Ok("tcg".into());
+    }
+    let host_kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cache = workspace::cache_dir().join(format!("kvm-works-{}", host_kernel.trim()));
+    if let Ok(answer) = fs::read_to_string(&cache) {
+        return Ok(answer.trim().to_string());
+    }
+    let accel = if kvm_boots(image) { "kvm" } else { "tcg" };
+    let _ = fs::create_dir_all(workspace::cache_dir());
+    let _ = fs::write(&cache, accel);
+    eprintln!("lab: KVM check: using {accel} (cached in {})", cache.display());
+    Ok(accel.into())
+}
+
+/// Boots the kernel alone under KVM and waits a few seconds for its banner.
+fn kvm_boots(image: &Image) -> bool {
+    let child = Command::new("qemu-system-x86_64")
+        .args(["-machine", "q35,accel=kvm", "-cpu", "host", "-m", "256"])
+        .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
+        .args(["-no-reboot", "-nic", "none", "-kernel"])
+        .arg(image.kernel())
+        .args(["-append", "console=ttyS0 earlyprintk=ttyS0 panic=-1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else {
+        return false;
+    };
+    let mut stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if seen.windows(13).any(|w| w == b"Linux version") {
+                let _ = tx.send(());
+                return;
+            }
+        }
+    });
+    let booted = rx.recv_timeout(Duration::from_secs(6)).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    booted
+}
+
+/// Streams the serial console (the command's output) and QEMU's own errors.
+fn stream_console(child: &mut Child) -> std::thread::JoinHandle<()> {
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        let errors = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("qemu: {line}");
+            }
+        });
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        let mut out = std::io::stdout();
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            let text = clean_console_line(&line);
+            if !text.is_empty() && !is_firmware_noise(&text) {
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }
+            line.clear();
+        }
+        let _ = errors.join();
+    })
+}
+
+/// Drops terminal escape sequences and carriage returns from a console line.
+fn clean_console_line(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                // CSI: ESC [ params final-byte; other escapes: ESC + one char.
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            '\r' | '\n' => {}
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.trim_end().to_string()
+}
+
+fn is_firmware_noise(line: &str) -> bool {
+    line.starts_with("SeaBIOS") || line.starts_with("Booting from ROM") || line == "c"
+}
+
+enum Outcome {
+    Exited,
+    Deadline,
+    Interrupted,
+}
+
+/// Waits for QEMU, killing it at the deadline or on Ctrl-C/SIGTERM.
+fn supervise(child: &mut Child, deadline: Duration) -> Outcome {
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Outcome::Exited;
+        }
+        let outcome = if interrupt::requested() {
+            Outcome::Interrupted
+        } else if started.elapsed() > deadline {
+            Outcome::Deadline
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        return outcome;
+    }
+}
+
+/// The job share: a private temporary folder, removed on drop.
+struct JobDir(PathBuf);
+
+impl JobDir {
+    fn create() -> Result<JobDir> {
+        let base = workspace::target_dir().join("lab-jobs");
+        fs::create_dir_all(&base)?;
+        for n in 0..1000 {
+            let path = base.join(format!("job-{}-{n}", std::process::id()));
+            if fs::create_dir(&path).is_ok() {
+                return Ok(JobDir(path));
+            }
+        }
+        bail!("could not create a job folder in {}", base.display())
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for JobDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_lines_lose_escapes_and_carriage_returns() {
+        assert_eq!(
+            clean_console_line(b"\x1bc\x1b[?7l\x1b[2Jlab: up\r\n"),
+            "lab: up"
+        );
+        assert_eq!(clean_console_line(b"plain text\r\n"), "plain text");
+    }
+
+    #[test]
+    fn job_script_quotes_every_word() {
+        let script = job_script(
+            Path::new("/w"),
+            Path::new("/o"),
+            &["sh".into(), "-c".into(), "echo 'a b'".into()],
+        );
+        assert!(script.ends_with("'sh' '-c' 'echo '\\''a b'\\'''\n"), "{script}");
+        assert!(script.contains("LAB_WORK='/w'"));
+    }
+}
