@@ -5,3 +5,4 @@
 //! `checker`, `report`. Modules that touch the kernel are kept thin.
 
 pub mod history;
+pub mod scenario;
