@@ -7,3 +7,4 @@
 pub mod history;
 pub mod scenario;
 pub mod oracle;
+pub mod checker;
