@@ -4,7 +4,8 @@
 //! Pure modules (no root, no I/O): `scenario`, `oracle`, `tc`, `history`,
 //! `checker`, `report`. Modules that touch the kernel are kept thin.
 
-pub mod history;
-pub mod scenario;
-pub mod oracle;
 pub mod checker;
+pub mod history;
+pub mod oracle;
+pub mod report;
+pub mod scenario;

@@ -1292,7 +1292,7 @@ fn serde_diagnostic(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
         });
     }
     if field.is_empty() {
-        field = "(document)".to_string();
+        field = field_on_line(text, span.start);
     }
     Diagnostic {
         file: file.to_string(),
@@ -1301,6 +1301,29 @@ fn serde_diagnostic(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
         field,
         message,
         hint,
+    }
+}
+
+/// For text that does not parse into a tree: the table header or key
+/// written on the error's line, else `(document)`.
+fn field_on_line(text: &str, offset: usize) -> String {
+    let (line, _) = line_col(text, offset);
+    let src = text.lines().nth(line - 1).unwrap_or("").trim();
+    let name = if let Some(rest) = src.strip_prefix('[') {
+        rest.trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or("")
+            .trim()
+    } else if let Some((key, _)) = src.split_once('=') {
+        key.trim()
+    } else {
+        ""
+    };
+    if name.is_empty() || name.starts_with('#') {
+        "(document)".to_string()
+    } else {
+        name.to_string()
     }
 }
 
