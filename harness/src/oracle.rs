@@ -246,7 +246,7 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
             };
             if link_up < w.lo - DETECTION_MARGIN_S {
                 notes.push(format!(
-                    "traffic resumes at {link_up:.1} s, before NOP-Out detection at {:.1}-{:.1} s: no error",
+                    "traffic resumes at {link_up:.1} s, before NOP-Out detection at {:.2}-{:.2} s: no error",
                     w.lo, w.hi
                 ));
                 (w, false, false)
@@ -254,7 +254,7 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
                 (w, true, false)
             } else {
                 notes.push(format!(
-                    "traffic resumes at {link_up:.1} s, within {DETECTION_MARGIN_S} s of NOP-Out detection at {:.1}-{:.1} s: borderline",
+                    "traffic resumes at {link_up:.1} s, within {DETECTION_MARGIN_S} s of NOP-Out detection at {:.2}-{:.2} s: borderline",
                     w.lo, w.hi
                 ));
                 (w, true, true)
@@ -316,7 +316,7 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
             (None, false)
         } else if relogin.lo > deadline.hi + RACE_MARGIN_S {
             notes.push(format!(
-                "detection at {:.1}-{:.1} s + replacement_timeout {r} s: EIO at {:.1}-{:.1} s; relogin from {:.1} s",
+                "detection at {:.2}-{:.2} s + replacement_timeout {r} s: EIO at {:.2}-{:.2} s; relogin from {:.2} s",
                 detect.lo, detect.hi, deadline.lo, deadline.hi, relogin.lo
             ));
             (Some(deadline), false)

@@ -88,23 +88,35 @@ pub struct Timings {
     pub fault_apply_latency_max_s: Option<f64>,
 }
 
+/// Milliseconds are the clock's useful precision; drop float noise.
+fn ms(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn ms_window(w: Window) -> Window {
+    Window {
+        lo: ms(w.lo),
+        hi: ms(w.hi),
+    }
+}
+
 impl MeasuredJson {
     /// `origin`: the clock time stall starts are given relative to.
     pub fn from_measured(m: &Measured, origin: f64) -> MeasuredJson {
         MeasuredJson {
-            first_error_s: m.first_error_s,
+            first_error_s: m.first_error_s.map(ms),
             errors: m.errors,
             errnos: m.errnos.iter().copied().collect(),
-            max_stall_s: m.max_stall_s,
+            max_stall_s: ms(m.max_stall_s),
             stalls: m
                 .stalls
                 .iter()
                 .map(|s| StallJson {
-                    start_s: s.start - origin,
-                    duration_s: s.duration(),
+                    start_s: ms(s.start - origin),
+                    duration_s: ms(s.duration()),
                 })
                 .collect(),
-            recovered_s: m.recovered_s,
+            recovered_s: m.recovered_s.map(ms),
             acked_writes: m.acked_writes,
             lost_writes: m.lost_writes,
             corrupt_writes: m.corrupt_writes,
@@ -117,12 +129,12 @@ impl MeasuredJson {
 impl Expected {
     pub fn from_prediction(p: &Prediction) -> Expected {
         Expected {
-            first_error_s: p.first_error_s,
-            tolerance_s: p.tolerance_s,
+            first_error_s: p.first_error_s.map(ms),
+            tolerance_s: ms(p.tolerance_s),
             borderline: p.borderline,
             imprecise: p.imprecise,
-            max_stall_s: p.max_stall_s,
-            recovery_s: p.recovery_s,
+            max_stall_s: p.max_stall_s.map(ms_window),
+            recovery_s: p.recovery_s.map(ms_window),
             notes: p.notes.clone(),
         }
     }
