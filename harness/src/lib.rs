@@ -4,8 +4,12 @@
 //! Pure modules (no root, no I/O): `scenario`, `oracle`, `tc`, `history`,
 //! `checker`, `report`. Modules that touch the kernel are kept thin.
 
+pub mod checker;
 pub mod history;
 pub mod netns;
+pub mod oracle;
+pub mod report;
+pub mod scenario;
 pub mod target;
 pub mod tc;
 pub mod topology;

@@ -1,0 +1,647 @@
+//! The checker: measures a run's history and compares it with the scenario's
+//! expectations and the oracle's prediction.
+//!
+//! Times are measured on the history's one clock. An outage starts when its
+//! fault step was in place (the `Fault`/`Begin` entry's `t`, not its
+//! scheduled instant) and ends when it was cleared (`End`).
+
+use std::collections::BTreeSet;
+
+use guest_probes::ProbeEvent;
+use serde::Serialize;
+
+use crate::history::{Event, FaultPhase, History};
+use crate::oracle::Prediction;
+use crate::scenario::{FirstErrorExpect, Scenario};
+
+/// An operation slower than this is part of a stall.
+pub const STALL_THRESHOLD_S: f64 = 0.1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Error,
+    Skipped,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+            Verdict::Skipped => "skipped",
+        }
+    }
+}
+
+/// A stall: from the earliest issue to the latest completion of
+/// overlapping slow operations (absolute clock seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Stall {
+    pub start: f64,
+    pub end: f64,
+}
+
+impl Stall {
+    pub fn duration(&self) -> f64 {
+        self.end - self.start
+    }
+}
+
+/// What the history shows.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Measured {
+    /// From the first outage's start to the first failed operation's
+    /// completion.
+    pub first_error_s: Option<f64>,
+    pub errors: u64,
+    /// Distinct errnos of failed operations.
+    pub errnos: BTreeSet<i32>,
+    /// Failed operations completed before the first outage started.
+    pub errors_before_fault: u64,
+    pub stalls: Vec<Stall>,
+    pub max_stall_s: f64,
+    /// From the last outage's end to the first successful completion after it.
+    pub recovered_s: Option<f64>,
+    pub acked_writes: u64,
+    pub lost_writes: u64,
+    pub corrupt_writes: u64,
+    pub unverified_writes: u64,
+    pub ops: u64,
+    /// Largest delay from a fault step's scheduled instant to its being in place.
+    pub fault_apply_latency_max_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub verdict: Verdict,
+    /// Why: for a pass, what was checked; otherwise what failed.
+    pub reasons: Vec<String>,
+    pub measured: Measured,
+}
+
+/// Merges slow operations into stalls. `ops`: (issued, completed).
+fn stalls(mut ops: Vec<(f64, f64)>) -> Vec<Stall> {
+    ops.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out: Vec<Stall> = Vec::new();
+    for (s, e) in ops {
+        match out.last_mut() {
+            Some(last) if s <= last.end => last.end = last.end.max(e),
+            _ => out.push(Stall { start: s, end: e }),
+        }
+    }
+    out
+}
+
+/// Measures a history. `Err` carries why the history cannot be judged.
+pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut m = Measured::default();
+    let mut begins: Vec<(usize, f64)> = Vec::new();
+    let mut ends: Vec<(usize, f64)> = Vec::new();
+    for e in &history.entries {
+        if let Event::Fault {
+            step,
+            phase,
+            scheduled,
+            ..
+        } = &e.event
+        {
+            match phase {
+                FaultPhase::Begin => begins.push((*step, e.t)),
+                FaultPhase::End => ends.push((*step, e.t)),
+            }
+            let lat = e.t - scheduled;
+            m.fault_apply_latency_max_s =
+                Some(m.fault_apply_latency_max_s.map_or(lat, |x| x.max(lat)));
+        }
+    }
+    for f in &scenario.faults {
+        if !begins.iter().any(|(s, _)| *s == f.index) {
+            problems.push(format!("fault[{}] never started", f.index));
+        } else if !ends.iter().any(|(s, _)| *s == f.index) {
+            problems.push(format!("fault[{}] was never cleared", f.index));
+        }
+    }
+    let first_begin = begins.iter().map(|b| b.1).reduce(f64::min);
+    let last_end = ends.iter().map(|b| b.1).reduce(f64::max);
+
+    let mut slow = Vec::new();
+    // Per probe: the time of the stall it reported on an op that never completed.
+    let mut open_stalls: Vec<(String, f64, f64, u64)> = Vec::new();
+    let mut summaries: BTreeSet<String> = BTreeSet::new();
+    let mut probes: BTreeSet<String> = BTreeSet::new();
+    for (t, probe, ev) in history.probe_events() {
+        probes.insert(probe.to_string());
+        match ev {
+            ProbeEvent::Op {
+                t: done,
+                start,
+                ok,
+                errno,
+                seq,
+                ..
+            } => {
+                m.ops += 1;
+                open_stalls.retain(|(p, _, _, s)| !(p == probe && s == seq));
+                if done - start > STALL_THRESHOLD_S {
+                    slow.push((*start, *done));
+                }
+                if *ok {
+                    if let (Some(end), None) = (last_end, m.recovered_s) {
+                        if *done >= end {
+                            m.recovered_s = Some(done - end);
+                        }
+                    }
+                } else {
+                    m.errors += 1;
+                    if let Some(errno) = errno {
+                        m.errnos.insert(*errno);
+                    }
+                    match first_begin {
+                        Some(b) if *done >= b => {
+                            if m.first_error_s.is_none() {
+                                m.first_error_s = Some(done - b);
+                            }
+                        }
+                        _ => m.errors_before_fault += 1,
+                    }
+                }
+            }
+            ProbeEvent::Stalled { since, seq, .. } => {
+                match open_stalls
+                    .iter_mut()
+                    .find(|(p, _, _, s)| p == probe && s == seq)
+                {
+                    Some(o) => o.2 = t,
+                    None => open_stalls.push((probe.to_string(), *since, t, *seq)),
+                }
+            }
+            ProbeEvent::Summary {
+                acked_writes,
+                lost_writes,
+                corrupt_writes,
+                unverified_writes,
+                ..
+            } => {
+                summaries.insert(probe.to_string());
+                m.acked_writes += acked_writes;
+                m.lost_writes += lost_writes;
+                m.corrupt_writes += corrupt_writes;
+                m.unverified_writes += unverified_writes;
+            }
+            _ => {}
+        }
+    }
+    // An operation still blocked at the end counts as a stall up to the
+    // watchdog's last report.
+    slow.extend(open_stalls.iter().map(|(_, since, t, _)| (*since, *t)));
+    m.stalls = stalls(slow);
+    m.max_stall_s = m.stalls.iter().map(Stall::duration).fold(0.0, f64::max);
+    for p in &scenario.probes {
+        if !probes.contains(&p.name) {
+            problems.push(format!("probe {} recorded nothing", p.name));
+        } else if !summaries.contains(&p.name) {
+            problems.push(format!("probe {} ended without summary", p.name));
+        }
+    }
+    if problems.is_empty() {
+        Ok(m)
+    } else {
+        Err(problems)
+    }
+}
+
+fn s(x: f64) -> String {
+    format!("{x:.2} s")
+}
+
+/// Measures the history and judges it against the scenario and the
+/// oracle's prediction.
+pub fn check(history: &History, scenario: &Scenario, prediction: &Prediction) -> Check {
+    let measured = match measure(history, scenario) {
+        Ok(m) => m,
+        Err(problems) => {
+            // Keep what can be measured for the report.
+            let mut partial = Measured::default();
+            if let Ok(m) = measure(history, &without_probes(scenario)) {
+                partial = m;
+            }
+            return Check {
+                verdict: Verdict::Error,
+                reasons: problems,
+                measured: partial,
+            };
+        }
+    };
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    let m = &measured;
+    let errno_text = if m.errnos.is_empty() {
+        String::new()
+    } else {
+        let v: Vec<String> = m.errnos.iter().map(i32::to_string).collect();
+        format!(" (errno {})", v.join(", "))
+    };
+
+    if m.errors_before_fault > 0 {
+        bad.push(format!(
+            "{} I/O errors before any fault started",
+            m.errors_before_fault
+        ));
+    }
+    let (expected, tol, borderline, source) = match scenario.expect.first_error {
+        FirstErrorExpect::Oracle => (
+            prediction.first_error_s,
+            prediction.tolerance_s,
+            prediction.borderline,
+            "oracle",
+        ),
+        FirstErrorExpect::None => (None, 0.0, false, "scenario"),
+        FirstErrorExpect::At(x) => (Some(x), scenario.expect.tolerance_s, false, "scenario"),
+    };
+    match (expected, m.first_error_s) {
+        (None, None) => ok.push(format!("no I/O error, as expected ({source})")),
+        (None, Some(got)) => bad.push(format!(
+            "first error: expected none ({source}), measured {} after the outage started{errno_text}",
+            s(got)
+        )),
+        (Some(want), None) if borderline => ok.push(format!(
+            "no I/O error; the {source} allowed none or one at {} ± {} (borderline)",
+            s(want),
+            s(tol)
+        )),
+        (Some(want), None) => bad.push(format!(
+            "first error: expected at {} ± {} ({source}), measured none",
+            s(want),
+            s(tol)
+        )),
+        (Some(want), Some(got)) if (got - want).abs() <= tol => ok.push(format!(
+            "first error at {}, expected {} ± {} ({source}){errno_text}",
+            s(got),
+            s(want),
+            s(tol)
+        )),
+        (Some(want), Some(got)) => bad.push(format!(
+            "first error: expected at {} ± {} ({source}), measured {}{errno_text}",
+            s(want),
+            s(tol),
+            s(got)
+        )),
+    }
+    if let Some(max) = scenario.expect.max_stall_s {
+        if m.max_stall_s > max {
+            bad.push(format!(
+                "longest stall: expected at most {}, measured {}",
+                s(max),
+                s(m.max_stall_s)
+            ));
+        } else {
+            ok.push(format!("longest stall {} <= {}", s(m.max_stall_s), s(max)));
+        }
+    }
+    if let Some(min) = scenario.expect.min_stall_s {
+        if m.max_stall_s < min {
+            bad.push(format!(
+                "longest stall: expected at least {}, measured {}",
+                s(min),
+                s(m.max_stall_s)
+            ));
+        } else {
+            ok.push(format!("longest stall {} >= {}", s(m.max_stall_s), s(min)));
+        }
+    }
+    if scenario.expect.recovered && !scenario.faults.is_empty() {
+        match m.recovered_s {
+            None => bad.push(
+                "recovery: expected I/O to succeed after the last outage, it never did".into(),
+            ),
+            Some(r) => match scenario.expect.max_recovery_s {
+                Some(max) if r > max => bad.push(format!(
+                    "recovery: expected within {}, measured {}",
+                    s(max),
+                    s(r)
+                )),
+                _ => ok.push(format!("recovered {} after the outage ended", s(r))),
+            },
+        }
+    }
+    if m.lost_writes > scenario.expect.max_lost_writes {
+        bad.push(format!(
+            "lost writes: expected at most {}, measured {} of {} acknowledged",
+            scenario.expect.max_lost_writes, m.lost_writes, m.acked_writes
+        ));
+    } else {
+        ok.push(format!(
+            "{} of {} acknowledged writes lost",
+            m.lost_writes, m.acked_writes
+        ));
+    }
+    if m.corrupt_writes > 0 {
+        bad.push(format!(
+            "corrupt writes: expected 0, measured {} of {} acknowledged",
+            m.corrupt_writes, m.acked_writes
+        ));
+    }
+    let verdict = if bad.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    Check {
+        verdict,
+        reasons: if bad.is_empty() { ok } else { bad },
+        measured,
+    }
+}
+
+fn without_probes(s: &Scenario) -> Scenario {
+    let mut s = s.clone();
+    s.probes.clear();
+    s.faults.clear();
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::predict_scenario;
+    use guest_probes::OpKind;
+
+    fn scenario(initiator: &str, fault_start: f64, fault_len: f64, expect: &str) -> Scenario {
+        let text = format!(
+            "version = 1\nduration_s = 60\n[lane]\ntarget = \"tgt\"\n[initiator]\n{initiator}\n\
+             [[probe]]\nkind = \"blkprobe\"\nname = \"blk\"\ninterval_ms = 10\n\
+             [[fault]]\nkind = \"blackhole\"\nstart_s = {fault_start}\nduration_s = {fault_len}\n{expect}"
+        );
+        Scenario::parse(&text, "t.toml").unwrap()
+    }
+
+    /// A probe doing one op every 10 ms on [t0, t1); ops issued during
+    /// [out_start, release) complete at `release`, failing with `errno` if
+    /// given; `fail_until`: ops issued before it fail at once after release.
+    struct Sim {
+        h: History,
+        seq: u64,
+    }
+
+    impl Sim {
+        fn new() -> Sim {
+            Sim {
+                h: History::default(),
+                seq: 0,
+            }
+        }
+        fn op(&mut self, start: f64, done: f64, ok: bool, errno: Option<i32>) {
+            self.seq += 1;
+            self.h.push(
+                done,
+                Event::Probe {
+                    probe: "blk".into(),
+                    event: ProbeEvent::Op {
+                        t: done,
+                        start,
+                        op: if self.seq.is_multiple_of(2) {
+                            OpKind::Write
+                        } else {
+                            OpKind::Read
+                        },
+                        seq: self.seq,
+                        block: self.seq,
+                        ok,
+                        errno,
+                    },
+                },
+            );
+        }
+        fn ops(&mut self, from: f64, to: f64) {
+            let mut t = from;
+            while t < to {
+                self.op(t, t + 0.001, true, None);
+                t += 0.01;
+            }
+        }
+        fn fault(&mut self, begin: f64, end: f64) {
+            for (t, phase) in [(begin, FaultPhase::Begin), (end, FaultPhase::End)] {
+                self.h.push(
+                    t,
+                    Event::Fault {
+                        step: 0,
+                        phase,
+                        kind: "blackhole".into(),
+                        scheduled: t - 0.002,
+                    },
+                );
+            }
+        }
+        fn summary(&mut self, t: f64, acked: u64, lost: u64) {
+            self.h.push(
+                t,
+                Event::Probe {
+                    probe: "blk".into(),
+                    event: ProbeEvent::Summary {
+                        t,
+                        acked_writes: acked,
+                        lost_writes: lost,
+                        corrupt_writes: 0,
+                        unverified_writes: 0,
+                        ops: self.seq,
+                        errors: 0,
+                    },
+                },
+            );
+        }
+        fn done(mut self) -> History {
+            self.h.sort();
+            self.h
+        }
+    }
+
+    /// Outage at 105 s (clock) for `len` s; the blocked op completes at
+    /// `release`; if `eio_at`, the blocked op fails then and later ops fail
+    /// fast until `release`.
+    fn outage_history(len: f64, release: f64, eio_at: Option<f64>, lost: u64) -> History {
+        let mut sim = Sim::new();
+        sim.ops(100.0, 105.0);
+        sim.fault(105.0, 105.0 + len);
+        match eio_at {
+            None => sim.op(105.0, release, true, None),
+            Some(e) => {
+                sim.op(105.0, e, false, Some(5));
+                let mut t = e + 0.01;
+                while t < release {
+                    sim.op(t, t + 0.0005, false, Some(5));
+                    t += 0.01;
+                }
+            }
+        }
+        sim.ops(release + 0.01, release + 5.0);
+        sim.summary(release + 6.0, 250, lost);
+        sim.done()
+    }
+
+    #[test]
+    fn short_outage_stall_without_error_passes() {
+        let sc = scenario(
+            "noop_out_interval = 5\nnoop_out_timeout = 5\nreplacement_timeout = 5",
+            5.0,
+            2.5,
+            "[expect]\nmax_stall_s = 4",
+        );
+        let p = predict_scenario(&sc);
+        assert_eq!(p.first_error_s, None);
+        let c = check(&outage_history(2.5, 108.0, None, 0), &sc, &p);
+        assert_eq!(c.verdict, Verdict::Pass, "{c:#?}");
+        assert_eq!(c.measured.first_error_s, None);
+        assert_eq!(c.measured.errors, 0);
+        assert!((c.measured.max_stall_s - 3.0).abs() < 1e-9);
+        assert_eq!(c.measured.stalls.len(), 1);
+        assert!((c.measured.recovered_s.unwrap() - 0.5).abs() < 1e-9);
+        assert!((c.measured.fault_apply_latency_max_s.unwrap() - 0.002).abs() < 1e-9);
+    }
+
+    #[test]
+    fn long_outage_with_eio_at_9_1_passes() {
+        let sc = scenario(
+            "noop_out_interval = 2\nnoop_out_timeout = 2\nreplacement_timeout = 5",
+            5.0,
+            20.0,
+            "",
+        );
+        let p = predict_scenario(&sc);
+        let c = check(&outage_history(20.0, 126.5, Some(114.1), 0), &sc, &p);
+        assert_eq!(c.verdict, Verdict::Pass, "{c:#?}");
+        assert!((c.measured.first_error_s.unwrap() - 9.1).abs() < 1e-9);
+        assert!(c.measured.errors > 1000);
+        assert_eq!(c.measured.errnos, BTreeSet::from([5]));
+        assert!((c.measured.recovered_s.unwrap() - 1.5).abs() < 0.02);
+        assert!(
+            c.reasons[0].contains("first error at 9.10 s, expected 9.00 s"),
+            "{c:#?}"
+        );
+    }
+
+    #[test]
+    fn error_far_from_the_oracle_fails() {
+        let sc = scenario(
+            "noop_out_interval = 2\nnoop_out_timeout = 2\nreplacement_timeout = 5",
+            5.0,
+            20.0,
+            "",
+        );
+        let p = predict_scenario(&sc);
+        let c = check(&outage_history(20.0, 126.5, Some(116.0), 0), &sc, &p);
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert_eq!(
+            c.reasons,
+            vec!["first error: expected at 9.00 s ± 1.50 s (oracle), measured 11.00 s (errno 5)"]
+        );
+        // An error where none was predicted.
+        let sc = scenario(
+            "noop_out_interval = 5\nnoop_out_timeout = 5\nreplacement_timeout = 5",
+            5.0,
+            2.5,
+            "",
+        );
+        let c = check(
+            &outage_history(2.5, 108.0, Some(107.0), 0),
+            &sc,
+            &predict_scenario(&sc),
+        );
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert!(c.reasons[0].starts_with("first error: expected none (oracle), measured 2.00 s"));
+    }
+
+    #[test]
+    fn lost_writes_fail() {
+        let sc = scenario(
+            "noop_out_interval = 5\nnoop_out_timeout = 5\nreplacement_timeout = 5",
+            5.0,
+            2.5,
+            "",
+        );
+        let c = check(
+            &outage_history(2.5, 108.0, None, 3),
+            &sc,
+            &predict_scenario(&sc),
+        );
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert_eq!(c.measured.lost_writes, 3);
+        assert_eq!(
+            c.reasons,
+            vec!["lost writes: expected at most 0, measured 3 of 250 acknowledged"]
+        );
+    }
+
+    #[test]
+    fn missing_summary_is_an_error() {
+        let sc = scenario(
+            "noop_out_interval = 5\nnoop_out_timeout = 5\nreplacement_timeout = 5",
+            5.0,
+            2.5,
+            "",
+        );
+        let mut h = outage_history(2.5, 108.0, None, 0);
+        h.entries.retain(|e| {
+            !matches!(
+                e.event,
+                Event::Probe {
+                    event: ProbeEvent::Summary { .. },
+                    ..
+                }
+            )
+        });
+        let c = check(&h, &sc, &predict_scenario(&sc));
+        assert_eq!(c.verdict, Verdict::Error);
+        assert_eq!(c.reasons, vec!["probe blk ended without summary"]);
+        // What could be measured is still there.
+        assert!((c.measured.max_stall_s - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn no_recovery_and_hung_probe() {
+        let sc = scenario(
+            "noop_out_interval = 5\nnoop_out_timeout = 5\nreplacement_timeout = -1",
+            5.0,
+            30.0,
+            "",
+        );
+        let mut sim = Sim::new();
+        sim.ops(100.0, 105.0);
+        sim.fault(105.0, 135.0);
+        for k in 1..40 {
+            let t = 105.0 + f64::from(k);
+            sim.h.push(
+                t,
+                Event::Probe {
+                    probe: "blk".into(),
+                    event: ProbeEvent::Stalled {
+                        t,
+                        since: 105.0,
+                        op: OpKind::Read,
+                        seq: 999,
+                    },
+                },
+            );
+        }
+        sim.summary(150.0, 250, 0);
+        let c = check(&sim.done(), &sc, &predict_scenario(&sc));
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert!((c.measured.max_stall_s - 39.0).abs() < 1e-9);
+        assert!(c.reasons.iter().any(|r| r.contains("never did")));
+    }
+
+    #[test]
+    fn fault_that_never_started_is_an_error() {
+        let sc = scenario("", 5.0, 2.5, "");
+        let mut sim = Sim::new();
+        sim.ops(100.0, 101.0);
+        sim.summary(102.0, 50, 0);
+        let c = check(&sim.done(), &sc, &predict_scenario(&sc));
+        assert_eq!(c.verdict, Verdict::Error);
+        assert_eq!(c.reasons, vec!["fault[0] never started"]);
+    }
+}

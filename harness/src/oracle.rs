@@ -1,0 +1,621 @@
+//! The oracle: open-iscsi's timeout model (LAB-NOTES.md) as a pure function
+//! from the initiator settings and the fault timeline to what the disk's
+//! users should see: when the first I/O error surfaces (or that none does),
+//! with a tolerance, and hints for the longest stall and the recovery.
+//!
+//! Symbols: I = noop_out_interval, N = noop_out_timeout, R =
+//! replacement_timeout, L = login_timeout, A = abort_timeout, S = the SCSI
+//! command timeout (30 s), W = DefaultTime2Wait (2 s). All times below are
+//! seconds after the outage started unless said otherwise.
+//!
+//! Model and margins, silent drop (blackhole), NOPs on:
+//! - TCP on the initiator keeps retransmitting with exponential backoff
+//!   (RTO 200 ms doubling: 0.2, 0.6, 1.4, 3.0, 6.2, ... s after the first
+//!   lost segment), so after an outage of D seconds nothing arrives before
+//!   the first retransmit at or after D: the *effective* outage E >= D.
+//! - Detection at t_d = last receive + I + N. With a probe doing I/O every
+//!   `gap` seconds (busy link) the last receive is within `gap` before the
+//!   outage, so t_d is in [I + N - gap, I + N]; on an idle link gap = I.
+//! - E clearly below I + N - gap: no detection, no error; the stall is about
+//!   E. E clearly above I + N: detection. In between (within
+//!   [`DETECTION_MARGIN_S`]): borderline, both outcomes are accepted.
+//! - After detection: relogin attempts start at t_d + W; during a silent
+//!   drop an attempt's SYNs are retransmitted 1, 3, 7, 15, ... s after it
+//!   starts and the attempt gives up after L, when the next one starts; after
+//!   a refused connect the next attempt is 3 s later. Login itself takes up
+//!   to [`LOGIN_S`] after the connect.
+//! - R > 0: EIO at t_d + R unless relogin completed first; when the two are
+//!   within [`RACE_MARGIN_S`] of each other the outcome is borderline.
+//!   R = 0: EIO at detection. R < 0: never an error, I/O waits for relogin.
+//! - Tolerance of the first error: iscsid's timers tick in whole seconds:
+//!   [`TOLERANCE_S`] (1.5 s), plus half the detection window's width beyond
+//!   a second when the link is idle.
+//!
+//! NOPs off (I = 0): only the SCSI error handler notices, after about
+//! k*S + A with k = 1 or 2: a wide window, reported as its centre and half
+//! width, flagged imprecise. Resets (RST) and refused connections: detection
+//! at once (conn error 1020).
+//!
+//! Not modelled yet (flagged in `notes`): the sixth disruption of the same
+//! command failing it (flapping), a new outage starting before the previous
+//! one's recovery.
+
+use crate::scenario::{FaultKind, Initiator, Scenario};
+
+/// SCSI command timeout, the sd default (not an iscsid node setting).
+pub const SCSI_TIMEOUT_S: f64 = 30.0;
+/// DefaultTime2Wait: iscsid's delay before the first reconnect.
+pub const TIME2WAIT_S: f64 = 2.0;
+/// Delay between reconnects after a refused connection.
+pub const REFUSED_RETRY_S: f64 = 3.0;
+/// Linux's minimum TCP retransmission timeout, the RTO on a veth.
+pub const TCP_RTO_MIN_S: f64 = 0.2;
+/// Time from a successful connect to the session being logged in again.
+pub const LOGIN_S: f64 = 1.0;
+/// Below this distance from the detection deadline, detection is uncertain.
+pub const DETECTION_MARGIN_S: f64 = 0.5;
+/// Below this distance between relogin and the replacement timeout, which
+/// comes first is uncertain.
+pub const RACE_MARGIN_S: f64 = 1.5;
+/// Tolerance of a predicted first error.
+pub const TOLERANCE_S: f64 = 1.5;
+
+/// The timeouts the model uses, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// I; 0 = NOP-Outs off.
+    pub noop_out_interval: f64,
+    /// N.
+    pub noop_out_timeout: f64,
+    /// R; < 0 = never.
+    pub replacement_timeout: f64,
+    /// L.
+    pub login_timeout: f64,
+    /// A.
+    pub abort_timeout: f64,
+    /// S.
+    pub scsi_timeout: f64,
+}
+
+impl Timeouts {
+    pub fn from_initiator(i: &Initiator) -> Timeouts {
+        Timeouts {
+            noop_out_interval: f64::from(i.noop_out_interval),
+            noop_out_timeout: f64::from(i.noop_out_timeout),
+            replacement_timeout: i.replacement_timeout as f64,
+            login_timeout: f64::from(i.login_timeout()),
+            abort_timeout: f64::from(i.abort_timeout()),
+            scsi_timeout: SCSI_TIMEOUT_S,
+        }
+    }
+
+    fn nops(&self) -> bool {
+        self.noop_out_interval > 0.0 && self.noop_out_timeout > 0.0
+    }
+}
+
+/// How the link fails during an outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutageMode {
+    /// Packets vanish: no RST, no ICMP (blackhole).
+    SilentDrop,
+    /// The connection is reset once; the link works (future `reset`).
+    Reset,
+    /// Connections are refused for the outage's duration (future
+    /// `target_stop`).
+    Refused,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outage {
+    /// Seconds into the I/O phase.
+    pub start_s: f64,
+    pub duration_s: f64,
+    pub mode: OutageMode,
+}
+
+impl Outage {
+    pub fn from_fault_kind(kind: &FaultKind, start_s: f64, duration_s: f64) -> Outage {
+        let mode = match kind {
+            FaultKind::Blackhole { .. } => OutageMode::SilentDrop,
+        };
+        Outage {
+            start_s,
+            duration_s,
+            mode,
+        }
+    }
+}
+
+/// A closed interval of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Window {
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Window {
+    fn at(x: f64) -> Window {
+        Window { lo: x, hi: x }
+    }
+    fn shift(self, d: f64) -> Window {
+        Window {
+            lo: self.lo + d,
+            hi: self.hi + d,
+        }
+    }
+    pub fn center(&self) -> f64 {
+        (self.lo + self.hi) / 2.0
+    }
+}
+
+/// What the oracle expects of one scenario run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Seconds from the first outage's start to the first I/O error; `None`:
+    /// no error.
+    pub first_error_s: Option<f64>,
+    /// How far the measured first error may be from `first_error_s`.
+    pub tolerance_s: f64,
+    /// The outcome sits on a model boundary: no error and an error within
+    /// `tolerance_s` of `first_error_s` are both accepted.
+    pub borderline: bool,
+    /// The model is coarse here (NOPs off): the tolerance exceeds 1.5 s.
+    pub imprecise: bool,
+    /// When the first detected outage is detected (from its start).
+    pub detection_s: Option<Window>,
+    /// Longest expected stall (an operation's latency), a hint.
+    pub max_stall_s: Option<Window>,
+    /// From the last outage's end until I/O succeeds again, a hint.
+    pub recovery_s: Option<Window>,
+    /// Why, in words; and what the model does not cover.
+    pub notes: Vec<String>,
+}
+
+/// The model for one outage, times from its start.
+#[derive(Debug, Clone, PartialEq)]
+struct Single {
+    detection: Option<Window>,
+    /// `Some(w)`: an error in w (certain unless `borderline`).
+    error: Option<Window>,
+    borderline: bool,
+    imprecise: bool,
+    stall: Window,
+    /// When I/O succeeds again (from the outage's start).
+    resume: Window,
+    notes: Vec<String>,
+}
+
+/// First TCP retransmission at or after `d` seconds: when traffic resumes
+/// after a silent drop of `d` seconds.
+pub fn tcp_resume_s(d: f64) -> f64 {
+    let mut t = 0.0;
+    let mut rto = TCP_RTO_MIN_S;
+    while t < d {
+        t += rto;
+        rto *= 2.0;
+    }
+    t
+}
+
+/// When a reconnect starting at `attempt` connects, the link coming back at
+/// `link_up`, for the given mode.
+fn connect_time(t: &Timeouts, mode: OutageMode, first_attempt: f64, link_up: f64) -> f64 {
+    let mut attempt = first_attempt;
+    loop {
+        match mode {
+            OutageMode::Reset => return attempt,
+            OutageMode::Refused => {
+                if attempt >= link_up {
+                    return attempt;
+                }
+                attempt += REFUSED_RETRY_S;
+            }
+            OutageMode::SilentDrop => {
+                // SYN at 0, then retransmits 1, 3, 7, 15, ... s into the attempt.
+                let mut syn = 0.0;
+                let mut backoff = 1.0;
+                while syn < t.login_timeout {
+                    if attempt + syn >= link_up {
+                        return attempt + syn;
+                    }
+                    syn += backoff;
+                    backoff *= 2.0;
+                }
+                attempt += t.login_timeout.max(1.0);
+            }
+        }
+    }
+}
+
+fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
+    let d = o.duration_s;
+    let mut notes = Vec::new();
+    let link_up = match o.mode {
+        OutageMode::SilentDrop => tcp_resume_s(d),
+        _ => d,
+    };
+    // Detection window, and whether the outage is long enough for it.
+    let (detect, detected, borderline_detect) = match o.mode {
+        OutageMode::Reset | OutageMode::Refused => (Window::at(0.0), true, false),
+        OutageMode::SilentDrop if t.nops() => {
+            let inn = t.noop_out_interval + t.noop_out_timeout;
+            let w = Window {
+                lo: inn - gap.min(t.noop_out_interval),
+                hi: inn,
+            };
+            if link_up < w.lo - DETECTION_MARGIN_S {
+                notes.push(format!(
+                    "traffic resumes at {link_up:.1} s, before NOP-Out detection at {:.2}-{:.2} s: no error",
+                    w.lo, w.hi
+                ));
+                (w, false, false)
+            } else if link_up > w.hi + DETECTION_MARGIN_S {
+                (w, true, false)
+            } else {
+                notes.push(format!(
+                    "traffic resumes at {link_up:.1} s, within {DETECTION_MARGIN_S} s of NOP-Out detection at {:.2}-{:.2} s: borderline",
+                    w.lo, w.hi
+                ));
+                (w, true, true)
+            }
+        }
+        OutageMode::SilentDrop => {
+            // The SCSI EH: command timeout, then abort (k = 1 or 2).
+            let w = Window {
+                lo: t.scsi_timeout + t.abort_timeout,
+                hi: 2.0 * t.scsi_timeout + t.abort_timeout,
+            };
+            notes.push(format!(
+                "NOP-Outs off: detection by the SCSI error handler at {:.0}-{:.0} s (imprecise)",
+                w.lo, w.hi
+            ));
+            if link_up < t.scsi_timeout - DETECTION_MARGIN_S {
+                (w, false, false)
+            } else if link_up > t.scsi_timeout + DETECTION_MARGIN_S {
+                (w, true, false)
+            } else {
+                (w, true, true)
+            }
+        }
+    };
+    let imprecise = o.mode == OutageMode::SilentDrop && !t.nops();
+    if !detected {
+        return Single {
+            detection: None,
+            error: None,
+            borderline: false,
+            imprecise,
+            stall: Window::at(link_up),
+            resume: Window::at(link_up),
+            notes,
+        };
+    }
+    // Relogin: first attempt W after detection; the earliest and latest
+    // detection give the earliest and latest relogin.
+    // A new connection does not wait for the old one's backoff: the link
+    // is usable for it from the outage's end.
+    let relogin = Window {
+        lo: connect_time(t, o.mode, detect.lo + TIME2WAIT_S, d),
+        hi: connect_time(t, o.mode, detect.hi + TIME2WAIT_S, d) + LOGIN_S,
+    };
+    let r = t.replacement_timeout;
+    let (error, borderline_race) = if r < 0.0 {
+        notes.push("replacement_timeout < 0: I/O waits for relogin, never fails".into());
+        (None, false)
+    } else if r == 0.0 {
+        notes.push("replacement_timeout = 0: EIO at detection".into());
+        (Some(detect), false)
+    } else {
+        let deadline = detect.shift(r);
+        if relogin.hi < deadline.lo - RACE_MARGIN_S {
+            notes.push(format!(
+                "relogin by {:.1} s, before replacement_timeout at {:.1} s: no error",
+                relogin.hi, deadline.lo
+            ));
+            (None, false)
+        } else if relogin.lo > deadline.hi + RACE_MARGIN_S {
+            notes.push(format!(
+                "detection at {:.2}-{:.2} s + replacement_timeout {r} s: EIO at {:.2}-{:.2} s; relogin from {:.2} s",
+                detect.lo, detect.hi, deadline.lo, deadline.hi, relogin.lo
+            ));
+            (Some(deadline), false)
+        } else {
+            notes.push(format!(
+                "relogin at {:.1}-{:.1} s races replacement_timeout at {:.1}-{:.1} s: borderline",
+                relogin.lo, relogin.hi, deadline.lo, deadline.hi
+            ));
+            (Some(deadline), true)
+        }
+    };
+    // The operation in flight at the outage waits until relogin, or until
+    // it fails; later ones fail fast until relogin.
+    let stall = match error {
+        Some(e) if !borderline_race => e,
+        Some(e) => Window {
+            lo: e.lo.min(relogin.lo),
+            hi: e.hi.max(relogin.hi),
+        },
+        None => relogin,
+    };
+    Single {
+        detection: Some(detect),
+        error,
+        borderline: borderline_detect || borderline_race,
+        imprecise,
+        stall,
+        resume: relogin,
+        notes,
+    }
+}
+
+/// The expectation for a fault timeline. `probe_interval_s`: the shortest
+/// probe cadence (how long the link can have been quiet before an outage),
+/// `None` for an idle link.
+pub fn predict(t: &Timeouts, outages: &[Outage], probe_interval_s: Option<f64>) -> Prediction {
+    let gap = probe_interval_s.unwrap_or(t.noop_out_interval);
+    let mut p = Prediction {
+        first_error_s: None,
+        tolerance_s: TOLERANCE_S,
+        borderline: false,
+        imprecise: false,
+        detection_s: None,
+        max_stall_s: None,
+        recovery_s: None,
+        notes: Vec::new(),
+    };
+    let Some(first) = outages.first() else {
+        p.notes.push("no fault: no error expected".into());
+        return p;
+    };
+    let mut prev_resume_abs: Option<f64> = None;
+    let mut detected_count = 0;
+    for (i, o) in outages.iter().enumerate() {
+        let s = single(t, o, gap);
+        let offset = o.start_s - first.start_s;
+        if let Some(prev) = prev_resume_abs {
+            if o.start_s < prev {
+                p.borderline = true;
+                p.notes.push(format!(
+                    "fault {i} starts before I/O is expected to resume after the previous one: not modelled"
+                ));
+            }
+        }
+        prev_resume_abs = Some(o.start_s + s.resume.hi);
+        if s.detection.is_some() {
+            detected_count += 1;
+        }
+        if p.detection_s.is_none() {
+            p.detection_s = s.detection.map(|w| w.shift(offset));
+        }
+        p.imprecise |= s.imprecise;
+        p.notes.extend(s.notes.iter().map(|n| {
+            if outages.len() > 1 {
+                format!("fault {i}: {n}")
+            } else {
+                n.clone()
+            }
+        }));
+        p.max_stall_s = Some(match p.max_stall_s {
+            Some(m) if m.hi >= s.stall.hi => m,
+            _ => s.stall,
+        });
+        if i == outages.len() - 1 {
+            let r = s.resume.shift(-o.duration_s);
+            p.recovery_s = Some(Window {
+                lo: r.lo.max(0.0),
+                hi: r.hi.max(0.0),
+            });
+        }
+        // The first outage that may fail I/O decides the first error.
+        if p.first_error_s.is_none() {
+            if let Some(e) = s.error {
+                let e = e.shift(offset);
+                p.first_error_s = Some(e.center());
+                p.tolerance_s = TOLERANCE_S + ((e.hi - e.lo) / 2.0 - 1.0).max(0.0);
+                p.borderline |= s.borderline;
+            }
+        }
+    }
+    if detected_count > 5 {
+        p.borderline = true;
+        p.notes.push(format!(
+            "{detected_count} detected disruptions: a command may use up its 5 retries (flapping), not modelled"
+        ));
+    }
+    p
+}
+
+/// The expectation for a scenario's own settings, faults and probes.
+pub fn predict_scenario(s: &Scenario) -> Prediction {
+    let outages: Vec<Outage> = s
+        .faults
+        .iter()
+        .map(|f| Outage::from_fault_kind(&f.kind, f.start_s, f.duration_s))
+        .collect();
+    let interval = s
+        .probes
+        .iter()
+        .map(|p| p.interval_ms as f64 / 1000.0)
+        .reduce(f64::min);
+    predict(&Timeouts::from_initiator(&s.initiator), &outages, interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeouts(i: f64, n: f64, r: f64) -> Timeouts {
+        Timeouts {
+            noop_out_interval: i,
+            noop_out_timeout: n,
+            replacement_timeout: r,
+            login_timeout: 15.0,
+            abort_timeout: 15.0,
+            scsi_timeout: 30.0,
+        }
+    }
+
+    fn drop(start: f64, d: f64) -> Outage {
+        Outage {
+            start_s: start,
+            duration_s: d,
+            mode: OutageMode::SilentDrop,
+        }
+    }
+
+    const BUSY: Option<f64> = Some(0.01);
+
+    #[test]
+    fn measured_point_from_lab_notes() {
+        // 2, 2, 5 and a long blackhole: EIO measured at 8.98 s.
+        let p = predict(&timeouts(2.0, 2.0, 5.0), &[drop(0.0, 60.0)], BUSY);
+        let e = p.first_error_s.unwrap();
+        assert!((e - 8.98).abs() <= p.tolerance_s, "{p:#?}");
+        assert!((e - 9.0).abs() < 0.01);
+        assert!(p.tolerance_s <= 1.5);
+        assert!(!p.borderline && !p.imprecise);
+        let d = p.detection_s.unwrap();
+        assert!((d.hi - 4.0).abs() < 1e-9 && (d.lo - 3.99).abs() < 1e-9);
+    }
+
+    #[test]
+    fn tcp_backoff_schedule() {
+        assert!((tcp_resume_s(0.1) - 0.2).abs() < 1e-9);
+        assert!((tcp_resume_s(1.0) - 1.4).abs() < 1e-9);
+        assert!((tcp_resume_s(2.5) - 3.0).abs() < 1e-9);
+        assert!((tcp_resume_s(3.1) - 6.2).abs() < 1e-9);
+        assert_eq!(tcp_resume_s(0.0), 0.0);
+    }
+
+    #[test]
+    fn short_outage_is_a_stall_without_error() {
+        let p = predict(&timeouts(5.0, 5.0, 5.0), &[drop(3.0, 2.5)], BUSY);
+        assert_eq!(p.first_error_s, None);
+        assert!(!p.borderline);
+        assert_eq!(p.detection_s, None);
+        // The stall lasts until the retransmission after the outage.
+        let stall = p.max_stall_s.unwrap();
+        assert!((stall.hi - 3.0).abs() < 1e-9);
+        let rec = p.recovery_s.unwrap();
+        assert!((rec.hi - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn outage_near_detection_is_borderline() {
+        // I + N = 4; traffic resumes at 3.0 (D = 2.9) or 6.2 (D = 3.5).
+        let p = predict(&timeouts(2.0, 2.0, 30.0), &[drop(0.0, 2.9)], BUSY);
+        assert!(!p.borderline, "{p:#?}");
+        let p = predict(&timeouts(2.0, 2.0, 30.0), &[drop(0.0, 3.5)], BUSY);
+        // Detected at ~4 s (traffic would resume only at 6.2 s), relogin at
+        // 6-7.2 s, long before 4 + 30: no error, but a longer stall.
+        assert_eq!(p.first_error_s, None);
+        assert!(p.max_stall_s.unwrap().lo >= 5.9);
+        // Resume at 6.2 vs detection at 5.99-6: with R = 0 detection means
+        // EIO, so whether an error comes is borderline.
+        let p = predict(&timeouts(3.0, 3.0, 0.0), &[drop(0.0, 5.9)], BUSY);
+        assert!(p.borderline, "{p:#?}");
+        assert!((p.first_error_s.unwrap() - 5.995).abs() < 1e-9);
+        // With a long R the same uncertainty does not touch the first error.
+        let p = predict(&timeouts(3.0, 3.0, 30.0), &[drop(0.0, 5.9)], BUSY);
+        assert!(!p.borderline && p.first_error_s.is_none(), "{p:#?}");
+    }
+
+    #[test]
+    fn detected_outage_relogs_in_before_replacement_timeout() {
+        // Detection at 4, W = 2: reconnect at 6 connects at once (link back
+        // at 6.2 -> the SYN retransmit at 7), well before 4 + 20.
+        let p = predict(&timeouts(2.0, 2.0, 20.0), &[drop(0.0, 5.0)], BUSY);
+        assert_eq!(p.first_error_s, None);
+        let stall = p.max_stall_s.unwrap();
+        assert!(stall.lo >= 5.9 && stall.hi <= 7.1, "{stall:?}");
+    }
+
+    #[test]
+    fn long_outage_fails_at_detection_plus_r() {
+        let p = predict(&timeouts(2.0, 2.0, 5.0), &[drop(5.0, 15.0)], BUSY);
+        assert!((p.first_error_s.unwrap() - 9.0).abs() < 0.01);
+        // Link back at 15 s. Reconnect attempts at 6 s (SYNs at 6, 7, 9, 13,
+        // all lost; gives up after L = 15) and 21 s: connects at 21 s, logged
+        // in by 22 s: 6-7 s after the outage's end.
+        let r = p.recovery_s.unwrap();
+        assert!(r.lo >= 5.9 && r.hi <= 7.1, "{r:?}");
+    }
+
+    #[test]
+    fn relogin_racing_the_timeout_is_borderline() {
+        // Detection 4, deadline 4 + 4 = 8; link back at 6.2: relogin ~6.2-7.2.
+        let p = predict(&timeouts(2.0, 2.0, 4.0), &[drop(0.0, 5.0)], BUSY);
+        assert!(p.borderline, "{p:#?}");
+        assert!(p.first_error_s.is_some());
+    }
+
+    #[test]
+    fn replacement_timeout_zero_and_negative() {
+        let p = predict(&timeouts(2.0, 2.0, 0.0), &[drop(0.0, 30.0)], BUSY);
+        assert!((p.first_error_s.unwrap() - 4.0).abs() < 0.01);
+        let p = predict(&timeouts(2.0, 2.0, -1.0), &[drop(0.0, 30.0)], BUSY);
+        assert_eq!(p.first_error_s, None);
+        assert!(p.recovery_s.is_some());
+    }
+
+    #[test]
+    fn idle_link_widens_detection_and_tolerance() {
+        let p = predict(&timeouts(5.0, 5.0, 5.0), &[drop(0.0, 60.0)], None);
+        let d = p.detection_s.unwrap();
+        assert_eq!((d.lo, d.hi), (5.0, 10.0));
+        assert!((p.first_error_s.unwrap() - 12.5).abs() < 1e-9);
+        assert!(p.tolerance_s > 1.5);
+    }
+
+    #[test]
+    fn nops_off_uses_the_scsi_error_handler() {
+        let p = predict(&timeouts(0.0, 0.0, 5.0), &[drop(0.0, 120.0)], BUSY);
+        assert!(p.imprecise);
+        // k*S + A + R with k in 1..=2: 50..80 s.
+        assert!((p.first_error_s.unwrap() - 65.0).abs() < 1e-9);
+        assert!(p.tolerance_s >= 15.0);
+        // A short outage never reaches the command timeout.
+        let p = predict(&timeouts(0.0, 0.0, 5.0), &[drop(0.0, 10.0)], BUSY);
+        assert_eq!(p.first_error_s, None);
+    }
+
+    #[test]
+    fn refused_and_reset_are_detected_at_once() {
+        let t = timeouts(5.0, 5.0, 4.0);
+        let reset = Outage {
+            start_s: 0.0,
+            duration_s: 0.1,
+            mode: OutageMode::Reset,
+        };
+        let p = predict(&t, &[reset], BUSY);
+        // Relogin at W = 2 (+ login) before R = 4... within the race margin.
+        assert_eq!(p.detection_s.unwrap().hi, 0.0);
+        let refused = Outage {
+            start_s: 0.0,
+            duration_s: 20.0,
+            mode: OutageMode::Refused,
+        };
+        let p = predict(&t, &[refused], BUSY);
+        assert!((p.first_error_s.unwrap() - 4.0).abs() < 1e-9);
+        // Reconnects at 2, 5, 8, ... -> first at or after 20 is 20.
+        let r = p.recovery_s.unwrap();
+        assert!(r.lo.abs() < 1e-9 && r.hi <= 1.0 + 1e-9, "{r:?}");
+    }
+
+    #[test]
+    fn second_outage_error_is_timed_from_the_first() {
+        let t = timeouts(2.0, 2.0, 5.0);
+        let p = predict(&t, &[drop(0.0, 1.0), drop(10.0, 20.0)], BUSY);
+        assert!((p.first_error_s.unwrap() - 19.0).abs() < 0.01, "{p:#?}");
+    }
+
+    #[test]
+    fn many_detected_disruptions_are_flagged() {
+        let t = timeouts(1.0, 1.0, 60.0);
+        let outages: Vec<Outage> = (0..6).map(|k| drop(k as f64 * 20.0, 5.0)).collect();
+        let p = predict(&t, &outages, BUSY);
+        assert!(p.borderline);
+        assert!(p.notes.iter().any(|n| n.contains("flapping")));
+    }
+}

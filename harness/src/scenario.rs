@@ -1,0 +1,1730 @@
+//! Scenario files: TOML, `version = 1`, one file per scenario, named by its
+//! file stem.
+//!
+//! Parsing is two-staged: serde (with `deny_unknown_fields` and
+//! [`toml::Spanned`] on every value we validate) turns the text into raw
+//! structs, then [`Scenario::parse`] checks the values and builds the typed
+//! [`Scenario`]. Every problem becomes a [`Diagnostic`] naming the file,
+//! line, column and field, rendered as
+//! `scenarios/x.toml:12:5: fault[1].duration_s: must be > 0 (hint: ...)`.
+//!
+//! Schema (all durations in seconds, floats or integers):
+//!
+//! ```toml
+//! version = 1                      # required
+//! description = "..."              # optional
+//! duration_s = 25                  # required: length of the I/O phase
+//!
+//! [lane]
+//! target = "tgt"                   # "tgt" | "lio" | ["tgt", "lio"]: one run per target
+//! lun_size_mib = 64                # default 64
+//!
+//! [initiator]                      # whole seconds; open-iscsi defaults 5, 5, 120
+//! noop_out_interval = 2            # 0 (with noop_out_timeout = 0) turns NOP-Outs off
+//! noop_out_timeout = 2
+//! replacement_timeout = 10         # 0: fail at once; < 0: queue forever
+//! [initiator.settings]             # any other node setting, verbatim
+//! "node.conn[0].timeo.login_timeout" = 15
+//!
+//! [[probe]]                        # default: one blkprobe every 10 ms
+//! kind = "blkprobe"
+//! interval_ms = 10
+//! name = "blk"                     # default: the kind
+//!
+//! [[fault]]                        # any number, not overlapping
+//! kind = "blackhole"               # 100 % loss (netem); more kinds to come
+//! direction = "both"               # "both" | "to_target" | "to_initiator"
+//! start_s = 5                      # from the start of the I/O phase
+//! duration_s = 4
+//!
+//! [expect]                         # default: as the oracle predicts, recovered, nothing lost
+//! first_error = "oracle"           # "oracle" | "none" | seconds after the first fault starts
+//! tolerance_s = 1.5                # only with a number for first_error
+//! max_stall_s = 8                  # optional bounds on the longest stall
+//! min_stall_s = 1
+//! recovered = true                 # I/O succeeds again after the last fault ends
+//! max_recovery_s = 10              # optional bound on that
+//! max_lost_writes = 0
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The only scenario format version this harness reads.
+pub const VERSION: i64 = 1;
+
+/// open-iscsi's defaults (iscsid.conf).
+pub const DEFAULT_NOOP_OUT_INTERVAL: u32 = 5;
+pub const DEFAULT_NOOP_OUT_TIMEOUT: u32 = 5;
+pub const DEFAULT_REPLACEMENT_TIMEOUT: i64 = 120;
+pub const DEFAULT_LOGIN_TIMEOUT: u32 = 15;
+pub const DEFAULT_ABORT_TIMEOUT: u32 = 15;
+
+/// iscsiadm node keys of the three settings the schema names.
+pub const KEY_NOOP_OUT_INTERVAL: &str = "node.conn[0].timeo.noop_out_interval";
+pub const KEY_NOOP_OUT_TIMEOUT: &str = "node.conn[0].timeo.noop_out_timeout";
+pub const KEY_REPLACEMENT_TIMEOUT: &str = "node.session.timeo.replacement_timeout";
+pub const KEY_LOGIN_TIMEOUT: &str = "node.conn[0].timeo.login_timeout";
+pub const KEY_ABORT_TIMEOUT: &str = "node.session.err_timeo.abort_timeout";
+
+/// Fault kinds the schema reserves for later nemeses: named in hints, not
+/// accepted yet.
+pub const PLANNED_FAULT_KINDS: &[&str] = &[
+    "delay",
+    "loss",
+    "duplicate",
+    "corrupt",
+    "reorder",
+    "rate",
+    "reset",
+    "flap",
+    "target_stop",
+];
+
+// ---------------------------------------------------------------------------
+// The typed scenario.
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// The file stem.
+    pub name: String,
+    /// The path the scenario was read from (as given), for messages.
+    pub path: String,
+    pub description: Option<String>,
+    /// Length of the I/O phase: faults are scheduled inside it.
+    pub duration_s: f64,
+    pub lane: Lane,
+    pub initiator: Initiator,
+    pub probes: Vec<Probe>,
+    /// Sorted by start; never overlapping.
+    pub faults: Vec<Fault>,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TargetKind {
+    Tgt,
+    Lio,
+}
+
+impl TargetKind {
+    pub const ALL: [TargetKind; 2] = [TargetKind::Tgt, TargetKind::Lio];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Tgt => "tgt",
+            TargetKind::Lio => "lio",
+        }
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lane {
+    /// One run per target, in the order written, without duplicates.
+    pub targets: Vec<TargetKind>,
+    pub lun_size_mib: u64,
+}
+
+/// Initiator settings, validated as open-iscsi would take them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Initiator {
+    /// Seconds; 0 with `noop_out_timeout == 0` turns NOP-Outs off.
+    pub noop_out_interval: u32,
+    pub noop_out_timeout: u32,
+    /// Seconds; 0 fails I/O at once, < 0 queues it until relogin.
+    pub replacement_timeout: i64,
+    /// Other node settings, key -> value, passed to iscsiadm verbatim.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Default for Initiator {
+    fn default() -> Self {
+        Initiator {
+            noop_out_interval: DEFAULT_NOOP_OUT_INTERVAL,
+            noop_out_timeout: DEFAULT_NOOP_OUT_TIMEOUT,
+            replacement_timeout: DEFAULT_REPLACEMENT_TIMEOUT,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+impl Initiator {
+    /// The (iscsiadm node key, value) pairs to apply to the node record
+    /// (`iscsiadm -m node -o update -n KEY -v VALUE`): the three named
+    /// settings first, then the extra ones in key order.
+    pub fn iscsiadm_settings(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            (
+                KEY_NOOP_OUT_INTERVAL.to_string(),
+                self.noop_out_interval.to_string(),
+            ),
+            (
+                KEY_NOOP_OUT_TIMEOUT.to_string(),
+                self.noop_out_timeout.to_string(),
+            ),
+            (
+                KEY_REPLACEMENT_TIMEOUT.to_string(),
+                self.replacement_timeout.to_string(),
+            ),
+        ];
+        out.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out
+    }
+
+    pub fn nops_enabled(&self) -> bool {
+        self.noop_out_interval > 0 && self.noop_out_timeout > 0
+    }
+
+    /// `node.conn[0].timeo.login_timeout` if given, else open-iscsi's default.
+    pub fn login_timeout(&self) -> u32 {
+        self.extra_u32(KEY_LOGIN_TIMEOUT)
+            .unwrap_or(DEFAULT_LOGIN_TIMEOUT)
+    }
+
+    /// `node.session.err_timeo.abort_timeout` if given, else the default.
+    pub fn abort_timeout(&self) -> u32 {
+        self.extra_u32(KEY_ABORT_TIMEOUT)
+            .unwrap_or(DEFAULT_ABORT_TIMEOUT)
+    }
+
+    fn extra_u32(&self, key: &str) -> Option<u32> {
+        self.extra.get(key).and_then(|v| v.trim().parse().ok())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    Blkprobe,
+}
+
+impl ProbeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Blkprobe => "blkprobe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// Unique within the scenario; the `probe` field of history entries.
+    pub name: String,
+    pub kind: ProbeKind,
+    pub interval_ms: u64,
+}
+
+/// Which packets a directional fault affects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Both,
+    /// Initiator -> target packets.
+    ToTarget,
+    /// Target -> initiator packets.
+    ToInitiator,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Both => "both",
+            Direction::ToTarget => "to_target",
+            Direction::ToInitiator => "to_initiator",
+        }
+    }
+}
+
+/// What a fault does. New kinds get their own variant with their parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FaultKind {
+    /// Every packet dropped silently (netem `loss 100%`): no RST, no ICMP.
+    Blackhole { direction: Direction },
+}
+
+impl FaultKind {
+    /// The name used in scenario files and in history entries.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Blackhole { .. } => "blackhole",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// Index in the file's `[[fault]]` list (the history's `step`).
+    pub index: usize,
+    pub kind: FaultKind,
+    /// Seconds from the start of the I/O phase.
+    pub start_s: f64,
+    pub duration_s: f64,
+}
+
+impl Fault {
+    pub fn end_s(&self) -> f64 {
+        self.start_s + self.duration_s
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FirstErrorExpect {
+    /// As the oracle predicts (the default).
+    Oracle,
+    /// No I/O error at all.
+    None,
+    /// An error this many seconds after the first fault started.
+    At(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expect {
+    pub first_error: FirstErrorExpect,
+    /// Tolerance for `FirstErrorExpect::At`.
+    pub tolerance_s: f64,
+    pub max_stall_s: Option<f64>,
+    pub min_stall_s: Option<f64>,
+    /// I/O must succeed again after the last fault ends.
+    pub recovered: bool,
+    pub max_recovery_s: Option<f64>,
+    pub max_lost_writes: u64,
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            first_error: FirstErrorExpect::Oracle,
+            tolerance_s: 1.5,
+            max_stall_s: None,
+            min_stall_s: None,
+            recovered: true,
+            max_recovery_s: None,
+            max_lost_writes: 0,
+        }
+    }
+}
+
+/// One run of a scenario against one target (a scenario lists one or more).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub scenario: Scenario,
+    pub target: TargetKind,
+}
+
+impl Run {
+    /// `name` when the scenario has a single target, `name@target` otherwise;
+    /// unique across the expansion, usable in file names.
+    pub fn id(&self) -> String {
+        if self.scenario.lane.targets.len() > 1 {
+            format!("{}@{}", self.scenario.name, self.target)
+        } else {
+            self.scenario.name.clone()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Errors.
+
+/// One problem in a scenario file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    /// Dotted path of the field, e.g. `fault[1].duration_s`.
+    pub field: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, self.field, self.message
+        )?;
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a scenario could not be loaded. Both variants are input errors
+/// (exit status 2).
+#[derive(Debug)]
+pub enum LoadError {
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Every problem found, in file order (at least one).
+    Invalid(Vec<Diagnostic>),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Read { path, source } => write!(f, "{path}: cannot read: {source}"),
+            LoadError::Invalid(diags) => {
+                for (i, d) in diags.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{d}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Read { source, .. } => Some(source),
+            LoadError::Invalid(_) => None,
+        }
+    }
+}
+
+impl LoadError {
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            LoadError::Read { .. } => &[],
+            LoadError::Invalid(d) => d,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw (serde) form: every value we check keeps its span.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    version: Spanned<i64>,
+    #[serde(default)]
+    description: Option<Spanned<String>>,
+    duration_s: Spanned<f64>,
+    lane: Spanned<RawLane>,
+    #[serde(default)]
+    initiator: Option<Spanned<RawInitiator>>,
+    #[serde(default)]
+    probe: Vec<Spanned<RawProbe>>,
+    #[serde(default)]
+    fault: Vec<Spanned<RawFault>>,
+    #[serde(default)]
+    expect: Option<Spanned<RawExpect>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLane {
+    target: Spanned<toml::Value>,
+    #[serde(default)]
+    lun_size_mib: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInitiator {
+    #[serde(default)]
+    noop_out_interval: Option<Spanned<i64>>,
+    #[serde(default)]
+    noop_out_timeout: Option<Spanned<i64>>,
+    #[serde(default)]
+    replacement_timeout: Option<Spanned<i64>>,
+    #[serde(default)]
+    settings: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    kind: Spanned<String>,
+    #[serde(default)]
+    name: Option<Spanned<String>>,
+    #[serde(default)]
+    interval_ms: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    kind: Spanned<String>,
+    start_s: Spanned<f64>,
+    duration_s: Spanned<f64>,
+    #[serde(default)]
+    direction: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    #[serde(default)]
+    first_error: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    tolerance_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    max_stall_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    min_stall_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    recovered: Option<Spanned<bool>>,
+    #[serde(default)]
+    max_recovery_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    max_lost_writes: Option<Spanned<i64>>,
+}
+
+// ---------------------------------------------------------------------------
+// Parsing and validation.
+
+/// Collects diagnostics against one text.
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    diags: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, span: Range<usize>, field: &str, message: String, hint: Option<String>) {
+        let (line, column) = line_col(self.text, span.start);
+        self.diags.push(Diagnostic {
+            file: self.file.to_string(),
+            line,
+            column,
+            field: field.to_string(),
+            message,
+            hint,
+        });
+    }
+
+    /// A finite number > 0.
+    fn positive(&mut self, v: &Spanned<f64>, field: &str, hint: &str) -> Option<f64> {
+        let x = *v.get_ref();
+        if x.is_finite() && x > 0.0 {
+            Some(x)
+        } else {
+            self.err(
+                v.span(),
+                field,
+                format!("must be > 0, got {x}"),
+                Some(hint.to_string()),
+            );
+            None
+        }
+    }
+
+    /// A finite number >= 0.
+    fn non_negative(&mut self, v: &Spanned<f64>, field: &str, hint: &str) -> Option<f64> {
+        let x = *v.get_ref();
+        if x.is_finite() && x >= 0.0 {
+            Some(x)
+        } else {
+            self.err(
+                v.span(),
+                field,
+                format!("must be >= 0, got {x}"),
+                Some(hint.to_string()),
+            );
+            None
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file. Its name is the file stem.
+    pub fn load(path: impl AsRef<Path>) -> Result<Scenario, LoadError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Parses and validates scenario text; `path` names the file in messages
+    /// and gives the scenario its name (the file stem).
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Scenario, LoadError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut ctx = Ctx {
+            file: &file,
+            text,
+            diags: Vec::new(),
+        };
+        let raw: RawScenario = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                ctx.diags.push(serde_diagnostic(&file, text, &e));
+                return Err(LoadError::Invalid(ctx.diags));
+            }
+        };
+        match build(&mut ctx, raw, name, file.clone()) {
+            Some(s) if ctx.diags.is_empty() => Ok(s),
+            _ => {
+                let mut diags = ctx.diags;
+                diags.sort_by_key(|d| (d.line, d.column));
+                Err(LoadError::Invalid(diags))
+            }
+        }
+    }
+
+    /// One run per target, in the order the scenario lists them.
+    pub fn expand(&self) -> Vec<Run> {
+        self.lane
+            .targets
+            .iter()
+            .map(|&target| Run {
+                scenario: self.clone(),
+                target,
+            })
+            .collect()
+    }
+
+    /// When the first fault starts, if there is one (seconds into the I/O phase).
+    pub fn first_fault_start_s(&self) -> Option<f64> {
+        self.faults.first().map(|f| f.start_s)
+    }
+}
+
+fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Option<Scenario> {
+    if *raw.version.get_ref() != VERSION {
+        ctx.err(
+            raw.version.span(),
+            "version",
+            format!("unsupported version {}", raw.version.get_ref()),
+            Some(format!("this harness reads version = {VERSION}")),
+        );
+    }
+    let duration_s = ctx.positive(
+        &raw.duration_s,
+        "duration_s",
+        "the length of the I/O phase in seconds, e.g. 25",
+    );
+    let lane = build_lane(ctx, raw.lane.into_inner());
+    let initiator = match raw.initiator {
+        Some(i) => build_initiator(ctx, i.into_inner()),
+        None => Some(Initiator::default()),
+    };
+    let probes = build_probes(ctx, raw.probe);
+    let faults = build_faults(ctx, raw.fault, duration_s);
+    let expect = match raw.expect {
+        Some(e) => build_expect(ctx, e.into_inner()),
+        None => Some(Expect::default()),
+    };
+    Some(Scenario {
+        name,
+        path,
+        description: raw.description.map(Spanned::into_inner),
+        duration_s: duration_s?,
+        lane: lane?,
+        initiator: initiator?,
+        probes: probes?,
+        faults: faults?,
+        expect: expect?,
+    })
+}
+
+fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
+    let span = raw.target.span();
+    let mut targets = Vec::new();
+    let mut ok = true;
+    let names: Vec<(String, Range<usize>)> = match raw.target.get_ref() {
+        toml::Value::String(s) => vec![(s.clone(), span.clone())],
+        toml::Value::Array(items) if !items.is_empty() => {
+            let mut v = Vec::new();
+            for item in items {
+                match item.as_str() {
+                    Some(s) => v.push((s.to_string(), span.clone())),
+                    None => {
+                        ctx.err(
+                            span.clone(),
+                            "lane.target",
+                            format!("expected target names, found {}", item.type_str()),
+                            Some(r#"write target = "tgt" or target = ["tgt", "lio"]"#.into()),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            v
+        }
+        other => {
+            ctx.err(
+                span.clone(),
+                "lane.target",
+                format!("expected a target name or a non-empty list, found {}", {
+                    match other {
+                        toml::Value::Array(_) => "an empty array",
+                        v => v.type_str(),
+                    }
+                }),
+                Some(r#"write target = "tgt" or target = ["tgt", "lio"]"#.into()),
+            );
+            return None;
+        }
+    };
+    for (name, span) in names {
+        match TargetKind::ALL.iter().find(|t| t.as_str() == name) {
+            Some(t) if targets.contains(t) => {
+                ctx.err(
+                    span,
+                    "lane.target",
+                    format!("target `{name}` is listed twice"),
+                    Some("list each target once".into()),
+                );
+                ok = false;
+            }
+            Some(t) => targets.push(*t),
+            None => {
+                let valid: Vec<&str> = TargetKind::ALL.iter().map(|t| t.as_str()).collect();
+                ctx.err(
+                    span,
+                    "lane.target",
+                    format!("unknown target kind `{name}`"),
+                    Some(closest_hint(&name, &valid, "target kinds")),
+                );
+                ok = false;
+            }
+        }
+    }
+    let lun_size_mib = match raw.lun_size_mib {
+        None => Some(64),
+        Some(v) if *v.get_ref() > 0 => Some(*v.get_ref() as u64),
+        Some(v) => {
+            ctx.err(
+                v.span(),
+                "lane.lun_size_mib",
+                format!("must be > 0, got {}", v.get_ref()),
+                Some("the LUN's size in MiB, e.g. 64".into()),
+            );
+            None
+        }
+    };
+    if !ok {
+        return None;
+    }
+    Some(Lane {
+        targets,
+        lun_size_mib: lun_size_mib?,
+    })
+}
+
+/// Node keys the schema names: setting them in `[initiator.settings]` too
+/// would make the value ambiguous.
+const NAMED_KEYS: &[(&str, &str)] = &[
+    (KEY_NOOP_OUT_INTERVAL, "initiator.noop_out_interval"),
+    (KEY_NOOP_OUT_TIMEOUT, "initiator.noop_out_timeout"),
+    (KEY_REPLACEMENT_TIMEOUT, "initiator.replacement_timeout"),
+];
+
+/// Node settings open-iscsi reads as whole seconds that must be > 0 (it
+/// replaces 0 with its default and logs an error, so we refuse it up front)
+/// or >= 0.
+const POSITIVE_SECONDS_KEYS: &[&str] = &[
+    KEY_LOGIN_TIMEOUT,
+    "node.conn[0].timeo.logout_timeout",
+    "node.session.initial_login_retry_max",
+];
+const NON_NEGATIVE_SECONDS_KEYS: &[&str] = &[
+    KEY_ABORT_TIMEOUT,
+    "node.session.err_timeo.lu_reset_timeout",
+    "node.session.err_timeo.tgt_reset_timeout",
+    "node.session.err_timeo.host_reset_timeout",
+    "node.conn[0].timeo.auth_timeout",
+    "node.session.queue_depth",
+    "node.session.cmds_max",
+];
+
+fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
+    let mut ok = true;
+    let mut seconds = |ctx: &mut Ctx<'_>, v: &Option<Spanned<i64>>, field: &str, default: u32| {
+        match v {
+            None => Some(default),
+            Some(v) => {
+                let x = *v.get_ref();
+                if (0..=i64::from(i32::MAX)).contains(&x) {
+                    Some(x as u32)
+                } else {
+                    ctx.err(
+                        v.span(),
+                        field,
+                        format!("must be >= 0 whole seconds, got {x}"),
+                        Some("0 turns NOP-Outs off (set both noop_out_interval and noop_out_timeout to 0)".into()),
+                    );
+                    ok = false;
+                    None
+                }
+            }
+        }
+    };
+    let interval = seconds(
+        ctx,
+        &raw.noop_out_interval,
+        "initiator.noop_out_interval",
+        DEFAULT_NOOP_OUT_INTERVAL,
+    );
+    let timeout = seconds(
+        ctx,
+        &raw.noop_out_timeout,
+        "initiator.noop_out_timeout",
+        DEFAULT_NOOP_OUT_TIMEOUT,
+    );
+    if let (Some(i), Some(n)) = (interval, timeout) {
+        // open-iscsi silently swaps in its default when only one is 0
+        // (usr/initiator_common.c); refuse instead of measuring the wrong thing.
+        if (i == 0) != (n == 0) {
+            let (v, field) = if i == 0 {
+                (&raw.noop_out_interval, "initiator.noop_out_interval")
+            } else {
+                (&raw.noop_out_timeout, "initiator.noop_out_timeout")
+            };
+            let span = v.as_ref().map(|v| v.span()).unwrap_or(0..0);
+            ctx.err(
+                span,
+                field,
+                "is 0 while the other NOP-Out setting is not: open-iscsi would replace it with its default".into(),
+                Some("set both noop_out_interval and noop_out_timeout to 0 to turn NOP-Outs off, or both > 0".into()),
+            );
+            ok = false;
+        }
+    }
+    let replacement_timeout = match &raw.replacement_timeout {
+        None => Some(DEFAULT_REPLACEMENT_TIMEOUT),
+        Some(v) => {
+            let x = *v.get_ref();
+            if (i64::from(i32::MIN)..=i64::from(i32::MAX)).contains(&x) {
+                Some(x)
+            } else {
+                ctx.err(
+                    v.span(),
+                    "initiator.replacement_timeout",
+                    format!("{x} does not fit open-iscsi's 32-bit setting"),
+                    Some("whole seconds; 0 fails I/O at once, -1 queues it forever".into()),
+                );
+                None
+            }
+        }
+    };
+    let mut extra = BTreeMap::new();
+    for (key, value) in &raw.settings {
+        let k = key.get_ref().as_str();
+        let field = format!("initiator.settings.{}", quote_key(k));
+        if let Some((_, named)) = NAMED_KEYS.iter().find(|(n, _)| *n == k) {
+            ctx.err(
+                key.span(),
+                &field,
+                "is set by a named field".into(),
+                Some(format!("use {named} instead")),
+            );
+            ok = false;
+            continue;
+        }
+        if !(k.starts_with("node.") || k.starts_with("iface.")) {
+            ctx.err(
+                key.span(),
+                &field,
+                "is not an iscsiadm node setting".into(),
+                Some(r#"node settings start with "node." or "iface.", e.g. "node.session.timeo.replacement_timeout"; quote the key"#.into()),
+            );
+            ok = false;
+            continue;
+        }
+        let text = match value.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Table(_) => {
+                ctx.err(
+                    value.span(),
+                    &field,
+                    "expected a value, found a table".into(),
+                    Some(r#"quote dotted keys: "node.session.x" = "v""#.into()),
+                );
+                ok = false;
+                continue;
+            }
+            other => {
+                ctx.err(
+                    value.span(),
+                    &field,
+                    format!(
+                        "expected a string or an integer, found {}",
+                        other.type_str()
+                    ),
+                    Some(r#"iscsiadm takes text values, e.g. "Yes", "No", "None""#.into()),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        let positive = POSITIVE_SECONDS_KEYS.contains(&k);
+        if positive || NON_NEGATIVE_SECONDS_KEYS.contains(&k) {
+            let min = i64::from(positive);
+            match text.trim().parse::<i64>() {
+                Ok(n) if n >= min && n <= i64::from(i32::MAX) => {}
+                _ => {
+                    ctx.err(
+                        value.span(),
+                        &field,
+                        format!("must be a whole number >= {min}, got {}", value.get_ref()),
+                        Some("open-iscsi rejects or replaces other values".into()),
+                    );
+                    ok = false;
+                    continue;
+                }
+            }
+        }
+        extra.insert(k.to_string(), text);
+    }
+    if !ok {
+        return None;
+    }
+    Some(Initiator {
+        noop_out_interval: interval?,
+        noop_out_timeout: timeout?,
+        replacement_timeout: replacement_timeout?,
+        extra,
+    })
+}
+
+fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Probe>> {
+    if raw.is_empty() {
+        return Some(vec![Probe {
+            name: "blkprobe".into(),
+            kind: ProbeKind::Blkprobe,
+            interval_ms: 10,
+        }]);
+    }
+    let mut ok = true;
+    let mut probes: Vec<Probe> = Vec::new();
+    for (i, p) in raw.iter().enumerate() {
+        let p = p.get_ref();
+        let kind = match p.kind.get_ref().as_str() {
+            "blkprobe" => Some(ProbeKind::Blkprobe),
+            other => {
+                ctx.err(
+                    p.kind.span(),
+                    &format!("probe[{i}].kind"),
+                    format!("unknown probe kind `{other}`"),
+                    Some(closest_hint(other, &["blkprobe"], "probe kinds")),
+                );
+                None
+            }
+        };
+        let interval_ms = match &p.interval_ms {
+            None => Some(10),
+            Some(v) if *v.get_ref() > 0 => Some(*v.get_ref() as u64),
+            Some(v) => {
+                ctx.err(
+                    v.span(),
+                    &format!("probe[{i}].interval_ms"),
+                    format!("must be > 0, got {}", v.get_ref()),
+                    Some("milliseconds between operations, e.g. 10".into()),
+                );
+                None
+            }
+        };
+        let name = match &p.name {
+            Some(n) => n.get_ref().clone(),
+            None => kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
+        };
+        let name_span = p.name.as_ref().map(|n| n.span()).unwrap_or(p.kind.span());
+        if name.is_empty() && p.name.is_some() {
+            ctx.err(
+                name_span,
+                &format!("probe[{i}].name"),
+                "must not be empty".into(),
+                None,
+            );
+            ok = false;
+        } else if probes.iter().any(|q| q.name == name) {
+            ctx.err(
+                name_span,
+                &format!("probe[{i}].name"),
+                format!("a probe named `{name}` already exists"),
+                Some("give each probe its own name = \"...\"".into()),
+            );
+            ok = false;
+        }
+        match (kind, interval_ms) {
+            (Some(kind), Some(interval_ms)) => probes.push(Probe {
+                name,
+                kind,
+                interval_ms,
+            }),
+            _ => ok = false,
+        }
+    }
+    ok.then_some(probes)
+}
+
+fn build_faults(
+    ctx: &mut Ctx<'_>,
+    raw: Vec<Spanned<RawFault>>,
+    scenario_duration: Option<f64>,
+) -> Option<Vec<Fault>> {
+    let mut ok = true;
+    // (fault, span of start_s) for the overlap check.
+    let mut faults: Vec<(Fault, Range<usize>, Range<usize>)> = Vec::new();
+    for (i, f) in raw.iter().enumerate() {
+        let f = f.get_ref();
+        let direction = match &f.direction {
+            None => Some(Direction::Both),
+            Some(d) => {
+                let all = [Direction::Both, Direction::ToTarget, Direction::ToInitiator];
+                match all.iter().find(|x| x.as_str() == d.get_ref()) {
+                    Some(x) => Some(*x),
+                    None => {
+                        let valid: Vec<&str> = all.iter().map(|x| x.as_str()).collect();
+                        ctx.err(
+                            d.span(),
+                            &format!("fault[{i}].direction"),
+                            format!("unknown direction `{}`", d.get_ref()),
+                            Some(closest_hint(d.get_ref(), &valid, "directions")),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        let kind_name = f.kind.get_ref().as_str();
+        let kind = match kind_name {
+            "blackhole" => direction.map(|direction| FaultKind::Blackhole { direction }),
+            other if PLANNED_FAULT_KINDS.contains(&other) => {
+                ctx.err(
+                    f.kind.span(),
+                    &format!("fault[{i}].kind"),
+                    format!("fault kind `{other}` is not implemented yet"),
+                    Some("implemented fault kinds: blackhole".into()),
+                );
+                None
+            }
+            other => {
+                ctx.err(
+                    f.kind.span(),
+                    &format!("fault[{i}].kind"),
+                    format!("unknown fault kind `{other}`"),
+                    Some(closest_hint(other, &["blackhole"], "fault kinds")),
+                );
+                None
+            }
+        };
+        let start = ctx.non_negative(
+            &f.start_s,
+            &format!("fault[{i}].start_s"),
+            "seconds from the start of the I/O phase",
+        );
+        let duration = ctx.positive(
+            &f.duration_s,
+            &format!("fault[{i}].duration_s"),
+            "how long the fault lasts, in seconds",
+        );
+        let (Some(kind), Some(start_s), Some(duration_s)) = (kind, start, duration) else {
+            ok = false;
+            continue;
+        };
+        let fault = Fault {
+            index: i,
+            kind,
+            start_s,
+            duration_s,
+        };
+        if let Some(total) = scenario_duration {
+            if fault.end_s() > total + 1e-9 {
+                ctx.err(
+                    f.duration_s.span(),
+                    &format!("fault[{i}].duration_s"),
+                    format!(
+                        "the fault ends at {} s, past the scenario's end at {total} s",
+                        fmt_s(fault.end_s())
+                    ),
+                    Some(format!(
+                        "shorten the fault or set duration_s >= {}",
+                        fmt_s(fault.end_s())
+                    )),
+                );
+                ok = false;
+            }
+        }
+        faults.push((fault, f.start_s.span(), f.kind.span()));
+    }
+    // One lane: any two faults in time overlap on it.
+    let mut order: Vec<usize> = (0..faults.len()).collect();
+    order.sort_by(|&a, &b| faults[a].0.start_s.total_cmp(&faults[b].0.start_s));
+    for w in order.windows(2) {
+        let (a, b) = (&faults[w[0]], &faults[w[1]]);
+        if b.0.start_s < a.0.end_s() - 1e-9 {
+            ctx.err(
+                b.1.clone(),
+                &format!("fault[{}].start_s", b.0.index),
+                format!(
+                    "overlaps fault[{}] ({} s to {} s) on the lane",
+                    a.0.index,
+                    fmt_s(a.0.start_s),
+                    fmt_s(a.0.end_s())
+                ),
+                Some(format!(
+                    "start it at {} s or later, or merge the two faults",
+                    fmt_s(a.0.end_s())
+                )),
+            );
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let mut out: Vec<Fault> = faults.into_iter().map(|(f, _, _)| f).collect();
+    out.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    Some(out)
+}
+
+fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
+    let mut ok = true;
+    let mut e = Expect::default();
+    if let Some(v) = &raw.first_error {
+        let hint = r#"first_error = "oracle", "none", or seconds after the first fault starts"#;
+        match v.get_ref() {
+            toml::Value::String(s) if s == "oracle" => e.first_error = FirstErrorExpect::Oracle,
+            toml::Value::String(s) if s == "none" => e.first_error = FirstErrorExpect::None,
+            toml::Value::String(s) => {
+                ctx.err(
+                    v.span(),
+                    "expect.first_error",
+                    format!("unknown value `{s}`"),
+                    Some(closest_hint(s, &["oracle", "none"], "words")),
+                );
+                ok = false;
+            }
+            toml::Value::Integer(_) | toml::Value::Float(_) => {
+                let x = v
+                    .get_ref()
+                    .as_float()
+                    .or(v.get_ref().as_integer().map(|i| i as f64));
+                match x {
+                    Some(x) if x.is_finite() && x >= 0.0 => e.first_error = FirstErrorExpect::At(x),
+                    _ => {
+                        ctx.err(
+                            v.span(),
+                            "expect.first_error",
+                            "must be >= 0 seconds".into(),
+                            Some(hint.into()),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            other => {
+                ctx.err(
+                    v.span(),
+                    "expect.first_error",
+                    format!("expected a string or a number, found {}", other.type_str()),
+                    Some(hint.into()),
+                );
+                ok = false;
+            }
+        }
+    }
+    if let Some(t) = &raw.tolerance_s {
+        match ctx.positive(t, "expect.tolerance_s", "seconds, e.g. 1.5") {
+            Some(x) if matches!(e.first_error, FirstErrorExpect::At(_)) => e.tolerance_s = x,
+            Some(_) => {
+                ctx.err(
+                    t.span(),
+                    "expect.tolerance_s",
+                    "applies only when first_error is a number".into(),
+                    Some("the oracle gives its own tolerance; remove tolerance_s".into()),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    for (v, field, slot) in [
+        (&raw.max_stall_s, "expect.max_stall_s", &mut e.max_stall_s),
+        (&raw.min_stall_s, "expect.min_stall_s", &mut e.min_stall_s),
+        (
+            &raw.max_recovery_s,
+            "expect.max_recovery_s",
+            &mut e.max_recovery_s,
+        ),
+    ] {
+        if let Some(v) = v {
+            match ctx.non_negative(v, field, "seconds") {
+                Some(x) => *slot = Some(x),
+                None => ok = false,
+            }
+        }
+    }
+    if let (Some(min), Some(max), Some(v)) = (e.min_stall_s, e.max_stall_s, &raw.min_stall_s) {
+        if min > max {
+            ctx.err(
+                v.span(),
+                "expect.min_stall_s",
+                format!("is larger than max_stall_s ({min} > {max})"),
+                None,
+            );
+            ok = false;
+        }
+    }
+    if let Some(r) = &raw.recovered {
+        e.recovered = *r.get_ref();
+    }
+    if let Some(v) = &raw.max_lost_writes {
+        if *v.get_ref() >= 0 {
+            e.max_lost_writes = *v.get_ref() as u64;
+        } else {
+            ctx.err(
+                v.span(),
+                "expect.max_lost_writes",
+                format!("must be >= 0, got {}", v.get_ref()),
+                None,
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(e)
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for messages.
+
+/// Seconds without a trailing `.0` noise: 30, 4.5.
+fn fmt_s(x: f64) -> String {
+    let r = (x * 1000.0).round() / 1000.0;
+    format!("{r}")
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = text[line_start..offset].chars().count() + 1;
+    (line, column)
+}
+
+/// `did you mean `x`?` when one valid name is close, the list otherwise.
+fn closest_hint(got: &str, valid: &[&str], what: &str) -> String {
+    let best = valid
+        .iter()
+        .map(|v| (strsim::damerau_levenshtein(got, v), *v))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((d, v)) if d <= (v.len() / 3).max(2) => format!("did you mean `{v}`?"),
+        _ => format!("valid {what}: {}", valid.join(", ")),
+    }
+}
+
+/// A key as written in a dotted path: bare when it can be, quoted otherwise.
+fn quote_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        format!("{k:?}")
+    }
+}
+
+/// Turns a toml/serde error into a diagnostic: the span gives line and
+/// column, the document's tree gives the field's path, serde's message the
+/// unknown key and the valid ones.
+fn serde_diagnostic(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
+    let span = e.span().unwrap_or(0..0);
+    let (line, column) = line_col(text, span.start);
+    let message = e.message().trim().to_string();
+    let ticks = backticked(&message);
+    let mut field = field_at(text, span.start);
+    let mut hint = None;
+    if message.starts_with("unknown field") {
+        if let Some((got, valid)) = ticks.split_first() {
+            let valid: Vec<&str> = valid.iter().map(String::as_str).collect();
+            hint = Some(if valid.is_empty() {
+                "this table takes no keys".to_string()
+            } else {
+                closest_hint(got, &valid, "keys")
+            });
+        }
+    } else if message.starts_with("missing field") {
+        if let Some(missing) = ticks.first() {
+            // The span is the table's: name the table, not a key inside it.
+            field = table_with_span(text, &span).unwrap_or_default();
+            field = if field.is_empty() {
+                missing.clone()
+            } else {
+                format!("{field}.{missing}")
+            };
+            hint = Some(format!("add `{missing} = ...`"));
+        }
+    } else if message.starts_with("invalid type") {
+        hint = Some(match field.rsplit('.').next().unwrap_or("") {
+            f if f.ends_with("_s") => "a number of seconds".to_string(),
+            f if f.starts_with("noop_out") || f == "replacement_timeout" => {
+                "whole seconds, e.g. 5".to_string()
+            }
+            _ => "see the schema in harness/src/scenario.rs".to_string(),
+        });
+    }
+    if field.is_empty() {
+        field = field_on_line(text, span.start);
+    }
+    Diagnostic {
+        file: file.to_string(),
+        line,
+        column,
+        field,
+        message,
+        hint,
+    }
+}
+
+/// For text that does not parse into a tree: the table header or key
+/// written on the error's line, else `(document)`.
+fn field_on_line(text: &str, offset: usize) -> String {
+    let (line, _) = line_col(text, offset);
+    let src = text.lines().nth(line - 1).unwrap_or("").trim();
+    let name = if let Some(rest) = src.strip_prefix('[') {
+        rest.trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or("")
+            .trim()
+    } else if let Some((key, _)) = src.split_once('=') {
+        key.trim()
+    } else {
+        ""
+    };
+    if name.is_empty() || name.starts_with('#') {
+        "(document)".to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The words between backticks in a message.
+fn backticked(message: &str) -> Vec<String> {
+    message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The dotted path of the innermost key or value containing `offset`, from
+/// the document's own spans (also on a document that does not fully parse).
+fn field_at(text: &str, offset: usize) -> String {
+    let (doc, _) = toml::de::DeTable::parse_recoverable(text);
+    let mut path = String::new();
+    walk_table(doc.get_ref(), offset, &mut path);
+    path
+}
+
+fn walk_table(table: &toml::de::DeTable<'_>, offset: usize, path: &mut String) -> bool {
+    for (key, value) in table {
+        let ks = key.span();
+        let vs = value.span();
+        let in_key = ks.start <= offset && offset < ks.end.max(ks.start + 1);
+        let in_value = vs.start <= offset && offset < vs.end.max(vs.start + 1);
+        if in_key || in_value {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&quote_key(key.get_ref()));
+            if in_value {
+                walk_value(value.get_ref(), offset, path);
+            }
+            return true;
+        }
+    }
+    // Tables from `[header]`s may have spans that do not cover their keys:
+    // look inside them too.
+    for (key, value) in table {
+        let mut sub = String::new();
+        if walk_value(value.get_ref(), offset, &mut sub) {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&quote_key(key.get_ref()));
+            path.push_str(&sub);
+            return true;
+        }
+    }
+    false
+}
+
+/// The path of the table (or array item) whose span is exactly `span`.
+fn table_with_span(text: &str, span: &Range<usize>) -> Option<String> {
+    fn search(value: &toml::de::DeValue<'_>, span: &Range<usize>, path: String) -> Option<String> {
+        match value {
+            toml::de::DeValue::Table(t) => t.iter().find_map(|(k, v)| {
+                let p = if path.is_empty() {
+                    quote_key(k.get_ref())
+                } else {
+                    format!("{path}.{}", quote_key(k.get_ref()))
+                };
+                if v.span() == *span && v.get_ref().is_table() {
+                    return Some(p);
+                }
+                search(v.get_ref(), span, p)
+            }),
+            toml::de::DeValue::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+                let p = format!("{path}[{i}]");
+                if v.span() == *span && v.get_ref().is_table() {
+                    return Some(p);
+                }
+                search(v.get_ref(), span, p)
+            }),
+            _ => None,
+        }
+    }
+    let (doc, _) = toml::de::DeTable::parse_recoverable(text);
+    let root = toml::de::DeValue::Table(doc.into_inner());
+    search(&root, span, String::new())
+}
+
+/// Appends `[i]` / `.key` segments below a value; true when it found one.
+fn walk_value(value: &toml::de::DeValue<'_>, offset: usize, path: &mut String) -> bool {
+    match value {
+        toml::de::DeValue::Table(t) => {
+            let mut sub = String::new();
+            if walk_table(t, offset, &mut sub) {
+                path.push('.');
+                path.push_str(&sub);
+                true
+            } else {
+                false
+            }
+        }
+        toml::de::DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let s = item.span();
+                let mut sub = String::new();
+                let inside = s.start <= offset && offset < s.end.max(s.start + 1);
+                if inside || walk_value(item.get_ref(), offset, &mut sub) {
+                    if inside {
+                        sub.clear();
+                        walk_value(item.get_ref(), offset, &mut sub);
+                    }
+                    path.push_str(&format!("[{i}]"));
+                    path.push_str(&sub);
+                    return true;
+                }
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+version = 1
+description = "short blackhole"
+duration_s = 25
+
+[lane]
+target = ["tgt", "lio"]
+lun_size_mib = 32
+
+[initiator]
+noop_out_interval = 2
+noop_out_timeout = 2
+replacement_timeout = 10
+
+[initiator.settings]
+"node.conn[0].timeo.login_timeout" = 5
+"node.session.iscsi.InitialR2T" = "No"
+
+[[probe]]
+kind = "blkprobe"
+interval_ms = 10
+
+[[fault]]
+kind = "blackhole"
+start_s = 12
+duration_s = 4
+
+[[fault]]
+kind = "blackhole"
+direction = "to_target"
+start_s = 5
+duration_s = 2.5
+
+[expect]
+max_stall_s = 8
+"#;
+
+    fn err(text: &str) -> Vec<Diagnostic> {
+        match Scenario::parse(text, "scenarios/x.toml") {
+            Ok(s) => panic!("expected an error, parsed {s:?}"),
+            Err(e) => e.diagnostics().to_vec(),
+        }
+    }
+
+    fn one(text: &str) -> Diagnostic {
+        let d = err(text);
+        assert_eq!(d.len(), 1, "{d:#?}");
+        d.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn parses_a_full_scenario() {
+        let s = Scenario::parse(GOOD, "scenarios/outage/short.toml").unwrap();
+        assert_eq!(s.name, "short");
+        assert_eq!(s.duration_s, 25.0);
+        assert_eq!(s.lane.targets, vec![TargetKind::Tgt, TargetKind::Lio]);
+        assert_eq!(s.lane.lun_size_mib, 32);
+        assert_eq!(s.initiator.noop_out_interval, 2);
+        assert_eq!(s.initiator.login_timeout(), 5);
+        assert_eq!(s.probes[0].interval_ms, 10);
+        // Sorted by start, indexes kept from the file.
+        assert_eq!(s.faults.len(), 2);
+        assert_eq!(s.faults[0].index, 1);
+        assert_eq!(s.faults[0].start_s, 5.0);
+        assert_eq!(
+            s.faults[0].kind,
+            FaultKind::Blackhole {
+                direction: Direction::ToTarget
+            }
+        );
+        assert_eq!(s.faults[1].end_s(), 16.0);
+        assert_eq!(s.expect.first_error, FirstErrorExpect::Oracle);
+        assert_eq!(s.expect.max_stall_s, Some(8.0));
+        assert!(s.expect.recovered);
+    }
+
+    #[test]
+    fn settings_pairs_use_iscsiadm_keys() {
+        let s = Scenario::parse(GOOD, "x.toml").unwrap();
+        let pairs = s.initiator.iscsiadm_settings();
+        let expected: Vec<(String, String)> = [
+            ("node.conn[0].timeo.noop_out_interval", "2"),
+            ("node.conn[0].timeo.noop_out_timeout", "2"),
+            ("node.session.timeo.replacement_timeout", "10"),
+            ("node.conn[0].timeo.login_timeout", "5"),
+            ("node.session.iscsi.InitialR2T", "No"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(pairs, expected);
+    }
+
+    #[test]
+    fn defaults_follow_open_iscsi() {
+        let s = Scenario::parse(
+            "version = 1\nduration_s = 10\n[lane]\ntarget = \"tgt\"\n",
+            "d.toml",
+        )
+        .unwrap();
+        assert_eq!(s.initiator, Initiator::default());
+        assert_eq!(s.initiator.replacement_timeout, 120);
+        assert_eq!(s.probes.len(), 1);
+        assert_eq!(s.probes[0].kind, ProbeKind::Blkprobe);
+        assert!(s.faults.is_empty());
+        assert_eq!(s.expect, Expect::default());
+    }
+
+    #[test]
+    fn expands_one_run_per_target() {
+        let s = Scenario::parse(GOOD, "scenarios/short.toml").unwrap();
+        let runs = s.expand();
+        let ids: Vec<String> = runs.iter().map(Run::id).collect();
+        assert_eq!(ids, vec!["short@tgt", "short@lio"]);
+        assert_eq!(runs[1].target, TargetKind::Lio);
+    }
+
+    #[test]
+    fn unknown_key_names_the_closest() {
+        let d = one(&GOOD.replace("duration_s = 4\n", "duraton_s = 4\n"));
+        assert_eq!(d.field, "fault[0].duraton_s");
+        assert_eq!(d.line, 26);
+        assert_eq!(d.column, 1);
+        assert_eq!(d.hint.as_deref(), Some("did you mean `duration_s`?"));
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let d = one("version = 1\nduration_s = 5\ndescripton = \"x\"\n[lane]\ntarget = \"tgt\"\n");
+        assert_eq!((d.line, d.column), (3, 1));
+        assert_eq!(d.field, "descripton");
+        assert_eq!(d.hint.as_deref(), Some("did you mean `description`?"));
+    }
+
+    #[test]
+    fn renders_file_line_column_field_and_hint() {
+        let d = one(&GOOD.replace("duration_s = 2.5", "duration_s = 0"));
+        assert_eq!(
+            d.to_string(),
+            "scenarios/x.toml:32:14: fault[1].duration_s: must be > 0, got 0 (hint: how long the fault lasts, in seconds)"
+        );
+    }
+
+    #[test]
+    fn negative_duration_and_start() {
+        let d = err(&GOOD
+            .replace("start_s = 5", "start_s = -1")
+            .replace("duration_s = 25", "duration_s = -3"));
+        let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, vec!["duration_s", "fault[1].start_s"]);
+    }
+
+    #[test]
+    fn overlapping_faults() {
+        let d = one(&GOOD.replace("start_s = 5", "start_s = 11"));
+        assert_eq!(d.field, "fault[0].start_s");
+        assert!(
+            d.message.contains("overlaps fault[1] (11 s to 13.5 s)"),
+            "{d}"
+        );
+        assert_eq!(d.line, 25);
+    }
+
+    #[test]
+    fn fault_past_the_end() {
+        let d = one(&GOOD.replace("start_s = 12", "start_s = 22"));
+        assert_eq!(d.field, "fault[0].duration_s");
+        assert!(
+            d.message
+                .contains("ends at 26 s, past the scenario's end at 25 s"),
+            "{d}"
+        );
+        assert!(d.hint.as_deref().unwrap().contains("duration_s >= 26"));
+    }
+
+    #[test]
+    fn unknown_kinds() {
+        let d = one(&GOOD.replace(
+            "kind = \"blackhole\"\nstart_s = 12",
+            "kind = \"blakhole\"\nstart_s = 12",
+        ));
+        assert_eq!(d.field, "fault[0].kind");
+        assert_eq!(d.hint.as_deref(), Some("did you mean `blackhole`?"));
+        let d = one(&GOOD.replace(
+            "kind = \"blackhole\"\nstart_s = 12",
+            "kind = \"delay\"\nstart_s = 12",
+        ));
+        assert!(d.message.contains("not implemented yet"));
+        let d = one(&GOOD.replace("[\"tgt\", \"lio\"]", "\"scst\""));
+        assert_eq!(d.field, "lane.target");
+        assert_eq!(d.line, 7);
+        assert!(d.hint.unwrap().contains("tgt, lio"));
+        let d = one(&GOOD.replace("[\"tgt\", \"lio\"]", "\"lo\""));
+        assert_eq!(d.hint.as_deref(), Some("did you mean `lio`?"));
+    }
+
+    #[test]
+    fn initiator_values_open_iscsi_rejects() {
+        let d = one(&GOOD.replace("noop_out_interval = 2", "noop_out_interval = -1"));
+        assert_eq!(d.field, "initiator.noop_out_interval");
+        assert_eq!(d.line, 11);
+        let d = one(&GOOD.replace("noop_out_timeout = 2", "noop_out_timeout = 0"));
+        assert_eq!(d.field, "initiator.noop_out_timeout");
+        assert!(d.message.contains("would replace it"));
+        // Both 0: NOPs off, accepted. Negative replacement_timeout: never.
+        let s = Scenario::parse(
+            &GOOD
+                .replace("noop_out_timeout = 2", "noop_out_timeout = 0")
+                .replace("noop_out_interval = 2", "noop_out_interval = 0")
+                .replace("replacement_timeout = 10", "replacement_timeout = -1"),
+            "x.toml",
+        )
+        .unwrap();
+        assert!(!s.initiator.nops_enabled());
+        assert_eq!(s.initiator.replacement_timeout, -1);
+        let d = one(&GOOD.replace("login_timeout\" = 5", "login_timeout\" = 0"));
+        assert_eq!(
+            d.field,
+            "initiator.settings.\"node.conn[0].timeo.login_timeout\""
+        );
+        let d = one(&GOOD.replace(
+            "\"node.session.iscsi.InitialR2T\"",
+            "\"node.session.timeo.replacement_timeout\"",
+        ));
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("use initiator.replacement_timeout instead")
+        );
+        // Fractional seconds are a type error from serde, still located.
+        let d = one(&GOOD.replace("replacement_timeout = 10", "replacement_timeout = 2.5"));
+        assert_eq!(d.field, "initiator.replacement_timeout");
+        assert_eq!(d.line, 13);
+    }
+
+    #[test]
+    fn unquoted_dotted_setting_key() {
+        let d = one(&GOOD.replace(
+            "\"node.session.iscsi.InitialR2T\" = \"No\"",
+            "node.session.x = \"No\"",
+        ));
+        assert!(d.field.starts_with("initiator.settings.node"), "{d}");
+    }
+
+    #[test]
+    fn missing_field_and_bad_version() {
+        let d = one("version = 1\n[lane]\ntarget = \"tgt\"\n");
+        assert_eq!(d.field, "duration_s");
+        let d = one("[lane]\ntarget = \"tgt\"\n");
+        assert_eq!(d.field, "version");
+        let d = one(&GOOD.replace("start_s = 12\n", ""));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].start_s", 23));
+        let d = one(&GOOD.replace("target = [\"tgt\", \"lio\"]\n", ""));
+        assert_eq!((d.field.as_str(), d.line), ("lane.target", 6));
+        assert!(d.message.contains("missing field"));
+        let d = one(&GOOD.replace("version = 1", "version = 2"));
+        assert_eq!((d.field.as_str(), d.line, d.column), ("version", 2, 11));
+    }
+
+    #[test]
+    fn syntax_errors_have_a_line() {
+        let d = one("version = 1\nduration_s = \n");
+        assert_eq!(d.line, 2);
+        let d = one("version = 1\n[lane\n");
+        assert_eq!(d.line, 2);
+    }
+
+    #[test]
+    fn several_errors_reported_together() {
+        let d = err(&GOOD
+            .replace("interval_ms = 10", "interval_ms = 0")
+            .replace("lun_size_mib = 32", "lun_size_mib = 0"));
+        let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, vec!["lane.lun_size_mib", "probe[0].interval_ms"]);
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncé d", 7), (2, 4));
+        assert_eq!(line_col("", 5), (1, 1));
+    }
+}

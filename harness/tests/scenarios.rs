@@ -1,0 +1,106 @@
+//! Every shipped scenario parses and validates, and the malformed ones under
+//! tests/data/bad are rejected with the line and field they announce.
+
+use std::path::{Path, PathBuf};
+
+use iscsi_chaos::oracle::predict_scenario;
+use iscsi_chaos::scenario::{Scenario, TargetKind};
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(toml_files(&path));
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn every_shipped_scenario_parses_and_is_decidable() {
+    let files = toml_files(&root().join("scenarios"));
+    assert!(files.len() >= 2, "{files:?}");
+    for path in files {
+        let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let p = predict_scenario(&s);
+        // A shipped scenario must not sit on a model boundary, and must leave
+        // time for recovery inside its I/O phase.
+        assert!(
+            !p.borderline,
+            "{}: borderline: {:?}",
+            path.display(),
+            p.notes
+        );
+        assert!(p.tolerance_s <= 1.5, "{}", path.display());
+        if let (Some(last), Some(rec)) = (s.faults.last(), p.recovery_s) {
+            assert!(
+                last.end_s() + rec.hi + 1.0 < s.duration_s,
+                "{}: recovery expected at {} s, I/O phase ends at {} s",
+                path.display(),
+                last.end_s() + rec.hi,
+                s.duration_s
+            );
+        }
+    }
+}
+
+#[test]
+fn outage_scenarios_say_what_the_issue_asks() {
+    let dir = root().join("scenarios/outage");
+    let short = Scenario::load(dir.join("short-blackhole.toml")).unwrap();
+    let long = Scenario::load(dir.join("long-blackhole.toml")).unwrap();
+    assert_eq!(short.name, "short-blackhole");
+    assert_eq!(short.expand()[0].target, TargetKind::Tgt);
+
+    let p = predict_scenario(&short);
+    assert_eq!(p.first_error_s, None);
+    let stall = p.max_stall_s.unwrap();
+    let outage = short.faults[0].duration_s;
+    // A stall about as long as the outage, inside the scenario's bounds.
+    assert!((stall.hi - outage).abs() <= 1.0, "{stall:?}");
+    assert!(stall.hi <= short.expect.max_stall_s.unwrap());
+    assert!(stall.lo >= short.expect.min_stall_s.unwrap());
+
+    let p = predict_scenario(&long);
+    let i = &long.initiator;
+    let inr = f64::from(i.noop_out_interval + i.noop_out_timeout) + i.replacement_timeout as f64;
+    assert!((p.first_error_s.unwrap() - inr).abs() < 0.1, "{p:#?}");
+    assert!(p.recovery_s.unwrap().hi <= long.expect.max_recovery_s.unwrap());
+    // Both run well under a minute.
+    assert!(short.duration_s < 60.0 && long.duration_s < 60.0);
+}
+
+#[test]
+fn malformed_scenarios_name_line_and_field() {
+    let files = toml_files(&root().join("harness/tests/data/bad"));
+    assert!(files.len() >= 10);
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        // First line: `# expect: LINE FIELD MESSAGE-PART`.
+        let spec = text
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("# expect: ")
+            .unwrap();
+        let mut parts = spec.splitn(3, ' ');
+        let line: usize = parts.next().unwrap().parse().unwrap();
+        let field = parts.next().unwrap();
+        let part = parts.next().unwrap();
+        let err = Scenario::load(&path).expect_err(&path.display().to_string());
+        let d = &err.diagnostics()[0];
+        let shown = err.to_string();
+        assert_eq!((d.line, d.field.as_str()), (line, field), "{shown}");
+        assert!(shown.contains(part), "{shown}");
+        let prefix = format!("{}:{line}:{}: {field}: ", path.display(), d.column);
+        assert!(shown.starts_with(&prefix), "{shown}");
+    }
+}
