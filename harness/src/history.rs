@@ -127,7 +127,12 @@ mod tests {
                 },
             },
         );
-        h.push(2.0, Event::Session { state: "FAILED".into() });
+        h.push(
+            2.0,
+            Event::Session {
+                state: "FAILED".into(),
+            },
+        );
         let text = h.to_json_lines();
         assert_eq!(text.lines().count(), 3);
         assert_eq!(History::from_json_lines(&text).unwrap(), h);

@@ -5,10 +5,16 @@
 //! `checker`, `report`. Modules that touch the kernel are kept thin.
 
 pub mod checker;
+pub mod cleanup;
+pub mod doctor;
 pub mod history;
+pub mod initiator;
+pub mod monitor;
+pub mod nemesis;
 pub mod netns;
 pub mod oracle;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod target;
 pub mod tc;

@@ -1,1 +1,236 @@
-fn main() {}
+//! The `iscsi-chaos` command: run, list, doctor, cleanup.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use iscsi_chaos::initiator::Iscsid;
+use iscsi_chaos::report::Report;
+use iscsi_chaos::run::{self, RunContext};
+use iscsi_chaos::scenario::{Run, Scenario};
+use iscsi_chaos::{cleanup, doctor};
+
+/// Exit status for bad input (scenario files, arguments).
+const INPUT_ERROR: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "iscsi-chaos",
+    version,
+    about = "Break the link between a real iSCSI target and open-iscsi, and measure what the disk's users see"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run scenarios (files, or folders searched for *.toml) and write DIR/report.json.
+    Run {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Output folder: report.json and one history per run.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List scenarios with their one-line description and target expansion.
+    List {
+        #[arg(default_value = "scenarios")]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Check this host: root, kernel modules, tools, configfs.
+    Doctor {
+        /// Print only the first missing piece (used by `cargo xtask chaos`).
+        #[arg(long)]
+        brief: bool,
+    },
+    /// Remove what crashed or killed runs left behind (only objects carrying our marker).
+    Cleanup,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ISCSI_CHAOS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = match cli.command {
+        Cmd::Run { scenarios, out } => runtime.block_on(run_command(&scenarios, &out)),
+        Cmd::List { scenarios } => list(&scenarios),
+        Cmd::Doctor { brief } => doctor::command(brief),
+        Cmd::Cleanup => runtime.block_on(cleanup::command()),
+    };
+    ExitCode::from(code)
+}
+
+/// Scenario files under the given paths, sorted, folders searched recursively.
+fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    fn walk(path: &Path, out: &mut Vec<PathBuf>) {
+        if path.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            entries.sort();
+            for entry in entries {
+                walk(&entry, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "toml") || !path.exists() {
+            out.push(path.to_path_buf());
+        }
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        walk(path, &mut out);
+    }
+    out
+}
+
+/// Loads every scenario; prints every problem of every file.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ()> {
+    let files = scenario_files(paths);
+    if files.is_empty() {
+        eprintln!("iscsi-chaos: no scenario files (*.toml) found");
+        return Err(());
+    }
+    let mut scenarios = Vec::new();
+    let mut bad = false;
+    for file in files {
+        match Scenario::load(&file) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => {
+                eprintln!("{e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        Err(())
+    } else {
+        Ok(scenarios)
+    }
+}
+
+fn list(paths: &[PathBuf]) -> u8 {
+    let Ok(scenarios) = load_all(paths) else {
+        return INPUT_ERROR;
+    };
+    for scenario in &scenarios {
+        let description = scenario
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for run in scenario.expand() {
+            println!("{:<40} {:<4} {}", run.id(), run.target, description);
+        }
+    }
+    0
+}
+
+fn new_run_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("r{:x}{:x}", secs & 0xffffff, std::process::id() & 0xfff)
+}
+
+async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
+    let Ok(scenarios) = load_all(paths) else {
+        return INPUT_ERROR;
+    };
+    let runs: Vec<Run> = scenarios.iter().flat_map(|s| s.expand()).collect();
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("iscsi-chaos: cannot create {}: {e}", out.display());
+        return INPUT_ERROR;
+    }
+    if let Some(problem) = doctor::first_problem() {
+        eprintln!("iscsi-chaos: this host cannot run scenarios: {problem}");
+        eprintln!("iscsi-chaos: run `iscsi-chaos doctor` for the whole list, or `cargo xtask chaos` to use the lab VM");
+        return 1;
+    }
+    let removed = cleanup::stale().await;
+    if !removed.is_empty() {
+        eprintln!(
+            "iscsi-chaos: removed leftovers of earlier runs: {}",
+            removed.join(", ")
+        );
+    }
+
+    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let code = tokio::select! {
+            _ = int.recv() => 130u8,
+            _ = term.recv() => 143u8,
+        };
+        eprintln!("iscsi-chaos: interrupted: tearing down");
+        let _ = cancel_tx.send(true);
+        code
+    });
+
+    let run_id = new_run_id();
+    // Registered before anything is created: a later run can tell our
+    // objects from a crashed run's.
+    let _live = match cleanup::LiveRun::register(&run_id) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("iscsi-chaos: cannot register the run: {e}");
+            return 1;
+        }
+    };
+    doctor::load_modules();
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("iscsi-chaos"));
+    let ctx = RunContext {
+        run_id,
+        out_dir: out.to_path_buf(),
+        probe_binary: run::probe_binary_beside(&exe),
+        cancel,
+    };
+    let mut iscsid = match Iscsid::ensure().await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("iscsi-chaos: {e:#}");
+            return 1;
+        }
+    };
+    let mut report = Report::default();
+    for (index, run) in runs.iter().enumerate() {
+        if *ctx.cancel.borrow() {
+            break;
+        }
+        eprintln!("iscsi-chaos: running {} on {}", run.id(), run.target);
+        let entry = run::run_one(&ctx, run, (index % 200) as u8).await;
+        eprintln!(
+            "iscsi-chaos: {} {}",
+            run.id(),
+            entry.verdict.as_str().to_uppercase()
+        );
+        report.push(entry);
+    }
+    iscsid.stop().await;
+    let report_path = out.join("report.json");
+    if let Err(e) = std::fs::write(&report_path, report.to_json()) {
+        eprintln!("iscsi-chaos: writing {}: {e}", report_path.display());
+    }
+    print!("{}", report.summary_table());
+    println!("report: {}", report_path.display());
+    if signal.is_finished() {
+        return signal.await.unwrap_or(130);
+    }
+    signal.abort();
+    report.exit_status() as u8
+}

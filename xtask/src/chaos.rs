@@ -69,7 +69,9 @@ fn choose_place(force_native: bool, force_lab: bool) -> Place {
         .output();
     match doctor {
         Ok(out) if out.status.success() => {
-            eprintln!("chaos: running natively: this host has root, the kernel modules and the tools");
+            eprintln!(
+                "chaos: running natively: this host has root, the kernel modules and the tools"
+            );
             Place::Native
         }
         Ok(out) => {

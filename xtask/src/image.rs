@@ -83,7 +83,9 @@ fn cache_key(release: &str) -> Result<String> {
 }
 
 pub fn cached_path(args: &ImageArgs) -> Result<PathBuf> {
-    Ok(workspace::cache_dir().join("lab").join(cache_key(&args.release)?))
+    Ok(workspace::cache_dir()
+        .join("lab")
+        .join(cache_key(&args.release)?))
 }
 
 /// The stamp records each file's size: a truncated copy fails the check.
@@ -303,7 +305,9 @@ fn prune_other_images(parent: &Path, release: &str, key: &str) {
         if name != key
             && !name.contains(".partial-")
             && name.strip_prefix(release).is_some_and(|rest| {
-                rest.len() == 17 && rest.starts_with('-') && rest[1..].bytes().all(|b| b.is_ascii_hexdigit())
+                rest.len() == 17
+                    && rest.starts_with('-')
+                    && rest[1..].bytes().all(|b| b.is_ascii_hexdigit())
             })
         {
             let _ = fs::remove_dir_all(entry.path());

@@ -89,7 +89,11 @@ pub fn run(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<i32> {
 /// The shell script the guest runs: mounts at host paths, then the command.
 fn job_script(work: &Path, out: &Path, cmd: &[String]) -> String {
     let mut script = String::from("set -e\n");
-    script.push_str(&format!("LAB_WORK={}\nLAB_OUT={}\n", quote(work), quote(out)));
+    script.push_str(&format!(
+        "LAB_WORK={}\nLAB_OUT={}\n",
+        quote(work),
+        quote(out)
+    ));
     script.push_str("mkdir -p \"$LAB_WORK\"\n");
     script.push_str("mount --bind /lab/work \"$LAB_WORK\"\n");
     script.push_str("mkdir -p \"$LAB_OUT\" 2>/dev/null || true\n");
@@ -171,7 +175,10 @@ fn choose_accel(image: &Image, wanted: &str) -> Result<String> {
     let accel = if kvm_boots(image) { "kvm" } else { "tcg" };
     let _ = fs::create_dir_all(workspace::cache_dir());
     let _ = fs::write(&cache, accel);
-    eprintln!("lab: KVM check: using {accel} (cached in {})", cache.display());
+    eprintln!(
+        "lab: KVM check: using {accel} (cached in {})",
+        cache.display()
+    );
     Ok(accel.into())
 }
 
@@ -342,7 +349,10 @@ mod tests {
             Path::new("/o"),
             &["sh".into(), "-c".into(), "echo 'a b'".into()],
         );
-        assert!(script.ends_with("'sh' '-c' 'echo '\\''a b'\\'''\n"), "{script}");
+        assert!(
+            script.ends_with("'sh' '-c' 'echo '\\''a b'\\'''\n"),
+            "{script}"
+        );
         assert!(script.contains("LAB_WORK='/w'"));
     }
 }

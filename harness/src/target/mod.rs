@@ -11,11 +11,13 @@ use anyhow::Result;
 
 use crate::topology::Lane;
 
-/// Which target implementation serves a lane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetKind {
-    Tgt,
-}
+/// Which target implementation serves a lane: the scenario's own word.
+pub use crate::scenario::TargetKind;
+
+/// A target kind this build cannot serve: the run is skipped, not failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unsupported(pub &'static str);
 
 /// Which initiators may log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +68,9 @@ impl Target {
     pub async fn setup(kind: TargetKind, lane: &Lane, spec: LunSpec) -> Result<Target> {
         match kind {
             TargetKind::Tgt => Ok(Target::Tgt(tgt::TgtTarget::setup(lane, spec).await?)),
+            TargetKind::Lio => Err(anyhow::Error::new(Unsupported(
+                "the LIO target backend is not built yet (issue 5)",
+            ))),
         }
     }
 

@@ -1,0 +1,233 @@
+//! The open-iscsi initiator, in the root network namespace (its kernel
+//! netlink socket exists only there): iscsid, this run's node record, the
+//! login, and the session's disk as sysfs shows it.
+//!
+//! Invariants: the node record is ours alone (its target IQN carries the run
+//! id) and is deleted at the end; the disk is found from the session's sysfs
+//! tree, never by guessing /dev names; an iscsid we started is stopped by us.
+
+use std::net::SocketAddrV4;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tokio::process::{Child, Command};
+
+const SESSIONS: &str = "/sys/class/iscsi_session";
+
+/// Runs iscsiadm; fails with its stderr.
+async fn iscsiadm(args: &[&str]) -> Result<String> {
+    let out = Command::new("iscsiadm")
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("running iscsiadm (is open-iscsi installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "iscsiadm {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// iscsid, started by us only if none runs.
+pub struct Iscsid {
+    ours: Option<Child>,
+}
+
+pub fn iscsid_running() -> bool {
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten().any(|e| {
+                std::fs::read_to_string(e.path().join("comm"))
+                    .is_ok_and(|comm| comm.trim() == "iscsid")
+            })
+        })
+        .unwrap_or(false)
+}
+
+impl Iscsid {
+    pub async fn ensure() -> Result<Iscsid> {
+        if iscsid_running() {
+            return Ok(Iscsid { ours: None });
+        }
+        // iscsiadm needs its lock folder (a tmpfs /run may lack it).
+        let _ = std::fs::create_dir_all("/run/lock/iscsi");
+        let child = Command::new("iscsid")
+            .arg("-f")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting iscsid (is open-iscsi installed?)")?;
+        let iscsid = Iscsid { ours: Some(child) };
+        // Ready when its control socket (abstract, in this namespace) listens.
+        let started = Instant::now();
+        loop {
+            let unix = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+            if unix.contains("@ISCSIADM_ABSTRACT_NAMESPACE") {
+                return Ok(iscsid);
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("iscsid did not open its control socket within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn started_by_us(&self) -> bool {
+        self.ours.is_some()
+    }
+
+    /// Stops an iscsid we started; leaves anyone else's alone.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.ours.take() {
+            if let Some(pid) = child.id() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            if tokio::time::timeout(Duration::from_secs(5), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+/// This run's node record.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub iqn: String,
+    pub portal: SocketAddrV4,
+}
+
+impl Node {
+    fn portal_arg(&self) -> String {
+        self.portal.to_string()
+    }
+
+    async fn node_op(&self, extra: &[&str]) -> Result<String> {
+        let portal = self.portal_arg();
+        let mut args = vec!["-m", "node", "-T", &self.iqn, "-p", &portal];
+        args.extend_from_slice(extra);
+        iscsiadm(&args).await
+    }
+
+    /// Creates the record and applies the scenario's settings to it.
+    pub async fn create(
+        iqn: &str,
+        portal: SocketAddrV4,
+        settings: &[(String, String)],
+    ) -> Result<Node> {
+        let node = Node {
+            iqn: iqn.to_string(),
+            portal,
+        };
+        node.node_op(&["-o", "new"]).await?;
+        let manual = [("node.startup".to_string(), "manual".to_string())];
+        for (key, value) in manual.iter().chain(settings) {
+            node.node_op(&["-o", "update", "-n", key, "-v", value])
+                .await
+                .with_context(|| format!("setting {key} = {value}"))?;
+        }
+        Ok(node)
+    }
+
+    pub async fn login(&self) -> Result<Session> {
+        self.node_op(&["--login"]).await?;
+        Session::find(&self.iqn).await
+    }
+
+    /// Logs out if a session exists; no session is not an error.
+    pub async fn logout(&self) -> Result<()> {
+        if find_session_dir(&self.iqn).is_none() {
+            return Ok(());
+        }
+        self.node_op(&["--logout"]).await.map(|_| ())
+    }
+
+    pub async fn delete(&self) -> Result<()> {
+        self.node_op(&["-o", "delete"]).await.map(|_| ())
+    }
+}
+
+/// A logged-in session and its disk.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// `sessionN`
+    pub name: String,
+    /// /sys/class/iscsi_session/sessionN
+    pub sysfs: PathBuf,
+    /// /dev/sdX of LUN 1
+    pub disk: PathBuf,
+}
+
+fn find_session_dir(iqn: &str) -> Option<PathBuf> {
+    std::fs::read_dir(SESSIONS).ok()?.flatten().find_map(|e| {
+        let name = std::fs::read_to_string(e.path().join("targetname")).ok()?;
+        (name.trim() == iqn).then(|| e.path())
+    })
+}
+
+/// The block device below a session's sysfs node: session/target*/H:C:T:L/block/sdX.
+fn disk_of_session(session_dir: &Path) -> Option<PathBuf> {
+    let device = session_dir.join("device").canonicalize().ok()?;
+    for target in std::fs::read_dir(&device).ok()?.flatten() {
+        if !target.file_name().to_string_lossy().starts_with("target") {
+            continue;
+        }
+        for lun in std::fs::read_dir(target.path()).ok()?.flatten() {
+            let Ok(mut blocks) = std::fs::read_dir(lun.path().join("block")) else {
+                continue;
+            };
+            if let Some(Ok(block)) = blocks.next() {
+                return Some(PathBuf::from("/dev").join(block.file_name()));
+            }
+        }
+    }
+    None
+}
+
+impl Session {
+    /// Waits for the session of `iqn` and its disk to appear.
+    pub async fn find(iqn: &str) -> Result<Session> {
+        let started = Instant::now();
+        loop {
+            if let Some(dir) = find_session_dir(iqn) {
+                if let Some(disk) = disk_of_session(&dir) {
+                    if disk.exists() {
+                        let name = dir
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        return Ok(Session {
+                            name,
+                            sysfs: dir,
+                            disk,
+                        });
+                    }
+                }
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("no disk appeared for the session of {iqn} within 30 s (is sd_mod loaded?)");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// LOGGED_IN, FAILED or FREE, as sysfs says now.
+    pub fn state(&self) -> Option<String> {
+        std::fs::read_to_string(self.sysfs.join("state"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+}

@@ -1,0 +1,326 @@
+//! The orchestrator: one scenario run end to end.
+//!
+//! setup (lane, target, node record, login, nemesis) -> probe + observers ->
+//! fault timeline -> probe verifies and ends -> teardown (always, in reverse)
+//! -> checker -> report entry.
+//!
+//! Invariants: every object a run creates is torn down by [`Setup::teardown`]
+//! whatever happened before it (error, hung probe, Ctrl-C); the fault
+//! timeline's clock is the probe's own CLOCK_MONOTONIC, so fault steps, probe
+//! operations and kernel lines share one timeline.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use guest_probes::{monotonic_now, ProbeEvent};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use crate::checker::{self, Verdict};
+use crate::history::{Event, FaultPhase, History};
+use crate::initiator::{Node, Session};
+use crate::monitor::Monitor;
+use crate::nemesis::Nemesis;
+use crate::oracle::{self, Prediction};
+use crate::report::{Entry, Timings};
+use crate::scenario::Run;
+use crate::target::{InitiatorAllow, LunSpec, Target, Unsupported};
+use crate::topology::Lane;
+
+/// How long the probe may take to verify its writes after the timeline.
+const VERIFY_DEADLINE_S: f64 = 30.0;
+/// Extra time before a probe that has not ended is declared hung.
+const HANG_SLACK_S: f64 = 20.0;
+
+/// What every run of one `iscsi-chaos run` shares.
+pub struct RunContext {
+    pub run_id: String,
+    pub out_dir: PathBuf,
+    pub probe_binary: PathBuf,
+    /// Flips to true on Ctrl-C/SIGTERM: the current run stops and tears down.
+    pub cancel: watch::Receiver<bool>,
+}
+
+/// Everything a run created, torn down in reverse order of creation.
+#[derive(Default)]
+struct Setup {
+    lane: Option<Lane>,
+    target: Option<Target>,
+    node: Option<Node>,
+    session: Option<Session>,
+    nemesis: Option<Nemesis>,
+}
+
+impl Setup {
+    async fn create(ctx: &RunContext, run: &Run, lane_index: u8, setup: &mut Setup) -> Result<()> {
+        let lane = Lane::create(&ctx.run_id, lane_index)
+            .await
+            .context("creating the lane")?;
+        let lane = setup.lane.insert(lane);
+        let spec = LunSpec {
+            size_bytes: run.scenario.lane.lun_size_mib * 1024 * 1024,
+            allow: InitiatorAllow::Address(lane.initiator_addr()),
+        };
+        let target = Target::setup(run.target, lane, spec).await?;
+        let portal = target.portal().clone();
+        setup.target = Some(target);
+        let nemesis = Nemesis::new(
+            lane.netns().context("the lane has no namespace")?,
+            lane.host_ifindex(),
+            lane.target_ifindex(),
+        )?;
+        setup.nemesis = Some(nemesis);
+        let settings = run.scenario.initiator.iscsiadm_settings();
+        let node = Node::create(&portal.iqn, portal.addr, &settings).await?;
+        let node = setup.node.insert(node);
+        setup.session = Some(node.login().await.context("logging in")?);
+        Ok(())
+    }
+
+    /// Removes everything, in reverse order; reports the first failure but
+    /// always tries every step.
+    async fn teardown(&mut self) -> Result<()> {
+        let mut first_error: Option<anyhow::Error> = None;
+        let mut note = |r: Result<()>| {
+            if let Err(e) = r {
+                tracing::warn!("teardown: {e:#}");
+                first_error.get_or_insert(e);
+            }
+        };
+        if let Some(nemesis) = self.nemesis.as_mut() {
+            note(nemesis.clear_all());
+        }
+        self.nemesis = None;
+        self.session = None;
+        if let Some(node) = self.node.take() {
+            note(node.logout().await);
+            note(node.delete().await);
+        }
+        if let Some(mut target) = self.target.take() {
+            note(target.teardown().await);
+        }
+        if let Some(mut lane) = self.lane.take() {
+            note(lane.destroy().await);
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs one scenario run on lane `lane_index` and returns its report entry.
+pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
+    let prediction = oracle::predict_scenario(&run.scenario);
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let mut setup = Setup::default();
+    let outcome = match Setup::create(ctx, run, lane_index, &mut setup).await {
+        Ok(()) => {
+            timings.setup_s = Some(started.elapsed().as_secs_f64());
+            let timeline_started = Instant::now();
+            let outcome = execute(ctx, run, &mut setup).await;
+            timings.timeline_s = Some(timeline_started.elapsed().as_secs_f64());
+            outcome
+        }
+        Err(e) => Err(e),
+    };
+    let teardown_started = Instant::now();
+    let teardown = setup.teardown().await;
+    timings.teardown_s = Some(teardown_started.elapsed().as_secs_f64());
+
+    let entry = match outcome {
+        Ok(history) => {
+            let history_path = ctx.out_dir.join(format!("{}.history.jsonl", run.id()));
+            if let Err(e) = std::fs::write(&history_path, history.to_json_lines()) {
+                tracing::warn!("writing {}: {e}", history_path.display());
+            }
+            let check = checker::check(&history, &run.scenario, &prediction);
+            let origin = first_fault_begin(&history).unwrap_or(0.0);
+            Entry::checked(run, &prediction, &check, origin, timings)
+        }
+        Err(e) if e.downcast_ref::<Unsupported>().is_some() => {
+            Entry::unchecked(run, &prediction, Verdict::Skipped, format!("{e}"), timings)
+        }
+        Err(e) => Entry::unchecked(run, &prediction, Verdict::Error, format!("{e:#}"), timings),
+    };
+    match teardown {
+        Ok(()) => entry,
+        Err(e) => with_reason(entry, format!("teardown failed: {e:#}")),
+    }
+}
+
+fn with_reason(mut entry: Entry, reason: String) -> Entry {
+    entry.verdict = Verdict::Error;
+    entry.reasons.push(reason);
+    entry
+}
+
+fn first_fault_begin(history: &History) -> Option<f64> {
+    history.entries.iter().find_map(|e| match e.event {
+        Event::Fault {
+            phase: FaultPhase::Begin,
+            ..
+        } => Some(e.t),
+        _ => None,
+    })
+}
+
+/// The I/O phase: probe, observers, fault timeline, verification.
+async fn execute(ctx: &RunContext, run: &Run, setup: &mut Setup) -> Result<History> {
+    let session = setup.session.clone().context("no session")?;
+    let probe = run
+        .scenario
+        .probes
+        .first()
+        .context("the scenario has no probe")?;
+    let mut history = History::default();
+    let kernel = Monitor::kernel_log();
+    let state = Monitor::session_state(session.sysfs.clone());
+
+    let mut child = spawn_probe(ctx, run, &session, probe.interval_ms)?;
+    let stdout = child.stdout.take().context("probe stdout")?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(f64, ProbeEvent)>();
+    let reader = tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(ev) = serde_json::from_str::<ProbeEvent>(&line) {
+                let _ = tx.send((ev.t(), ev));
+            }
+        }
+    });
+
+    let result = timeline(ctx, run, setup, &mut child, &mut rx, &mut history).await;
+    if result.is_err() {
+        // Release any I/O blocked in the kernel before we wait for the probe.
+        if let Some(n) = setup.nemesis.as_mut() {
+            let _ = n.clear_all();
+        }
+        let _ = child.start_kill();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let _ = reader.await;
+    while let Ok((t, ev)) = rx.try_recv() {
+        history.push(t, probe_event(&probe.name, ev));
+    }
+    for (t, ev) in kernel.finish().into_iter().chain(state.finish()) {
+        history.push(t, ev);
+    }
+    history.sort();
+    // Keep the history of a failed run too: it explains the failure.
+    let path = ctx.out_dir.join(format!("{}.history.jsonl", run.id()));
+    let _ = std::fs::write(&path, history.to_json_lines());
+    result.map(|()| history)
+}
+
+fn probe_event(name: &str, event: ProbeEvent) -> Event {
+    Event::Probe {
+        probe: name.to_string(),
+        event,
+    }
+}
+
+fn spawn_probe(ctx: &RunContext, run: &Run, session: &Session, interval_ms: u64) -> Result<Child> {
+    Command::new(&ctx.probe_binary)
+        .arg("--device")
+        .arg(&session.disk)
+        .args(["--interval-ms", &interval_ms.to_string()])
+        .args(["--duration-s", &run.scenario.duration_s.to_string()])
+        .args(["--verify-deadline-s", &VERIFY_DEADLINE_S.to_string()])
+        .args(["--expect-session", &session.name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", ctx.probe_binary.display()))
+}
+
+/// Waits until CLOCK_MONOTONIC reaches `at`, or cancellation.
+async fn sleep_until(at: f64, cancel: &mut watch::Receiver<bool>) -> Result<()> {
+    let wait = (at - monotonic_now()).max(0.0);
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => Ok(()),
+        _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
+    }
+}
+
+async fn timeline(
+    ctx: &RunContext,
+    run: &Run,
+    setup: &mut Setup,
+    child: &mut Child,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(f64, ProbeEvent)>,
+    history: &mut History,
+) -> Result<()> {
+    let probe_name = run.scenario.probes[0].name.clone();
+    let mut cancel = ctx.cancel.clone();
+    // t0: the probe's Start event (its I/O phase begins then).
+    let t0 = loop {
+        tokio::select! {
+            got = rx.recv() => match got {
+                Some((t, ev)) => {
+                    let is_start = matches!(ev, ProbeEvent::Start { .. });
+                    history.push(t, probe_event(&probe_name, ev));
+                    if is_start { break t; }
+                }
+                None => bail!("the probe ended before it started its I/O (see its stderr)"),
+            },
+            _ = tokio::time::sleep(Duration::from_secs(20)) => bail!("the probe did not start within 20 s"),
+            _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
+        }
+    };
+    let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
+    for fault in &run.scenario.faults {
+        for (phase, at) in [
+            (FaultPhase::Begin, t0 + fault.start_s),
+            (FaultPhase::End, t0 + fault.end_s()),
+        ] {
+            sleep_until(at, &mut cancel).await?;
+            match phase {
+                FaultPhase::Begin => nemesis.begin(fault)?,
+                FaultPhase::End => nemesis.end(fault)?,
+            }
+            history.push(
+                monotonic_now(),
+                Event::Fault {
+                    step: fault.index,
+                    phase,
+                    kind: fault.kind.name().to_string(),
+                    scheduled: at,
+                },
+            );
+        }
+    }
+    // The probe ends by itself after its duration and verification.
+    let deadline = t0 + run.scenario.duration_s + VERIFY_DEADLINE_S + HANG_SLACK_S;
+    let wait = Duration::from_secs_f64((deadline - monotonic_now()).max(0.0));
+    tokio::select! {
+        status = child.wait() => {
+            let status = status?;
+            if !status.success() {
+                bail!("the probe exited with {status}");
+            }
+            Ok(())
+        }
+        _ = tokio::time::sleep(wait) => {
+            bail!("probe hung: it had not ended {:.0} s after its I/O phase should have", deadline - t0 - run.scenario.duration_s)
+        }
+        _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
+    }
+}
+
+/// The folder of the running executable: blkprobe is built beside it.
+pub fn probe_binary_beside(exe: &Path) -> PathBuf {
+    exe.parent()
+        .map(|dir| dir.join("blkprobe"))
+        .unwrap_or_else(|| PathBuf::from("blkprobe"))
+}
+
+/// Prediction for a run that never started (for listing).
+pub fn prediction_of(run: &Run) -> Prediction {
+    oracle::predict_scenario(&run.scenario)
+}
