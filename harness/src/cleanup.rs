@@ -72,7 +72,13 @@ pub async fn stale() -> Vec<String> {
     let mut removed = Vec::new();
 
     // iSCSI sessions and node records first: they hold the lanes' links.
-    for (session, iqn) in sessions() {
+    // Logging out needs iscsid; a killed run's iscsid died with it.
+    let mut iscsid = None;
+    let ours = sessions();
+    if !ours.is_empty() {
+        iscsid = crate::initiator::Iscsid::ensure().await.ok();
+    }
+    for (session, iqn) in ours {
         let tail = &iqn[IQN_PREFIX.len()..];
         if run_of(tail).is_some_and(|r| !is_live(r)) {
             let _ = iscsiadm(&["-m", "session", "-r", &session, "-u"]).await;
@@ -85,6 +91,9 @@ pub async fn stale() -> Vec<String> {
             let _ = iscsiadm(&["-m", "node", "-o", "delete", "-T", &iqn, "-p", &portal]).await;
             removed.push(format!("node record {iqn}"));
         }
+    }
+    if let Some(mut iscsid) = iscsid {
+        iscsid.stop().await;
     }
     // Namespaces (with their veths and target processes).
     let reports = if live.is_empty() {

@@ -34,6 +34,20 @@ async fn iscsiadm(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Makes a child receive SIGKILL when the thread that spawned it dies (the
+/// harness killed with SIGKILL): no process of ours outlives the harness.
+pub fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// iscsid, started by us only if none runs.
 pub struct Iscsid {
     ours: Option<Child>,
@@ -57,8 +71,14 @@ impl Iscsid {
         }
         // iscsiadm needs its lock folder (a tmpfs /run may lack it).
         let _ = std::fs::create_dir_all("/run/lock/iscsi");
-        let child = Command::new("iscsid")
+        let mut cmd = Command::new("iscsid");
+        // An iscsid of ours ends with us; `cleanup` starts one if it needs it.
+        die_with_parent(&mut cmd);
+        let child = cmd
             .arg("-f")
+            // iscsid signals its whole process group when it shuts down:
+            // give it its own, or its SIGTERM reaches us too.
+            .process_group(0)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

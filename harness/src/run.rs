@@ -224,8 +224,8 @@ fn probe_event(name: &str, event: ProbeEvent) -> Event {
 }
 
 fn spawn_probe(ctx: &RunContext, run: &Run, session: &Session, interval_ms: u64) -> Result<Child> {
-    Command::new(&ctx.probe_binary)
-        .arg("--device")
+    let mut cmd = Command::new(&ctx.probe_binary);
+    cmd.arg("--device")
         .arg(&session.disk)
         .args(["--interval-ms", &interval_ms.to_string()])
         .args(["--duration-s", &run.scenario.duration_s.to_string()])
@@ -234,8 +234,10 @@ fn spawn_probe(ctx: &RunContext, run: &Run, session: &Session, interval_ms: u64)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
+        .kill_on_drop(true);
+    // If the harness is killed, the probe must not go on writing.
+    crate::initiator::die_with_parent(&mut cmd);
+    cmd.spawn()
         .with_context(|| format!("starting {}", ctx.probe_binary.display()))
 }
 
