@@ -23,7 +23,7 @@ echo "lab: userspace up after $(cut -d' ' -f1 /proc/uptime) s" > /dev/console
 # Modules load in parallel: under TCG each signed module costs a noticeable
 # verification time, and the 9p shares are needed before anything else.
 modprobe -a 9p 9pnet_virtio
-for m in sd_mod iscsi_tcp sch_netem target_core_mod iscsi_target_mod \
+for m in sd_mod iscsi_tcp sch_netem target_core_mod iscsi_target_mod loop \
          target_core_file target_core_iblock veth; do
     modprobe -q "$m" || echo "lab: modprobe $m failed" > /dev/console &
 done

@@ -265,7 +265,8 @@ impl Drop for Loop {
 #[test]
 #[ignore = "needs root for a loop device"]
 fn one_second_on_a_loop_device() {
-    let dir = tempfile::tempdir().unwrap();
+    // Not /tmp: a tmpfs cannot back a loop device with direct I/O.
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let img = disk_file(dir.path(), 2048);
     let out = Command::new("losetup")
         .args(["--find", "--show", "--direct-io=on"])

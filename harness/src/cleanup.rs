@@ -71,18 +71,26 @@ pub async fn stale() -> Vec<String> {
     let is_live = |run: &str| live.iter().any(|l| l == run);
     let mut removed = Vec::new();
 
-    // iSCSI sessions and node records first: they hold the lanes' links.
+    // Faults first: a session can only log out cleanly once its target is
+    // reachable again (iscsid refuses to log out a session that is not
+    // connected).
+    let ours: Vec<(String, String)> = sessions()
+        .into_iter()
+        .filter(|(_, iqn)| run_of(&iqn[IQN_PREFIX.len()..]).is_some_and(|r| !is_live(r)))
+        .collect();
+    removed.extend(clear_stale_qdiscs(&is_live));
     // Logging out needs iscsid; a killed run's iscsid died with it.
     let mut iscsid = None;
-    let ours = sessions();
     if !ours.is_empty() {
         iscsid = crate::initiator::Iscsid::ensure().await.ok();
     }
     for (session, iqn) in ours {
-        let tail = &iqn[IQN_PREFIX.len()..];
-        if run_of(tail).is_some_and(|r| !is_live(r)) {
-            let _ = iscsiadm(&["-m", "session", "-r", &session, "-u"]).await;
-            removed.push(format!("session {session} ({iqn})"));
+        {
+            removed.push(match logout_session(&session).await {
+                Ok(()) => format!("session {session} ({iqn})"),
+                Err(why) => format!("(could not log out session {session}: {why})"),
+            });
+            kill_orphan_probes(&format!("session{session}"));
         }
     }
     for (portal, iqn) in node_records().await {
@@ -137,6 +145,123 @@ pub async fn stale() -> Vec<String> {
         }
     }
     removed
+}
+
+/// Removes the root qdiscs of stale runs: on our veth ends in the root
+/// namespace, and on every link of our stale namespaces.
+fn clear_stale_qdiscs(is_live: &dyn Fn(&str) -> bool) -> Vec<String> {
+    use crate::tc::RouteSocket;
+    let mut removed = Vec::new();
+    let live_veths: Vec<String> = NetNs::list_ours()
+        .iter()
+        .filter_map(|ns| ns.strip_prefix("iscsi-chaos-").and_then(run_of))
+        .filter(|r| is_live(r))
+        .map(topology::veth_prefix_for_run)
+        .collect();
+    let clear_netem = |socket: &mut RouteSocket, accept: &dyn Fn(i32) -> bool| -> Vec<i32> {
+        let qdiscs = socket.dump_qdiscs().unwrap_or_default();
+        qdiscs
+            .iter()
+            .filter(|q| q.kind == "netem" || q.kind == "tbf")
+            .filter(|q| accept(q.ifindex))
+            .filter(|q| socket.delete_root_qdisc(q.ifindex).is_ok())
+            .map(|q| q.ifindex)
+            .collect()
+    };
+    if let Ok(mut socket) = RouteSocket::open() {
+        let ours = |ifindex: i32| {
+            let name = ifname(ifindex);
+            topology::is_our_veth_name(&name) && !live_veths.iter().any(|p| name.starts_with(p))
+        };
+        for ifindex in clear_netem(&mut socket, &ours) {
+            removed.push(format!("qdisc on ifindex {ifindex}"));
+        }
+    }
+    for ns in NetNs::list_ours() {
+        let stale = ns
+            .strip_prefix("iscsi-chaos-")
+            .and_then(run_of)
+            .is_some_and(|r| !is_live(r));
+        let Ok(handle) = NetNs::open(&ns) else {
+            continue;
+        };
+        if !stale {
+            continue;
+        }
+        if let Ok(Ok(mut socket)) = handle.run_in(RouteSocket::open) {
+            for ifindex in clear_netem(&mut socket, &|_| true) {
+                removed.push(format!("qdisc on ifindex {ifindex} in {ns}"));
+            }
+        }
+    }
+    removed
+}
+
+/// The name of a link of the root namespace.
+fn ifname(ifindex: i32) -> String {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf has IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(ifindex as u32, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: on success buf holds a NUL-terminated name.
+    unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Logs a session out, retrying while a freshly started iscsid adopts the
+/// kernel's sessions (asynchronously at its start) and while the session
+/// reconnects after its fault was cleared (iscsid refuses to log out a
+/// session that is not connected).
+async fn logout_session(session: &str) -> Result<(), String> {
+    let dir = Path::new("/sys/class/iscsi_session").join(format!("session{session}"));
+    let mut why = String::new();
+    for _ in 0..40 {
+        match iscsiadm(&["-m", "session", "-r", session, "-u"]).await {
+            Ok(out) => why = String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            Err(e) => why = e.to_string(),
+        }
+        if !dir.exists() {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    Err(why)
+}
+
+/// A killed harness's probe is SIGKILLed with it (PR_SET_PDEATHSIG) but
+/// lingers while its I/O is blocked; once the session is gone it exits. Wait
+/// for it (and make sure) so cleanup ends with no process of ours.
+fn kill_orphan_probes(session_name: &str) {
+    let probes = || -> Vec<i32> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| {
+                let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                let is_probe = args.first()?.ends_with(b"blkprobe");
+                let ours = args
+                    .windows(2)
+                    .any(|w| w[0] == b"--expect-session" && w[1] == session_name.as_bytes());
+                (is_probe && ours).then_some(pid)
+            })
+            .collect()
+    };
+    for pid in probes() {
+        // SAFETY: kill(2) on a process carrying our marker.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    for _ in 0..100 {
+        if probes().is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 async fn iscsiadm(args: &[&str]) -> std::io::Result<std::process::Output> {
