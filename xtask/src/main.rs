@@ -5,6 +5,7 @@
 //! host tools (debootstrap, mkfs.ext4, qemu-system-x86_64, cargo) and never
 //! needs a crate that talks to the kernel.
 
+mod bench;
 mod chaos;
 mod image;
 mod interrupt;
@@ -29,6 +30,8 @@ enum Command {
     Chaos(chaos::ChaosArgs),
     /// Run every test: unit tests here, then the root and end-to-end tests in the lab.
     Test(chaos::TestArgs),
+    /// Timing figures: lab boot, trivial run, and (with --report) harness overhead per scenario.
+    Bench(bench::BenchArgs),
     /// Build or use the lab VM.
     Lab {
         #[command(subcommand)]
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Chaos(args) => chaos::chaos(&args),
         Command::Test(args) => chaos::test(&args),
+        Command::Bench(args) => bench::bench(&args),
         Command::Lab { command } => match command {
             LabCommand::Build { image, force } => image::ensure(&image, force).map(|_| 0),
             LabCommand::Run { image, vm, cmd } => {

@@ -25,8 +25,22 @@ const DEADLINE_STATUS: i32 = 124;
 /// Exit status when the guest ended without reporting the command's status.
 const NO_STATUS: i32 = 125;
 
+/// What one boot measured, besides the command's exit status.
+pub struct Boot {
+    pub status: i32,
+    /// From QEMU's start to the guest starting the command (guest uptime).
+    pub boot_to_command_s: Option<f64>,
+    /// From QEMU's start to its exit.
+    pub wall_s: f64,
+}
+
 /// Boots the image, runs `cmd` in the guest, returns its exit status.
 pub fn run(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<i32> {
+    boot(image, args, cmd).map(|b| b.status)
+}
+
+/// As [`run`], with the boot's timings.
+pub fn boot(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<Boot> {
     require_tool("qemu-system-x86_64", "qemu-system-x86")?;
     let work = workspace::root();
     let out = match &args.out {
@@ -60,8 +74,13 @@ pub fn run(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<i32> {
         .context("starting qemu-system-x86_64")?;
     let console = stream_console(&mut child);
     let outcome = supervise(&mut child, Duration::from_secs(args.timeout));
-    let _ = console.join();
+    let boot_to_command_s = console.join().ok().flatten();
     let elapsed = started.elapsed().as_secs_f64();
+    let boot = |status| Boot {
+        status,
+        boot_to_command_s,
+        wall_s: elapsed,
+    };
     match outcome {
         Outcome::Exited => {}
         Outcome::Deadline => {
@@ -69,7 +88,7 @@ pub fn run(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<i32> {
                 "lab: the VM did not finish within {} s and was killed (last output above)",
                 args.timeout
             );
-            return Ok(DEADLINE_STATUS);
+            return Ok(boot(DEADLINE_STATUS));
         }
         Outcome::Interrupted => bail!("interrupted: the VM was stopped"),
     }
@@ -77,11 +96,11 @@ pub fn run(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<i32> {
         Ok(status) => {
             let status: i32 = status.trim().parse().unwrap_or(NO_STATUS);
             eprintln!("lab: command exited with status {status}; whole run {elapsed:.1} s");
-            Ok(status)
+            Ok(boot(status))
         }
         Err(_) => {
             eprintln!("lab: the guest stopped without reporting the command's status (kernel panic or crash? see output above)");
-            Ok(NO_STATUS)
+            Ok(boot(NO_STATUS))
         }
     }
 }
@@ -219,8 +238,12 @@ fn kvm_boots(image: &Image) -> bool {
     booted
 }
 
-/// Streams the serial console (the command's output) and QEMU's own errors.
-fn stream_console(child: &mut Child) -> std::thread::JoinHandle<()> {
+/// The guest's init prints this, with its uptime, just before the command.
+const JOB_MARKER: &str = "lab: running job after ";
+
+/// Streams the serial console (the command's output) and QEMU's own errors;
+/// returns the guest's boot-to-command time if it reported one.
+fn stream_console(child: &mut Child) -> std::thread::JoinHandle<Option<f64>> {
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     std::thread::spawn(move || {
@@ -232,8 +255,12 @@ fn stream_console(child: &mut Child) -> std::thread::JoinHandle<()> {
         let mut reader = BufReader::new(stdout);
         let mut line = Vec::new();
         let mut out = std::io::stdout();
+        let mut boot_to_command = None;
         while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
             let text = clean_console_line(&line);
+            if let Some(rest) = text.strip_prefix(JOB_MARKER) {
+                boot_to_command = rest.trim_end_matches(" s").parse::<f64>().ok();
+            }
             if !text.is_empty() && !is_firmware_noise(&text) {
                 let _ = writeln!(out, "{text}");
                 let _ = out.flush();
@@ -241,6 +268,7 @@ fn stream_console(child: &mut Child) -> std::thread::JoinHandle<()> {
             line.clear();
         }
         let _ = errors.join();
+        boot_to_command
     })
 }
 

@@ -1,0 +1,90 @@
+//! The command line as users meet it, without root: bad scenario input exits
+//! with status 2 and names the file, line and field; `list` expands targets.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const HARNESS: &str = env!("CARGO_BIN_EXE_iscsi-chaos");
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+#[test]
+fn every_malformed_scenario_exits_2_naming_file_line_and_field() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data("bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    let out_dir = tempfile::tempdir().unwrap();
+    for file in files {
+        // First line of each bad file: `# expect: LINE FIELD MESSAGE...`
+        let text = std::fs::read_to_string(&file).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("# expect: ");
+        let mut words = expect.split_whitespace();
+        let line = words.next().unwrap();
+        let field = words.next().unwrap();
+        let out = Command::new(HARNESS)
+            .arg("run")
+            .arg(&file)
+            .arg("--out")
+            .arg(out_dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", file.display());
+        assert!(
+            stderr.contains(&format!("{}:{line}:", file.display())),
+            "{}: no line {line} in: {stderr}",
+            file.display()
+        );
+        assert!(
+            stderr.contains(field),
+            "{}: no field {field} in: {stderr}",
+            file.display()
+        );
+        assert!(
+            !out_dir.path().join("report.json").exists(),
+            "bad input must not produce a report"
+        );
+    }
+}
+
+#[test]
+fn a_missing_scenario_file_is_an_input_error() {
+    let out = Command::new(HARNESS)
+        .args(["run", "/nonexistent/scenario.toml", "--out"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/scenario.toml"));
+}
+
+#[test]
+fn list_shows_every_shipped_scenario_with_its_target() {
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let out = Command::new(HARNESS)
+        .arg("list")
+        .arg(&scenarios)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    for name in ["long-blackhole", "short-blackhole"] {
+        let line = listing
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing from: {listing}"));
+        assert!(line.contains("tgt"), "{line}");
+        assert!(line.contains("lackhole"), "no description in: {line}");
+    }
+}
