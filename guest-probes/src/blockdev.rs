@@ -163,6 +163,24 @@ impl Device {
     }
 }
 
+/// One positioned transfer of a whole block: retried on EINTR; a short
+/// transfer is a failure without an errno.
+fn whole_block(
+    len: usize,
+    mut transfer: impl FnMut() -> std::io::Result<usize>,
+) -> Result<(), IoError> {
+    loop {
+        return match transfer() {
+            Ok(n) if n == len => Ok(()),
+            Ok(_) => Err(IoError { errno: None }),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(IoError {
+                errno: e.raw_os_error(),
+            }),
+        };
+    }
+}
+
 impl BlockDev for Device {
     fn block_size(&self) -> usize {
         self.block_size
@@ -170,32 +188,15 @@ impl BlockDev for Device {
 
     fn read_block(&self, buf: &mut [u8], block: u64) -> Result<(), IoError> {
         debug_assert_eq!(buf.len(), self.block_size);
-        let off = block * self.block_size as u64;
-        loop {
-            return match self.file.read_at(buf, off) {
-                Ok(n) if n == buf.len() => Ok(()),
-                Ok(_) => Err(IoError { errno: None }),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(IoError {
-                    errno: e.raw_os_error(),
-                }),
-            };
-        }
+        let len = buf.len();
+        whole_block(len, || self.file.read_at(buf, block * len as u64))
     }
 
     fn write_block(&self, buf: &[u8], block: u64) -> Result<(), IoError> {
         debug_assert_eq!(buf.len(), self.block_size);
-        let off = block * self.block_size as u64;
-        loop {
-            return match self.file.write_at(buf, off) {
-                Ok(n) if n == buf.len() => Ok(()),
-                Ok(_) => Err(IoError { errno: None }),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(IoError {
-                    errno: e.raw_os_error(),
-                }),
-            };
-        }
+        whole_block(buf.len(), || {
+            self.file.write_at(buf, block * buf.len() as u64)
+        })
     }
 }
 

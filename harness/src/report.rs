@@ -140,6 +140,15 @@ impl Expected {
     }
 }
 
+/// The initiator settings a run applied, as the report lists them.
+fn settings_of(run: &Run) -> BTreeMap<String, String> {
+    run.scenario
+        .initiator
+        .iscsiadm_settings()
+        .into_iter()
+        .collect()
+}
+
 impl Entry {
     /// A checked run. `origin`: the first outage's start on the history's
     /// clock (see [`crate::checker`]); stall starts are relative to it.
@@ -158,12 +167,7 @@ impl Entry {
             target: run.target.to_string(),
             verdict: check.verdict,
             reasons: check.reasons.clone(),
-            settings: run
-                .scenario
-                .initiator
-                .iscsiadm_settings()
-                .into_iter()
-                .collect(),
+            settings: settings_of(run),
             expected: Expected::from_prediction(prediction),
             measured: MeasuredJson::from_measured(&check.measured, origin),
             timings,
@@ -184,12 +188,7 @@ impl Entry {
             target: run.target.to_string(),
             verdict,
             reasons: vec![reason.into()],
-            settings: run
-                .scenario
-                .initiator
-                .iscsiadm_settings()
-                .into_iter()
-                .collect(),
+            settings: settings_of(run),
             expected: Expected::from_prediction(prediction),
             measured: MeasuredJson::default(),
             timings,
