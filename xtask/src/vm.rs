@@ -315,7 +315,12 @@ fn supervise(child: &mut Child, deadline: Duration) -> Outcome {
     let started = Instant::now();
     loop {
         if let Ok(Some(_)) = child.try_wait() {
-            return Outcome::Exited;
+            // The terminal's SIGINT reaches QEMU too, which then exits first.
+            return if interrupt::requested() {
+                Outcome::Interrupted
+            } else {
+                Outcome::Exited
+            };
         }
         let outcome = if interrupt::requested() {
             Outcome::Interrupted
