@@ -81,11 +81,8 @@ fn assert_clean_run(evs: &[ProbeEvent], blocks: u64) -> u64 {
         "{} writes in {slots} ticks",
         ops.len() / 2
     );
-    assert!(
-        ops.len() / 2 * 3 >= slots,
-        "{} writes in {slots} ticks",
-        ops.len() / 2
-    );
+    // No lower bound: how many ticks a slow machine (TCG under load) keeps
+    // up with is a timing figure, not a correctness property.
     assert!(
         !evs.iter().any(|e| matches!(e, ProbeEvent::BadBlock { .. })),
         "bad blocks reported"
