@@ -340,3 +340,35 @@ async fn lio_leftovers_of_a_crash_are_removed() {
     let _ = std::fs::remove_dir_all(backing.parent().unwrap());
     lane.destroy().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "lab: needs root and LIO"]
+async fn lio_revoking_access_refuses_logins() {
+    let guard = RunGuard::new("acl");
+    let mut lane = Lane::create(&guard.run_id, 227).await.expect("lane");
+    let mut t = LioTarget::setup(&lane, spec(InitiatorAllow::Address(lane.initiator_addr())))
+        .await
+        .expect("LIO setup");
+    let portal = t.portal().clone();
+    let initiator = t.acl_initiator().unwrap().to_string();
+    t.set_initiator_access(false).await.unwrap();
+    t.set_initiator_access(false).await.unwrap();
+    let (ok, out) = iscsi_ls(&portal, Some(&initiator)).await;
+    assert!(!sees_lun(ok, &out, &portal), "login without ACL: {out}");
+    eprintln!("iscsi-ls with the ACL removed (ok={ok}):\n{out}");
+    t.set_initiator_access(true).await.unwrap();
+    t.set_initiator_access(true).await.unwrap();
+    let (ok, out) = iscsi_ls(&portal, Some(&initiator)).await;
+    assert!(sees_lun(ok, &out, &portal), "login with ACL again: {out}");
+    // Revoked at teardown time: teardown still removes everything.
+    t.set_initiator_access(false).await.unwrap();
+    t.teardown().await.unwrap();
+    assert_nothing_of(&guard.run_id, "after teardown");
+    let mut demo = LioTarget::setup(&lane, spec(InitiatorAllow::All))
+        .await
+        .unwrap();
+    assert!(demo.set_initiator_access(false).await.is_err());
+    demo.teardown().await.unwrap();
+    assert_nothing_of(&guard.run_id, "after the demo target");
+    lane.destroy().await.unwrap();
+}

@@ -304,13 +304,7 @@ impl LioTarget {
             return Ok(());
         }
         match self.acl_iqn.clone() {
-            Some(initiator) => {
-                let acl = self.tpg.join("acls").join(&initiator);
-                self.mkdir(acl.clone())?;
-                let mapped = acl.join(format!("lun_{LUN}"));
-                self.mkdir(mapped.clone())?;
-                self.symlink(&lun, mapped.join(LINK_NAME))?;
-            }
+            Some(initiator) => self.make_acl(&initiator)?,
             None => {
                 // Demo mode: any initiator, read-write. Attributes of the
                 // TPG go with its rmdir.
@@ -333,6 +327,63 @@ impl LioTarget {
             return Ok(());
         }
         self.enable_tpg()
+    }
+
+    fn acl_path(&self, initiator: &str) -> PathBuf {
+        self.tpg.join("acls").join(initiator)
+    }
+
+    /// The ACL of `initiator` with LUN 1 mapped to it (read-write).
+    fn make_acl(&mut self, initiator: &str) -> Result<()> {
+        let acl = self.acl_path(initiator);
+        self.mkdir(acl.clone())?;
+        let mapped = acl.join(format!("lun_{LUN}"));
+        self.mkdir(mapped.clone())?;
+        let lun = self.tpg.join(format!("lun/lun_{LUN}"));
+        self.symlink(&lun, mapped.join(LINK_NAME))
+    }
+
+    /// Admit or refuse the initiator (a nemesis action: "change the
+    /// initiator's access so logins fail"). Refusing removes its ACL, which
+    /// also closes its sessions; admitting makes the ACL again. Only with an
+    /// ACL (not in demo mode). Idempotent.
+    pub async fn set_initiator_access(&mut self, allowed: bool) -> Result<()> {
+        let Some(initiator) = self.acl_iqn.clone() else {
+            bail!("LIO target in demo mode (any initiator): no ACL to change");
+        };
+        if self.dir.is_none() {
+            bail!("target was torn down");
+        }
+        let acl = self.acl_path(&initiator);
+        let present = self.made.contains(&Made::Dir(acl.clone()));
+        blocking(|| match (allowed, present) {
+            (true, false) => self.make_acl(&initiator),
+            (false, true) => {
+                // The ACL's objects, newest first.
+                let mut first_error = None;
+                let ours: Vec<Made> = self
+                    .made
+                    .iter()
+                    .filter(|m| matches!(m, Made::Dir(p) | Made::Link(p) if p.starts_with(&acl)))
+                    .cloned()
+                    .collect();
+                for m in ours.iter().rev() {
+                    match undo(m) {
+                        Ok(()) => self.made.retain(|x| x != m),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                match first_error {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        })?;
+        tracing::info!(iqn = %self.portal.iqn, %initiator, allowed, "LIO ACL changed");
+        Ok(())
     }
 
     fn enable_tpg(&mut self) -> Result<()> {
