@@ -186,6 +186,15 @@ async fn lio_serves_lun_end_to_end() {
     let (ok, out) = iscsi_ls(&portal, Some(&initiator)).await;
     assert!(!sees_lun(ok, &out, &portal), "login while disabled: {out}");
     eprintln!("iscsi-ls while the TPG is disabled (ok={ok}):\n{out}");
+    // Unlike a killed tgtd, the portal still accepts TCP connections.
+    let conn = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(portal.addr),
+    )
+    .await
+    .expect("connect timed out");
+    assert!(conn.is_ok(), "TCP connect while disabled: {conn:?}");
+    drop(conn);
     target.stop_process(StopMode::Kill).await.unwrap();
     target.start_process().await.unwrap();
     target.start_process().await.unwrap();
@@ -370,5 +379,40 @@ async fn lio_revoking_access_refuses_logins() {
     assert!(demo.set_initiator_access(false).await.is_err());
     demo.teardown().await.unwrap();
     assert_nothing_of(&guard.run_id, "after the demo target");
+    lane.destroy().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "lab: needs root and LIO"]
+async fn lio_removing_the_portal_refuses_connections() {
+    let guard = RunGuard::new("np");
+    let mut lane = Lane::create(&guard.run_id, 228).await.expect("lane");
+    let mut t = LioTarget::setup(&lane, spec(InitiatorAllow::All))
+        .await
+        .expect("LIO setup");
+    let portal = t.portal().clone();
+    let at = portal.addr.to_string();
+    t.set_portal(false).await.unwrap();
+    t.set_portal(false).await.unwrap();
+    assert!(!listeners(Some(&lane.names().netns)).contains(&at));
+    let conn = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(portal.addr),
+    )
+    .await
+    .expect("connect timed out");
+    let err = conn.expect_err("connected without a portal");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    t.set_portal(true).await.unwrap();
+    t.set_portal(true).await.unwrap();
+    assert!(listeners(Some(&lane.names().netns)).contains(&at));
+    let (ok, out) = iscsi_ls(&portal, None).await;
+    assert!(
+        sees_lun(ok, &out, &portal),
+        "login with the portal back: {out}"
+    );
+    t.set_portal(false).await.unwrap();
+    t.teardown().await.unwrap();
+    assert_nothing_of(&guard.run_id, "after teardown");
     lane.destroy().await.unwrap();
 }

@@ -316,17 +316,50 @@ impl LioTarget {
         if stage == LioStage::Acl {
             return Ok(());
         }
-        let np = self.tpg.join("np").join(self.portal.addr.to_string());
+        self.make_portal()?;
+        if stage == LioStage::Portal {
+            return Ok(());
+        }
+        self.enable_tpg()
+    }
+
+    fn np_path(&self) -> PathBuf {
+        self.tpg.join("np").join(self.portal.addr.to_string())
+    }
+
+    /// The portal, made from a thread in the lane's namespace: LIO listens
+    /// in the namespace of the process that makes it.
+    fn make_portal(&mut self) -> Result<()> {
+        let np = self.np_path();
         let made = self
             .netns
             .run_in(|| std::fs::create_dir(&np))
             .map_err(anyhow::Error::new)?;
         made.map_err(|e| io_ctx(e, "mkdir (in the lane's namespace)", &np))?;
         self.made.push(Made::Dir(np));
-        if stage == LioStage::Portal {
-            return Ok(());
+        Ok(())
+    }
+
+    /// Remove or restore the network portal (a nemesis action: without it
+    /// the address refuses connections, as with a killed tgtd; sessions on
+    /// it are closed). Idempotent.
+    pub async fn set_portal(&mut self, present: bool) -> Result<()> {
+        if self.dir.is_none() {
+            bail!("target was torn down");
         }
-        self.enable_tpg()
+        let np = Made::Dir(self.np_path());
+        let has = self.made.contains(&np);
+        blocking(|| match (present, has) {
+            (true, false) => self.make_portal(),
+            (false, true) => {
+                undo(&np)?;
+                self.made.retain(|m| m != &np);
+                Ok(())
+            }
+            _ => Ok(()),
+        })?;
+        tracing::info!(portal = %self.portal.addr, present, "LIO portal changed");
+        Ok(())
     }
 
     fn acl_path(&self, initiator: &str) -> PathBuf {
