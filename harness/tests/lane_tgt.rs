@@ -212,7 +212,9 @@ async fn lane_serves_tgt_lun_end_to_end() {
     let mut target = Target::setup(TargetKind::Tgt, &lane, spec)
         .await
         .expect("tgt setup");
-    let Target::Tgt(t) = &target;
+    let Target::Tgt(t) = &target else {
+        unreachable!("a tgt target")
+    };
     let port = t.control_port();
     guard.control_ports.push(port);
     let backing = target.backing_path().unwrap().to_path_buf();
@@ -335,7 +337,9 @@ async fn cleanup_run_kills_tgtd_left_in_a_lane() {
     )
     .await
     .unwrap();
-    let Target::Tgt(t) = &target;
+    let Target::Tgt(t) = &target else {
+        unreachable!("a tgt target")
+    };
     let port = t.control_port();
     guard.control_ports.push(port);
     let backing = target.backing_path().unwrap().to_path_buf();
@@ -367,7 +371,9 @@ async fn initiator_allow_restricts_access() {
     )
     .await
     .unwrap();
-    let Target::Tgt(t) = &target;
+    let Target::Tgt(t) = &target else {
+        unreachable!("a tgt target")
+    };
     guard.control_ports.push(t.control_port());
     // Our address (.1) is not allowed: discovery must not offer the target.
     let (ok, out) = iscsi_ls(target.portal().addr).await;

@@ -1,6 +1,7 @@
 //! iSCSI targets living in a lane's namespace. One enum the orchestrator
-//! drives, one module per backend (tgt now; LIO later).
+//! drives, one module per backend.
 
+pub mod lio;
 pub mod tgt;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -61,6 +62,7 @@ pub fn iqn_for(run_id: &str, index: u8) -> String {
 #[derive(Debug)]
 pub enum Target {
     Tgt(tgt::TgtTarget),
+    Lio(lio::LioTarget),
 }
 
 impl Target {
@@ -68,21 +70,21 @@ impl Target {
     pub async fn setup(kind: TargetKind, lane: &Lane, spec: LunSpec) -> Result<Target> {
         match kind {
             TargetKind::Tgt => Ok(Target::Tgt(tgt::TgtTarget::setup(lane, spec).await?)),
-            TargetKind::Lio => Err(anyhow::Error::new(Unsupported(
-                "the LIO target backend is not built yet (issue 5)",
-            ))),
+            TargetKind::Lio => Ok(Target::Lio(lio::LioTarget::setup(lane, spec).await?)),
         }
     }
 
     pub fn kind(&self) -> TargetKind {
         match self {
             Target::Tgt(_) => TargetKind::Tgt,
+            Target::Lio(_) => TargetKind::Lio,
         }
     }
 
     pub fn portal(&self) -> &Portal {
         match self {
             Target::Tgt(t) => t.portal(),
+            Target::Lio(t) => t.portal(),
         }
     }
 
@@ -90,27 +92,33 @@ impl Target {
     pub fn backing_path(&self) -> Option<&Path> {
         match self {
             Target::Tgt(t) => t.backing_path(),
+            Target::Lio(t) => t.backing_path(),
         }
     }
 
-    /// pid of the target daemon, if it runs.
+    /// pid of the target daemon, if it runs (never for LIO: it is in-kernel).
     pub fn pid(&self) -> Option<u32> {
         match self {
             Target::Tgt(t) => t.pid(),
+            Target::Lio(t) => t.pid(),
         }
     }
 
     /// Stop the target process, keeping the LUN's data (a nemesis action).
+    /// LIO has no process: its TPG is disabled instead.
     pub async fn stop_process(&mut self, mode: StopMode) -> Result<()> {
         match self {
             Target::Tgt(t) => t.stop_process(mode).await,
+            Target::Lio(t) => t.stop_process(mode).await,
         }
     }
 
-    /// Start the target process again with the same portal, IQN and LUN.
+    /// Start the target process again with the same portal, IQN and LUN
+    /// (LIO: enable the TPG).
     pub async fn start_process(&mut self) -> Result<()> {
         match self {
             Target::Tgt(t) => t.start_process().await,
+            Target::Lio(t) => t.start_process().await,
         }
     }
 
@@ -119,6 +127,7 @@ impl Target {
     pub async fn teardown(&mut self) -> Result<()> {
         match self {
             Target::Tgt(t) => t.teardown().await,
+            Target::Lio(t) => t.teardown().await,
         }
     }
 }
