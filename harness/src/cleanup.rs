@@ -103,6 +103,9 @@ pub async fn stale() -> Vec<String> {
     if let Some(mut iscsid) = iscsid {
         iscsid.stop().await;
     }
+    // LIO configfs objects: before the namespaces, as a portal's listening
+    // socket may keep a deleted lane namespace alive.
+    removed.extend(crate::target::lio::remove_leftovers(&|run| !is_live(run)));
     // Namespaces (with their veths and target processes).
     let reports = if live.is_empty() {
         vec![topology::cleanup_all_runs().await]

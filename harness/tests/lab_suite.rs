@@ -61,6 +61,9 @@ fn leftovers() -> Vec<String> {
     if !*ISCSID_BEFORE && !sh("pgrep -x iscsid").trim().is_empty() {
         found.push("process iscsid (started by the harness)".into());
     }
+    for object in sh("ls -d /sys/kernel/config/target/iscsi/*iscsi-chaos* /sys/kernel/config/target/core/*/iscsi-chaos-* 2>/dev/null").lines() {
+        found.push(format!("configfs {object}"));
+    }
     for dir in sh("ls -d /tmp/iscsi-chaos-* 2>/dev/null").lines() {
         found.push(format!("folder {dir}"));
     }
