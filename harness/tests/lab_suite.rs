@@ -120,12 +120,19 @@ fn the_shipped_outage_scenarios_pass_and_leave_nothing() {
     assert_nothing_left("a finished run");
 }
 
-/// Starts a run of the long outage and waits until its fault is in place.
-fn start_long_outage(out: &Path) -> std::process::Child {
+/// Starts a run of the long outage on one target and waits until its fault
+/// is in place.
+fn start_long_outage(out: &Path, target: &str) -> std::process::Child {
     let _ = *ISCSID_BEFORE;
+    let shipped = workspace().join("scenarios/outage/long-blackhole.toml");
+    let text = std::fs::read_to_string(shipped).unwrap();
+    let (head, rest) = text.split_once("target = ").unwrap();
+    let rest = rest.split_once('\n').unwrap().1;
+    let scenario = out.join("long-blackhole.toml");
+    std::fs::write(&scenario, format!("{head}target = \"{target}\"\n{rest}")).unwrap();
     let child = Command::new(HARNESS)
         .arg("run")
-        .arg(workspace().join("scenarios/outage/long-blackhole.toml"))
+        .arg(&scenario)
         .arg("--out")
         .arg(out)
         .stdout(Stdio::null())
@@ -142,11 +149,9 @@ fn start_long_outage(out: &Path) -> std::process::Child {
     child
 }
 
-#[test]
-#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
-fn sigint_mid_outage_tears_everything_down_and_exits_130() {
+fn sigint_mid_outage(target: &str) {
     let out = tempfile::tempdir().unwrap();
-    let mut child = start_long_outage(out.path());
+    let mut child = start_long_outage(out.path(), target);
     std::thread::sleep(Duration::from_secs(2));
     let interrupted = Instant::now();
     nix_kill(child.id(), libc::SIGINT);
@@ -154,18 +159,14 @@ fn sigint_mid_outage_tears_everything_down_and_exits_130() {
     let took = interrupted.elapsed();
     assert_eq!(status.code(), Some(130));
     assert!(took < Duration::from_secs(30), "teardown took {took:?}");
-    assert_nothing_left("an interrupted run");
+    assert_nothing_left(&format!("an interrupted run on {target}"));
 }
 
-#[test]
-#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
-fn sigkill_mid_outage_then_cleanup_restores_the_host() {
+fn sigkill_mid_outage_then_cleanup(target: &str) {
     let out = tempfile::tempdir().unwrap();
-    let mut child = start_long_outage(out.path());
+    let mut child = start_long_outage(out.path(), target);
     nix_kill(child.id(), libc::SIGKILL);
     child.wait().unwrap();
-    // blkprobe outlives its parent; the orphan is reaped by cleanup's
-    // namespace/session teardown releasing its I/O, then killed.
     assert!(
         !leftovers().is_empty(),
         "a killed run should leave something to clean"
@@ -174,7 +175,31 @@ fn sigkill_mid_outage_then_cleanup_restores_the_host() {
     assert!(cleanup.status.success());
     let said = String::from_utf8_lossy(&cleanup.stdout);
     assert!(said.contains("removed"), "cleanup said: {said}");
-    assert_nothing_left("a killed run followed by cleanup");
+    assert_nothing_left(&format!("a killed run on {target} followed by cleanup"));
+}
+
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn sigint_mid_outage_tears_everything_down_and_exits_130_tgt() {
+    sigint_mid_outage("tgt");
+}
+
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn sigint_mid_outage_tears_everything_down_and_exits_130_lio() {
+    sigint_mid_outage("lio");
+}
+
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn sigkill_mid_outage_then_cleanup_restores_the_host_tgt() {
+    sigkill_mid_outage_then_cleanup("tgt");
+}
+
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn sigkill_mid_outage_then_cleanup_restores_the_host_lio() {
+    sigkill_mid_outage_then_cleanup("lio");
 }
 
 fn nix_kill(pid: u32, signal: i32) {
