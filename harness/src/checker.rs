@@ -73,6 +73,10 @@ pub struct Measured {
     pub ops: u64,
     /// Largest delay from a fault step's scheduled instant to its being in place.
     pub fault_apply_latency_max_s: Option<f64>,
+    /// Packets and drops counted by the fault qdiscs, summed over steps and
+    /// sides (`None`: no counters recorded).
+    pub qdisc_packets: Option<u64>,
+    pub qdisc_drops: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +107,10 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
     let mut begins: Vec<(usize, f64)> = Vec::new();
     let mut ends: Vec<(usize, f64)> = Vec::new();
     for e in &history.entries {
+        if let Event::Qdisc { packets, drops, .. } = &e.event {
+            *m.qdisc_packets.get_or_insert(0) += packets;
+            *m.qdisc_drops.get_or_insert(0) += drops;
+        }
         if let Event::Fault {
             step,
             phase,
