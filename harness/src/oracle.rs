@@ -36,9 +36,16 @@
 //! width, flagged imprecise. Resets (RST) and refused connections: detection
 //! at once (conn error 1020).
 //!
+//! Faults as outages: blackhole = one silent drop; flap = one silent drop
+//! per pulse; target_stop = refused connections for its duration (the kill
+//! closes the connections: detection at once); netem impairments are no
+//! outage: no error, stalls only, unless the added round trip nears N or
+//! loss is heavy (borderline, see [`impairment_notes`]).
+//!
 //! Not modelled yet (flagged in `notes`): the sixth disruption of the same
 //! command failing it (flapping), a new outage starting before the previous
-//! one's recovery.
+//! one's recovery, the target's restart time, the stall length caused by
+//! impairments.
 
 use crate::scenario::{Direction, Fault, FaultKind, Initiator, Scenario};
 

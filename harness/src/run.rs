@@ -26,7 +26,7 @@ use crate::monitor::Monitor;
 use crate::nemesis::{self, Action, Nemesis};
 use crate::oracle::{self, Prediction};
 use crate::report::{Entry, Timings};
-use crate::scenario::Run;
+use crate::scenario::{Initiator, Run};
 use crate::target::{InitiatorAllow, LunSpec, StopMode, Target, Unsupported};
 use crate::topology::Lane;
 
@@ -65,6 +65,7 @@ impl Setup {
             allow: InitiatorAllow::Address(lane.initiator_addr()),
         };
         let target = Target::setup(run.target, lane, spec).await?;
+        allow_digests(&target, &run.scenario.initiator).await?;
         let portal = target.portal().clone();
         setup.target = Some(target);
         let nemesis = Nemesis::new(
@@ -110,6 +111,46 @@ impl Setup {
             None => Ok(()),
         }
     }
+}
+
+/// tgt's targets refuse digests by default (HeaderDigest/DataDigest
+/// "None"), so an initiator asking only for CRC32C could not log in: allow
+/// CRC32C on the target when the scenario's initiator asks for it.
+/// (Target configuration; belongs in `target/` once it takes options.)
+#[allow(irrefutable_let_patterns)] // one target kind today
+async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
+    for (key, name) in [
+        ("node.conn[0].iscsi.HeaderDigest", "HeaderDigest"),
+        ("node.conn[0].iscsi.DataDigest", "DataDigest"),
+    ] {
+        let wants = initiator
+            .extra
+            .get(key)
+            .is_some_and(|v| v.to_ascii_uppercase().contains("CRC32C"));
+        if !wants {
+            continue;
+        }
+        // LIO's default already lists CRC32C.
+        if let Target::Tgt(t) = target {
+            t.tgtadm(&[
+                "--lld",
+                "iscsi",
+                "--mode",
+                "target",
+                "--op",
+                "update",
+                "--tid",
+                "1",
+                "--name",
+                name,
+                "--value",
+                "CRC32C,None",
+            ])
+            .await
+            .with_context(|| format!("allowing {name} CRC32C on tgt"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs one scenario run on lane `lane_index` and returns its report entry.
