@@ -652,4 +652,41 @@ mod tests {
         assert_eq!(c.verdict, Verdict::Error);
         assert_eq!(c.reasons, vec!["fault[0] never started"]);
     }
+
+    #[test]
+    fn qdisc_counters_are_summed_over_steps_and_sides() {
+        let sc = scenario(
+            "noop_out_interval = 5\nnoop_out_timeout = 5\nreplacement_timeout = 5",
+            5.0,
+            2.5,
+            "",
+        );
+        let p = predict_scenario(&sc);
+        let mut h = outage_history(2.5, 108.0, None, 0);
+        let c = check(&h, &sc, &p);
+        assert_eq!(
+            (c.measured.qdisc_packets, c.measured.qdisc_drops),
+            (None, None)
+        );
+        for (side, packets, drops) in [("to_target", 0, 7), ("to_initiator", 3, 5)] {
+            h.push(
+                107.5,
+                Event::Qdisc {
+                    step: 0,
+                    side: side.into(),
+                    kind: "netem".into(),
+                    packets,
+                    bytes: packets * 100,
+                    drops,
+                },
+            );
+        }
+        h.sort();
+        let c = check(&h, &sc, &p);
+        assert_eq!(c.verdict, Verdict::Pass, "{c:#?}");
+        assert_eq!(
+            (c.measured.qdisc_packets, c.measured.qdisc_drops),
+            (Some(3), Some(12))
+        );
+    }
 }
