@@ -73,6 +73,10 @@ pub struct Measured {
     pub ops: u64,
     /// Largest delay from a fault step's scheduled instant to its being in place.
     pub fault_apply_latency_max_s: Option<f64>,
+    /// Packets and drops counted by the fault qdiscs, summed over steps and
+    /// sides (`None`: no counters recorded).
+    pub qdisc_packets: Option<u64>,
+    pub qdisc_drops: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +107,10 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
     let mut begins: Vec<(usize, f64)> = Vec::new();
     let mut ends: Vec<(usize, f64)> = Vec::new();
     for e in &history.entries {
+        if let Event::Qdisc { packets, drops, .. } = &e.event {
+            *m.qdisc_packets.get_or_insert(0) += packets;
+            *m.qdisc_drops.get_or_insert(0) += drops;
+        }
         if let Event::Fault {
             step,
             phase,
@@ -643,5 +651,42 @@ mod tests {
         let c = check(&sim.done(), &sc, &predict_scenario(&sc));
         assert_eq!(c.verdict, Verdict::Error);
         assert_eq!(c.reasons, vec!["fault[0] never started"]);
+    }
+
+    #[test]
+    fn qdisc_counters_are_summed_over_steps_and_sides() {
+        let sc = scenario(
+            "noop_out_interval = 5\nnoop_out_timeout = 5\nreplacement_timeout = 5",
+            5.0,
+            2.5,
+            "",
+        );
+        let p = predict_scenario(&sc);
+        let mut h = outage_history(2.5, 108.0, None, 0);
+        let c = check(&h, &sc, &p);
+        assert_eq!(
+            (c.measured.qdisc_packets, c.measured.qdisc_drops),
+            (None, None)
+        );
+        for (side, packets, drops) in [("to_target", 0, 7), ("to_initiator", 3, 5)] {
+            h.push(
+                107.5,
+                Event::Qdisc {
+                    step: 0,
+                    side: side.into(),
+                    kind: "netem".into(),
+                    packets,
+                    bytes: packets * 100,
+                    drops,
+                },
+            );
+        }
+        h.sort();
+        let c = check(&h, &sc, &p);
+        assert_eq!(c.verdict, Verdict::Pass, "{c:#?}");
+        assert_eq!(
+            (c.measured.qdisc_packets, c.measured.qdisc_drops),
+            (Some(3), Some(12))
+        );
     }
 }

@@ -41,6 +41,17 @@ pub enum Event {
     Kernel { line: String },
     /// A note from the harness itself (setup done, teardown started, ...).
     Note { text: String },
+    /// Counters of a qdisc the nemesis installed for fault `step`, read just
+    /// before it was removed: proof that the fault really touched packets.
+    /// `side`: "to_target" (host end) or "to_initiator" (target end).
+    Qdisc {
+        step: usize,
+        side: String,
+        kind: String,
+        packets: u64,
+        bytes: u64,
+        drops: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,12 +10,14 @@
 //! deleted, and `clear_all` leaves both at the kernel's default.
 
 use std::io;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::history::FaultPhase;
 use crate::netns::NetNs;
-use crate::scenario::{Direction, Fault, FaultKind};
-use crate::tc::{Netem, Qdisc, QdiscStats, RouteSocket};
+use crate::scenario::{Direction, Fault, FaultKind, NetemSpec};
+use crate::tc::{Netem, NetemRate, Qdisc, QdiscStats, RouteSocket};
 
 /// One end of the lane's link, where egress qdiscs go.
 struct LinkEnd {
@@ -48,19 +50,107 @@ pub struct Nemesis {
     to_initiator: LinkEnd,
 }
 
-/// The qdisc that realises a fault on one direction.
-pub fn qdisc_for(kind: &FaultKind) -> Qdisc {
-    match kind {
-        FaultKind::Blackhole { .. } => Qdisc::Netem(Netem {
-            loss: 100.0,
-            ..Netem::default()
+/// A blackhole: netem `loss 100%`.
+pub fn blackhole() -> Qdisc {
+    Qdisc::Netem(Netem {
+        loss: 100.0,
+        ..Netem::default()
+    })
+}
+
+/// netem for a scenario's impairments (tc's units: `delay 50ms 100ms loss 5%`).
+pub fn netem_for(spec: &NetemSpec) -> Netem {
+    let ms = |x: f64| Duration::from_secs_f64(x / 1000.0);
+    Netem {
+        delay: ms(spec.delay_ms),
+        jitter: ms(spec.jitter_ms),
+        loss: spec.loss_pct,
+        duplicate: spec.duplicate_pct,
+        corrupt: spec.corrupt_pct,
+        reorder: spec.reorder_pct,
+        rate: spec.rate_kbit.map(|k| NetemRate {
+            bytes_per_s: k * 1000 / 8,
+            packet_overhead: 0,
+            cell_size: 0,
+            cell_overhead: 0,
         }),
+        ..Netem::default()
     }
 }
 
-fn direction_of(kind: &FaultKind) -> Direction {
-    match kind {
-        FaultKind::Blackhole { direction } => *direction,
+/// What the nemesis does at one instant of the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Install this qdisc on the sending end(s) of `direction`.
+    Shape { direction: Direction, qdisc: Qdisc },
+    /// Remove our qdisc from the end(s) of `direction`.
+    Clear { direction: Direction },
+    /// Kill the target process (a crash: its connections close at once).
+    StopTarget,
+    /// Start the target process again, same portal and LUN.
+    StartTarget,
+}
+
+/// One step of the fault timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Seconds from the start of the I/O phase.
+    pub at_s: f64,
+    /// The fault's index in the file (the history's `step`).
+    pub fault: usize,
+    pub phase: FaultPhase,
+    pub kind: &'static str,
+    pub action: Action,
+}
+
+/// The timeline of a scenario's faults, in time order: a begin and an end
+/// per fault, per pulse for a flap.
+pub fn plan(faults: &[Fault]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for f in faults {
+        let (begin, end) = match f.kind {
+            FaultKind::Blackhole { direction } | FaultKind::Flap { direction, .. } => (
+                Action::Shape {
+                    direction,
+                    qdisc: blackhole(),
+                },
+                Action::Clear { direction },
+            ),
+            FaultKind::Netem { direction, spec } => (
+                Action::Shape {
+                    direction,
+                    qdisc: Qdisc::Netem(netem_for(&spec)),
+                },
+                Action::Clear { direction },
+            ),
+            FaultKind::TargetStop => (Action::StopTarget, Action::StartTarget),
+        };
+        for (s, e) in f.pulses() {
+            for (at_s, phase, action) in [
+                (s, FaultPhase::Begin, begin.clone()),
+                (e, FaultPhase::End, end.clone()),
+            ] {
+                steps.push(Step {
+                    at_s,
+                    fault: f.index,
+                    phase,
+                    kind: f.kind.name(),
+                    action,
+                });
+            }
+        }
+    }
+    // Stable: a pulse's end stays before the next begin at the same instant.
+    steps.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+    steps
+}
+
+/// The sending end of a direction, as named in history entries.
+pub fn side_name(to_target: bool) -> &'static str {
+    if to_target {
+        "to_target"
+    } else {
+        "to_initiator"
     }
 }
 
@@ -92,24 +182,42 @@ impl Nemesis {
         }
     }
 
-    /// Puts the fault in place.
-    pub fn begin(&mut self, fault: &Fault) -> Result<()> {
-        let qdisc = qdisc_for(&fault.kind);
-        for end in self.ends(direction_of(&fault.kind)) {
-            end.set(&qdisc).with_context(|| {
+    /// Installs `qdisc` on the end(s) of `direction`.
+    pub fn shape(&mut self, direction: Direction, qdisc: &Qdisc) -> Result<()> {
+        for end in self.ends(direction) {
+            end.set(qdisc).with_context(|| {
                 format!("installing {} on ifindex {}", qdisc.kind(), end.ifindex)
             })?;
         }
         Ok(())
     }
 
-    /// Clears the fault.
-    pub fn end(&mut self, fault: &Fault) -> Result<()> {
-        for end in self.ends(direction_of(&fault.kind)) {
+    /// Removes our qdisc from the end(s) of `direction`.
+    pub fn clear(&mut self, direction: Direction) -> Result<()> {
+        for end in self.ends(direction) {
             end.clear()
                 .with_context(|| format!("removing the qdisc on ifindex {}", end.ifindex))?;
         }
         Ok(())
+    }
+
+    /// Counters of the qdiscs we installed on the end(s) of `direction`
+    /// (read before clearing them: deleting a qdisc loses its counters).
+    pub fn shaped_stats(&mut self, direction: Direction) -> Vec<(&'static str, QdiscStats)> {
+        let mut out = Vec::new();
+        for (to_target, end) in [(true, &mut self.to_target), (false, &mut self.to_initiator)] {
+            let wanted = match direction {
+                Direction::Both => true,
+                Direction::ToTarget => to_target,
+                Direction::ToInitiator => !to_target,
+            };
+            if wanted && end.shaped {
+                if let Ok(Some(st)) = end.socket.qdisc_stats(end.ifindex) {
+                    out.push((side_name(to_target), st));
+                }
+            }
+        }
+        out
     }
 
     /// Clears whatever is still in place (teardown, interrupted timeline).
@@ -143,18 +251,124 @@ impl Nemesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Scenario;
+
+    fn netem(q: &Qdisc) -> &Netem {
+        match q {
+            Qdisc::Netem(n) => n,
+            other => panic!("expected netem, got {}", other.kind()),
+        }
+    }
 
     #[test]
     fn a_blackhole_is_total_netem_loss() {
-        let q = qdisc_for(&FaultKind::Blackhole {
-            direction: Direction::Both,
+        let n = netem(&blackhole()).clone();
+        assert_eq!(n.loss, 100.0);
+        assert_eq!(n.delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn impairments_map_to_netem_options() {
+        let n = netem_for(&NetemSpec {
+            delay_ms: 50.0,
+            jitter_ms: 100.0,
+            loss_pct: 5.0,
+            duplicate_pct: 1.0,
+            corrupt_pct: 0.5,
+            reorder_pct: 25.0,
+            rate_kbit: Some(8000),
         });
-        match q {
-            Qdisc::Netem(n) => {
-                assert_eq!(n.loss, 100.0);
-                assert_eq!(n.delay, std::time::Duration::ZERO);
+        assert_eq!(n.delay, Duration::from_millis(50));
+        assert_eq!(n.jitter, Duration::from_millis(100));
+        assert_eq!(
+            (n.loss, n.duplicate, n.corrupt, n.reorder),
+            (5.0, 1.0, 0.5, 25.0)
+        );
+        assert_eq!(n.rate.unwrap().bytes_per_s, 1_000_000);
+        assert_eq!(n.limit, 1000);
+        // And the encoder accepts it (reorder with a delay).
+        crate::tc::new_qdisc_request(3, &Qdisc::Netem(n), 1).unwrap();
+        let plain = netem_for(&NetemSpec {
+            loss_pct: 5.0,
+            ..NetemSpec::default()
+        });
+        assert_eq!(plain.rate, None);
+        assert_eq!(plain.delay, Duration::ZERO);
+    }
+
+    const HEAD: &str = "version = 1\nduration_s = 40\n[lane]\ntarget = \"tgt\"\n";
+
+    fn plan_of(faults: &str) -> Vec<Step> {
+        let s = Scenario::parse(&format!("{HEAD}{faults}"), "p.toml").unwrap();
+        plan(&s.faults)
+    }
+
+    #[test]
+    fn a_flap_is_one_blackhole_per_pulse() {
+        let steps = plan_of(
+            "[[fault]]\nkind = \"flap\"\ndirection = \"to_initiator\"\non_s = 2\nperiod_s = 5\nstart_s = 3\nduration_s = 12\n",
+        );
+        let times: Vec<(f64, FaultPhase)> = steps.iter().map(|s| (s.at_s, s.phase)).collect();
+        use FaultPhase::*;
+        assert_eq!(
+            times,
+            vec![
+                (3.0, Begin),
+                (5.0, End),
+                (8.0, Begin),
+                (10.0, End),
+                (13.0, Begin),
+                (15.0, End)
+            ]
+        );
+        assert!(steps.iter().all(|s| s.fault == 0 && s.kind == "flap"));
+        match &steps[0].action {
+            Action::Shape { direction, qdisc } => {
+                assert_eq!(*direction, Direction::ToInitiator);
+                assert_eq!(netem(qdisc).loss, 100.0);
             }
-            other => panic!("expected netem, got {}", other.kind()),
+            other => panic!("{other:?}"),
         }
+        assert_eq!(
+            steps[1].action,
+            Action::Clear {
+                direction: Direction::ToInitiator
+            }
+        );
+    }
+
+    #[test]
+    fn a_last_pulse_is_cut_at_the_fault_end() {
+        let steps = plan_of(
+            "[[fault]]\nkind = \"flap\"\non_s = 3\nperiod_s = 5\nstart_s = 0\nduration_s = 7\n",
+        );
+        let ends: Vec<f64> = steps
+            .iter()
+            .filter(|s| s.phase == FaultPhase::End)
+            .map(|s| s.at_s)
+            .collect();
+        assert_eq!(ends, vec![3.0, 7.0]);
+    }
+
+    #[test]
+    fn target_stop_and_netem_steps() {
+        let steps = plan_of(
+            "[[fault]]\nkind = \"target_stop\"\nstart_s = 10\nduration_s = 4\n\
+             [[fault]]\nkind = \"netem\"\nloss_pct = 5\ndirection = \"to_target\"\nstart_s = 1\nduration_s = 5\n",
+        );
+        assert_eq!(steps.len(), 4);
+        assert_eq!((steps[0].fault, steps[0].at_s), (1, 1.0));
+        match &steps[0].action {
+            Action::Shape { direction, qdisc } => {
+                assert_eq!(*direction, Direction::ToTarget);
+                assert_eq!(netem(qdisc).loss, 5.0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(steps[2].action, Action::StopTarget);
+        assert_eq!(
+            (steps[3].action.clone(), steps[3].at_s),
+            (Action::StartTarget, 14.0)
+        );
     }
 }

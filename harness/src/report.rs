@@ -73,6 +73,11 @@ pub struct MeasuredJson {
     pub corrupt_writes: u64,
     pub unverified_writes: u64,
     pub ops: u64,
+    /// Counted by the fault qdiscs: proof the faults touched packets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qdisc_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qdisc_drops: Option<u64>,
 }
 
 /// Harness overhead, filled by the orchestrator (seconds, `None` when not
@@ -122,6 +127,8 @@ impl MeasuredJson {
             corrupt_writes: m.corrupt_writes,
             unverified_writes: m.unverified_writes,
             ops: m.ops,
+            qdisc_packets: m.qdisc_packets,
+            qdisc_drops: m.qdisc_drops,
         }
     }
 }

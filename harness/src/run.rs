@@ -23,11 +23,11 @@ use crate::checker::{self, Verdict};
 use crate::history::{Event, FaultPhase, History};
 use crate::initiator::{Node, Session};
 use crate::monitor::Monitor;
-use crate::nemesis::Nemesis;
+use crate::nemesis::{self, Action, Nemesis};
 use crate::oracle::{self, Prediction};
 use crate::report::{Entry, Timings};
-use crate::scenario::Run;
-use crate::target::{InitiatorAllow, LunSpec, Target, Unsupported};
+use crate::scenario::{Initiator, Run};
+use crate::target::{InitiatorAllow, LunSpec, StopMode, Target, Unsupported};
 use crate::topology::Lane;
 
 /// How long the probe may take to verify its writes after the timeline.
@@ -65,6 +65,7 @@ impl Setup {
             allow: InitiatorAllow::Address(lane.initiator_addr()),
         };
         let target = Target::setup(run.target, lane, spec).await?;
+        allow_digests(&target, &run.scenario.initiator).await?;
         let portal = target.portal().clone();
         setup.target = Some(target);
         let nemesis = Nemesis::new(
@@ -110,6 +111,46 @@ impl Setup {
             None => Ok(()),
         }
     }
+}
+
+/// tgt's targets refuse digests by default (HeaderDigest/DataDigest
+/// "None"), so an initiator asking only for CRC32C could not log in: allow
+/// CRC32C on the target when the scenario's initiator asks for it.
+/// (Target configuration; belongs in `target/` once it takes options.)
+#[allow(irrefutable_let_patterns)] // one target kind today
+async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
+    for (key, name) in [
+        ("node.conn[0].iscsi.HeaderDigest", "HeaderDigest"),
+        ("node.conn[0].iscsi.DataDigest", "DataDigest"),
+    ] {
+        let wants = initiator
+            .extra
+            .get(key)
+            .is_some_and(|v| v.to_ascii_uppercase().contains("CRC32C"));
+        if !wants {
+            continue;
+        }
+        // LIO's default already lists CRC32C.
+        if let Target::Tgt(t) = target {
+            t.tgtadm(&[
+                "--lld",
+                "iscsi",
+                "--mode",
+                "target",
+                "--op",
+                "update",
+                "--tid",
+                "1",
+                "--name",
+                name,
+                "--value",
+                "CRC32C,None",
+            ])
+            .await
+            .with_context(|| format!("allowing {name} CRC32C on tgt"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs one scenario run on lane `lane_index` and returns its report entry.
@@ -199,6 +240,12 @@ async fn execute(ctx: &RunContext, run: &Run, setup: &mut Setup) -> Result<Histo
         if let Some(n) = setup.nemesis.as_mut() {
             let _ = n.clear_all();
         }
+        // A target stopped by a fault comes back, so blocked I/O ends too.
+        if let Some(t) = setup.target.as_mut() {
+            if t.pid().is_none() {
+                let _ = t.start_process().await;
+            }
+        }
         let _ = child.start_kill();
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
@@ -275,27 +322,19 @@ async fn timeline(
             _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
         }
     };
-    let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
-    for fault in &run.scenario.faults {
-        for (phase, at) in [
-            (FaultPhase::Begin, t0 + fault.start_s),
-            (FaultPhase::End, t0 + fault.end_s()),
-        ] {
-            sleep_until(at, &mut cancel).await?;
-            match phase {
-                FaultPhase::Begin => nemesis.begin(fault)?,
-                FaultPhase::End => nemesis.end(fault)?,
-            }
-            history.push(
-                monotonic_now(),
-                Event::Fault {
-                    step: fault.index,
-                    phase,
-                    kind: fault.kind.name().to_string(),
-                    scheduled: at,
-                },
-            );
-        }
+    for step in nemesis::plan(&run.scenario.faults) {
+        let at = t0 + step.at_s;
+        sleep_until(at, &mut cancel).await?;
+        apply(setup, &step, history).await?;
+        history.push(
+            monotonic_now(),
+            Event::Fault {
+                step: step.fault,
+                phase: step.phase,
+                kind: step.kind.to_string(),
+                scheduled: at,
+            },
+        );
     }
     // The probe ends by itself after its duration and verification.
     let deadline = t0 + run.scenario.duration_s + VERIFY_DEADLINE_S + HANG_SLACK_S;
@@ -313,6 +352,71 @@ async fn timeline(
         }
         _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
     }
+}
+
+/// Carries out one fault step: qdiscs through the nemesis, target actions
+/// on the target. Records what proves the step happened: the qdisc's
+/// counters before it is removed, the target's pids.
+async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -> Result<()> {
+    let note = |history: &mut History, text: String| {
+        history.push(monotonic_now(), Event::Note { text });
+    };
+    match &step.action {
+        Action::Shape { direction, qdisc } => {
+            let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
+            nemesis.shape(*direction, qdisc)?;
+        }
+        Action::Clear { direction } => {
+            let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
+            for (side, st) in nemesis.shaped_stats(*direction) {
+                history.push(
+                    monotonic_now(),
+                    Event::Qdisc {
+                        step: step.fault,
+                        side: side.to_string(),
+                        kind: st.kind,
+                        packets: st.packets,
+                        bytes: st.bytes,
+                        drops: u64::from(st.drops),
+                    },
+                );
+            }
+            nemesis.clear(*direction)?;
+        }
+        Action::StopTarget => {
+            let target = setup.target.as_mut().context("no target")?;
+            let pid = target.pid();
+            target
+                .stop_process(StopMode::Kill)
+                .await
+                .context("stopping the target")?;
+            note(
+                history,
+                format!(
+                    "fault[{}]: target process {} killed",
+                    step.fault,
+                    pid.map_or("(none)".to_string(), |p| format!("pid {p}"))
+                ),
+            );
+        }
+        Action::StartTarget => {
+            let target = setup.target.as_mut().context("no target")?;
+            target
+                .start_process()
+                .await
+                .context("starting the target again")?;
+            let pid = target.pid();
+            note(
+                history,
+                format!(
+                    "fault[{}]: target process started again{}",
+                    step.fault,
+                    pid.map_or(String::new(), |p| format!(", pid {p}"))
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The folder of the running executable: blkprobe is built beside it.

@@ -32,9 +32,33 @@
 //! name = "blk"                     # default: the kind
 //!
 //! [[fault]]                        # any number, not overlapping
-//! kind = "blackhole"               # 100 % loss (netem); more kinds to come
+//! kind = "blackhole"               # 100 % loss (netem)
 //! direction = "both"               # "both" | "to_target" | "to_initiator"
 //! start_s = 5                      # from the start of the I/O phase
+//! duration_s = 4
+//!
+//! [[fault]]                        # impairments (netem), at least one option
+//! kind = "netem"                   # direction as for blackhole
+//! delay_ms = 50                    # added one-way delay
+//! jitter_ms = 100                  # +/- around delay_ms (needs delay_ms > 0)
+//! loss_pct = 5                     # 0..100 (100: use blackhole)
+//! duplicate_pct = 1
+//! corrupt_pct = 1                  # one flipped bit per chosen packet
+//! reorder_pct = 25                 # sent at once instead of delayed (needs delay_ms > 0)
+//! rate_kbit = 10000                # netem's rate emulation
+//! start_s = 5
+//! duration_s = 10
+//!
+//! [[fault]]                        # blackhole for on_s every period_s
+//! kind = "flap"                    # direction as for blackhole
+//! on_s = 2
+//! period_s = 6                     # > on_s
+//! start_s = 5
+//! duration_s = 18                  # pulses start at 5, 11, 17
+//!
+//! [[fault]]                        # the target process killed, started again
+//! kind = "target_stop"             # at the end: connections refused meanwhile
+//! start_s = 5
 //! duration_s = 4
 //!
 //! [expect]                         # default: as the oracle predicts, recovered, nothing lost
@@ -74,16 +98,20 @@ pub const KEY_ABORT_TIMEOUT: &str = "node.session.err_timeo.abort_timeout";
 
 /// Fault kinds the schema reserves for later nemeses: named in hints, not
 /// accepted yet.
-pub const PLANNED_FAULT_KINDS: &[&str] = &[
-    "delay",
-    "loss",
-    "duplicate",
-    "corrupt",
-    "reorder",
-    "rate",
-    "reset",
-    "flap",
-    "target_stop",
+pub const PLANNED_FAULT_KINDS: &[&str] = &["reset", "mtu", "tbf"];
+
+/// Fault kinds this harness implements.
+pub const FAULT_KINDS: &[&str] = &["blackhole", "netem", "flap", "target_stop"];
+
+/// Impairment names people write as a kind, and the netem option to use.
+const NETEM_KIND_ALIASES: &[(&str, &str)] = &[
+    ("delay", "delay_ms"),
+    ("jitter", "jitter_ms"),
+    ("loss", "loss_pct"),
+    ("duplicate", "duplicate_pct"),
+    ("corrupt", "corrupt_pct"),
+    ("reorder", "reorder_pct"),
+    ("rate", "rate_kbit"),
 ];
 
 // ---------------------------------------------------------------------------
@@ -244,11 +272,38 @@ impl Direction {
     }
 }
 
+/// netem impairments of a `netem` fault; zero means "not set".
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct NetemSpec {
+    pub delay_ms: f64,
+    pub jitter_ms: f64,
+    pub loss_pct: f64,
+    pub duplicate_pct: f64,
+    pub corrupt_pct: f64,
+    pub reorder_pct: f64,
+    /// netem's rate emulation; `None`: unlimited.
+    pub rate_kbit: Option<u64>,
+}
+
 /// What a fault does. New kinds get their own variant with their parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FaultKind {
     /// Every packet dropped silently (netem `loss 100%`): no RST, no ICMP.
     Blackhole { direction: Direction },
+    /// Partial impairments (delay, loss, ...) for the fault's duration.
+    Netem {
+        direction: Direction,
+        spec: NetemSpec,
+    },
+    /// A blackhole of `on_s` every `period_s`, from the fault's start to its end.
+    Flap {
+        direction: Direction,
+        on_s: f64,
+        period_s: f64,
+    },
+    /// The target process is killed at the start and started again at the
+    /// end: connections are reset, then refused while it is down.
+    TargetStop,
 }
 
 impl FaultKind {
@@ -256,6 +311,19 @@ impl FaultKind {
     pub fn name(&self) -> &'static str {
         match self {
             FaultKind::Blackhole { .. } => "blackhole",
+            FaultKind::Netem { .. } => "netem",
+            FaultKind::Flap { .. } => "flap",
+            FaultKind::TargetStop => "target_stop",
+        }
+    }
+
+    /// The link direction a network fault shapes; `None` for target faults.
+    pub fn direction(&self) -> Option<Direction> {
+        match self {
+            FaultKind::Blackhole { direction }
+            | FaultKind::Netem { direction, .. }
+            | FaultKind::Flap { direction, .. } => Some(*direction),
+            FaultKind::TargetStop => None,
         }
     }
 }
@@ -273,6 +341,27 @@ pub struct Fault {
 impl Fault {
     pub fn end_s(&self) -> f64 {
         self.start_s + self.duration_s
+    }
+
+    /// When the fault is really in place, as (start_s, end_s) from the start
+    /// of the I/O phase: one span, or one per pulse of a flap.
+    pub fn pulses(&self) -> Vec<(f64, f64)> {
+        match self.kind {
+            FaultKind::Flap { on_s, period_s, .. } => {
+                let end = self.end_s();
+                let mut out = Vec::new();
+                let mut k = 0u32;
+                loop {
+                    let s = self.start_s + f64::from(k) * period_s;
+                    if s >= end - 1e-9 {
+                        break out;
+                    }
+                    out.push((s, (s + on_s).min(end)));
+                    k += 1;
+                }
+            }
+            _ => vec![(self.start_s, self.end_s())],
+        }
     }
 }
 
@@ -470,6 +559,26 @@ struct RawFault {
     duration_s: Spanned<f64>,
     #[serde(default)]
     direction: Option<Spanned<String>>,
+    // netem
+    #[serde(default)]
+    delay_ms: Option<Spanned<f64>>,
+    #[serde(default)]
+    jitter_ms: Option<Spanned<f64>>,
+    #[serde(default)]
+    loss_pct: Option<Spanned<f64>>,
+    #[serde(default)]
+    duplicate_pct: Option<Spanned<f64>>,
+    #[serde(default)]
+    corrupt_pct: Option<Spanned<f64>>,
+    #[serde(default)]
+    reorder_pct: Option<Spanned<f64>>,
+    #[serde(default)]
+    rate_kbit: Option<Spanned<i64>>,
+    // flap
+    #[serde(default)]
+    on_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    period_s: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -1007,28 +1116,7 @@ fn build_faults(
                 }
             }
         };
-        let kind_name = f.kind.get_ref().as_str();
-        let kind = match kind_name {
-            "blackhole" => direction.map(|direction| FaultKind::Blackhole { direction }),
-            other if PLANNED_FAULT_KINDS.contains(&other) => {
-                ctx.err(
-                    f.kind.span(),
-                    &format!("fault[{i}].kind"),
-                    format!("fault kind `{other}` is not implemented yet"),
-                    Some("implemented fault kinds: blackhole".into()),
-                );
-                None
-            }
-            other => {
-                ctx.err(
-                    f.kind.span(),
-                    &format!("fault[{i}].kind"),
-                    format!("unknown fault kind `{other}`"),
-                    Some(closest_hint(other, &["blackhole"], "fault kinds")),
-                );
-                None
-            }
-        };
+        let kind = build_fault_kind(ctx, i, f, direction);
         let start = ctx.non_negative(
             &f.start_s,
             &format!("fault[{i}].start_s"),
@@ -1097,6 +1185,234 @@ fn build_faults(
     let mut out: Vec<Fault> = faults.into_iter().map(|(f, _, _)| f).collect();
     out.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     Some(out)
+}
+
+/// The kind and its own options; options of other kinds are errors.
+fn build_fault_kind(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    f: &RawFault,
+    direction: Option<Direction>,
+) -> Option<FaultKind> {
+    let kind_name = f.kind.get_ref().as_str();
+    let field = |name: &str| format!("fault[{i}].{name}");
+    let netem_opts: [(&str, &Option<Spanned<f64>>); 6] = [
+        ("delay_ms", &f.delay_ms),
+        ("jitter_ms", &f.jitter_ms),
+        ("loss_pct", &f.loss_pct),
+        ("duplicate_pct", &f.duplicate_pct),
+        ("corrupt_pct", &f.corrupt_pct),
+        ("reorder_pct", &f.reorder_pct),
+    ];
+    // Options that do not belong to this kind: say which kind takes them.
+    let mut ok = true;
+    let mut foreign = |ctx: &mut Ctx<'_>, span: Range<usize>, name: &str, owner: &str| {
+        ctx.err(
+            span,
+            &field(name),
+            format!("does not apply to kind = \"{kind_name}\""),
+            Some(format!("{name} is an option of kind = \"{owner}\"")),
+        );
+        ok = false;
+    };
+    if kind_name != "netem" {
+        for (name, v) in netem_opts {
+            if let Some(v) = v {
+                foreign(ctx, v.span(), name, "netem");
+            }
+        }
+        if let Some(v) = &f.rate_kbit {
+            foreign(ctx, v.span(), "rate_kbit", "netem");
+        }
+    }
+    if kind_name != "flap" {
+        for (name, v) in [("on_s", &f.on_s), ("period_s", &f.period_s)] {
+            if let Some(v) = v {
+                foreign(ctx, v.span(), name, "flap");
+            }
+        }
+    }
+    if kind_name == "target_stop" {
+        if let Some(d) = &f.direction {
+            ctx.err(
+                d.span(),
+                &field("direction"),
+                "does not apply to kind = \"target_stop\"".into(),
+                Some("target_stop stops the target process: both directions".into()),
+            );
+            ok = false;
+        }
+    }
+    let kind = match kind_name {
+        "blackhole" => direction.map(|direction| FaultKind::Blackhole { direction }),
+        "netem" => build_netem(ctx, i, f, &netem_opts)
+            .and_then(|spec| direction.map(|direction| FaultKind::Netem { direction, spec })),
+        "flap" => build_flap(ctx, i, f).and_then(|(on_s, period_s)| {
+            direction.map(|direction| FaultKind::Flap {
+                direction,
+                on_s,
+                period_s,
+            })
+        }),
+        "target_stop" => Some(FaultKind::TargetStop),
+        other => {
+            let hint = if let Some((_, opt)) = NETEM_KIND_ALIASES.iter().find(|(k, _)| *k == other)
+            {
+                format!("write kind = \"netem\" with {opt} = ...")
+            } else if PLANNED_FAULT_KINDS.contains(&other) {
+                format!("implemented fault kinds: {}", FAULT_KINDS.join(", "))
+            } else {
+                closest_hint(other, FAULT_KINDS, "fault kinds")
+            };
+            let message = if PLANNED_FAULT_KINDS.contains(&other) {
+                format!("fault kind `{other}` is not implemented yet")
+            } else {
+                format!("unknown fault kind `{other}`")
+            };
+            ctx.err(f.kind.span(), &field("kind"), message, Some(hint));
+            None
+        }
+    };
+    if ok {
+        kind
+    } else {
+        None
+    }
+}
+
+fn build_netem(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    f: &RawFault,
+    opts: &[(&str, &Option<Spanned<f64>>); 6],
+) -> Option<NetemSpec> {
+    let mut ok = true;
+    let mut values = [0.0f64; 6];
+    for (slot, (name, v)) in values.iter_mut().zip(opts.iter()) {
+        let Some(v) = v else { continue };
+        let x = *v.get_ref();
+        let pct = name.ends_with("_pct");
+        let valid = x.is_finite() && x >= 0.0 && (!pct || x <= 100.0);
+        if valid {
+            *slot = x;
+        } else {
+            let (msg, hint) = if pct {
+                (
+                    format!("must be a percentage from 0 to 100, got {x}"),
+                    "5 means 5 % of packets",
+                )
+            } else {
+                (format!("must be >= 0, got {x}"), "milliseconds, e.g. 50")
+            };
+            ctx.err(
+                v.span(),
+                &format!("fault[{i}].{name}"),
+                msg,
+                Some(hint.into()),
+            );
+            ok = false;
+        }
+    }
+    let [delay_ms, jitter_ms, loss_pct, duplicate_pct, corrupt_pct, reorder_pct] = values;
+    let rate_kbit = match &f.rate_kbit {
+        None => None,
+        Some(v) if *v.get_ref() > 0 => Some(*v.get_ref() as u64),
+        Some(v) => {
+            ctx.err(
+                v.span(),
+                &format!("fault[{i}].rate_kbit"),
+                format!("must be > 0, got {}", v.get_ref()),
+                Some("kilobits per second, e.g. 10000 for 10 Mbit/s".into()),
+            );
+            ok = false;
+            None
+        }
+    };
+    if !ok {
+        return None;
+    }
+    // netem takes jitter and reordering only around a delay.
+    for (name, v, x) in [
+        ("jitter_ms", &f.jitter_ms, jitter_ms),
+        ("reorder_pct", &f.reorder_pct, reorder_pct),
+    ] {
+        if x > 0.0 && delay_ms == 0.0 {
+            let span = v.as_ref().map(|v| v.span()).unwrap_or(0..0);
+            ctx.err(
+                span,
+                &format!("fault[{i}].{name}"),
+                "needs delay_ms > 0".into(),
+                Some("netem applies it around a delay: add delay_ms = ...".into()),
+            );
+            ok = false;
+        }
+    }
+    if loss_pct == 100.0 {
+        let span = f.loss_pct.as_ref().map(|v| v.span()).unwrap_or(0..0);
+        ctx.err(
+            span,
+            &format!("fault[{i}].loss_pct"),
+            "100 % loss is an outage".into(),
+            Some("write kind = \"blackhole\", which the oracle models".into()),
+        );
+        ok = false;
+    }
+    let spec = NetemSpec {
+        delay_ms,
+        jitter_ms,
+        loss_pct,
+        duplicate_pct,
+        corrupt_pct,
+        reorder_pct,
+        rate_kbit,
+    };
+    if ok && spec == NetemSpec::default() {
+        ctx.err(
+            f.kind.span(),
+            &format!("fault[{i}].kind"),
+            "a netem fault needs at least one impairment".into(),
+            Some(
+                "set delay_ms, jitter_ms, loss_pct, duplicate_pct, corrupt_pct, reorder_pct or rate_kbit"
+                    .into(),
+            ),
+        );
+        ok = false;
+    }
+    ok.then_some(spec)
+}
+
+fn build_flap(ctx: &mut Ctx<'_>, i: usize, f: &RawFault) -> Option<(f64, f64)> {
+    let need = |ctx: &mut Ctx<'_>, v: &Option<Spanned<f64>>, name: &str, hint: &str| match v {
+        Some(v) => ctx.positive(v, &format!("fault[{i}].{name}"), hint),
+        None => {
+            ctx.err(
+                f.kind.span(),
+                &format!("fault[{i}].{name}"),
+                format!("kind = \"flap\" needs {name}"),
+                Some(format!("add `{name} = ...` ({hint})")),
+            );
+            None
+        }
+    };
+    let on = need(ctx, &f.on_s, "on_s", "seconds of blackhole per period");
+    let period = need(
+        ctx,
+        &f.period_s,
+        "period_s",
+        "seconds from one pulse to the next",
+    );
+    let (on, period) = (on?, period?);
+    if period <= on {
+        let span = f.period_s.as_ref().map(|v| v.span()).unwrap_or(0..0);
+        ctx.err(
+            span,
+            &format!("fault[{i}].period_s"),
+            format!("must be larger than on_s ({period} <= {on})"),
+            Some("the link must come back between pulses; use blackhole for one outage".into()),
+        );
+        return None;
+    }
+    Some((on, period))
 }
 
 fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
@@ -1632,9 +1948,23 @@ max_stall_s = 8
         assert_eq!(d.hint.as_deref(), Some("did you mean `blackhole`?"));
         let d = one(&GOOD.replace(
             "kind = \"blackhole\"\nstart_s = 12",
-            "kind = \"delay\"\nstart_s = 12",
+            "kind = \"reset\"\nstart_s = 12",
         ));
         assert!(d.message.contains("not implemented yet"));
+        let d = one(&GOOD.replace(
+            "kind = \"blackhole\"\nstart_s = 12",
+            "kind = \"delay\"\nstart_s = 12",
+        ));
+        assert_eq!(d.field, "fault[0].kind");
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("write kind = \"netem\" with delay_ms = ...")
+        );
+        let d = one(&GOOD.replace(
+            "kind = \"blackhole\"\nstart_s = 12",
+            "kind = \"target_stp\"\nstart_s = 12",
+        ));
+        assert_eq!(d.hint.as_deref(), Some("did you mean `target_stop`?"));
         let d = one(&GOOD.replace("[\"tgt\", \"lio\"]", "\"scst\""));
         assert_eq!(d.field, "lane.target");
         assert_eq!(d.line, 7);
@@ -1720,6 +2050,108 @@ max_stall_s = 8
             .replace("lun_size_mib = 32", "lun_size_mib = 0"));
         let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, vec!["lane.lun_size_mib", "probe[0].interval_ms"]);
+    }
+
+    /// GOOD's first fault (line 22) replaced by `fault`.
+    fn with_fault(fault: &str) -> String {
+        GOOD.replace(
+            "kind = \"blackhole\"\nstart_s = 12\nduration_s = 4\n",
+            &format!("{fault}start_s = 12\nduration_s = 4\n"),
+        )
+    }
+
+    #[test]
+    fn parses_netem_flap_and_target_stop() {
+        let s = Scenario::parse(
+            &with_fault(
+                "kind = \"netem\"\ndirection = \"to_initiator\"\ndelay_ms = 25\njitter_ms = 100\nloss_pct = 5\nduplicate_pct = 1\ncorrupt_pct = 0.5\nreorder_pct = 25\nrate_kbit = 8000\n",
+            ),
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            s.faults[1].kind,
+            FaultKind::Netem {
+                direction: Direction::ToInitiator,
+                spec: NetemSpec {
+                    delay_ms: 25.0,
+                    jitter_ms: 100.0,
+                    loss_pct: 5.0,
+                    duplicate_pct: 1.0,
+                    corrupt_pct: 0.5,
+                    reorder_pct: 25.0,
+                    rate_kbit: Some(8000),
+                }
+            }
+        );
+        let s = Scenario::parse(
+            &with_fault("kind = \"flap\"\non_s = 1\nperiod_s = 1.5\n"),
+            "x.toml",
+        )
+        .unwrap();
+        let f = &s.faults[1];
+        assert_eq!(f.kind.direction(), Some(Direction::Both));
+        assert_eq!(f.pulses(), vec![(12.0, 13.0), (13.5, 14.5), (15.0, 16.0)]);
+        let s = Scenario::parse(&with_fault("kind = \"target_stop\"\n"), "x.toml").unwrap();
+        assert_eq!(s.faults[1].kind, FaultKind::TargetStop);
+        assert_eq!(s.faults[1].kind.name(), "target_stop");
+        assert_eq!(s.faults[1].pulses(), vec![(12.0, 16.0)]);
+    }
+
+    #[test]
+    fn netem_values_are_checked_with_their_line() {
+        let d = one(&with_fault("kind = \"netem\"\nloss_pct = 120\n"));
+        assert_eq!(
+            (d.field.as_str(), d.line, d.column),
+            ("fault[0].loss_pct", 25, 12)
+        );
+        assert!(d.message.contains("percentage from 0 to 100"), "{d}");
+        let d = one(&with_fault("kind = \"netem\"\ndelay_ms = -5\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].delay_ms", 25));
+        let d = one(&with_fault("kind = \"netem\"\njitter_ms = 10\n"));
+        assert_eq!(d.field, "fault[0].jitter_ms");
+        assert!(d.message.contains("needs delay_ms > 0"));
+        let d = one(&with_fault("kind = \"netem\"\nreorder_pct = 10\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].reorder_pct", 25));
+        let d = one(&with_fault("kind = \"netem\"\nrate_kbit = 0\n"));
+        assert_eq!(d.field, "fault[0].rate_kbit");
+        let d = one(&with_fault("kind = \"netem\"\nloss_pct = 100\n"));
+        assert!(d.hint.unwrap().contains("blackhole"));
+        // No impairment at all: named on the kind's line.
+        let d = one(&with_fault("kind = \"netem\"\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].kind", 24));
+        assert!(d.message.contains("at least one impairment"));
+        // A string where a number goes: a serde type error, still located.
+        let d = one(&with_fault("kind = \"netem\"\nloss_pct = \"5%\"\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].loss_pct", 25));
+    }
+
+    #[test]
+    fn options_of_another_kind_are_refused() {
+        let d = one(&with_fault("kind = \"blackhole\"\nloss_pct = 5\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].loss_pct", 25));
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("loss_pct is an option of kind = \"netem\"")
+        );
+        let d = one(&with_fault("kind = \"netem\"\ndelay_ms = 5\non_s = 2\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].on_s", 26));
+        let d = one(&with_fault(
+            "kind = \"target_stop\"\ndirection = \"both\"\n",
+        ));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].direction", 25));
+    }
+
+    #[test]
+    fn flap_needs_a_sensible_period() {
+        let d = one(&with_fault("kind = \"flap\"\non_s = 2\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].period_s", 24));
+        assert!(d.message.contains("needs period_s"));
+        let d = one(&with_fault("kind = \"flap\"\non_s = 2\nperiod_s = 2\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].period_s", 26));
+        assert!(d.message.contains("larger than on_s"));
+        let d = one(&with_fault("kind = \"flap\"\non_s = 0\nperiod_s = 2\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].on_s", 25));
     }
 
     #[test]
