@@ -85,12 +85,12 @@ fn report(dir: &Path) -> serde_json::Value {
 
 #[test]
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
-fn the_shipped_outage_scenarios_pass_and_leave_nothing() {
+fn the_shipped_suite_passes_and_leaves_nothing() {
     let _ = *ISCSID_BEFORE;
     let out = tempfile::tempdir().unwrap();
     let status = Command::new(HARNESS)
         .arg("run")
-        .arg(workspace().join("scenarios/outage"))
+        .arg(workspace().join("scenarios"))
         .arg("--out")
         .arg(out.path())
         .status()
@@ -99,7 +99,10 @@ fn the_shipped_outage_scenarios_pass_and_leave_nothing() {
     assert_eq!(status.code(), Some(0), "report: {report:#}");
     assert_eq!(report["schema"], 1);
     let scenarios = report["scenarios"].as_array().unwrap();
-    assert!(scenarios.len() >= 2);
+    assert!(
+        scenarios.len() >= 13,
+        "every shipped scenario on each of its targets"
+    );
     for s in scenarios {
         assert_eq!(s["verdict"], "pass", "{s:#}");
         assert_eq!(s["measured"]["lost_writes"], 0, "{s:#}");
