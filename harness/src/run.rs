@@ -117,7 +117,6 @@ impl Setup {
 /// "None"), so an initiator asking only for CRC32C could not log in: allow
 /// CRC32C on the target when the scenario's initiator asks for it.
 /// (Target configuration; belongs in `target/` once it takes options.)
-#[allow(irrefutable_let_patterns)] // one target kind today
 async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
     for (key, name) in [
         ("node.conn[0].iscsi.HeaderDigest", "HeaderDigest"),

@@ -20,7 +20,6 @@
 //!   portal still accepts TCP connections but refuses logins (tgt killed
 //!   refuses the connection instead).
 
-use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
@@ -202,15 +201,7 @@ impl LioTarget {
             InitiatorAllow::All => None,
             InitiatorAllow::Address(_) => Some(initiator_name()?),
         };
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("iscsi-chaos-{}-{}-", lane.run_id(), lane.index()))
-            .tempdir()
-            .context("temporary folder for the LUN")?;
-        let backing = dir.path().join("lun1.img");
-        // Sparse: set_len allocates nothing.
-        File::create(&backing)
-            .and_then(|f| f.set_len(spec.size_bytes))
-            .with_context(|| format!("create backing file {}", backing.display()))?;
+        let (dir, backing) = super::backing_store(lane, spec.size_bytes)?;
         let root = Path::new(CONFIGFS_TARGET);
         let hba = root
             .join("core")

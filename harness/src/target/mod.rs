@@ -52,6 +52,25 @@ pub enum StopMode {
     Kill,
 }
 
+/// The LUN's backing store: a sparse file in a temporary folder whose name
+/// carries the run id and lane (the marker `cleanup` looks for).
+pub(crate) fn backing_store(
+    lane: &Lane,
+    size_bytes: u64,
+) -> Result<(tempfile::TempDir, std::path::PathBuf)> {
+    use anyhow::Context;
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("iscsi-chaos-{}-{}-", lane.run_id(), lane.index()))
+        .tempdir()
+        .context("temporary folder for the LUN")?;
+    let backing = dir.path().join("lun1.img");
+    // Sparse: set_len allocates nothing.
+    std::fs::File::create(&backing)
+        .and_then(|f| f.set_len(size_bytes))
+        .with_context(|| format!("create backing file {}", backing.display()))?;
+    Ok((dir, backing))
+}
+
 /// The target's IQN for lane `index` of run `run_id`.
 pub fn iqn_for(run_id: &str, index: u8) -> String {
     format!("iqn.2026-11.io.iscsi-chaos:{run_id}-{index}")

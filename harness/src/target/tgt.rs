@@ -109,15 +109,7 @@ impl TgtTarget {
             .netns()
             .ok_or_else(|| anyhow!("lane {} has no namespace", lane.index()))?
             .clone();
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("iscsi-chaos-{}-{}-", lane.run_id(), lane.index()))
-            .tempdir()
-            .context("temporary folder for the LUN")?;
-        let backing = dir.path().join("lun1.img");
-        // Sparse: set_len allocates nothing.
-        File::create(&backing)
-            .and_then(|f| f.set_len(spec.size_bytes))
-            .with_context(|| format!("create backing file {}", backing.display()))?;
+        let (dir, backing) = super::backing_store(lane, spec.size_bytes)?;
         let log = dir.path().join("tgtd.log");
         let mut t = TgtTarget {
             netns,
