@@ -142,10 +142,12 @@ pub fn check_available() -> Result<()> {
     let deadline = Instant::now() + MODULE_WAIT;
     while !Path::new(CONFIGFS_TARGET).join("core").is_dir() {
         if Instant::now() > deadline {
-            bail!(
-                "LIO is not available: {CONFIGFS_TARGET} is missing (load target_core_mod, \
-                 iscsi_target_mod and target_core_file, and mount configfs on /sys/kernel/config)"
-            );
+            // A host without LIO skips LIO runs; it does not fail them.
+            return Err(anyhow::Error::new(super::Unsupported(
+                "LIO is not available on this host: /sys/kernel/config/target is missing \
+                 (load target_core_mod, iscsi_target_mod and target_core_file, and mount \
+                 configfs on /sys/kernel/config; see `iscsi-chaos doctor`)",
+            )));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
