@@ -5,6 +5,8 @@
 //! Each test owns a run id and a lane number no other test uses, and a guard
 //! that removes everything of its run even when an assertion fails.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpListener};
 use std::path::PathBuf;
@@ -36,25 +38,7 @@ impl RunGuard {
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
-        let id = self.run_id.clone();
-        // Our own runtime on a fresh thread: Drop may run inside a tokio test.
-        let res = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(cleanup_run(&id))
-        })
-        .join();
-        match res {
-            Ok(Ok(report)) if report != Default::default() => {
-                eprintln!("guard removed leftovers: {report:?}")
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => eprintln!("guard cleanup failed: {e:#}"),
-            Err(_) => eprintln!("guard cleanup panicked"),
-        }
+        common::remove_lanes_of_run(&self.run_id);
         for port in &self.control_ports {
             for suffix in ["", ".lock"] {
                 let _ = std::fs::remove_file(format!("/var/run/tgtd/socket.{port}{suffix}"));

@@ -6,12 +6,14 @@
 //! Each test owns a run id and lane numbers no other test uses, and a guard
 //! that removes everything of its run even when an assertion fails.
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
 use iscsi_chaos::target::lio::{self, LioStage, LioTarget};
 use iscsi_chaos::target::{InitiatorAllow, LunSpec, Portal, StopMode, Target, TargetKind};
-use iscsi_chaos::topology::{cleanup_run, Lane, LaneStage};
+use iscsi_chaos::topology::{Lane, LaneStage};
 
 /// Removes LIO objects, namespaces and veths of the run on drop (also while
 /// unwinding from a failed assertion).
@@ -34,23 +36,7 @@ impl Drop for RunGuard {
         if !lio.is_empty() {
             eprintln!("guard removed LIO leftovers: {lio:?}");
         }
-        let res = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(cleanup_run(&id))
-        })
-        .join();
-        match res {
-            Ok(Ok(report)) if report != Default::default() => {
-                eprintln!("guard removed leftovers: {report:?}")
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => eprintln!("guard cleanup failed: {e:#}"),
-            Err(_) => eprintln!("guard cleanup panicked"),
-        }
+        common::remove_lanes_of_run(&self.run_id);
     }
 }
 
