@@ -77,6 +77,10 @@ pub struct Measured {
     /// sides (`None`: no counters recorded).
     pub qdisc_packets: Option<u64>,
     pub qdisc_drops: Option<u64>,
+    /// TCP resets sent by reset faults (their rule's counter).
+    pub resets_sent: Option<u64>,
+    /// Frames dropped for being larger than the MTU (MTU faults).
+    pub oversize_drops: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +114,13 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
         if let Event::Qdisc { packets, drops, .. } = &e.event {
             *m.qdisc_packets.get_or_insert(0) += packets;
             *m.qdisc_drops.get_or_insert(0) += drops;
+        }
+        match &e.event {
+            Event::Resets { packets, .. } => *m.resets_sent.get_or_insert(0) += packets,
+            Event::LinkDrops {
+                target_rx_dropped, ..
+            } => *m.oversize_drops.get_or_insert(0) += target_rx_dropped,
+            _ => {}
         }
         if let Event::Fault {
             step,

@@ -7,6 +7,7 @@
 pub mod checker;
 pub mod cleanup;
 pub mod doctor;
+pub mod firewall;
 pub mod history;
 pub mod initiator;
 pub mod monitor;

@@ -6,18 +6,25 @@
 //! The target end's netlink socket is opened on a thread switched into the
 //! namespace; after that it is used from anywhere.
 //!
+//! Resets are nftables rules in the lane's namespace ([`crate::firewall`]);
+//! an MTU fault changes the target end's link MTU (carried out by run.rs
+//! through the lane, which owns the links).
+//!
 //! Invariant: only the root qdisc of our own veth ends is ever replaced or
-//! deleted, and `clear_all` leaves both at the kernel's default.
+//! deleted, only our own table in the lane's namespace is added or deleted,
+//! and `clear_all` leaves both ends at the kernel's default.
 
 use std::io;
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::firewall::Firewall;
 use crate::history::FaultPhase;
 use crate::netns::NetNs;
 use crate::scenario::{Direction, Fault, FaultKind, NetemSpec};
-use crate::tc::{Netem, NetemRate, Qdisc, QdiscStats, RouteSocket};
+use crate::tc::{Netem, NetemRate, Qdisc, QdiscStats, RouteSocket, Tbf};
 
 /// One end of the lane's link, where egress qdiscs go.
 struct LinkEnd {
@@ -48,6 +55,8 @@ pub struct Nemesis {
     to_target: LinkEnd,
     /// Target end: shapes target-to-initiator packets.
     to_initiator: LinkEnd,
+    /// The reset rule in the lane's namespace.
+    firewall: Firewall,
 }
 
 /// A blackhole: netem `loss 100%`.
@@ -78,6 +87,18 @@ pub fn netem_for(spec: &NetemSpec) -> Netem {
     }
 }
 
+/// A bandwidth cap of `rate_kbit`: a bucket of 20 ms at that rate (at least
+/// 64 KiB, so a GSO super-packet of a veth fits) and 200 ms of queue.
+pub fn tbf_for(rate_kbit: u64) -> Tbf {
+    let rate = rate_kbit * 1000 / 8;
+    let burst = (rate / 50).max(64 * 1024);
+    Tbf {
+        rate_bytes_per_s: rate,
+        burst_bytes: u32::try_from(burst).unwrap_or(u32::MAX),
+        limit_bytes: u32::try_from(burst + rate / 5).unwrap_or(u32::MAX),
+    }
+}
+
 /// What the nemesis does at one instant of the timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -85,6 +106,14 @@ pub enum Action {
     Shape { direction: Direction, qdisc: Qdisc },
     /// Remove our qdisc from the end(s) of `direction`.
     Clear { direction: Direction },
+    /// Answer every packet to the portal with a TCP RST.
+    ResetOn,
+    /// Stop resetting.
+    ResetOff,
+    /// Lower the target end's link MTU (frames above it vanish on the way in).
+    LowerMtu { mtu: u32 },
+    /// Give the target end the lane's MTU again.
+    RestoreMtu,
     /// Kill the target process (a crash: its connections close at once).
     StopTarget,
     /// Start the target process again, same portal and LUN.
@@ -123,6 +152,18 @@ pub fn plan(faults: &[Fault]) -> Vec<Step> {
                 },
                 Action::Clear { direction },
             ),
+            FaultKind::Tbf {
+                direction,
+                rate_kbit,
+            } => (
+                Action::Shape {
+                    direction,
+                    qdisc: Qdisc::Tbf(tbf_for(rate_kbit)),
+                },
+                Action::Clear { direction },
+            ),
+            FaultKind::Reset { .. } => (Action::ResetOn, Action::ResetOff),
+            FaultKind::Mtu { mtu } => (Action::LowerMtu { mtu }, Action::RestoreMtu),
             FaultKind::TargetStop => (Action::StopTarget, Action::StartTarget),
         };
         for (s, e) in f.pulses() {
@@ -155,7 +196,12 @@ pub fn side_name(to_target: bool) -> &'static str {
 }
 
 impl Nemesis {
-    pub fn new(target_ns: &NetNs, host_ifindex: u32, target_ifindex: u32) -> Result<Nemesis> {
+    pub fn new(
+        target_ns: &NetNs,
+        host_ifindex: u32,
+        target_ifindex: u32,
+        portal: SocketAddrV4,
+    ) -> Result<Nemesis> {
         let host = RouteSocket::open().context("opening a netlink socket")?;
         let target = target_ns
             .run_in(RouteSocket::open)?
@@ -171,7 +217,13 @@ impl Nemesis {
                 ifindex: target_ifindex as i32,
                 shaped: false,
             },
+            firewall: Firewall::new(target_ns.clone(), portal),
         })
+    }
+
+    /// The reset rule (turned on and off by reset faults).
+    pub fn firewall(&mut self) -> &mut Firewall {
+        &mut self.firewall
     }
 
     fn ends(&mut self, direction: Direction) -> Vec<&mut LinkEnd> {
@@ -224,8 +276,10 @@ impl Nemesis {
     pub fn clear_all(&mut self) -> Result<()> {
         let a = self.to_target.clear();
         let b = self.to_initiator.clear();
+        let c = self.firewall.reset_off();
         a.context("clearing the host end")?;
         b.context("clearing the target end")?;
+        c.context("removing the reset rule")?;
         Ok(())
     }
 

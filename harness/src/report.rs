@@ -78,6 +78,12 @@ pub struct MeasuredJson {
     pub qdisc_packets: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qdisc_drops: Option<u64>,
+    /// TCP resets the reset rules sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resets_sent: Option<u64>,
+    /// Frames the lane dropped for exceeding the MTU (MTU faults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oversize_drops: Option<u64>,
 }
 
 /// Harness overhead, filled by the orchestrator (seconds, `None` when not
@@ -129,6 +135,8 @@ impl MeasuredJson {
             ops: m.ops,
             qdisc_packets: m.qdisc_packets,
             qdisc_drops: m.qdisc_drops,
+            resets_sent: m.resets_sent,
+            oversize_drops: m.oversize_drops,
         }
     }
 }

@@ -32,6 +32,8 @@ use crate::topology::Lane;
 
 /// How long the probe may take to verify its writes after the timeline.
 const VERIFY_DEADLINE_S: f64 = 30.0;
+/// A new veth's MTU.
+const DEFAULT_MTU: u32 = 1500;
 /// Extra time before a probe that has not ended is declared hung.
 const HANG_SLACK_S: f64 = 20.0;
 
@@ -52,6 +54,10 @@ struct Setup {
     node: Option<Node>,
     session: Option<Session>,
     nemesis: Option<Nemesis>,
+    /// The lane's drop counters when an MTU fault began.
+    drops_at_mtu_fault: Option<(u64, u64)>,
+    /// The lane's link MTU, which an MTU fault restores.
+    lane_mtu: u32,
 }
 
 impl Setup {
@@ -60,6 +66,13 @@ impl Setup {
             .await
             .context("creating the lane")?;
         let lane = setup.lane.insert(lane);
+        setup.lane_mtu = DEFAULT_MTU;
+        if let Some(mtu) = run.scenario.lane.mtu {
+            lane.set_mtu(Some(mtu), Some(mtu))
+                .await
+                .with_context(|| format!("setting the lane's MTU to {mtu}"))?;
+            setup.lane_mtu = mtu;
+        }
         let spec = LunSpec {
             size_bytes: run.scenario.lane.lun_size_mib * 1024 * 1024,
             allow: InitiatorAllow::Address(lane.initiator_addr()),
@@ -72,6 +85,7 @@ impl Setup {
             lane.netns().context("the lane has no namespace")?,
             lane.host_ifindex(),
             lane.target_ifindex(),
+            portal.addr,
         )?;
         setup.nemesis = Some(nemesis);
         let settings = run.scenario.initiator.iscsiadm_settings();
@@ -381,6 +395,41 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
                 );
             }
             nemesis.clear(*direction)?;
+        }
+        Action::ResetOn => {
+            let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
+            nemesis.firewall().reset_on()?;
+        }
+        Action::ResetOff => {
+            let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
+            let packets = nemesis.firewall().resets();
+            nemesis.firewall().reset_off()?;
+            history.push(
+                monotonic_now(),
+                Event::Resets {
+                    step: step.fault,
+                    packets: packets.context("reading the reset rule's counter")?,
+                },
+            );
+        }
+        Action::LowerMtu { mtu } => {
+            let lane = setup.lane.as_ref().context("no lane")?;
+            setup.drops_at_mtu_fault = Some(lane.link_drops().await?);
+            lane.set_mtu(None, Some(*mtu)).await?;
+        }
+        Action::RestoreMtu => {
+            let lane = setup.lane.as_ref().context("no lane")?;
+            let (host0, target0) = setup.drops_at_mtu_fault.take().unwrap_or((0, 0));
+            let (host, target) = lane.link_drops().await?;
+            lane.set_mtu(None, Some(setup.lane_mtu)).await?;
+            history.push(
+                monotonic_now(),
+                Event::LinkDrops {
+                    step: step.fault,
+                    host_tx_dropped: host.saturating_sub(host0),
+                    target_rx_dropped: target.saturating_sub(target0),
+                },
+            );
         }
         Action::StopTarget => {
             let target = setup.target.as_mut().context("no target")?;

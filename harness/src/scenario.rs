@@ -18,6 +18,7 @@
 //! [lane]
 //! target = "tgt"                   # "tgt" | "lio" | ["tgt", "lio"]: one run per target
 //! lun_size_mib = 64                # default 64
+//! mtu = 9000                       # link MTU of both veth ends (default: the kernel's 1500)
 //!
 //! [initiator]                      # whole seconds; open-iscsi defaults 5, 5, 120
 //! noop_out_interval = 2            # 0 (with noop_out_timeout = 0) turns NOP-Outs off
@@ -55,6 +56,24 @@
 //! period_s = 6                     # > on_s
 //! start_s = 5
 //! duration_s = 18                  # pulses start at 5, 11, 17
+//!
+//! [[fault]]                        # the target answers with TCP RST (nftables
+//! kind = "reset"                   # `reject with tcp reset` in the lane's namespace):
+//! start_s = 5                      # the live connection is reset, new ones refused,
+//! duration_s = 0.5                 # for duration_s; with on_s and period_s (as for
+//!                                  # flap) for on_s every period_s
+//!
+//! [[fault]]                        # jumbo frames on one hop only: the target end's
+//! kind = "mtu"                     # link MTU drops to `mtu` while the initiator still
+//! mtu = 1500                       # sends frames sized for [lane] mtu (must be larger)
+//! start_s = 5
+//! duration_s = 40
+//!
+//! [[fault]]                        # a bandwidth cap (tbf); direction as for blackhole
+//! kind = "tbf"
+//! rate_kbit = 2000
+//! start_s = 5
+//! duration_s = 10
 //!
 //! [[fault]]                        # the target process killed, started again
 //! kind = "target_stop"             # at the end: connections refused meanwhile
@@ -96,12 +115,19 @@ pub const KEY_REPLACEMENT_TIMEOUT: &str = "node.session.timeo.replacement_timeou
 pub const KEY_LOGIN_TIMEOUT: &str = "node.conn[0].timeo.login_timeout";
 pub const KEY_ABORT_TIMEOUT: &str = "node.session.err_timeo.abort_timeout";
 
-/// Fault kinds the schema reserves for later nemeses: named in hints, not
-/// accepted yet.
-pub const PLANNED_FAULT_KINDS: &[&str] = &["reset", "mtu", "tbf"];
-
 /// Fault kinds this harness implements.
-pub const FAULT_KINDS: &[&str] = &["blackhole", "netem", "flap", "target_stop"];
+pub const FAULT_KINDS: &[&str] = &[
+    "blackhole",
+    "netem",
+    "flap",
+    "reset",
+    "mtu",
+    "tbf",
+    "target_stop",
+];
+
+/// Link MTUs a scenario may set: IPv4's minimum to a veth's maximum.
+pub const MTU_RANGE: std::ops::RangeInclusive<i64> = 576..=65535;
 
 /// Impairment names people write as a kind, and the netem option to use.
 const NETEM_KIND_ALIASES: &[(&str, &str)] = &[
@@ -162,6 +188,8 @@ pub struct Lane {
     /// One run per target, in the order written, without duplicates.
     pub targets: Vec<TargetKind>,
     pub lun_size_mib: u64,
+    /// Link MTU of both ends of the lane; `None`: the kernel's default.
+    pub mtu: Option<u32>,
 }
 
 /// Initiator settings, validated as open-iscsi would take them.
@@ -301,9 +329,29 @@ pub enum FaultKind {
         on_s: f64,
         period_s: f64,
     },
+    /// The target's end answers every packet to the portal with a TCP RST
+    /// for the fault's duration, or for `on_s` every `period_s`: the live
+    /// connection is reset at once, reconnects are refused meanwhile.
+    Reset { pulse: Option<Pulse> },
+    /// Jumbo frames on one hop only: the target end's link MTU drops to
+    /// `mtu` while the initiator's end keeps the lane's larger MTU, so
+    /// frames above `mtu` vanish and small ones (login, NOP-Out) pass.
+    Mtu { mtu: u32 },
+    /// A bandwidth cap: tbf on the sending end(s) of `direction`.
+    Tbf {
+        direction: Direction,
+        rate_kbit: u64,
+    },
     /// The target process is killed at the start and started again at the
     /// end: connections are reset, then refused while it is down.
     TargetStop,
+}
+
+/// A repeated fault: `on_s` in place every `period_s`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pulse {
+    pub on_s: f64,
+    pub period_s: f64,
 }
 
 impl FaultKind {
@@ -313,17 +361,23 @@ impl FaultKind {
             FaultKind::Blackhole { .. } => "blackhole",
             FaultKind::Netem { .. } => "netem",
             FaultKind::Flap { .. } => "flap",
+            FaultKind::Reset { .. } => "reset",
+            FaultKind::Mtu { .. } => "mtu",
+            FaultKind::Tbf { .. } => "tbf",
             FaultKind::TargetStop => "target_stop",
         }
     }
 
-    /// The link direction a network fault shapes; `None` for target faults.
+    /// The link direction a network fault shapes; `None` for faults of the
+    /// target's end (resets, target process).
     pub fn direction(&self) -> Option<Direction> {
         match self {
             FaultKind::Blackhole { direction }
             | FaultKind::Netem { direction, .. }
-            | FaultKind::Flap { direction, .. } => Some(*direction),
-            FaultKind::TargetStop => None,
+            | FaultKind::Flap { direction, .. }
+            | FaultKind::Tbf { direction, .. } => Some(*direction),
+            FaultKind::Mtu { .. } => Some(Direction::ToTarget),
+            FaultKind::Reset { .. } | FaultKind::TargetStop => None,
         }
     }
 }
@@ -346,8 +400,13 @@ impl Fault {
     /// When the fault is really in place, as (start_s, end_s) from the start
     /// of the I/O phase: one span, or one per pulse of a flap.
     pub fn pulses(&self) -> Vec<(f64, f64)> {
-        match self.kind {
-            FaultKind::Flap { on_s, period_s, .. } => {
+        let pulse = match self.kind {
+            FaultKind::Flap { on_s, period_s, .. } => Some(Pulse { on_s, period_s }),
+            FaultKind::Reset { pulse } => pulse,
+            _ => None,
+        };
+        match pulse {
+            Some(Pulse { on_s, period_s }) => {
                 let end = self.end_s();
                 let mut out = Vec::new();
                 let mut k = 0u32;
@@ -360,7 +419,7 @@ impl Fault {
                     k += 1;
                 }
             }
-            _ => vec![(self.start_s, self.end_s())],
+            None => vec![(self.start_s, self.end_s())],
         }
     }
 }
@@ -526,6 +585,8 @@ struct RawLane {
     target: Spanned<toml::Value>,
     #[serde(default)]
     lun_size_mib: Option<Spanned<i64>>,
+    #[serde(default)]
+    mtu: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -574,11 +635,14 @@ struct RawFault {
     reorder_pct: Option<Spanned<f64>>,
     #[serde(default)]
     rate_kbit: Option<Spanned<i64>>,
-    // flap
+    // flap, reset
     #[serde(default)]
     on_s: Option<Spanned<f64>>,
     #[serde(default)]
     period_s: Option<Spanned<f64>>,
+    // mtu
+    #[serde(default)]
+    mtu: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -736,7 +800,8 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
         None => Some(Initiator::default()),
     };
     let probes = build_probes(ctx, raw.probe);
-    let faults = build_faults(ctx, raw.fault, duration_s);
+    let lane_mtu = lane.as_ref().map(|l| l.mtu);
+    let faults = build_faults(ctx, raw.fault, duration_s, lane_mtu);
     let expect = match raw.expect {
         Some(e) => build_expect(ctx, e.into_inner()),
         None => Some(Expect::default()),
@@ -830,11 +895,31 @@ fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
             None
         }
     };
+    let mtu = match &raw.mtu {
+        None => None,
+        Some(v) if MTU_RANGE.contains(v.get_ref()) => Some(*v.get_ref() as u32),
+        Some(v) => {
+            ctx.err(
+                v.span(),
+                "lane.mtu",
+                format!(
+                    "must be from {} to {}, got {}",
+                    MTU_RANGE.start(),
+                    MTU_RANGE.end(),
+                    v.get_ref()
+                ),
+                Some("bytes, e.g. 9000 for jumbo frames".into()),
+            );
+            ok = false;
+            None
+        }
+    };
     if !ok {
         return None;
     }
     Some(Lane {
         targets,
+        mtu,
         lun_size_mib: lun_size_mib?,
     })
 }
@@ -1091,6 +1176,8 @@ fn build_faults(
     ctx: &mut Ctx<'_>,
     raw: Vec<Spanned<RawFault>>,
     scenario_duration: Option<f64>,
+    // `None`: the lane did not parse (no cross-check); `Some(None)`: default MTU.
+    lane_mtu: Option<Option<u32>>,
 ) -> Option<Vec<Fault>> {
     let mut ok = true;
     // (fault, span of start_s) for the overlap check.
@@ -1117,6 +1204,22 @@ fn build_faults(
             }
         };
         let kind = build_fault_kind(ctx, i, f, direction);
+        if let (Some(FaultKind::Mtu { mtu }), Some(lane_mtu)) = (kind, lane_mtu) {
+            let lane_mtu = lane_mtu.unwrap_or(1500);
+            if mtu >= lane_mtu {
+                let span = f.mtu.as_ref().map(|v| v.span()).unwrap_or(f.kind.span());
+                ctx.err(
+                    span,
+                    &format!("fault[{i}].mtu"),
+                    format!("must be below the lane's MTU ({lane_mtu}), got {mtu}"),
+                    Some(format!(
+                        "the fault lowers one hop below the lane's MTU: set [lane] mtu = 9000, or mtu < {lane_mtu} here"
+                    )),
+                );
+                ok = false;
+                continue;
+            }
+        }
         let start = ctx.non_negative(
             &f.start_s,
             &format!("fault[{i}].start_s"),
@@ -1221,27 +1324,38 @@ fn build_fault_kind(
                 foreign(ctx, v.span(), name, "netem");
             }
         }
+    }
+    if !matches!(kind_name, "netem" | "tbf") {
         if let Some(v) = &f.rate_kbit {
-            foreign(ctx, v.span(), "rate_kbit", "netem");
+            foreign(ctx, v.span(), "rate_kbit", "netem\" or \"tbf");
         }
     }
-    if kind_name != "flap" {
+    if !matches!(kind_name, "flap" | "reset") {
         for (name, v) in [("on_s", &f.on_s), ("period_s", &f.period_s)] {
             if let Some(v) = v {
-                foreign(ctx, v.span(), name, "flap");
+                foreign(ctx, v.span(), name, "flap\" or \"reset");
             }
         }
     }
-    if kind_name == "target_stop" {
-        if let Some(d) = &f.direction {
-            ctx.err(
-                d.span(),
-                &field("direction"),
-                "does not apply to kind = \"target_stop\"".into(),
-                Some("target_stop stops the target process: both directions".into()),
-            );
-            ok = false;
+    if kind_name != "mtu" {
+        if let Some(v) = &f.mtu {
+            foreign(ctx, v.span(), "mtu", "mtu");
         }
+    }
+    let whole_link = match kind_name {
+        "target_stop" => Some("target_stop stops the target process: both directions"),
+        "reset" => Some("the target's end resets the connection: both directions"),
+        "mtu" => Some("the MTU drops on the target's end: frames to the target vanish"),
+        _ => None,
+    };
+    if let (Some(why), Some(d)) = (whole_link, &f.direction) {
+        ctx.err(
+            d.span(),
+            &field("direction"),
+            format!("does not apply to kind = \"{kind_name}\""),
+            Some(why.into()),
+        );
+        ok = false;
     }
     let kind = match kind_name {
         "blackhole" => direction.map(|direction| FaultKind::Blackhole { direction }),
@@ -1254,21 +1368,30 @@ fn build_fault_kind(
                 period_s,
             })
         }),
+        "reset" => {
+            let pulse = if f.on_s.is_some() || f.period_s.is_some() {
+                build_flap(ctx, i, f).map(|(on_s, period_s)| Some(Pulse { on_s, period_s }))
+            } else {
+                Some(None)
+            };
+            pulse.map(|pulse| FaultKind::Reset { pulse })
+        }
+        "mtu" => build_mtu(ctx, i, f).map(|mtu| FaultKind::Mtu { mtu }),
+        "tbf" => build_rate(ctx, i, f, true).flatten().and_then(|rate_kbit| {
+            direction.map(|direction| FaultKind::Tbf {
+                direction,
+                rate_kbit,
+            })
+        }),
         "target_stop" => Some(FaultKind::TargetStop),
         other => {
             let hint = if let Some((_, opt)) = NETEM_KIND_ALIASES.iter().find(|(k, _)| *k == other)
             {
                 format!("write kind = \"netem\" with {opt} = ...")
-            } else if PLANNED_FAULT_KINDS.contains(&other) {
-                format!("implemented fault kinds: {}", FAULT_KINDS.join(", "))
             } else {
                 closest_hint(other, FAULT_KINDS, "fault kinds")
             };
-            let message = if PLANNED_FAULT_KINDS.contains(&other) {
-                format!("fault kind `{other}` is not implemented yet")
-            } else {
-                format!("unknown fault kind `{other}`")
-            };
+            let message = format!("unknown fault kind `{other}`");
             ctx.err(f.kind.span(), &field("kind"), message, Some(hint));
             None
         }
@@ -1314,20 +1437,9 @@ fn build_netem(
         }
     }
     let [delay_ms, jitter_ms, loss_pct, duplicate_pct, corrupt_pct, reorder_pct] = values;
-    let rate_kbit = match &f.rate_kbit {
-        None => None,
-        Some(v) if *v.get_ref() > 0 => Some(*v.get_ref() as u64),
-        Some(v) => {
-            ctx.err(
-                v.span(),
-                &format!("fault[{i}].rate_kbit"),
-                format!("must be > 0, got {}", v.get_ref()),
-                Some("kilobits per second, e.g. 10000 for 10 Mbit/s".into()),
-            );
-            ok = false;
-            None
-        }
-    };
+    let rate_kbit = build_rate(ctx, i, f, false);
+    ok &= rate_kbit.is_some();
+    let rate_kbit = rate_kbit.flatten();
     if !ok {
         return None;
     }
@@ -1381,6 +1493,64 @@ fn build_netem(
     ok.then_some(spec)
 }
 
+/// `rate_kbit`: `Some(None)` when absent and optional, `None` when invalid
+/// (or absent and `required`).
+fn build_rate(ctx: &mut Ctx<'_>, i: usize, f: &RawFault, required: bool) -> Option<Option<u64>> {
+    let hint = "kilobits per second, e.g. 10000 for 10 Mbit/s";
+    match &f.rate_kbit {
+        None if required => {
+            ctx.err(
+                f.kind.span(),
+                &format!("fault[{i}].rate_kbit"),
+                format!("kind = \"{}\" needs rate_kbit", f.kind.get_ref()),
+                Some(format!("add `rate_kbit = ...` ({hint})")),
+            );
+            None
+        }
+        None => Some(None),
+        Some(v) if *v.get_ref() > 0 => Some(Some(*v.get_ref() as u64)),
+        Some(v) => {
+            ctx.err(
+                v.span(),
+                &format!("fault[{i}].rate_kbit"),
+                format!("must be > 0, got {}", v.get_ref()),
+                Some(hint.into()),
+            );
+            None
+        }
+    }
+}
+
+fn build_mtu(ctx: &mut Ctx<'_>, i: usize, f: &RawFault) -> Option<u32> {
+    let field = format!("fault[{i}].mtu");
+    match &f.mtu {
+        None => {
+            ctx.err(
+                f.kind.span(),
+                &field,
+                "kind = \"mtu\" needs mtu".into(),
+                Some("add `mtu = 1500`: the MTU of the hop that drops larger frames".into()),
+            );
+            None
+        }
+        Some(v) if MTU_RANGE.contains(v.get_ref()) => Some(*v.get_ref() as u32),
+        Some(v) => {
+            ctx.err(
+                v.span(),
+                &field,
+                format!(
+                    "must be from {} to {}, got {}",
+                    MTU_RANGE.start(),
+                    MTU_RANGE.end(),
+                    v.get_ref()
+                ),
+                Some("bytes, e.g. 1500".into()),
+            );
+            None
+        }
+    }
+}
+
 fn build_flap(ctx: &mut Ctx<'_>, i: usize, f: &RawFault) -> Option<(f64, f64)> {
     let need = |ctx: &mut Ctx<'_>, v: &Option<Spanned<f64>>, name: &str, hint: &str| match v {
         Some(v) => ctx.positive(v, &format!("fault[{i}].{name}"), hint),
@@ -1388,13 +1558,13 @@ fn build_flap(ctx: &mut Ctx<'_>, i: usize, f: &RawFault) -> Option<(f64, f64)> {
             ctx.err(
                 f.kind.span(),
                 &format!("fault[{i}].{name}"),
-                format!("kind = \"flap\" needs {name}"),
+                format!("kind = \"{}\" needs {name}", f.kind.get_ref()),
                 Some(format!("add `{name} = ...` ({hint})")),
             );
             None
         }
     };
-    let on = need(ctx, &f.on_s, "on_s", "seconds of blackhole per period");
+    let on = need(ctx, &f.on_s, "on_s", "seconds in place per period");
     let period = need(
         ctx,
         &f.period_s,
@@ -1948,9 +2118,10 @@ max_stall_s = 8
         assert_eq!(d.hint.as_deref(), Some("did you mean `blackhole`?"));
         let d = one(&GOOD.replace(
             "kind = \"blackhole\"\nstart_s = 12",
-            "kind = \"reset\"\nstart_s = 12",
+            "kind = \"mtu\"\nstart_s = 12",
         ));
-        assert!(d.message.contains("not implemented yet"));
+        assert_eq!(d.field, "fault[0].mtu");
+        assert!(d.message.contains("needs mtu"), "{d}");
         let d = one(&GOOD.replace(
             "kind = \"blackhole\"\nstart_s = 12",
             "kind = \"delay\"\nstart_s = 12",
