@@ -116,10 +116,10 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
             *m.qdisc_drops.get_or_insert(0) += drops;
         }
         match &e.event {
-            Event::Resets { packets, .. } => *m.resets_sent.get_or_insert(0) += packets,
-            Event::LinkDrops {
-                target_rx_dropped, ..
-            } => *m.oversize_drops.get_or_insert(0) += target_rx_dropped,
+            Event::Firewall { rule, packets, .. } if rule == "reset" => {
+                *m.resets_sent.get_or_insert(0) += packets
+            }
+            Event::Firewall { packets, .. } => *m.oversize_drops.get_or_insert(0) += packets,
             _ => {}
         }
         if let Event::Fault {

@@ -1,11 +1,16 @@
-//! Firewall faults: TCP resets from the target's end, with nftables.
+//! Firewall faults, with nftables, in the lane's namespace (the target's
+//! side of the link):
+//! - reset: every packet to the portal is answered with a TCP RST (`reject
+//!   with tcp reset` on the input hook), so the initiator's live connection
+//!   is reset at once and its reconnects are refused while the rule is in
+//!   place;
+//! - oversize drop: packets longer than a hop's MTU are dropped silently both
+//!   ways (input and output hooks), as a switch port with a smaller MTU
+//!   would; the hosts keep their (jumbo) link MTU, so TCP keeps sending
+//!   large segments, also on new connections.
 //!
-//! A reset fault installs one table, [`TABLE`], inside the lane's own
-//! namespace: every packet to the portal is answered with a TCP RST
-//! (`reject with tcp reset` on the input hook), so the initiator's live
-//! connection is reset at once and its reconnects are refused until the
-//! table is deleted. The rule counts what it rejected: the proof that the
-//! fault touched packets.
+//! A fault installs one table, [`TABLE`]; its rules count what they matched:
+//! the proof that the fault touched packets.
 //!
 //! Invariant: we only ever add and delete our own table, and only in a
 //! lane's namespace (which holds nothing else of anyone's); the namespace's
@@ -24,19 +29,51 @@ use crate::netns::NetNs;
 /// Our table's family and name in the lane's namespace.
 pub const TABLE: &str = "inet iscsi_chaos";
 
-/// The nft script that makes the target's end reset every connection to
-/// `portal` (and refuse new ones).
-pub fn reset_ruleset(portal: SocketAddrV4) -> String {
-    format!(
-        "table {TABLE} {{\n\
-         \tchain reset {{\n\
-         \t\ttype filter hook input priority filter; policy accept;\n\
-         \t\tip daddr {} tcp dport {} counter reject with tcp reset\n\
-         \t}}\n\
-         }}\n",
-        portal.ip(),
-        portal.port()
-    )
+/// What a firewall fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Answer every packet to the portal with a TCP RST.
+    Reset,
+    /// Drop packets longer than this many bytes (IP length), both ways.
+    DropOversize { mtu: u32 },
+}
+
+impl Rule {
+    /// The name used in history entries.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::Reset => "reset",
+            Rule::DropOversize { .. } => "drop_oversize",
+        }
+    }
+}
+
+/// The nft script that puts `rule` in place for the target at `portal`.
+/// (`reset` is an nft keyword: the chains are named after the hooks.)
+pub fn ruleset(rule: Rule, portal: SocketAddrV4) -> String {
+    let chain = |hook: &str, statement: &str| {
+        format!(
+            "\tchain {hook}_hook {{\n\
+             \t\ttype filter hook {hook} priority filter; policy accept;\n\
+             \t\t{statement}\n\
+             \t}}\n"
+        )
+    };
+    let chains = match rule {
+        Rule::Reset => chain(
+            "input",
+            &format!(
+                "ip daddr {} tcp dport {} counter reject with tcp reset",
+                portal.ip(),
+                portal.port()
+            ),
+        ),
+        Rule::DropOversize { mtu } => {
+            let statement = format!("meta length > {mtu} counter drop");
+            chain("input", &statement) + &chain("output", &statement)
+        }
+    };
+    format!("table {TABLE} {{\n{chains}}}\n")
 }
 
 /// Sum of the packet counters of every rule in `nft -j list table` output.
@@ -60,11 +97,11 @@ pub fn counted_packets(json: &str) -> Result<u64> {
     Ok(total)
 }
 
-/// The reset rule of one lane: in place or not.
+/// The firewall fault of one lane: in place or not.
 pub struct Firewall {
     ns: NetNs,
     portal: SocketAddrV4,
-    installed: bool,
+    installed: Option<Rule>,
 }
 
 impl Firewall {
@@ -72,7 +109,7 @@ impl Firewall {
         Firewall {
             ns,
             portal,
-            installed: false,
+            installed: None,
         }
     }
 
@@ -108,35 +145,43 @@ impl Firewall {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Starts resetting connections to the portal.
-    pub fn reset_on(&mut self) -> Result<()> {
-        if self.installed {
-            return Ok(());
+    /// Puts `rule` in place and removes it again before any session exists:
+    /// the kernel loads nf_tables' modules on a rule's first use, which
+    /// takes seconds under emulation and would delay the fault itself.
+    pub fn warm_up(&mut self, rule: Rule) -> Result<()> {
+        self.install(rule)?;
+        self.remove()
+    }
+
+    /// Puts `rule` in place (one at a time: faults do not overlap).
+    pub fn install(&mut self, rule: Rule) -> Result<()> {
+        if let Some(other) = self.installed {
+            bail!("the {} rule is still in place", other.name());
         }
-        self.nft(&["-f", "-"], Some(&reset_ruleset(self.portal)))?;
-        self.installed = true;
+        self.nft(&["-f", "-"], Some(&ruleset(rule, self.portal)))?;
+        self.installed = Some(rule);
         Ok(())
     }
 
-    /// Packets the reset rule has answered with RST so far.
-    pub fn resets(&self) -> Result<u64> {
+    /// Packets the rule in place has matched so far.
+    pub fn matched(&self) -> Result<u64> {
         let (family, name) = TABLE.split_once(' ').unwrap_or(("inet", TABLE));
         counted_packets(&self.nft(&["-j", "list", "table", family, name], None)?)
     }
 
-    /// Stops resetting: deletes our table. Idempotent.
-    pub fn reset_off(&mut self) -> Result<()> {
-        if !self.installed {
+    pub fn installed(&self) -> Option<Rule> {
+        self.installed
+    }
+
+    /// Removes the rule in place: deletes our table. Idempotent.
+    pub fn remove(&mut self) -> Result<()> {
+        if self.installed.is_none() {
             return Ok(());
         }
         let (family, name) = TABLE.split_once(' ').unwrap_or(("inet", TABLE));
         self.nft(&["delete", "table", family, name], None)?;
-        self.installed = false;
+        self.installed = None;
         Ok(())
-    }
-
-    pub fn is_on(&self) -> bool {
-        self.installed
     }
 }
 
@@ -145,14 +190,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ruleset_rejects_only_the_portal_with_a_reset() {
-        let text = reset_ruleset("10.213.3.2:3260".parse().unwrap());
+    fn reset_rejects_only_the_portal_with_a_reset() {
+        let text = ruleset(Rule::Reset, "10.213.3.2:3260".parse().unwrap());
         assert!(text.starts_with("table inet iscsi_chaos {"));
         assert!(text.contains("ip daddr 10.213.3.2 tcp dport 3260 counter reject with tcp reset"));
         assert!(text.contains("hook input"));
+        assert!(!text.contains("hook output"));
         // Never a flush, never another table.
         assert!(!text.contains("flush"));
         assert_eq!(text.matches("table ").count(), 1);
+    }
+
+    #[test]
+    fn oversize_drop_is_both_ways() {
+        let text = ruleset(
+            Rule::DropOversize { mtu: 1500 },
+            "10.213.3.2:3260".parse().unwrap(),
+        );
+        assert_eq!(text.matches("meta length > 1500 counter drop").count(), 2);
+        assert!(text.contains("hook input") && text.contains("hook output"));
+        assert!(!text.contains("chain reset"), "`reset` is an nft keyword");
     }
 
     #[test]

@@ -52,16 +52,12 @@ pub enum Event {
         bytes: u64,
         drops: u64,
     },
-    /// Packets the reset rule of fault `step` answered with a TCP RST, read
-    /// just before the rule was removed.
-    Resets { step: usize, packets: u64 },
-    /// Frames the lane's veth dropped during MTU fault `step` because they
-    /// were larger than the target end's MTU (host end's tx_dropped and
-    /// target end's rx_dropped, counted from the fault's begin).
-    LinkDrops {
+    /// Packets the firewall rule of fault `step` matched (`reset`: answered
+    /// with a RST; `drop_oversize`: dropped), read just before it was removed.
+    Firewall {
         step: usize,
-        host_tx_dropped: u64,
-        target_rx_dropped: u64,
+        rule: String,
+        packets: u64,
     },
 }
 

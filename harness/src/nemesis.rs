@@ -6,9 +6,8 @@
 //! The target end's netlink socket is opened on a thread switched into the
 //! namespace; after that it is used from anywhere.
 //!
-//! Resets are nftables rules in the lane's namespace ([`crate::firewall`]);
-//! an MTU fault changes the target end's link MTU (carried out by run.rs
-//! through the lane, which owns the links).
+//! Resets and MTU faults (oversize frames dropped on the path) are nftables
+//! rules in the lane's namespace ([`crate::firewall`]).
 //!
 //! Invariant: only the root qdisc of our own veth ends is ever replaced or
 //! deleted, only our own table in the lane's namespace is added or deleted,
@@ -20,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::firewall::Firewall;
+use crate::firewall::{Firewall, Rule};
 use crate::history::FaultPhase;
 use crate::netns::NetNs;
 use crate::scenario::{Direction, Fault, FaultKind, NetemSpec};
@@ -106,14 +105,10 @@ pub enum Action {
     Shape { direction: Direction, qdisc: Qdisc },
     /// Remove our qdisc from the end(s) of `direction`.
     Clear { direction: Direction },
-    /// Answer every packet to the portal with a TCP RST.
-    ResetOn,
-    /// Stop resetting.
-    ResetOff,
-    /// Lower the target end's link MTU (frames above it vanish on the way in).
-    LowerMtu { mtu: u32 },
-    /// Give the target end the lane's MTU again.
-    RestoreMtu,
+    /// Put a firewall rule in place in the lane's namespace.
+    Firewall { rule: Rule },
+    /// Remove it.
+    ClearFirewall,
     /// Kill the target process (a crash: its connections close at once).
     StopTarget,
     /// Start the target process again, same portal and LUN.
@@ -162,8 +157,16 @@ pub fn plan(faults: &[Fault]) -> Vec<Step> {
                 },
                 Action::Clear { direction },
             ),
-            FaultKind::Reset { .. } => (Action::ResetOn, Action::ResetOff),
-            FaultKind::Mtu { mtu } => (Action::LowerMtu { mtu }, Action::RestoreMtu),
+            FaultKind::Reset { .. } => (
+                Action::Firewall { rule: Rule::Reset },
+                Action::ClearFirewall,
+            ),
+            FaultKind::Mtu { mtu } => (
+                Action::Firewall {
+                    rule: Rule::DropOversize { mtu },
+                },
+                Action::ClearFirewall,
+            ),
             FaultKind::TargetStop => (Action::StopTarget, Action::StartTarget),
         };
         for (s, e) in f.pulses() {
@@ -221,7 +224,7 @@ impl Nemesis {
         })
     }
 
-    /// The reset rule (turned on and off by reset faults).
+    /// The firewall rule of reset and MTU faults.
     pub fn firewall(&mut self) -> &mut Firewall {
         &mut self.firewall
     }
@@ -276,10 +279,10 @@ impl Nemesis {
     pub fn clear_all(&mut self) -> Result<()> {
         let a = self.to_target.clear();
         let b = self.to_initiator.clear();
-        let c = self.firewall.reset_off();
+        let c = self.firewall.remove();
         a.context("clearing the host end")?;
         b.context("clearing the target end")?;
-        c.context("removing the reset rule")?;
+        c.context("removing the firewall rule")?;
         Ok(())
     }
 
@@ -423,6 +426,48 @@ mod tests {
         assert_eq!(
             (steps[3].action.clone(), steps[3].at_s),
             (Action::StartTarget, 14.0)
+        );
+    }
+
+    #[test]
+    fn reset_mtu_and_tbf_steps() {
+        let steps = plan_of(
+            "[[fault]]\nkind = \"reset\"\non_s = 1\nperiod_s = 4\nstart_s = 1\nduration_s = 6\n\
+             [[fault]]\nkind = \"tbf\"\nrate_kbit = 8000\nstart_s = 20\nduration_s = 5\n",
+        );
+        let actions: Vec<(f64, Action)> =
+            steps.iter().map(|s| (s.at_s, s.action.clone())).collect();
+        let reset = Action::Firewall { rule: Rule::Reset };
+        assert_eq!(
+            actions[..4],
+            [
+                (1.0, reset.clone()),
+                (2.0, Action::ClearFirewall),
+                (5.0, reset),
+                (6.0, Action::ClearFirewall)
+            ]
+        );
+        match &actions[4].1 {
+            Action::Shape {
+                direction,
+                qdisc: Qdisc::Tbf(t),
+            } => {
+                assert_eq!(*direction, Direction::Both);
+                assert_eq!(t.rate_bytes_per_s, 1_000_000);
+                assert!(t.burst_bytes >= 64 * 1024 && t.limit_bytes > t.burst_bytes);
+            }
+            other => panic!("{other:?}"),
+        }
+        let s = Scenario::parse(
+            &format!("{}mtu = 9000\n[[fault]]\nkind = \"mtu\"\nmtu = 1500\nstart_s = 1\nduration_s = 5\n", HEAD),
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            plan(&s.faults)[0].action,
+            Action::Firewall {
+                rule: Rule::DropOversize { mtu: 1500 }
+            }
         );
     }
 }

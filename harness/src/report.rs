@@ -237,11 +237,19 @@ impl Report {
     /// the runs that did not pass.
     pub fn summary_table(&self) -> String {
         let header = [
-            "scenario", "target", "verdict", "1st err", "expected", "stall", "recov", "errors",
+            "scenario",
+            "target",
+            "verdict",
+            "1st err",
+            "expected",
+            "stall",
+            "recov",
+            "errors",
             "lost",
+            "fault hits",
         ];
         let opt = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}s"));
-        let rows: Vec<[String; 9]> = self
+        let rows: Vec<[String; 10]> = self
             .scenarios
             .iter()
             .map(|e| {
@@ -270,6 +278,20 @@ impl Report {
                     ]
                 };
                 let [fe, st, rc, er, lo] = cells;
+                // What proves the faults touched packets.
+                let hits: Vec<String> = [
+                    (m.qdisc_drops, "dropped"),
+                    (m.resets_sent, "RST"),
+                    (m.oversize_drops, "oversize"),
+                ]
+                .iter()
+                .filter_map(|(n, what)| n.map(|n| format!("{n} {what}")))
+                .collect();
+                let hits = if hits.is_empty() {
+                    "-".to_string()
+                } else {
+                    hits.join(", ")
+                };
                 [
                     e.name.clone(),
                     e.target.clone(),
@@ -280,6 +302,7 @@ impl Report {
                     rc,
                     er,
                     lo,
+                    hits,
                 ]
             })
             .collect();

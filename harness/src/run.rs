@@ -32,8 +32,6 @@ use crate::topology::Lane;
 
 /// How long the probe may take to verify its writes after the timeline.
 const VERIFY_DEADLINE_S: f64 = 30.0;
-/// A new veth's MTU.
-const DEFAULT_MTU: u32 = 1500;
 /// Extra time before a probe that has not ended is declared hung.
 const HANG_SLACK_S: f64 = 20.0;
 
@@ -54,10 +52,6 @@ struct Setup {
     node: Option<Node>,
     session: Option<Session>,
     nemesis: Option<Nemesis>,
-    /// The lane's drop counters when an MTU fault began.
-    drops_at_mtu_fault: Option<(u64, u64)>,
-    /// The lane's link MTU, which an MTU fault restores.
-    lane_mtu: u32,
 }
 
 impl Setup {
@@ -66,12 +60,10 @@ impl Setup {
             .await
             .context("creating the lane")?;
         let lane = setup.lane.insert(lane);
-        setup.lane_mtu = DEFAULT_MTU;
         if let Some(mtu) = run.scenario.lane.mtu {
-            lane.set_mtu(Some(mtu), Some(mtu))
+            lane.set_mtu(mtu)
                 .await
                 .with_context(|| format!("setting the lane's MTU to {mtu}"))?;
-            setup.lane_mtu = mtu;
         }
         let spec = LunSpec {
             size_bytes: run.scenario.lane.lun_size_mib * 1024 * 1024,
@@ -87,7 +79,21 @@ impl Setup {
             lane.target_ifindex(),
             portal.addr,
         )?;
-        setup.nemesis = Some(nemesis);
+        let nemesis = setup.nemesis.insert(nemesis);
+        let mut rules = Vec::new();
+        for step in nemesis::plan(&run.scenario.faults) {
+            if let Action::Firewall { rule } = step.action {
+                if !rules.contains(&rule) {
+                    rules.push(rule);
+                }
+            }
+        }
+        for rule in rules {
+            nemesis
+                .firewall()
+                .warm_up(rule)
+                .context("trying the firewall rule before the run")?;
+        }
         let settings = run.scenario.initiator.iscsiadm_settings();
         let node = Node::create(&portal.iqn, portal.addr, &settings).await?;
         let node = setup.node.insert(node);
@@ -396,38 +402,22 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
             }
             nemesis.clear(*direction)?;
         }
-        Action::ResetOn => {
+        Action::Firewall { rule } => {
             let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
-            nemesis.firewall().reset_on()?;
+            nemesis.firewall().install(*rule)?;
         }
-        Action::ResetOff => {
+        Action::ClearFirewall => {
             let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
-            let packets = nemesis.firewall().resets();
-            nemesis.firewall().reset_off()?;
+            let firewall = nemesis.firewall();
+            let matched = firewall.matched();
+            let rule = firewall.installed().map(|r| r.name());
+            firewall.remove()?;
             history.push(
                 monotonic_now(),
-                Event::Resets {
+                Event::Firewall {
                     step: step.fault,
-                    packets: packets.context("reading the reset rule's counter")?,
-                },
-            );
-        }
-        Action::LowerMtu { mtu } => {
-            let lane = setup.lane.as_ref().context("no lane")?;
-            setup.drops_at_mtu_fault = Some(lane.link_drops().await?);
-            lane.set_mtu(None, Some(*mtu)).await?;
-        }
-        Action::RestoreMtu => {
-            let lane = setup.lane.as_ref().context("no lane")?;
-            let (host0, target0) = setup.drops_at_mtu_fault.take().unwrap_or((0, 0));
-            let (host, target) = lane.link_drops().await?;
-            lane.set_mtu(None, Some(setup.lane_mtu)).await?;
-            history.push(
-                monotonic_now(),
-                Event::LinkDrops {
-                    step: step.fault,
-                    host_tx_dropped: host.saturating_sub(host0),
-                    target_rx_dropped: target.saturating_sub(target0),
+                    rule: rule.unwrap_or("none").to_string(),
+                    packets: matched.context("reading the firewall rule's counter")?,
                 },
             );
         }

@@ -63,9 +63,9 @@
 //! duration_s = 0.5                 # for duration_s; with on_s and period_s (as for
 //!                                  # flap) for on_s every period_s
 //!
-//! [[fault]]                        # jumbo frames on one hop only: the target end's
-//! kind = "mtu"                     # link MTU drops to `mtu` while the initiator still
-//! mtu = 1500                       # sends frames sized for [lane] mtu (must be larger)
+//! [[fault]]                        # jumbo frames on one hop only: packets longer than
+//! kind = "mtu"                     # `mtu` vanish both ways (as at a switch port) while
+//! mtu = 1500                       # the hosts keep [lane] mtu (must be larger)
 //! start_s = 5
 //! duration_s = 40
 //!
@@ -333,9 +333,10 @@ pub enum FaultKind {
     /// for the fault's duration, or for `on_s` every `period_s`: the live
     /// connection is reset at once, reconnects are refused meanwhile.
     Reset { pulse: Option<Pulse> },
-    /// Jumbo frames on one hop only: the target end's link MTU drops to
-    /// `mtu` while the initiator's end keeps the lane's larger MTU, so
-    /// frames above `mtu` vanish and small ones (login, NOP-Out) pass.
+    /// Jumbo frames on one hop only: packets longer than `mtu` vanish both
+    /// ways while both hosts keep the lane's larger MTU (so TCP keeps
+    /// sending large segments, on new connections too); small ones (login,
+    /// NOP-Out) pass.
     Mtu { mtu: u32 },
     /// A bandwidth cap: tbf on the sending end(s) of `direction`.
     Tbf {
@@ -376,7 +377,7 @@ impl FaultKind {
             | FaultKind::Netem { direction, .. }
             | FaultKind::Flap { direction, .. }
             | FaultKind::Tbf { direction, .. } => Some(*direction),
-            FaultKind::Mtu { .. } => Some(Direction::ToTarget),
+            FaultKind::Mtu { .. } => Some(Direction::Both),
             FaultKind::Reset { .. } | FaultKind::TargetStop => None,
         }
     }
@@ -1345,7 +1346,7 @@ fn build_fault_kind(
     let whole_link = match kind_name {
         "target_stop" => Some("target_stop stops the target process: both directions"),
         "reset" => Some("the target's end resets the connection: both directions"),
-        "mtu" => Some("the MTU drops on the target's end: frames to the target vanish"),
+        "mtu" => Some("a hop's MTU applies to both directions"),
         _ => None,
     };
     if let (Some(why), Some(d)) = (whole_link, &f.direction) {
@@ -2329,5 +2330,73 @@ max_stall_s = 8
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncé d", 7), (2, 4));
         assert_eq!(line_col("", 5), (1, 1));
+    }
+
+    const NEW_KINDS_HEAD: &str = "version = 1\nduration_s = 60\n[lane]\ntarget = \"tgt\"\n";
+
+    #[test]
+    fn reset_mtu_and_tbf_parse() {
+        let s = Scenario::parse(
+            &format!(
+                "{NEW_KINDS_HEAD}mtu = 9000\n\
+                 [[fault]]\nkind = \"reset\"\nstart_s = 1\nduration_s = 0.5\n\
+                 [[fault]]\nkind = \"reset\"\non_s = 0.5\nperiod_s = 5\nstart_s = 2\nduration_s = 10\n\
+                 [[fault]]\nkind = \"mtu\"\nmtu = 1500\nstart_s = 20\nduration_s = 10\n\
+                 [[fault]]\nkind = \"tbf\"\nrate_kbit = 2000\ndirection = \"to_target\"\nstart_s = 40\nduration_s = 10\n"
+            ),
+            "k.toml",
+        )
+        .unwrap();
+        assert_eq!(s.lane.mtu, Some(9000));
+        let kinds: Vec<FaultKind> = s.faults.iter().map(|f| f.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                FaultKind::Reset { pulse: None },
+                FaultKind::Reset {
+                    pulse: Some(Pulse {
+                        on_s: 0.5,
+                        period_s: 5.0
+                    })
+                },
+                FaultKind::Mtu { mtu: 1500 },
+                FaultKind::Tbf {
+                    direction: Direction::ToTarget,
+                    rate_kbit: 2000
+                },
+            ]
+        );
+        // A pulsed reset is one span per pulse: 2, 7 (12 is the end).
+        assert_eq!(s.faults[1].pulses(), vec![(2.0, 2.5), (7.0, 7.5)]);
+        assert_eq!(s.faults[0].pulses(), vec![(1.0, 1.5)]);
+    }
+
+    #[test]
+    fn new_kinds_reject_bad_options() {
+        let fault = |body: &str| {
+            one(&format!(
+                "{NEW_KINDS_HEAD}\n[[fault]]\n{body}\nstart_s = 1\nduration_s = 5\n"
+            ))
+        };
+        // The MTU fault needs a lane MTU above it (default 1500).
+        let d = fault("kind = \"mtu\"\nmtu = 1500");
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].mtu", 8));
+        assert!(d.message.contains("below the lane's MTU (1500)"), "{d}");
+        assert!(d.hint.unwrap().contains("mtu = 9000"));
+        let d = fault("kind = \"mtu\"\nmtu = 20");
+        assert!(d.message.contains("from 576 to 65535"), "{d}");
+        let d = fault("kind = \"tbf\"");
+        assert_eq!(d.field, "fault[0].rate_kbit");
+        let d = fault("kind = \"reset\"\ndirection = \"to_target\"");
+        assert_eq!(d.field, "fault[0].direction");
+        let d = fault("kind = \"reset\"\non_s = 2");
+        assert_eq!(d.field, "fault[0].period_s");
+        assert!(d.message.contains("kind = \"reset\" needs period_s"), "{d}");
+        let d = fault("kind = \"blackhole\"\nmtu = 1500");
+        assert_eq!(d.field, "fault[0].mtu");
+        let d = fault("kind = \"flap\"\non_s = 1\nperiod_s = 2\nrate_kbit = 5");
+        assert!(d.hint.unwrap().contains("tbf"));
+        let d = one(&format!("{NEW_KINDS_HEAD}mtu = 100000\n"));
+        assert_eq!(d.field, "lane.mtu");
     }
 }

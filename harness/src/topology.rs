@@ -221,22 +221,6 @@ async fn set_mtu(handle: &Handle, index: u32, mtu: u32) -> Result<()> {
         .with_context(|| format!("set link {index} mtu {mtu}"))
 }
 
-/// (rx_dropped, tx_dropped) of link `index`.
-async fn link_drops(handle: &Handle, index: u32) -> Result<(u64, u64)> {
-    let mut links = handle.link().get().match_index(index).execute();
-    let msg = links
-        .try_next()
-        .await
-        .with_context(|| format!("get link {index}"))?
-        .ok_or_else(|| anyhow!("link {index} vanished"))?;
-    for a in &msg.attributes {
-        if let LinkAttribute::Stats64(st) = a {
-            return Ok((st.rx_dropped, st.tx_dropped));
-        }
-    }
-    Ok((0, 0))
-}
-
 /// What one interface looks like, read back through rtnetlink.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkState {
@@ -471,27 +455,11 @@ impl Lane {
     pub fn target_ifindex(&self) -> u32 {
         self.target_ifindex
     }
-    /// Sets the link MTU of the host end (initiator side) and of the target
-    /// end (inside the lane's namespace); `None` leaves one as it is.
-    pub async fn set_mtu(&self, host: Option<u32>, target: Option<u32>) -> Result<()> {
-        if let Some(mtu) = host {
-            set_mtu(&root_handle()?, self.host_ifindex, mtu).await?;
-        }
-        if let Some(mtu) = target {
-            let ns = self.netns.as_ref().context("the lane has no namespace")?;
-            set_mtu(&netns_handle(ns)?, self.target_ifindex, mtu).await?;
-        }
-        Ok(())
-    }
-
-    /// Frames lost on the link, as (host end tx_dropped, target end
-    /// rx_dropped): a frame larger than the receiving end's MTU is dropped
-    /// by the veth and counted on both.
-    pub async fn link_drops(&self) -> Result<(u64, u64)> {
-        let (_, host_tx) = link_drops(&root_handle()?, self.host_ifindex).await?;
+    /// Sets the link MTU of both ends (jumbo frames on the lane's hosts).
+    pub async fn set_mtu(&self, mtu: u32) -> Result<()> {
+        set_mtu(&root_handle()?, self.host_ifindex, mtu).await?;
         let ns = self.netns.as_ref().context("the lane has no namespace")?;
-        let (target_rx, _) = link_drops(&netns_handle(ns)?, self.target_ifindex).await?;
-        Ok((host_tx, target_rx))
+        set_mtu(&netns_handle(ns)?, self.target_ifindex, mtu).await
     }
 
     pub fn initiator_addr(&self) -> Ipv4Addr {
