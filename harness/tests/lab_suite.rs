@@ -120,7 +120,67 @@ fn the_shipped_suite_passes_and_leaves_nothing() {
             None => assert!(s["measured"]["first_error_s"].is_null(), "{s:#}"),
         }
     }
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".history.jsonl") {
+            assert_every_fault_hit(&path);
+        }
+    }
     assert_nothing_left("a finished run");
+}
+
+/// Each fault step of a run's history must show its effect, not only that
+/// the harness asked for it: a qdisc that counted packets (drops for an
+/// outage), a firewall rule that matched, a note about the target.
+fn assert_every_fault_hit(history: &Path) {
+    let text = std::fs::read_to_string(history).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut steps: Vec<(u64, String)> = events
+        .iter()
+        .filter(|e| e["source"] == "fault")
+        .map(|e| {
+            (
+                e["step"].as_u64().unwrap(),
+                e["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    steps.sort();
+    steps.dedup();
+    assert!(!steps.is_empty(), "{}: no fault step", history.display());
+    for (step, kind) in steps {
+        let of_step = |source: &str| {
+            events
+                .iter()
+                .filter(|e| e["source"] == source && e["step"].as_u64() == Some(step))
+                .collect::<Vec<_>>()
+        };
+        let hit = match kind.as_str() {
+            "blackhole" | "flap" => of_step("qdisc")
+                .iter()
+                .any(|e| e["drops"].as_u64() > Some(0)),
+            "netem" | "tbf" => of_step("qdisc")
+                .iter()
+                .any(|e| e["packets"].as_u64() > Some(0)),
+            "reset" | "mtu" => of_step("firewall")
+                .iter()
+                .any(|e| e["packets"].as_u64() > Some(0)),
+            _ => events.iter().any(|e| {
+                e["source"] == "note"
+                    && e["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with(&format!("fault[{step}]")))
+            }),
+        };
+        assert!(
+            hit,
+            "{}: fault {step} ({kind}) left no trace of its effect",
+            history.display()
+        );
+    }
 }
 
 /// Starts a run of the long outage on one target and waits until its fault
