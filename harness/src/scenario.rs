@@ -69,6 +69,7 @@
 //! recovered = true                 # I/O succeeds again after the last fault ends
 //! max_recovery_s = 10              # optional bound on that
 //! max_lost_writes = 0
+//! deadline_s = 50                  # after duration_s: verify + slack; past it "error: probe hung"
 //! ```
 
 use std::collections::BTreeMap;
@@ -386,6 +387,20 @@ pub struct Expect {
     pub recovered: bool,
     pub max_recovery_s: Option<f64>,
     pub max_lost_writes: u64,
+    /// Seconds after the I/O phase by which the probe must have verified its
+    /// writes and ended; past it the run is "error: probe hung".
+    pub deadline_s: f64,
+}
+
+/// Default of `[expect] deadline_s`: 30 s to verify, 20 s of slack.
+pub const DEFAULT_DEADLINE_S: f64 = 50.0;
+
+impl Expect {
+    /// The part of [`Expect::deadline_s`] the probe may spend verifying; the
+    /// rest (at most 20 s, at least half) is slack for it to end.
+    pub fn verify_deadline_s(&self) -> f64 {
+        self.deadline_s - (self.deadline_s / 2.0).min(20.0)
+    }
 }
 
 impl Default for Expect {
@@ -398,6 +413,7 @@ impl Default for Expect {
             recovered: true,
             max_recovery_s: None,
             max_lost_writes: 0,
+            deadline_s: DEFAULT_DEADLINE_S,
         }
     }
 }
@@ -598,6 +614,8 @@ struct RawExpect {
     max_recovery_s: Option<Spanned<f64>>,
     #[serde(default)]
     max_lost_writes: Option<Spanned<i64>>,
+    #[serde(default)]
+    deadline_s: Option<Spanned<f64>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1519,8 +1537,30 @@ fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
             ok = false;
         }
     }
+    if let Some(v) = &raw.deadline_s {
+        match ctx.positive(
+            v,
+            "expect.deadline_s",
+            "seconds after duration_s for the probe to verify and end, e.g. 50",
+        ) {
+            Some(x) if x >= MIN_DEADLINE_S => e.deadline_s = x,
+            Some(x) => {
+                ctx.err(
+                    v.span(),
+                    "expect.deadline_s",
+                    format!("must be >= {MIN_DEADLINE_S} s, got {}", fmt_s(x)),
+                    Some("the probe needs time to read back its writes".into()),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
     ok.then_some(e)
 }
+
+/// The shortest `[expect] deadline_s`: time to read back a few writes.
+const MIN_DEADLINE_S: f64 = 4.0;
 
 // ---------------------------------------------------------------------------
 // Helpers for messages.
@@ -2152,6 +2192,28 @@ max_stall_s = 8
         assert!(d.message.contains("larger than on_s"));
         let d = one(&with_fault("kind = \"flap\"\non_s = 0\nperiod_s = 2\n"));
         assert_eq!((d.field.as_str(), d.line), ("fault[0].on_s", 25));
+    }
+
+    #[test]
+    fn deadline_is_validated_and_split_into_verify_and_slack() {
+        let s = Scenario::parse(GOOD, "x.toml").unwrap();
+        assert_eq!(s.expect.deadline_s, DEFAULT_DEADLINE_S);
+        assert_eq!(s.expect.verify_deadline_s(), 30.0);
+        let s = Scenario::parse(
+            &GOOD.replace("max_stall_s = 8", "deadline_s = 10"),
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            (s.expect.deadline_s, s.expect.verify_deadline_s()),
+            (10.0, 5.0)
+        );
+        let d = one(&GOOD.replace("max_stall_s = 8", "deadline_s = 0"));
+        assert_eq!((d.field.as_str(), d.line), ("expect.deadline_s", 35));
+        assert!(d.message.contains("must be > 0"));
+        let d = one(&GOOD.replace("max_stall_s = 8", "deadline_s = 2"));
+        assert_eq!(d.field, "expect.deadline_s");
+        assert!(d.message.contains("must be >= 4"), "{d}");
     }
 
     #[test]
