@@ -164,6 +164,16 @@ async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
 /// Runs one scenario run on lane `lane_index` and returns its report entry.
 pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
     let prediction = oracle::predict_scenario(&run.scenario);
+    // What this run's target and faults need of the host (doctor.rs).
+    if let Some(reason) = crate::doctor::skip_reason(run) {
+        return Entry::unchecked(
+            run,
+            &prediction,
+            Verdict::Skipped,
+            reason,
+            Timings::default(),
+        );
+    }
     let started = Instant::now();
     let mut timings = Timings::default();
     let mut setup = Setup::default();

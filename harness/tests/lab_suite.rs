@@ -318,3 +318,48 @@ deadline_s = {DEADLINE_S}
     assert!(took < bound, "took {took:?}, more than {bound:?}");
     assert_nothing_left("a run whose probe hung");
 }
+
+/// A run whose target needs a tool the host lacks is "skipped" with the
+/// reason, not failed, and the rest of the command goes on. tgtd is hidden
+/// by a PATH holding only what every run needs (doctor.rs's GLOBAL).
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn a_run_whose_needs_are_missing_is_skipped_with_the_reason() {
+    let _ = *ISCSID_BEFORE;
+    let out = tempfile::tempdir().unwrap();
+    let bin = out.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["iscsiadm", "iscsid", "modprobe"] {
+        let path = sh(&format!("command -v {tool}"));
+        std::os::unix::fs::symlink(path.trim(), bin.join(tool)).unwrap();
+    }
+    let scenario = out.path().join("needs-tgt.toml");
+    std::fs::write(
+        &scenario,
+        "version = 1\nduration_s = 5\n[lane]\ntarget = \"tgt\"\n\
+         [[fault]]\nkind = \"blackhole\"\nstart_s = 1\nduration_s = 1\n",
+    )
+    .unwrap();
+    let run = Command::new(HARNESS)
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(out.path())
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let report = report(out.path());
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "skipped is not failed: {report:#}"
+    );
+    let s = &report["scenarios"][0];
+    assert_eq!(s["verdict"], "skipped", "{s:#}");
+    let reason = s["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.contains("tgtd is not installed: apt-get install tgt"),
+        "{reason}"
+    );
+    assert_nothing_left("skipped runs");
+}
