@@ -30,10 +30,19 @@ use crate::scenario::{Initiator, Run};
 use crate::target::{InitiatorAllow, LunSpec, StopMode, Target, Unsupported};
 use crate::topology::Lane;
 
-/// How long the probe may take to verify its writes after the timeline.
-const VERIFY_DEADLINE_S: f64 = 30.0;
-/// Extra time before a probe that has not ended is declared hung.
-const HANG_SLACK_S: f64 = 20.0;
+// The probe's deadline (verify + slack after the I/O phase) is the
+// scenario's `[expect] deadline_s`. Past it, or after any other error of the
+// timeline, the wind-down below is bounded at every step:
+/// After SIGKILL: how long the probe may take to exit before it is taken for
+/// blocked in the kernel (D state: the signal waits for the I/O to end).
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// Bound on iscsiadm's logout of the session (in recovery, it only stops it).
+const LOGOUT_DEADLINE: Duration = Duration::from_secs(30);
+/// After the logout failed the queued I/O: how long the probe may take to exit.
+const RELEASE_GRACE: Duration = Duration::from_secs(10);
+/// After the probe exited, or was given up on: how long its output may take
+/// to drain into the history.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// What every run of one `iscsi-chaos run` shares.
 pub struct RunContext {
@@ -175,6 +184,16 @@ async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
 /// Runs one scenario run on lane `lane_index` and returns its report entry.
 pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
     let prediction = oracle::predict_scenario(&run.scenario);
+    // What this run's target and faults need of the host (doctor.rs).
+    if let Some(reason) = crate::doctor::skip_reason(run) {
+        return Entry::unchecked(
+            run,
+            &prediction,
+            Verdict::Skipped,
+            reason,
+            Timings::default(),
+        );
+    }
     let started = Instant::now();
     let mut timings = Timings::default();
     let mut setup = Setup::default();
@@ -244,7 +263,7 @@ async fn execute(ctx: &RunContext, run: &Run, setup: &mut Setup) -> Result<Histo
     let mut child = spawn_probe(ctx, run, &session, probe.interval_ms)?;
     let stdout = child.stdout.take().context("probe stdout")?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(f64, ProbeEvent)>();
-    let reader = tokio::spawn(async move {
+    let mut reader = tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             if let Ok(ev) = serde_json::from_str::<ProbeEvent>(&line) {
@@ -254,21 +273,18 @@ async fn execute(ctx: &RunContext, run: &Run, setup: &mut Setup) -> Result<Histo
     });
 
     let result = timeline(ctx, run, setup, &mut child, &mut rx, &mut history).await;
-    if result.is_err() {
-        // Release any I/O blocked in the kernel before we wait for the probe.
-        if let Some(n) = setup.nemesis.as_mut() {
-            let _ = n.clear_all();
-        }
-        // A target stopped by a fault comes back, so blocked I/O ends too.
-        if let Some(t) = setup.target.as_mut() {
-            if t.pid().is_none() {
-                let _ = t.start_process().await;
-            }
-        }
-        let _ = child.start_kill();
+    let ending = match &result {
+        Ok(()) => Ending::ByItself,
+        Err(_) => wind_down(setup, &mut child, &mut history).await,
+    };
+    // Never wait unbounded: a probe still blocked in the kernel keeps its
+    // stdout open, but everything it wrote is in the pipe and read by now.
+    if tokio::time::timeout(DRAIN_GRACE, &mut reader)
+        .await
+        .is_err()
+    {
+        reader.abort();
     }
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let _ = reader.await;
     while let Ok((t, ev)) = rx.try_recv() {
         history.push(t, probe_event(&probe.name, ev));
     }
@@ -276,6 +292,10 @@ async fn execute(ctx: &RunContext, run: &Run, setup: &mut Setup) -> Result<Histo
         history.push(t, ev);
     }
     history.sort();
+    let result = result.map_err(|e| match e.downcast_ref::<ProbeHung>() {
+        Some(hung) => anyhow::anyhow!(hung_report(hung, &ending, &history, &probe.name)),
+        None => e,
+    });
     // Keep the history of a failed run too: it explains the failure.
     let path = ctx.out_dir.join(format!("{}.history.jsonl", run.id()));
     let _ = std::fs::write(&path, history.to_json_lines());
@@ -295,7 +315,10 @@ fn spawn_probe(ctx: &RunContext, run: &Run, session: &Session, interval_ms: u64)
         .arg(&session.disk)
         .args(["--interval-ms", &interval_ms.to_string()])
         .args(["--duration-s", &run.scenario.duration_s.to_string()])
-        .args(["--verify-deadline-s", &VERIFY_DEADLINE_S.to_string()])
+        .args([
+            "--verify-deadline-s",
+            &run.scenario.expect.verify_deadline_s().to_string(),
+        ])
         .args(["--expect-session", &session.name])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -356,7 +379,7 @@ async fn timeline(
         );
     }
     // The probe ends by itself after its duration and verification.
-    let deadline = t0 + run.scenario.duration_s + VERIFY_DEADLINE_S + HANG_SLACK_S;
+    let deadline = t0 + run.scenario.duration_s + run.scenario.expect.deadline_s;
     let wait = Duration::from_secs_f64((deadline - monotonic_now()).max(0.0));
     tokio::select! {
         status = child.wait() => {
@@ -367,10 +390,174 @@ async fn timeline(
             Ok(())
         }
         _ = tokio::time::sleep(wait) => {
-            bail!("probe hung: it had not ended {:.0} s after its I/O phase should have", deadline - t0 - run.scenario.duration_s)
+            Err(ProbeHung { t0, io_end: t0 + run.scenario.duration_s, declared: monotonic_now() }.into())
         }
         _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
     }
+}
+
+/// The probe had not ended by its deadline.
+#[derive(Debug)]
+struct ProbeHung {
+    /// The probe's Start (CLOCK_MONOTONIC).
+    t0: f64,
+    /// The end of its I/O phase.
+    io_end: f64,
+    /// When the harness gave up waiting.
+    declared: f64,
+}
+
+impl std::fmt::Display for ProbeHung {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "probe hung: still running {:.0} s after its I/O phase ended",
+            self.declared - self.io_end
+        )
+    }
+}
+
+impl std::error::Error for ProbeHung {}
+
+/// How the probe ended after the timeline.
+#[derive(Debug, Clone, PartialEq)]
+enum Ending {
+    /// It exited by itself (the timeline waited for it).
+    ByItself,
+    /// SIGKILL ended it.
+    OnKill,
+    /// SIGKILL did not (blocked in the kernel); logging the session out,
+    /// which fails its queued I/O, did after this many seconds.
+    AfterLogout { after_s: f64 },
+    /// Still alive after SIGKILL and the logout (the logout's own problem, if any).
+    Never { logout: Option<String> },
+}
+
+/// After a timeline error (past the deadline, interrupted, a failed step):
+/// clear the faults → SIGKILL the probe → wait briefly → if it is still
+/// alive it is blocked in the kernel: log the session out, which fails the
+/// queued I/O → wait again. Every wait is bounded; what happened goes into
+/// the history as notes.
+async fn wind_down(setup: &mut Setup, child: &mut Child, history: &mut History) -> Ending {
+    let mut note = |text: String| {
+        tracing::info!("{text}");
+        history.push(monotonic_now(), Event::Note { text });
+    };
+    // Release I/O blocked by our own faults first.
+    if let Some(n) = setup.nemesis.as_mut() {
+        let _ = n.clear_all();
+    }
+    // A target stopped by a fault comes back, so blocked I/O ends too.
+    if let Some(t) = setup.target.as_mut() {
+        if t.pid().is_none() {
+            let _ = t.start_process().await;
+        }
+    }
+    let _ = child.start_kill();
+    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_ok() {
+        return Ending::OnKill;
+    }
+    let pid = child.id().map_or("?".to_string(), |p| p.to_string());
+    note(format!(
+        "probe (pid {pid}) still alive {} s after SIGKILL: blocked in the kernel; logging the session out",
+        KILL_GRACE.as_secs()
+    ));
+    let started = Instant::now();
+    let logout = match setup.node.clone() {
+        Some(node) => match tokio::time::timeout(LOGOUT_DEADLINE, node.logout()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("{e:#}")),
+            Err(_) => Some(format!(
+                "the logout took over {} s",
+                LOGOUT_DEADLINE.as_secs()
+            )),
+        },
+        None => Some("no node record to log out".to_string()),
+    };
+    if let Some(problem) = &logout {
+        note(format!("logout: {problem}"));
+    }
+    if tokio::time::timeout(RELEASE_GRACE, child.wait())
+        .await
+        .is_ok()
+    {
+        let after_s = started.elapsed().as_secs_f64();
+        note(format!(
+            "probe ended {after_s:.1} s after the session's logout began"
+        ));
+        return Ending::AfterLogout { after_s };
+    }
+    note(format!(
+        "probe (pid {pid}) still blocked {} s after the logout; giving up on it",
+        RELEASE_GRACE.as_secs()
+    ));
+    Ending::Never { logout }
+}
+
+/// "probe hung" with the facts: how long, the operation it was blocked in,
+/// what released it, how many records were kept.
+fn hung_report(hung: &ProbeHung, ending: &Ending, history: &History, probe: &str) -> String {
+    let rel = |t: f64| t - hung.t0;
+    let mut records = 0;
+    let mut last: Option<&ProbeEvent> = None;
+    for entry in &history.entries {
+        if let Event::Probe { probe: p, event } = &entry.event {
+            if p != probe {
+                continue;
+            }
+            records += 1;
+            if entry.t <= hung.declared
+                && matches!(event, ProbeEvent::Op { .. } | ProbeEvent::Stalled { .. })
+            {
+                last = Some(event);
+            }
+        }
+    }
+    let op_name = |op: &guest_probes::OpKind| match op {
+        guest_probes::OpKind::Read => "read",
+        guest_probes::OpKind::Write => "write",
+    };
+    let last_op = match last {
+        Some(ProbeEvent::Stalled { since, op, seq, .. }) => format!(
+            "last op: {} seq {seq} issued at +{:.1} s, blocked for {:.1} s",
+            op_name(op),
+            rel(*since),
+            hung.declared - since
+        ),
+        Some(ProbeEvent::Op {
+            t,
+            op,
+            seq,
+            ok,
+            errno,
+            ..
+        }) => format!(
+            "last op: {} seq {seq} ended at +{:.1} s ({}), nothing since for {:.1} s",
+            op_name(op),
+            rel(*t),
+            if *ok {
+                "ok".to_string()
+            } else {
+                format!("errno {}", errno.unwrap_or(0))
+            },
+            hung.declared - t
+        ),
+        _ => "no operation recorded".to_string(),
+    };
+    let released = match ending {
+        Ending::ByItself => "it then ended by itself".to_string(),
+        Ending::OnKill => "SIGKILL ended it".to_string(),
+        Ending::AfterLogout { after_s } => format!(
+            "SIGKILL did not end it (blocked in the kernel); logging the session out released it after {after_s:.1} s"
+        ),
+        Ending::Never { logout } => format!(
+            "neither SIGKILL nor logging the session out ended it{}",
+            logout
+                .as_deref()
+                .map_or(String::new(), |p| format!(" (logout: {p})"))
+        ),
+    };
+    format!("{hung}; {last_op}; {released}; {records} probe records kept")
 }
 
 /// Carries out one fault step: qdiscs through the nemesis, target actions
@@ -467,4 +654,87 @@ pub fn probe_binary_beside(exe: &Path) -> PathBuf {
 /// Prediction for a run that never started (for listing).
 pub fn prediction_of(run: &Run) -> Prediction {
     oracle::predict_scenario(&run.scenario)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guest_probes::OpKind;
+
+    fn history_of(events: Vec<ProbeEvent>) -> History {
+        let mut h = History::default();
+        for ev in events {
+            h.push(ev.t(), probe_event("blk", ev));
+        }
+        h
+    }
+
+    fn op(t: f64, seq: u64) -> ProbeEvent {
+        ProbeEvent::Op {
+            t,
+            start: t - 0.001,
+            op: OpKind::Write,
+            seq,
+            block: seq,
+            ok: true,
+            errno: None,
+        }
+    }
+
+    const HUNG: ProbeHung = ProbeHung {
+        t0: 100.0,
+        io_end: 110.0,
+        declared: 130.0,
+    };
+
+    #[test]
+    fn a_hung_probe_is_reported_with_its_blocked_operation() {
+        let h = history_of(vec![
+            op(101.0, 1),
+            op(102.0, 2),
+            ProbeEvent::Stalled {
+                t: 129.0,
+                since: 102.5,
+                op: OpKind::Write,
+                seq: 3,
+            },
+        ]);
+        let text = hung_report(&HUNG, &Ending::AfterLogout { after_s: 1.25 }, &h, "blk");
+        assert_eq!(
+            text,
+            "probe hung: still running 20 s after its I/O phase ended; \
+             last op: write seq 3 issued at +2.5 s, blocked for 27.5 s; \
+             SIGKILL did not end it (blocked in the kernel); logging the session out released it after 1.2 s; \
+             3 probe records kept"
+        );
+    }
+
+    #[test]
+    fn a_silent_probe_and_one_never_released() {
+        let mut h = history_of(vec![op(101.0, 1)]);
+        // Records after the deadline are counted but are not "the last op".
+        h.push(131.0, probe_event("blk", op(131.0, 2)));
+        let text = hung_report(
+            &HUNG,
+            &Ending::Never {
+                logout: Some("the logout took over 30 s".into()),
+            },
+            &h,
+            "blk",
+        );
+        assert!(
+            text.contains("last op: write seq 1 ended at +1.0 s (ok), nothing since for 29.0 s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(logout: the logout took over 30 s)"),
+            "{text}"
+        );
+        assert!(text.ends_with("2 probe records kept"), "{text}");
+        let text = hung_report(&HUNG, &Ending::OnKill, &History::default(), "blk");
+        assert!(
+            text.contains("no operation recorded; SIGKILL ended it"),
+            "{text}"
+        );
+    }
 }

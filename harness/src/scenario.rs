@@ -88,6 +88,7 @@
 //! recovered = true                 # I/O succeeds again after the last fault ends
 //! max_recovery_s = 10              # optional bound on that
 //! max_lost_writes = 0
+//! deadline_s = 50                  # after duration_s: verify + slack; past it "error: probe hung"
 //! ```
 
 use std::collections::BTreeMap;
@@ -446,6 +447,20 @@ pub struct Expect {
     pub recovered: bool,
     pub max_recovery_s: Option<f64>,
     pub max_lost_writes: u64,
+    /// Seconds after the I/O phase by which the probe must have verified its
+    /// writes and ended; past it the run is "error: probe hung".
+    pub deadline_s: f64,
+}
+
+/// Default of `[expect] deadline_s`: 30 s to verify, 20 s of slack.
+pub const DEFAULT_DEADLINE_S: f64 = 50.0;
+
+impl Expect {
+    /// The part of [`Expect::deadline_s`] the probe may spend verifying; the
+    /// rest (at most 20 s, at least half) is slack for it to end.
+    pub fn verify_deadline_s(&self) -> f64 {
+        self.deadline_s - (self.deadline_s / 2.0).min(20.0)
+    }
 }
 
 impl Default for Expect {
@@ -458,6 +473,7 @@ impl Default for Expect {
             recovered: true,
             max_recovery_s: None,
             max_lost_writes: 0,
+            deadline_s: DEFAULT_DEADLINE_S,
         }
     }
 }
@@ -663,6 +679,8 @@ struct RawExpect {
     max_recovery_s: Option<Spanned<f64>>,
     #[serde(default)]
     max_lost_writes: Option<Spanned<i64>>,
+    #[serde(default)]
+    deadline_s: Option<Spanned<f64>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -873,11 +891,15 @@ fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
             Some(t) => targets.push(*t),
             None => {
                 let valid: Vec<&str> = TargetKind::ALL.iter().map(|t| t.as_str()).collect();
-                ctx.err(
+                let what = format!("target kind `{name}`");
+                unknown_value(
+                    ctx,
                     span,
                     "lane.target",
-                    format!("unknown target kind `{name}`"),
-                    Some(closest_hint(&name, &valid, "target kinds")),
+                    &what,
+                    &name,
+                    &valid,
+                    "target kinds",
                 );
                 ok = false;
             }
@@ -936,6 +958,21 @@ const NAMED_KEYS: &[(&str, &str)] = &[
 /// Node settings open-iscsi reads as whole seconds that must be > 0 (it
 /// replaces 0 with its default and logs an error, so we refuse it up front)
 /// or >= 0.
+/// Node settings iscsiadm takes only from a list, compared exactly (open-iscsi
+/// usr/idbm.c, `__recinfo_int_o*` and `strcmp`): anything else it rejects.
+const ENUM_KEYS: &[(&str, &[&str])] = &[
+    ("node.conn[0].iscsi.HeaderDigest", DIGESTS),
+    ("node.conn[0].iscsi.DataDigest", DIGESTS),
+    ("node.conn[0].iscsi.IFMarker", NO_YES),
+    ("node.conn[0].iscsi.OFMarker", NO_YES),
+    ("node.session.iscsi.InitialR2T", NO_YES),
+    ("node.session.iscsi.ImmediateData", NO_YES),
+    ("node.session.iscsi.FastAbort", NO_YES),
+    ("node.session.auth.authmethod", &["None", "CHAP"]),
+];
+const DIGESTS: &[&str] = &["None", "CRC32C", "CRC32C,None", "None,CRC32C"];
+const NO_YES: &[&str] = &["No", "Yes"];
+
 const POSITIVE_SECONDS_KEYS: &[&str] = &[
     KEY_LOGIN_TIMEOUT,
     "node.conn[0].timeo.logout_timeout",
@@ -1072,6 +1109,21 @@ fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
                 continue;
             }
         };
+        if let Some((_, valid)) = ENUM_KEYS.iter().find(|(n, _)| *n == k) {
+            if !valid.contains(&text.as_str()) {
+                unknown_value(
+                    ctx,
+                    value.span(),
+                    &field,
+                    &format!("value `{text}` for {k}"),
+                    &text,
+                    valid,
+                    "values",
+                );
+                ok = false;
+                continue;
+            }
+        }
         let positive = POSITIVE_SECONDS_KEYS.contains(&k);
         if positive || NON_NEGATIVE_SECONDS_KEYS.contains(&k) {
             let min = i64::from(positive);
@@ -1117,11 +1169,16 @@ fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Pr
         let kind = match p.kind.get_ref().as_str() {
             "blkprobe" => Some(ProbeKind::Blkprobe),
             other => {
-                ctx.err(
+                let field = format!("probe[{i}].kind");
+                let what = format!("probe kind `{other}`");
+                unknown_value(
+                    ctx,
                     p.kind.span(),
-                    &format!("probe[{i}].kind"),
-                    format!("unknown probe kind `{other}`"),
-                    Some(closest_hint(other, &["blkprobe"], "probe kinds")),
+                    &field,
+                    &what,
+                    other,
+                    &["blkprobe"],
+                    "probe kinds",
                 );
                 None
             }
@@ -1690,8 +1747,30 @@ fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
             ok = false;
         }
     }
+    if let Some(v) = &raw.deadline_s {
+        match ctx.positive(
+            v,
+            "expect.deadline_s",
+            "seconds after duration_s for the probe to verify and end, e.g. 50",
+        ) {
+            Some(x) if x >= MIN_DEADLINE_S => e.deadline_s = x,
+            Some(x) => {
+                ctx.err(
+                    v.span(),
+                    "expect.deadline_s",
+                    format!("must be >= {MIN_DEADLINE_S} s, got {}", fmt_s(x)),
+                    Some("the probe needs time to read back its writes".into()),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
     ok.then_some(e)
 }
+
+/// The shortest `[expect] deadline_s`: time to read back a few writes.
+const MIN_DEADLINE_S: f64 = 4.0;
 
 // ---------------------------------------------------------------------------
 // Helpers for messages.
@@ -1713,6 +1792,24 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let column = text[line_start..offset].chars().count() + 1;
     (line, column)
+}
+
+/// Rejects a value that must be one of `valid` (a kind, a direction, an
+/// iscsiadm word): "unknown {what}", hinted with the closest valid one.
+fn unknown_value(
+    ctx: &mut Ctx<'_>,
+    span: Range<usize>,
+    field: &str,
+    what: &str,
+    got: &str,
+    valid: &[&str],
+    plural: &str,
+) {
+    let hint = match valid.iter().find(|v| v.eq_ignore_ascii_case(got)) {
+        Some(v) => format!("did you mean `{v}`? (case matters)"),
+        None => closest_hint(got, valid, plural),
+    };
+    ctx.err(span, field, format!("unknown {what}"), Some(hint));
 }
 
 /// `did you mean `x`?` when one valid name is close, the list otherwise.
@@ -2324,6 +2421,75 @@ max_stall_s = 8
         assert!(d.message.contains("larger than on_s"));
         let d = one(&with_fault("kind = \"flap\"\non_s = 0\nperiod_s = 2\n"));
         assert_eq!((d.field.as_str(), d.line), ("fault[0].on_s", 25));
+    }
+
+    #[test]
+    fn deadline_is_validated_and_split_into_verify_and_slack() {
+        let s = Scenario::parse(GOOD, "x.toml").unwrap();
+        assert_eq!(s.expect.deadline_s, DEFAULT_DEADLINE_S);
+        assert_eq!(s.expect.verify_deadline_s(), 30.0);
+        let s = Scenario::parse(
+            &GOOD.replace("max_stall_s = 8", "deadline_s = 10"),
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            (s.expect.deadline_s, s.expect.verify_deadline_s()),
+            (10.0, 5.0)
+        );
+        let d = one(&GOOD.replace("max_stall_s = 8", "deadline_s = 0"));
+        assert_eq!((d.field.as_str(), d.line), ("expect.deadline_s", 35));
+        assert!(d.message.contains("must be > 0"));
+        let d = one(&GOOD.replace("max_stall_s = 8", "deadline_s = 2"));
+        assert_eq!(d.field, "expect.deadline_s");
+        assert!(d.message.contains("must be >= 4"), "{d}");
+    }
+
+    #[test]
+    fn iscsiadm_words_are_checked_with_the_closest_hint() {
+        let d = one(&GOOD.replace(
+            "\"node.session.iscsi.InitialR2T\" = \"No\"",
+            "\"node.session.iscsi.InitialR2T\" = \"Noo\"",
+        ));
+        assert_eq!(
+            (d.field.as_str(), d.line),
+            ("initiator.settings.\"node.session.iscsi.InitialR2T\"", 17)
+        );
+        assert_eq!(
+            d.message,
+            "unknown value `Noo` for node.session.iscsi.InitialR2T"
+        );
+        assert_eq!(d.hint.as_deref(), Some("did you mean `No`?"));
+        let d = one(&GOOD.replace(
+            "\"node.session.iscsi.InitialR2T\" = \"No\"",
+            "\"node.conn[0].iscsi.HeaderDigest\" = \"crc32c\"",
+        ));
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("did you mean `CRC32C`? (case matters)")
+        );
+        let d = one(&GOOD.replace(
+            "\"node.session.iscsi.InitialR2T\" = \"No\"",
+            "\"node.session.auth.authmethod\" = \"Kerberos\"",
+        ));
+        assert_eq!(d.hint.as_deref(), Some("valid values: None, CHAP"));
+        // Each valid word passes.
+        for v in DIGESTS {
+            let text = GOOD.replace(
+                "\"node.session.iscsi.InitialR2T\" = \"No\"",
+                &format!("\"node.conn[0].iscsi.DataDigest\" = \"{v}\""),
+            );
+            Scenario::parse(&text, "x.toml").unwrap();
+        }
+        let d = one(&GOOD.replace("kind = \"blkprobe\"", "kind = \"blkprob\""));
+        assert_eq!(d.field, "probe[0].kind");
+        assert_eq!(d.message, "unknown probe kind `blkprob`");
+        assert_eq!(d.hint.as_deref(), Some("did you mean `blkprobe`?"));
+        let d = one(&GOOD.replace("[\"tgt\", \"lio\"]", "\"TGT\""));
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("did you mean `tgt`? (case matters)")
+        );
     }
 
     #[test]

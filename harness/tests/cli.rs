@@ -22,7 +22,8 @@ fn every_malformed_scenario_exits_2_naming_file_line_and_field() {
     assert!(files.len() >= 10);
     let out_dir = tempfile::tempdir().unwrap();
     for file in files {
-        // First line of each bad file: `# expect: LINE FIELD MESSAGE...`
+        // First line of each bad file: `# expect: LINE FIELD MESSAGE...`;
+        // MESSAGE (with the hint) must appear as written.
         let text = std::fs::read_to_string(&file).unwrap();
         let expect = text
             .lines()
@@ -32,6 +33,7 @@ fn every_malformed_scenario_exits_2_naming_file_line_and_field() {
         let mut words = expect.split_whitespace();
         let line = words.next().unwrap();
         let field = words.next().unwrap();
+        let message = words.collect::<Vec<_>>().join(" ");
         let out = Command::new(HARNESS)
             .arg("run")
             .arg(&file)
@@ -49,6 +51,11 @@ fn every_malformed_scenario_exits_2_naming_file_line_and_field() {
         assert!(
             stderr.contains(field),
             "{}: no field {field} in: {stderr}",
+            file.display()
+        );
+        assert!(
+            stderr.contains(&message),
+            "{}: no `{message}` in: {stderr}",
             file.display()
         );
         assert!(

@@ -269,3 +269,169 @@ fn nix_kill(pid: u32, signal: i32) {
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(pid as i32, signal) };
 }
+
+/// The probe is made to hang in the kernel for real: `replacement_timeout =
+/// -1` queues I/O forever while the session is down, and once the probe runs
+/// this test drops every packet in the lane's namespace with an nftables
+/// table of its own, from outside the harness. The harness's fault clearing
+/// cannot lift that (the scenario has no faults; the rule is not ours to
+/// know), so the probe stays in D state with a write queued, SIGKILL cannot
+/// end it, and only logging the session out (which fails the queued I/O)
+/// releases it. A qdisc on the host veth would be removed by the harness's
+/// `clear_all`, and stopping tgtd with SIGSTOP would tie the test to one
+/// target; a table inside the lane's namespace is gone with the namespace,
+/// so it leaves nothing behind by itself either.
+fn probe_hung_in_the_kernel(target: &str) {
+    let _ = *ISCSID_BEFORE;
+    const DURATION_S: u64 = 8;
+    const DEADLINE_S: u64 = 6;
+    // run.rs's wind-down bounds: SIGKILL grace, logout, release, drain.
+    const WIND_DOWN_S: u64 = 5 + 30 + 10 + 2;
+    let out = tempfile::tempdir().unwrap();
+    let scenario = out.path().join("probe-hang.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"version = 1
+description = "I/O queued forever behind a link blackholed from outside the harness"
+duration_s = {DURATION_S}
+
+[lane]
+target = "{target}"
+
+[initiator]
+noop_out_interval = 2
+noop_out_timeout = 2
+replacement_timeout = -1
+
+[expect]
+first_error = "none"
+deadline_s = {DEADLINE_S}
+"#
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(HARNESS)
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let netns = loop {
+        let ns = sh("ip netns list")
+            .lines()
+            .find(|l| l.starts_with("iscsi-chaos-"))
+            .map(|l| l.split_whitespace().next().unwrap().to_string());
+        let probing = !sh("pgrep -x blkprobe").trim().is_empty();
+        match ns {
+            Some(ns) if probing => break ns,
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the probe never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let blackholed = Instant::now();
+    let rules = "table inet hang {
+        chain input { type filter hook input priority -300; policy drop; }
+        chain output { type filter hook output priority -300; policy drop; }
+    }";
+    let nft = Command::new("ip")
+        .args(["netns", "exec", &netns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(rules.as_bytes())?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(nft.success(), "nft in {netns}");
+    let status = child.wait().unwrap();
+    let took = blackholed.elapsed();
+    let report = report(out.path());
+    eprintln!("run ended {took:?} after the blackhole: {report:#}");
+    assert_eq!(status.code(), Some(1), "an error fails the run: {report:#}");
+    let entry = &report["scenarios"][0];
+    assert_eq!(entry["verdict"], "error", "{entry:#}");
+    let reason = entry["reasons"][0].as_str().unwrap();
+    assert!(reason.starts_with("probe hung:"), "{reason}");
+    // The probe writes and reads back: blocked in either.
+    assert!(reason.contains("last op: "), "{reason}");
+    assert!(reason.contains(", blocked for "), "{reason}");
+    assert!(
+        reason.contains("logging the session out released it"),
+        "the probe should have been in D state, released by the logout: {reason}"
+    );
+    // The probe's records are kept, up to the blocked operation.
+    let history =
+        std::fs::read_to_string(out.path().join("probe-hang.history.jsonl")).expect("history");
+    assert!(history.contains("stalled"), "no stall recorded");
+    // Within its deadline: the I/O phase, the deadline, the bounded wind-down,
+    // and teardown (the probe started before the blackhole).
+    let bound = Duration::from_secs(DURATION_S + DEADLINE_S + WIND_DOWN_S + 30);
+    assert!(took < bound, "took {took:?}, more than {bound:?}");
+    assert_nothing_left(&format!("a run on {target} whose probe hung"));
+}
+
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn a_probe_hung_in_the_kernel_ends_as_error_within_its_deadline_tgt() {
+    probe_hung_in_the_kernel("tgt");
+}
+
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn a_probe_hung_in_the_kernel_ends_as_error_within_its_deadline_lio() {
+    probe_hung_in_the_kernel("lio");
+}
+
+/// A run whose target needs a tool the host lacks is "skipped" with the
+/// reason, not failed, and the rest of the command goes on. tgtd is hidden
+/// by a PATH holding only what every run needs (doctor.rs's GLOBAL).
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn a_run_whose_needs_are_missing_is_skipped_with_the_reason() {
+    let _ = *ISCSID_BEFORE;
+    let out = tempfile::tempdir().unwrap();
+    let bin = out.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["iscsiadm", "iscsid", "modprobe"] {
+        let path = sh(&format!("command -v {tool}"));
+        std::os::unix::fs::symlink(path.trim(), bin.join(tool)).unwrap();
+    }
+    let scenario = out.path().join("needs-tgt.toml");
+    std::fs::write(
+        &scenario,
+        "version = 1\nduration_s = 5\n[lane]\ntarget = \"tgt\"\n\
+         [[fault]]\nkind = \"blackhole\"\nstart_s = 1\nduration_s = 1\n",
+    )
+    .unwrap();
+    let run = Command::new(HARNESS)
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(out.path())
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let report = report(out.path());
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "skipped is not failed: {report:#}"
+    );
+    let s = &report["scenarios"][0];
+    assert_eq!(s["verdict"], "skipped", "{s:#}");
+    let reason = s["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.contains("tgtd is not installed: apt-get install tgt"),
+        "{reason}"
+    );
+    assert_nothing_left("skipped runs");
+}
