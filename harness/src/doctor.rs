@@ -78,6 +78,9 @@ pub fn target_needs(target: TargetKind) -> &'static [Requirement] {
 pub fn fault_needs(kind: &FaultKind) -> &'static [Requirement] {
     match kind {
         FaultKind::Blackhole { .. } | FaultKind::Netem { .. } | FaultKind::Flap { .. } => &[NETEM],
+        FaultKind::Tbf { .. } => &[Module("sch_tbf")],
+        FaultKind::Reset { .. } => &[NFT, Module("nf_tables"), Module("nft_reject_inet")],
+        FaultKind::Mtu { .. } => &[NFT, Module("nf_tables")],
         FaultKind::TargetStop => &[],
     }
 }
