@@ -134,7 +134,8 @@ impl Outage {
         let mode = match f.kind {
             FaultKind::Blackhole { .. } | FaultKind::Flap { .. } => OutageMode::SilentDrop,
             FaultKind::TargetStop => OutageMode::Refused,
-            FaultKind::Netem { .. } => return Vec::new(),
+            FaultKind::PortalRemove | FaultKind::AccessRevoke => OutageMode::Refused,
+            FaultKind::Netem { .. } | FaultKind::SlowStore { .. } => return Vec::new(),
         };
         f.pulses()
             .into_iter()

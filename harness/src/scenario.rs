@@ -58,8 +58,24 @@
 //!
 //! [[fault]]                        # the target process killed, started again
 //! kind = "target_stop"             # at the end: connections refused meanwhile
+//! start_s = 5                      # (LIO: the TPG disabled, then enabled)
+//! duration_s = 4
+//!
+//! [[fault]]                        # the target's portal removed, then restored
+//! kind = "portal_remove"
 //! start_s = 5
 //! duration_s = 4
+//!
+//! [[fault]]                        # the initiator's access revoked (its
+//! kind = "access_revoke"           # sessions closed), then restored
+//! start_s = 5
+//! duration_s = 4
+//!
+//! [[fault]]                        # the LUN's backing store slow (dm-delay)
+//! kind = "slow_store"
+//! io_delay_ms = 3000               # added to every read and write, > 0
+//! start_s = 5
+//! duration_s = 10
 //!
 //! [expect]                         # default: as the oracle predicts, recovered, nothing lost
 //! first_error = "oracle"           # "oracle" | "none" | seconds after the first fault starts
@@ -101,7 +117,23 @@ pub const KEY_ABORT_TIMEOUT: &str = "node.session.err_timeo.abort_timeout";
 pub const PLANNED_FAULT_KINDS: &[&str] = &["reset", "mtu", "tbf"];
 
 /// Fault kinds this harness implements.
-pub const FAULT_KINDS: &[&str] = &["blackhole", "netem", "flap", "target_stop"];
+pub const FAULT_KINDS: &[&str] = &[
+    "blackhole",
+    "netem",
+    "flap",
+    "target_stop",
+    "portal_remove",
+    "access_revoke",
+    "slow_store",
+];
+
+/// Fault kinds carried out on the target, not on the link: no direction.
+pub const TARGET_FAULT_KINDS: &[&str] =
+    &["target_stop", "portal_remove", "access_revoke", "slow_store"];
+
+/// Upper bound of `slow_store`'s `io_delay_ms` (dm-delay takes any, but a
+/// minute per I/O is no longer "slow").
+pub const MAX_IO_DELAY_MS: f64 = 60_000.0;
 
 /// Impairment names people write as a kind, and the netem option to use.
 const NETEM_KIND_ALIASES: &[(&str, &str)] = &[
@@ -304,6 +336,16 @@ pub enum FaultKind {
     /// The target process is killed at the start and started again at the
     /// end: connections are reset, then refused while it is down.
     TargetStop,
+    /// The target's network portal is removed at the start and restored at
+    /// the end (tgt: `tgtadm --op delete --mode portal`; LIO: the `np` rmdir).
+    PortalRemove,
+    /// The initiator's access is revoked at the start (tgt: unbind its
+    /// address and close its connections; LIO: remove its ACL, which closes
+    /// its sessions) and restored at the end: relogins are refused meanwhile.
+    AccessRevoke,
+    /// The LUN's backing store (dm-delay over a loop device) adds
+    /// `io_delay_ms` to every read and write for the fault's duration.
+    SlowStore { io_delay_ms: f64 },
 }
 
 impl FaultKind {
@@ -314,6 +356,9 @@ impl FaultKind {
             FaultKind::Netem { .. } => "netem",
             FaultKind::Flap { .. } => "flap",
             FaultKind::TargetStop => "target_stop",
+            FaultKind::PortalRemove => "portal_remove",
+            FaultKind::AccessRevoke => "access_revoke",
+            FaultKind::SlowStore { .. } => "slow_store",
         }
     }
 
@@ -323,7 +368,10 @@ impl FaultKind {
             FaultKind::Blackhole { direction }
             | FaultKind::Netem { direction, .. }
             | FaultKind::Flap { direction, .. } => Some(*direction),
-            FaultKind::TargetStop => None,
+            FaultKind::TargetStop
+            | FaultKind::PortalRemove
+            | FaultKind::AccessRevoke
+            | FaultKind::SlowStore { .. } => None,
         }
     }
 }
@@ -579,6 +627,9 @@ struct RawFault {
     on_s: Option<Spanned<f64>>,
     #[serde(default)]
     period_s: Option<Spanned<f64>>,
+    // slow_store
+    #[serde(default)]
+    io_delay_ms: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -1232,13 +1283,20 @@ fn build_fault_kind(
             }
         }
     }
-    if kind_name == "target_stop" {
+    if kind_name != "slow_store" {
+        if let Some(v) = &f.io_delay_ms {
+            foreign(ctx, v.span(), "io_delay_ms", "slow_store");
+        }
+    }
+    if TARGET_FAULT_KINDS.contains(&kind_name) {
         if let Some(d) = &f.direction {
             ctx.err(
                 d.span(),
                 &field("direction"),
-                "does not apply to kind = \"target_stop\"".into(),
-                Some("target_stop stops the target process: both directions".into()),
+                format!("does not apply to kind = \"{kind_name}\""),
+                Some(format!(
+                    "{kind_name} acts on the target, not on the link: both directions"
+                )),
             );
             ok = false;
         }
@@ -1255,6 +1313,9 @@ fn build_fault_kind(
             })
         }),
         "target_stop" => Some(FaultKind::TargetStop),
+        "portal_remove" => Some(FaultKind::PortalRemove),
+        "access_revoke" => Some(FaultKind::AccessRevoke),
+        "slow_store" => build_slow_store(ctx, i, f),
         other => {
             let hint = if let Some((_, opt)) = NETEM_KIND_ALIASES.iter().find(|(k, _)| *k == other)
             {
@@ -1278,6 +1339,41 @@ fn build_fault_kind(
     } else {
         None
     }
+}
+
+impl Scenario {
+    /// Whether a fault needs the LUN on a delayable store (dm-delay).
+    pub fn needs_slow_store(&self) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(f.kind, FaultKind::SlowStore { .. }))
+    }
+}
+
+/// `slow_store`'s delay: required, > 0, at most [`MAX_IO_DELAY_MS`].
+fn build_slow_store(ctx: &mut Ctx<'_>, i: usize, f: &RawFault) -> Option<FaultKind> {
+    let field = format!("fault[{i}].io_delay_ms");
+    let hint = "milliseconds added to every read and write, e.g. 3000";
+    let Some(v) = &f.io_delay_ms else {
+        ctx.err(
+            f.kind.span(),
+            &field,
+            "kind = \"slow_store\" needs io_delay_ms".into(),
+            Some(hint.into()),
+        );
+        return None;
+    };
+    let x = *v.get_ref();
+    if !(x.is_finite() && x > 0.0 && x <= MAX_IO_DELAY_MS) {
+        ctx.err(
+            v.span(),
+            &field,
+            format!("must be > 0 and <= {MAX_IO_DELAY_MS}, got {x}"),
+            Some(hint.into()),
+        );
+        return None;
+    }
+    Some(FaultKind::SlowStore { io_delay_ms: x })
 }
 
 fn build_netem(
@@ -2158,5 +2254,66 @@ max_stall_s = 8
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncé d", 7), (2, 4));
         assert_eq!(line_col("", 5), (1, 1));
+    }
+
+    #[test]
+    fn parses_target_side_faults() {
+        for (text, kind) in [
+            ("kind = \"portal_remove\"\n", FaultKind::PortalRemove),
+            ("kind = \"access_revoke\"\n", FaultKind::AccessRevoke),
+            (
+                "kind = \"slow_store\"\nio_delay_ms = 2500\n",
+                FaultKind::SlowStore {
+                    io_delay_ms: 2500.0,
+                },
+            ),
+        ] {
+            let s = Scenario::parse(&with_fault(text), "x.toml").unwrap();
+            assert_eq!(s.faults[1].kind, kind);
+            assert_eq!(s.faults[1].kind.direction(), None);
+            assert!(FAULT_KINDS.contains(&kind.name()));
+            assert!(TARGET_FAULT_KINDS.contains(&kind.name()));
+            assert_eq!(s.needs_slow_store(), kind.name() == "slow_store");
+        }
+    }
+
+    #[test]
+    fn target_side_faults_are_checked_with_their_line() {
+        // No direction: they act on the target.
+        for kind in ["portal_remove", "access_revoke"] {
+            let d = one(&with_fault(&format!(
+                "kind = \"{kind}\"\ndirection = \"to_target\"\n"
+            )));
+            assert_eq!(
+                (d.field.as_str(), d.line, d.column),
+                ("fault[0].direction", 25, 13)
+            );
+            assert!(d.message.contains(kind), "{d}");
+        }
+        // slow_store needs its delay, named on the kind's line.
+        let d = one(&with_fault("kind = \"slow_store\"\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].io_delay_ms", 24));
+        assert!(d.message.contains("needs io_delay_ms"), "{d}");
+        for bad in ["0", "-5", "60001"] {
+            let d = one(&with_fault(&format!(
+                "kind = \"slow_store\"\nio_delay_ms = {bad}\n"
+            )));
+            assert_eq!(
+                (d.field.as_str(), d.line, d.column),
+                ("fault[0].io_delay_ms", 25, 15)
+            );
+        }
+        // ... and only slow_store takes it; its delay is not netem's.
+        let d = one(&with_fault("kind = \"blackhole\"\nio_delay_ms = 5\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].io_delay_ms", 25));
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("io_delay_ms is an option of kind = \"slow_store\"")
+        );
+        let d = one(&with_fault("kind = \"slow_store\"\ndelay_ms = 5\nio_delay_ms = 5\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].delay_ms", 25));
+        // A typo gets a hint.
+        let d = one(&with_fault("kind = \"portal_remov\"\n"));
+        assert_eq!(d.hint.as_deref(), Some("did you mean `portal_remove`?"));
     }
 }

@@ -182,7 +182,21 @@ impl LioTarget {
     /// Like [`LioTarget::setup`], stopping after `stage` (for tests). On an
     /// error everything made so far is removed.
     pub async fn setup_until(lane: &Lane, spec: LunSpec, stage: LioStage) -> Result<LioTarget> {
+        Self::setup_on(lane, spec, stage, None).await
+    }
+
+    /// Like [`LioTarget::setup_until`], the LUN on `store` (a block device,
+    /// e.g. a [`super::slow_store::SlowStore`]) instead of a sparse file.
+    pub async fn setup_on(
+        lane: &Lane,
+        spec: LunSpec,
+        stage: LioStage,
+        store: Option<&Path>,
+    ) -> Result<LioTarget> {
         let mut t = Self::new(lane, spec)?;
+        if let Some(store) = store {
+            t.backing = store.to_path_buf();
+        }
         let res = blocking(|| t.build(stage));
         if let Err(e) = res {
             if let Err(te) = t.teardown().await {
