@@ -165,7 +165,7 @@ async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
 
 /// Runs one scenario run on lane `lane_index` and returns its report entry.
 pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
-    let prediction = oracle::predict_scenario(&run.scenario);
+    let prediction = oracle::predict_run(run);
     let started = Instant::now();
     let mut timings = Timings::default();
     let mut setup = Setup::default();
@@ -476,5 +476,5 @@ pub fn probe_binary_beside(exe: &Path) -> PathBuf {
 
 /// Prediction for a run that never started (for listing).
 pub fn prediction_of(run: &Run) -> Prediction {
-    oracle::predict_scenario(&run.scenario)
+    oracle::predict_run(run)
 }

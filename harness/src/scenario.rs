@@ -128,8 +128,12 @@ pub const FAULT_KINDS: &[&str] = &[
 ];
 
 /// Fault kinds carried out on the target, not on the link: no direction.
-pub const TARGET_FAULT_KINDS: &[&str] =
-    &["target_stop", "portal_remove", "access_revoke", "slow_store"];
+pub const TARGET_FAULT_KINDS: &[&str] = &[
+    "target_stop",
+    "portal_remove",
+    "access_revoke",
+    "slow_store",
+];
 
 /// Upper bound of `slow_store`'s `io_delay_ms` (dm-delay takes any, but a
 /// minute per I/O is no longer "slow").
@@ -2310,7 +2314,9 @@ max_stall_s = 8
             d.hint.as_deref(),
             Some("io_delay_ms is an option of kind = \"slow_store\"")
         );
-        let d = one(&with_fault("kind = \"slow_store\"\ndelay_ms = 5\nio_delay_ms = 5\n"));
+        let d = one(&with_fault(
+            "kind = \"slow_store\"\ndelay_ms = 5\nio_delay_ms = 5\n",
+        ));
         assert_eq!((d.field.as_str(), d.line), ("fault[0].delay_ms", 25));
         // A typo gets a hint.
         let d = one(&with_fault("kind = \"portal_remov\"\n"));

@@ -64,6 +64,17 @@ fn leftovers() -> Vec<String> {
     for object in sh("ls -d /sys/kernel/config/target/iscsi/*iscsi-chaos* /sys/kernel/config/target/core/*/iscsi-chaos-* 2>/dev/null").lines() {
         found.push(format!("configfs {object}"));
     }
+    // Slow stores: dm devices by name, loop devices by their backing file.
+    for dm in sh("cat /sys/block/dm-*/dm/name 2>/dev/null").lines() {
+        if dm.starts_with("iscsi-chaos-") {
+            found.push(format!("dm device {dm}"));
+        }
+    }
+    for lo in sh("losetup -a 2>/dev/null").lines() {
+        if lo.contains("iscsi-chaos-") {
+            found.push(format!("loop device {lo}"));
+        }
+    }
     for dir in sh("ls -d /tmp/iscsi-chaos-* 2>/dev/null").lines() {
         found.push(format!("folder {dir}"));
     }

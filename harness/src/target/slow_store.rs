@@ -254,10 +254,7 @@ pub fn loop_leftovers() -> Vec<(String, String)> {
             continue;
         };
         if let Some(run) = run_of_backing_file(&backing, &tmp) {
-            found.push((
-                format!("/dev/{}", e.file_name().to_string_lossy()),
-                run,
-            ));
+            found.push((format!("/dev/{}", e.file_name().to_string_lossy()), run));
         }
     }
     found.sort();
@@ -314,8 +311,7 @@ mod tests {
             Some("r1-x")
         );
         assert_eq!(
-            run_of_backing_file("/tmp/iscsi-chaos-r1-0-AbC12/lun1.img (deleted)", tmp)
-                .as_deref(),
+            run_of_backing_file("/tmp/iscsi-chaos-r1-0-AbC12/lun1.img (deleted)", tmp).as_deref(),
             Some("r1")
         );
         assert_eq!(run_of_backing_file("/var/lib/disk.img", tmp), None);

@@ -361,7 +361,9 @@ impl TgtTarget {
     /// The target's connections as (session id, connection id).
     pub async fn connections(&self) -> Result<Vec<(String, String)>> {
         let out = self
-            .tgtadm(&["--lld", "iscsi", "--mode", "conn", "--op", "show", "--tid", TID])
+            .tgtadm(&[
+                "--lld", "iscsi", "--mode", "conn", "--op", "show", "--tid", TID,
+            ])
             .await?;
         Ok(parse_connections(&out))
     }
@@ -372,8 +374,10 @@ impl TgtTarget {
     pub async fn set_portal(&mut self, present: bool) -> Result<String> {
         let op = if present { "new" } else { "delete" };
         let param = self.portal_param();
-        self.tgtadm(&["--lld", "iscsi", "--mode", "portal", "--op", op, "--param", &param])
-            .await?;
+        self.tgtadm(&[
+            "--lld", "iscsi", "--mode", "portal", "--op", op, "--param", &param,
+        ])
+        .await?;
         let conns = self.connections().await.map(|c| c.len()).unwrap_or(0);
         Ok(format!(
             "tgtadm portal {op} {}; {conns} connection(s) open",
