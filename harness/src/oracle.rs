@@ -610,7 +610,7 @@ pub fn target_fault_notes(t: &Timeouts, f: &Fault, target: TargetKind) -> (bool,
             let inn = t.noop_out_interval + t.noop_out_timeout;
             if t.nops() && blocked >= inn {
                 notes.push(format!(
-                    "fault {i}: slow_store on LIO: a command blocks the connection up to {blocked:.1} s, NOP-Outs time out (I + N = {inn} s): the session drops and relogs in only once the store is fast again"
+                    "fault {i}: slow_store on LIO: a command blocks the connection up to {blocked:.1} s, NOP-Outs time out (I + N = {inn} s): the session drops and relogs in once the blocked commands are done (at the latest when the store is fast again)"
                 ));
                 // Detection at I + N into the slow period at the earliest;
                 // relogin once it ends (measured: 0.6 s after).
