@@ -61,6 +61,17 @@ pub fn needs() -> Vec<Need> {
     needs.push(kernel("sch_netem", true));
     needs.push(kernel("veth", true));
     needs.push(kernel("target_core_mod", false));
+    // slow_store scenarios only.
+    needs.push(kernel("dm_delay", false));
+    for (t, package) in [("dmsetup", "dmsetup"), ("losetup", "mount")] {
+        needs.push(Need {
+            what: t,
+            missing: (!tool(t)).then(|| {
+                format!("{t} is not installed (slow_store only): apt-get install {package}")
+            }),
+            essential: false,
+        });
+    }
     for (t, package) in [
         ("iscsiadm", "open-iscsi"),
         ("iscsid", "open-iscsi"),
