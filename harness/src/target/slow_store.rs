@@ -87,6 +87,12 @@ fn tool_blocking(program: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
 /// A delayable backing store for one lane.
 #[derive(Debug)]
 pub struct SlowStore {
@@ -106,6 +112,15 @@ impl SlowStore {
     /// File, loop device, dm device (no delay yet). On an error, what was
     /// made is removed.
     pub async fn create(lane: &Lane, size_bytes: u64) -> Result<SlowStore> {
+        // A host without the tools skips slow_store runs; it does not fail them.
+        for t in ["dmsetup", "losetup"] {
+            if !on_path(t) {
+                return Err(anyhow::Error::new(super::Unsupported(
+                    "slow_store needs dmsetup and losetup (apt-get install dmsetup mount) \
+                     and the dm_delay module; see `iscsi-chaos doctor`",
+                )));
+            }
+        }
         let (dir, file) = super::backing_store(lane, size_bytes)?;
         let mut s = SlowStore {
             name: dm_name(lane.run_id(), lane.index()),
