@@ -633,17 +633,52 @@ pub fn target_fault_notes(t: &Timeouts, f: &Fault, target: TargetKind) -> (bool,
     (borderline, notes)
 }
 
+/// Whether a silent drop is long enough to be detected by itself.
+fn detected_alone(t: &Timeouts, o: &Outage) -> bool {
+    if o.mode != OutageMode::SilentDrop {
+        return true;
+    }
+    let deadline = if t.nops() {
+        t.noop_out_interval + t.noop_out_timeout
+    } else {
+        t.scsi_timeout
+    };
+    tcp_resume_s(o.duration_s) > deadline + DETECTION_MARGIN_S
+}
+
 /// The expectation for one run of a scenario: [`predict_scenario`] with
 /// target faults as `run.target` carries them out, and their notes.
 pub fn predict_run(run: &Run) -> Prediction {
     let s = &run.scenario;
+    let t = Timeouts::from_initiator(&s.initiator);
+    let mut held = Vec::new();
     let outages: Vec<Outage> = s
         .faults
         .iter()
-        .flat_map(|f| Outage::of_fault_on(f, run.target))
+        .flat_map(|f| {
+            let mut os = Outage::of_fault_on(f, run.target);
+            // A detected blackhole inside a portal removal: the session
+            // cannot relogin before the portal is back (connects get RST).
+            let portal = s.faults.iter().find(|p| {
+                p.kind == FaultKind::PortalRemove
+                    && matches!(f.kind, FaultKind::Blackhole { .. })
+                    && f.start_s >= p.start_s - 1e-9
+                    && f.end_s() <= p.end_s() + 1e-9
+            });
+            if let Some(p) = portal {
+                for o in os.iter_mut().filter(|o| detected_alone(&t, o)) {
+                    o.duration_s = p.end_s() - o.start_s;
+                    held.push(format!(
+                        "fault {}: the blackhole is detected and portal_remove (fault {}) keeps the portal away until {} s: relogin refused until then (modelled as the outage lasting until then)",
+                        f.index, p.index, p.end_s()
+                    ));
+                }
+            }
+            os
+        })
         .collect();
     let mut p = predict_scenario_with(s, outages);
-    let t = Timeouts::from_initiator(&s.initiator);
+    p.notes.extend(held);
     for f in &s.faults {
         let (borderline, notes) = target_fault_notes(&t, f, run.target);
         p.borderline |= borderline;
@@ -1055,5 +1090,27 @@ mod tests {
         let p = predict_run(&run_of(short, TargetKind::Lio));
         assert!(!p.borderline);
         assert!(p.notes.iter().any(|n| n.contains("stalls only")));
+    }
+
+    #[test]
+    fn a_portal_gone_at_reconnect_turns_a_harmless_blackhole_into_eio() {
+        let blackhole = "[[fault]]\nkind = \"blackhole\"\nstart_s = 3\nduration_s = 6.5\n";
+        let portal = "[[fault]]\nkind = \"portal_remove\"\nstart_s = 3\nduration_s = 17.5\n";
+        for target in TargetKind::ALL {
+            // Alone: detected, relogin before R: no error.
+            let alone = predict_run(&run_of(blackhole, target));
+            assert_eq!(alone.first_error_s, None, "{:?}", alone.notes);
+            // Portal gone until 20.5 s: EIO at detection + R.
+            let held = predict_run(&run_of(&format!("{portal}{blackhole}"), target));
+            let e = held.first_error_s.expect("an error");
+            assert!((e - 14.0).abs() < 0.01, "{:?}", held.notes);
+            assert!(!held.borderline);
+            assert!(held.notes.iter().any(|n| n.contains("relogin refused")));
+        }
+        // A blackhole too short to be detected is not held.
+        let short = "[[fault]]\nkind = \"blackhole\"\nstart_s = 3\nduration_s = 2\n";
+        let p = predict_run(&run_of(&format!("{portal}{short}"), TargetKind::Tgt));
+        assert_eq!(p.first_error_s, None);
+        assert!(p.detection_s.is_none());
     }
 }

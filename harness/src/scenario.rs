@@ -1214,9 +1214,11 @@ fn build_faults(
     // One lane: any two faults in time overlap on it.
     let mut order: Vec<usize> = (0..faults.len()).collect();
     order.sort_by(|&a, &b| faults[a].0.start_s.total_cmp(&faults[b].0.start_s));
+    let mut reported: Vec<(usize, usize)> = Vec::new();
     for w in order.windows(2) {
         let (a, b) = (&faults[w[0]], &faults[w[1]]);
-        if b.0.start_s < a.0.end_s() - 1e-9 {
+        if b.0.start_s < a.0.end_s() - 1e-9 && !portal_holds(&a.0, &b.0) {
+            reported.push((a.0.index, b.0.index));
             ctx.err(
                 b.1.clone(),
                 &format!("fault[{}].start_s", b.0.index),
@@ -1234,6 +1236,7 @@ fn build_faults(
             ok = false;
         }
     }
+    ok &= check_portal_overlaps(ctx, &faults, &reported);
     if !ok {
         return None;
     }
@@ -1352,6 +1355,55 @@ impl Scenario {
             .iter()
             .any(|f| matches!(f.kind, FaultKind::SlowStore { .. }))
     }
+}
+
+/// A `portal_remove` may hold blackholes: that is how a scenario makes the
+/// session reconnect while the portal is gone (the live session does not
+/// notice the removal by itself).
+fn portal_holds(portal: &Fault, inner: &Fault) -> bool {
+    portal.kind == FaultKind::PortalRemove
+        && matches!(inner.kind, FaultKind::Blackhole { .. })
+        && inner.start_s >= portal.start_s - 1e-9
+        && inner.end_s() <= portal.end_s() + 1e-9
+}
+
+/// Any other fault overlapping a `portal_remove` (beyond the neighbours the
+/// caller compared, `reported`) is an error.
+fn check_portal_overlaps(
+    ctx: &mut Ctx<'_>,
+    faults: &[(Fault, Range<usize>, Range<usize>)],
+    reported: &[(usize, usize)],
+) -> bool {
+    let mut ok = true;
+    for (p, _, _) in faults
+        .iter()
+        .filter(|f| f.0.kind == FaultKind::PortalRemove)
+    {
+        for (f, span, _) in faults {
+            let overlaps =
+                f.index != p.index && f.start_s < p.end_s() - 1e-9 && p.start_s < f.end_s() - 1e-9;
+            let seen =
+                reported.contains(&(p.index, f.index)) || reported.contains(&(f.index, p.index));
+            if overlaps && !seen && !portal_holds(p, f) {
+                ctx.err(
+                    span.clone(),
+                    &format!("fault[{}].start_s", f.index),
+                    format!(
+                        "overlaps portal_remove fault[{}] ({} s to {} s) on the lane",
+                        p.index,
+                        fmt_s(p.start_s),
+                        fmt_s(p.end_s())
+                    ),
+                    Some(
+                        "only a blackhole that ends before the portal is restored may overlap it"
+                            .into(),
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok
 }
 
 /// `slow_store`'s delay: required, > 0, at most [`MAX_IO_DELAY_MS`].
@@ -2321,5 +2373,33 @@ max_stall_s = 8
         // A typo gets a hint.
         let d = one(&with_fault("kind = \"portal_remov\"\n"));
         assert_eq!(d.hint.as_deref(), Some("did you mean `portal_remove`?"));
+    }
+
+    #[test]
+    fn a_portal_removal_may_hold_a_blackhole_only() {
+        let head = "version = 1\nduration_s = 40\n[lane]\ntarget = \"tgt\"\n";
+        let portal = "[[fault]]\nkind = \"portal_remove\"\nstart_s = 3\nduration_s = 20\n";
+        let ok =
+            format!("{head}{portal}[[fault]]\nkind = \"blackhole\"\nstart_s = 3\nduration_s = 6\n");
+        let s = Scenario::parse(&ok, "p.toml").unwrap();
+        assert_eq!(s.faults.len(), 2);
+        // Not a blackhole: refused, on the inner fault's start_s line.
+        let d = one(&format!(
+            "{head}{portal}[[fault]]\nkind = \"access_revoke\"\nstart_s = 5\nduration_s = 2\n"
+        ));
+        assert_eq!((d.field.as_str(), d.line), ("fault[1].start_s", 11));
+        // A blackhole outlasting the portal removal: refused.
+        let d = one(&format!(
+            "{head}{portal}[[fault]]\nkind = \"blackhole\"\nstart_s = 20\nduration_s = 6\n"
+        ));
+        assert_eq!(d.field, "fault[1].start_s");
+        // A fault overlapping the portal but not its neighbour in time.
+        let text = format!(
+            "{head}{portal}[[fault]]\nkind = \"blackhole\"\nstart_s = 4\nduration_s = 2\n\
+             [[fault]]\nkind = \"target_stop\"\nstart_s = 10\nduration_s = 2\n"
+        );
+        let d = one(&text);
+        assert_eq!((d.field.as_str(), d.line), ("fault[2].start_s", 15));
+        assert!(d.message.contains("portal_remove fault[0]"), "{d}");
     }
 }
