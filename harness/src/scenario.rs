@@ -62,8 +62,8 @@
 //! duration_s = 4
 //!
 //! [[fault]]                        # the target's portal removed, then restored
-//! kind = "portal_remove"
-//! start_s = 5
+//! kind = "portal_remove"           # (live sessions do not notice: it may hold
+//! start_s = 5                      # blackholes, whose reconnects it refuses)
 //! duration_s = 4
 //!
 //! [[fault]]                        # the initiator's access revoked (its
