@@ -132,6 +132,11 @@ pub async fn stale() -> Vec<String> {
             Err(e) => removed.push(format!("(cleanup of lanes failed: {e:#})")),
         }
     }
+    // Slow stores (dm-delay, then its loop device): after the targets that
+    // held them (LIO above, tgtd with its namespace), before their folders.
+    removed.extend(crate::target::slow_store::remove_leftovers(&|run| {
+        !is_live(run)
+    }));
     // Target temporary folders (backing files, logs).
     if let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) {
         for entry in dir.flatten() {

@@ -45,6 +45,21 @@ pub const NFT: Requirement = Tool {
     package: "nftables",
 };
 
+/// For reset and MTU faults (nftables rules in the lane's namespace).
+const FIREWALL: &[Requirement] = &[NFT, Module("nf_tables"), Module("nft_reject_inet")];
+/// For slow_store faults (dm-delay over a loop device).
+const SLOW_STORE: &[Requirement] = &[
+    Module("dm_delay"),
+    Tool {
+        name: "dmsetup",
+        package: "dmsetup",
+    },
+    Tool {
+        name: "losetup",
+        package: "mount",
+    },
+];
+
 /// Needed by every run: missing one stops the whole `run`.
 pub const GLOBAL: &[Requirement] = &[
     Root,
@@ -79,9 +94,9 @@ pub fn fault_needs(kind: &FaultKind) -> &'static [Requirement] {
     match kind {
         FaultKind::Blackhole { .. } | FaultKind::Netem { .. } | FaultKind::Flap { .. } => &[NETEM],
         FaultKind::Tbf { .. } => &[Module("sch_tbf")],
-        FaultKind::Reset { .. } => &[NFT, Module("nf_tables"), Module("nft_reject_inet")],
-        FaultKind::Mtu { .. } => &[NFT, Module("nf_tables")],
-        FaultKind::TargetStop => &[],
+        FaultKind::Reset { .. } | FaultKind::Mtu { .. } => FIREWALL,
+        FaultKind::SlowStore { .. } => SLOW_STORE,
+        FaultKind::TargetStop | FaultKind::PortalRemove | FaultKind::AccessRevoke => &[],
     }
 }
 
@@ -196,6 +211,9 @@ fn all_requirements() -> Vec<(Requirement, bool, &'static str)> {
         }
     };
     more(&[NETEM], "blackhole, netem and flap faults");
+    more(&[Module("sch_tbf")], "tbf faults");
+    more(FIREWALL, "reset and mtu faults");
+    more(SLOW_STORE, "slow_store faults");
     more(target_needs(TargetKind::Tgt), "tgt runs");
     more(target_needs(TargetKind::Lio), "lio runs");
     all

@@ -113,6 +113,12 @@ pub enum Action {
     StopTarget,
     /// Start the target process again, same portal and LUN.
     StartTarget,
+    /// Remove (false) or restore (true) the target's network portal.
+    SetPortal { present: bool },
+    /// Revoke (false) or restore (true) the initiator's access.
+    SetAccess { allowed: bool },
+    /// Set the backing store's added delay per I/O (0: none).
+    SetStoreDelay { ms: f64 },
 }
 
 /// One step of the fault timeline.
@@ -168,6 +174,18 @@ pub fn plan(faults: &[Fault]) -> Vec<Step> {
                 Action::ClearFirewall,
             ),
             FaultKind::TargetStop => (Action::StopTarget, Action::StartTarget),
+            FaultKind::PortalRemove => (
+                Action::SetPortal { present: false },
+                Action::SetPortal { present: true },
+            ),
+            FaultKind::AccessRevoke => (
+                Action::SetAccess { allowed: false },
+                Action::SetAccess { allowed: true },
+            ),
+            FaultKind::SlowStore { io_delay_ms } => (
+                Action::SetStoreDelay { ms: io_delay_ms },
+                Action::SetStoreDelay { ms: 0.0 },
+            ),
         };
         for (s, e) in f.pulses() {
             for (at_s, phase, action) in [
@@ -468,6 +486,30 @@ mod tests {
             Action::Firewall {
                 rule: Rule::DropOversize { mtu: 1500 }
             }
+        );
+    }
+
+    #[test]
+    fn target_side_faults_begin_and_undo() {
+        let steps = plan_of(
+            "[[fault]]\nkind = \"portal_remove\"\nstart_s = 1\nduration_s = 2\n\
+             [[fault]]\nkind = \"access_revoke\"\nstart_s = 5\nduration_s = 3\n\
+             [[fault]]\nkind = \"slow_store\"\nio_delay_ms = 1500\nstart_s = 10\nduration_s = 4\n",
+        );
+        let got: Vec<(f64, &str, Action)> = steps
+            .iter()
+            .map(|s| (s.at_s, s.kind, s.action.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1.0, "portal_remove", Action::SetPortal { present: false }),
+                (3.0, "portal_remove", Action::SetPortal { present: true }),
+                (5.0, "access_revoke", Action::SetAccess { allowed: false }),
+                (8.0, "access_revoke", Action::SetAccess { allowed: true }),
+                (10.0, "slow_store", Action::SetStoreDelay { ms: 1500.0 }),
+                (14.0, "slow_store", Action::SetStoreDelay { ms: 0.0 }),
+            ]
         );
     }
 }

@@ -63,7 +63,7 @@
 //! previous one's recovery (flapping faster than relogin), the target's
 //! restart time, the stall length caused by loss.
 
-use crate::scenario::{Direction, Fault, FaultKind, Initiator, Scenario};
+use crate::scenario::{Direction, Fault, FaultKind, Initiator, Run, Scenario, TargetKind};
 
 /// Retries the SCSI disk driver allows a file-system command (SD_MAX_RETRIES):
 /// the sixth disruption of the same command fails it.
@@ -94,6 +94,13 @@ pub const RACE_MARGIN_S: f64 = 1.5;
 pub const TOLERANCE_S: f64 = 1.5;
 /// How long a stopped target takes to listen again after its restart begins.
 pub const TARGET_RESTART_S: f64 = 1.0;
+/// Delay between relogins after a refused login (TCP accepted, login
+/// rejected: LIO's disabled TPG or removed ACL, tgt's unbound initiator);
+/// measured 1.97-2.05 s on both targets.
+pub const LOGIN_REJECTED_RETRY_S: f64 = 2.0;
+/// How long restoring access or re-enabling a TPG takes to apply (tgt: one
+/// tgtadm under TCG, 0.3-0.5 s; LIO: a configfs write).
+pub const ACCESS_RESTORE_S: f64 = 0.5;
 /// From this netem loss on, NOP replies may be lost often enough to time
 /// out (a NOP-Out's reply needs about log2(N / 0.2) straight losses of a
 /// retransmit at 5 %; at 20 % that is no longer rare over a run).
@@ -146,6 +153,10 @@ pub enum OutageMode {
     /// closes the connections at once, reconnects are refused
     /// (`target_stop`).
     Refused,
+    /// The sessions are closed at once, then connections are accepted but
+    /// logins rejected for the outage's duration, retried every 2 s (LIO's
+    /// `target_stop`, `access_revoke` on both targets).
+    LoginRejected,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -164,10 +175,14 @@ impl Outage {
             FaultKind::Blackhole { .. } | FaultKind::Flap { .. } => OutageMode::SilentDrop,
             FaultKind::TargetStop => OutageMode::Refused,
             FaultKind::Reset { .. } => OutageMode::Reset,
-            // Modelled as repeated disruptions ([`repeated_disruptions`]).
-            FaultKind::Netem { .. } | FaultKind::Tbf { .. } | FaultKind::Mtu { .. } => {
-                return Vec::new()
-            }
+            FaultKind::AccessRevoke => OutageMode::LoginRejected,
+            // Live sessions do not notice (see `target_fault_notes`).
+            FaultKind::PortalRemove => return Vec::new(),
+            // Modelled as repeated disruptions ([`Repeated`]) or impairments.
+            FaultKind::Netem { .. }
+            | FaultKind::Tbf { .. }
+            | FaultKind::Mtu { .. }
+            | FaultKind::SlowStore { .. } => return Vec::new(),
         };
         f.pulses()
             .into_iter()
@@ -304,6 +319,12 @@ fn connect_time(t: &Timeouts, mode: OutageMode, first_attempt: f64, link_up: f64
                 }
                 attempt += REFUSED_RETRY_S;
             }
+            OutageMode::LoginRejected => {
+                if attempt >= link_up {
+                    return attempt;
+                }
+                attempt += LOGIN_REJECTED_RETRY_S;
+            }
             OutageMode::SilentDrop => {
                 // SYN at 0, then retransmits 1, 3, 7, 15, ... s into the attempt.
                 let mut syn = 0.0;
@@ -330,7 +351,7 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
     };
     // Detection window, and whether the outage is long enough for it.
     let (detect, detected, borderline_detect) = match o.mode {
-        OutageMode::Refused => (Window::at(0.0), true, false),
+        OutageMode::Refused | OutageMode::LoginRejected => (Window::at(0.0), true, false),
         // Reset at the initiator's next packet: a probe's I/O or a NOP-Out.
         OutageMode::Reset => {
             let quiet = if t.nops() {
@@ -409,6 +430,16 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
         relogin.hi += REFUSED_RETRY_S;
         notes.push(format!(
             "the reconnect at {last_connect:.1} s may find the target still starting (restart <= {TARGET_RESTART_S} s): relogin by {:.1} s",
+            relogin.hi
+        ));
+    }
+    // Access restored (or the TPG enabled) a moment after the scheduled
+    // end: a relogin landing just after it may still be rejected.
+    let last_login = relogin.hi - LOGIN_S;
+    if o.mode == OutageMode::LoginRejected && last_login - d < ACCESS_RESTORE_S {
+        relogin.hi += LOGIN_REJECTED_RETRY_S;
+        notes.push(format!(
+            "the relogin at {last_login:.1} s may come before access is restored (<= {ACCESS_RESTORE_S} s): relogin by {:.1} s",
             relogin.hi
         ));
     }
@@ -675,9 +706,14 @@ fn delay_disruptions(t: &Timeouts, f: &Fault, gap: f64) -> Option<Repeated> {
     })
 }
 
-/// The expectation for a scenario's own settings, faults and probes.
+/// The expectation for a scenario's own settings, faults and probes (target
+/// faults as tgt carries them out; see [`predict_run`]).
 pub fn predict_scenario(s: &Scenario) -> Prediction {
     let outages: Vec<Outage> = s.faults.iter().flat_map(Outage::of_fault).collect();
+    predict_scenario_with(s, outages)
+}
+
+fn predict_scenario_with(s: &Scenario, outages: Vec<Outage>) -> Prediction {
     let interval = s
         .probes
         .iter()
@@ -740,6 +776,126 @@ pub fn predict_scenario(s: &Scenario) -> Prediction {
             "target_stop: the target is killed (connections close: conn error 1020 at once) and restarted at the fault's end; its restart time is not modelled"
                 .into(),
         );
+    }
+    p
+}
+
+impl Outage {
+    /// The outages a fault causes on `target`: target faults differ (a
+    /// stopped LIO target is a disabled TPG: it accepts connections and
+    /// rejects logins, where a killed tgtd refuses connections).
+    pub fn of_fault_on(f: &Fault, target: TargetKind) -> Vec<Outage> {
+        let mut out = Outage::of_fault(f);
+        if target == TargetKind::Lio && f.kind == FaultKind::TargetStop {
+            for o in &mut out {
+                o.mode = OutageMode::LoginRejected;
+            }
+        }
+        out
+    }
+}
+
+/// What target-side faults do beyond the outage model, per target (measured
+/// in the lab, kernel 6.1, tgt 1.0.85). Returns (borderline, notes).
+pub fn target_fault_notes(t: &Timeouts, f: &Fault, target: TargetKind) -> (bool, Vec<String>) {
+    let i = f.index;
+    let mut notes = Vec::new();
+    let mut borderline = false;
+    match (f.kind, target) {
+        (FaultKind::TargetStop, TargetKind::Lio) => notes.push(format!(
+            "fault {i}: target_stop on LIO disables the TPG: sessions close at once, connections are accepted and logins rejected (retried every {LOGIN_REJECTED_RETRY_S} s) until it is enabled again"
+        )),
+        (FaultKind::PortalRemove, _) => notes.push(format!(
+            "fault {i}: portal_remove: live sessions do not notice (only the listener goes); only a reconnect during the fault would be refused: no error, no stall"
+        )),
+        (FaultKind::AccessRevoke, TargetKind::Tgt) => notes.push(format!(
+            "fault {i}: access_revoke on tgt: unbind (live connections survive it), then their connections closed; logins rejected every {LOGIN_REJECTED_RETRY_S} s until bound again"
+        )),
+        (FaultKind::AccessRevoke, TargetKind::Lio) => notes.push(format!(
+            "fault {i}: access_revoke on LIO: the ACL's sessions shut down, then the ACL removed; logins rejected every {LOGIN_REJECTED_RETRY_S} s until it is made again"
+        )),
+        (FaultKind::SlowStore { io_delay_ms }, TargetKind::Tgt) => notes.push(format!(
+            "fault {i}: slow_store on tgt: {io_delay_ms} ms per backing-store I/O; tgtd answers NOP-Outs from its main loop: stalls only, the session stays up"
+        )),
+        (FaultKind::SlowStore { io_delay_ms }, TargetKind::Lio) => {
+            // A write costs the write and the flush that O_SYNC sends.
+            let blocked = 2.0 * io_delay_ms / 1000.0;
+            let inn = t.noop_out_interval + t.noop_out_timeout;
+            if t.nops() && blocked >= inn {
+                notes.push(format!(
+                    "fault {i}: slow_store on LIO: a command blocks the connection up to {blocked:.1} s, NOP-Outs time out (I + N = {inn} s): the session drops and relogs in once the blocked commands are done (at the latest when the store is fast again)"
+                ));
+                // Detection at I + N into the slow period at the earliest;
+                // relogin once it ends (measured: 0.6 s after).
+                let r = t.replacement_timeout;
+                let worst = f.duration_s - inn + TIME2WAIT_S + LOGIN_S;
+                if r >= 0.0 && worst > r - RACE_MARGIN_S {
+                    borderline = true;
+                    notes.push(format!(
+                        "fault {i}: relogin up to {worst:.1} s after the drop nears replacement_timeout {r} s: EIO possible, not modelled"
+                    ));
+                }
+            } else {
+                notes.push(format!(
+                    "fault {i}: slow_store on LIO: {io_delay_ms} ms per I/O: stalls only"
+                ));
+            }
+        }
+        _ => {}
+    }
+    (borderline, notes)
+}
+
+/// Whether a silent drop is long enough to be detected by itself.
+fn detected_alone(t: &Timeouts, o: &Outage) -> bool {
+    if o.mode != OutageMode::SilentDrop {
+        return true;
+    }
+    let deadline = if t.nops() {
+        t.noop_out_interval + t.noop_out_timeout
+    } else {
+        t.scsi_timeout
+    };
+    tcp_resume_s(o.duration_s) > deadline + DETECTION_MARGIN_S
+}
+
+/// The expectation for one run of a scenario: [`predict_scenario`] with
+/// target faults as `run.target` carries them out, and their notes.
+pub fn predict_run(run: &Run) -> Prediction {
+    let s = &run.scenario;
+    let t = Timeouts::from_initiator(&s.initiator);
+    let mut held = Vec::new();
+    let outages: Vec<Outage> = s
+        .faults
+        .iter()
+        .flat_map(|f| {
+            let mut os = Outage::of_fault_on(f, run.target);
+            // A detected blackhole inside a portal removal: the session
+            // cannot relogin before the portal is back (connects get RST).
+            let portal = s.faults.iter().find(|p| {
+                p.kind == FaultKind::PortalRemove
+                    && matches!(f.kind, FaultKind::Blackhole { .. })
+                    && f.start_s >= p.start_s - 1e-9
+                    && f.end_s() <= p.end_s() + 1e-9
+            });
+            if let Some(p) = portal {
+                for o in os.iter_mut().filter(|o| detected_alone(&t, o)) {
+                    o.duration_s = p.end_s() - o.start_s;
+                    held.push(format!(
+                        "fault {}: the blackhole is detected and portal_remove (fault {}) keeps the portal away until {} s: relogin refused until then (modelled as the outage lasting until then)",
+                        f.index, p.index, p.end_s()
+                    ));
+                }
+            }
+            os
+        })
+        .collect();
+    let mut p = predict_scenario_with(s, outages);
+    p.notes.extend(held);
+    for f in &s.faults {
+        let (borderline, notes) = target_fault_notes(&t, f, run.target);
+        p.borderline |= borderline;
+        p.notes.extend(notes);
     }
     p
 }
@@ -1125,5 +1281,136 @@ mod tests {
         );
         let r = predict_scenario(&s).recovery_s.unwrap();
         assert!((r.lo - 1.0).abs() < 0.05, "{r:?}");
+    }
+
+    fn run_of(faults: &str, target: TargetKind) -> Run {
+        let s = Scenario::parse(
+            &format!(
+                "version = 1\nduration_s = 40\n[lane]\ntarget = [\"tgt\", \"lio\"]\n\
+                 [initiator]\nnoop_out_interval = 2\nnoop_out_timeout = 2\nreplacement_timeout = 10\n{faults}"
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        Run {
+            scenario: s,
+            target,
+        }
+    }
+
+    #[test]
+    fn target_faults_map_to_outages_per_target() {
+        let stop = "[[fault]]\nkind = \"target_stop\"\nstart_s = 3\nduration_s = 3\n";
+        let modes = |faults: &str, target| -> Vec<OutageMode> {
+            let run = run_of(faults, target);
+            run.scenario
+                .faults
+                .iter()
+                .flat_map(|f| Outage::of_fault_on(f, target))
+                .map(|o| o.mode)
+                .collect()
+        };
+        assert_eq!(modes(stop, TargetKind::Tgt), vec![OutageMode::Refused]);
+        assert_eq!(
+            modes(stop, TargetKind::Lio),
+            vec![OutageMode::LoginRejected]
+        );
+        let revoke = "[[fault]]\nkind = \"access_revoke\"\nstart_s = 3\nduration_s = 3\n";
+        for target in TargetKind::ALL {
+            assert_eq!(modes(revoke, target), vec![OutageMode::LoginRejected]);
+            for none in [
+                "[[fault]]\nkind = \"portal_remove\"\nstart_s = 3\nduration_s = 15\n",
+                "[[fault]]\nkind = \"slow_store\"\nio_delay_ms = 3000\nstart_s = 3\nduration_s = 8\n",
+            ] {
+                assert!(modes(none, target).is_empty());
+                let p = predict_run(&run_of(none, target));
+                assert_eq!(p.first_error_s, None);
+                assert!(!p.borderline, "{:?}", p.notes);
+            }
+        }
+    }
+
+    #[test]
+    fn rejected_logins_retry_every_two_seconds() {
+        // Disabled 3 s: relogins at 2 (rejected), 4 s: no error.
+        let run = run_of(
+            "[[fault]]\nkind = \"target_stop\"\nstart_s = 3\nduration_s = 3\n",
+            TargetKind::Lio,
+        );
+        let p = predict_run(&run);
+        assert_eq!(p.first_error_s, None);
+        let r = p.recovery_s.unwrap();
+        assert_eq!((r.lo, r.hi), (1.0, 2.0));
+        assert!(p.notes.iter().any(|n| n.contains("disables the TPG")));
+        // tgt killed 3 s: reconnects at 2, 5 s (refused every 3 s).
+        let run = run_of(
+            "[[fault]]\nkind = \"target_stop\"\nstart_s = 3\nduration_s = 3\n",
+            TargetKind::Tgt,
+        );
+        let r = predict_run(&run).recovery_s.unwrap();
+        assert_eq!(r.lo, 2.0);
+        // Revoked 13 s: EIO at R = 10, relogin at 14 s.
+        let run = run_of(
+            "[[fault]]\nkind = \"access_revoke\"\nstart_s = 3\nduration_s = 13\n",
+            TargetKind::Lio,
+        );
+        let p = predict_run(&run);
+        assert_eq!(p.first_error_s, Some(10.0));
+        assert!(!p.borderline);
+        assert_eq!(p.recovery_s.unwrap().lo, 1.0);
+        // Restored right at a relogin: one more round.
+        let run = run_of(
+            "[[fault]]\nkind = \"access_revoke\"\nstart_s = 3\nduration_s = 4\n",
+            TargetKind::Tgt,
+        );
+        let p = predict_run(&run);
+        assert_eq!(p.recovery_s.unwrap().hi, 3.0);
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| n.contains("before access is restored")));
+    }
+
+    #[test]
+    fn a_slow_store_drops_lio_sessions_only() {
+        let faults =
+            "[[fault]]\nkind = \"slow_store\"\nio_delay_ms = 3000\nstart_s = 3\nduration_s = 8\n";
+        let tgt = predict_run(&run_of(faults, TargetKind::Tgt));
+        assert!(tgt.notes.iter().any(|n| n.contains("session stays up")));
+        let lio = predict_run(&run_of(faults, TargetKind::Lio));
+        assert!(lio.notes.iter().any(|n| n.contains("NOP-Outs time out")));
+        // A slow period near replacement_timeout: EIO possible, borderline.
+        let long =
+            "[[fault]]\nkind = \"slow_store\"\nio_delay_ms = 3000\nstart_s = 3\nduration_s = 14\n";
+        assert!(predict_run(&run_of(long, TargetKind::Lio)).borderline);
+        assert!(!predict_run(&run_of(long, TargetKind::Tgt)).borderline);
+        // Short delays do not starve NOPs.
+        let short =
+            "[[fault]]\nkind = \"slow_store\"\nio_delay_ms = 500\nstart_s = 3\nduration_s = 14\n";
+        let p = predict_run(&run_of(short, TargetKind::Lio));
+        assert!(!p.borderline);
+        assert!(p.notes.iter().any(|n| n.contains("stalls only")));
+    }
+
+    #[test]
+    fn a_portal_gone_at_reconnect_turns_a_harmless_blackhole_into_eio() {
+        let blackhole = "[[fault]]\nkind = \"blackhole\"\nstart_s = 3\nduration_s = 6.5\n";
+        let portal = "[[fault]]\nkind = \"portal_remove\"\nstart_s = 3\nduration_s = 17.5\n";
+        for target in TargetKind::ALL {
+            // Alone: detected, relogin before R: no error.
+            let alone = predict_run(&run_of(blackhole, target));
+            assert_eq!(alone.first_error_s, None, "{:?}", alone.notes);
+            // Portal gone until 20.5 s: EIO at detection + R.
+            let held = predict_run(&run_of(&format!("{portal}{blackhole}"), target));
+            let e = held.first_error_s.expect("an error");
+            assert!((e - 14.0).abs() < 0.01, "{:?}", held.notes);
+            assert!(!held.borderline);
+            assert!(held.notes.iter().any(|n| n.contains("relogin refused")));
+        }
+        // A blackhole too short to be detected is not held.
+        let short = "[[fault]]\nkind = \"blackhole\"\nstart_s = 3\nduration_s = 2\n";
+        let p = predict_run(&run_of(&format!("{portal}{short}"), TargetKind::Tgt));
+        assert_eq!(p.first_error_s, None);
+        assert!(p.detection_s.is_none());
     }
 }

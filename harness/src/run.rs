@@ -27,6 +27,7 @@ use crate::nemesis::{self, Action, Nemesis};
 use crate::oracle::{self, Prediction};
 use crate::report::{Entry, Timings};
 use crate::scenario::{Initiator, Run};
+use crate::target::slow_store::SlowStore;
 use crate::target::{InitiatorAllow, LunSpec, StopMode, Target, Unsupported};
 use crate::topology::Lane;
 
@@ -57,6 +58,8 @@ pub struct RunContext {
 #[derive(Default)]
 struct Setup {
     lane: Option<Lane>,
+    /// The LUN's delayable store, when a `slow_store` fault needs it.
+    store: Option<SlowStore>,
     target: Option<Target>,
     node: Option<Node>,
     session: Option<Session>,
@@ -78,7 +81,11 @@ impl Setup {
             size_bytes: run.scenario.lane.lun_size_mib * 1024 * 1024,
             allow: InitiatorAllow::Address(lane.initiator_addr()),
         };
-        let target = Target::setup(run.target, lane, spec).await?;
+        if run.scenario.needs_slow_store() {
+            setup.store = Some(SlowStore::create(lane, spec.size_bytes).await?);
+        }
+        let store = setup.store.as_ref().map(|s| s.device().to_path_buf());
+        let target = Target::setup_on(run.target, lane, spec, store.as_deref()).await?;
         allow_digests(&target, &run.scenario.initiator).await?;
         let portal = target.portal().clone();
         setup.target = Some(target);
@@ -132,6 +139,10 @@ impl Setup {
         if let Some(mut target) = self.target.take() {
             note(target.teardown().await);
         }
+        // After the target let go of it, before the lane.
+        if let Some(mut store) = self.store.take() {
+            note(store.teardown().await);
+        }
         if let Some(mut lane) = self.lane.take() {
             note(lane.destroy().await);
         }
@@ -183,7 +194,7 @@ async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
 
 /// Runs one scenario run on lane `lane_index` and returns its report entry.
 pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
-    let prediction = oracle::predict_scenario(&run.scenario);
+    let prediction = oracle::predict_run(run);
     // What this run's target and faults need of the host (doctor.rs).
     if let Some(reason) = crate::doctor::skip_reason(run) {
         return Entry::unchecked(
@@ -452,6 +463,11 @@ async fn wind_down(setup: &mut Setup, child: &mut Child, history: &mut History) 
         if t.pid().is_none() {
             let _ = t.start_process().await;
         }
+        let _ = t.set_portal(true).await;
+        let _ = t.set_initiator_access(true).await;
+    }
+    if let Some(s) = setup.store.as_mut() {
+        let _ = s.set_delay(0).await;
     }
     let _ = child.start_kill();
     if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_ok() {
@@ -640,6 +656,39 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
                 ),
             );
         }
+        Action::SetPortal { present } => {
+            let target = setup.target.as_mut().context("no target")?;
+            let what = target
+                .set_portal(*present)
+                .await
+                .context("changing the target's portal")?;
+            note(history, format!("fault[{}]: {what}", step.fault));
+        }
+        Action::SetAccess { allowed } => {
+            let target = setup.target.as_mut().context("no target")?;
+            let what = target
+                .set_initiator_access(*allowed)
+                .await
+                .context("changing the initiator's access")?;
+            note(history, format!("fault[{}]: {what}", step.fault));
+        }
+        Action::SetStoreDelay { ms } => {
+            let store = setup.store.as_mut().context("no slow store")?;
+            store
+                .set_delay(ms.round() as u64)
+                .await
+                .context("switching the store's delay")?;
+            let table = store.table().await.unwrap_or_default();
+            note(
+                history,
+                format!(
+                    "fault[{}]: store {} delay {} ms (table: {table})",
+                    step.fault,
+                    store.name(),
+                    store.delay_ms()
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -653,7 +702,7 @@ pub fn probe_binary_beside(exe: &Path) -> PathBuf {
 
 /// Prediction for a run that never started (for listing).
 pub fn prediction_of(run: &Run) -> Prediction {
-    oracle::predict_scenario(&run.scenario)
+    oracle::predict_run(run)
 }
 
 #[cfg(test)]

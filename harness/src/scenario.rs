@@ -77,8 +77,24 @@
 //!
 //! [[fault]]                        # the target process killed, started again
 //! kind = "target_stop"             # at the end: connections refused meanwhile
+//! start_s = 5                      # (LIO: the TPG disabled, then enabled)
+//! duration_s = 4
+//!
+//! [[fault]]                        # the target's portal removed, then restored
+//! kind = "portal_remove"           # (live sessions do not notice: it may hold
+//! start_s = 5                      # blackholes, whose reconnects it refuses)
+//! duration_s = 4
+//!
+//! [[fault]]                        # the initiator's access revoked (its
+//! kind = "access_revoke"           # sessions closed), then restored
 //! start_s = 5
 //! duration_s = 4
+//!
+//! [[fault]]                        # the LUN's backing store slow (dm-delay)
+//! kind = "slow_store"
+//! io_delay_ms = 3000               # added to every read and write, > 0
+//! start_s = 5
+//! duration_s = 10
 //!
 //! [expect]                         # default: as the oracle predicts, recovered, nothing lost
 //! first_error = "oracle"           # "oracle" | "none" | seconds after the first fault starts
@@ -125,7 +141,22 @@ pub const FAULT_KINDS: &[&str] = &[
     "mtu",
     "tbf",
     "target_stop",
+    "portal_remove",
+    "access_revoke",
+    "slow_store",
 ];
+
+/// Fault kinds carried out on the target, not on the link: no direction.
+pub const TARGET_FAULT_KINDS: &[&str] = &[
+    "target_stop",
+    "portal_remove",
+    "access_revoke",
+    "slow_store",
+];
+
+/// Upper bound of `slow_store`'s `io_delay_ms` (dm-delay takes any, but a
+/// minute per I/O is no longer "slow").
+pub const MAX_IO_DELAY_MS: f64 = 60_000.0;
 
 /// Link MTUs a scenario may set: IPv4's minimum to a veth's maximum.
 pub const MTU_RANGE: std::ops::RangeInclusive<i64> = 576..=65535;
@@ -347,6 +378,16 @@ pub enum FaultKind {
     /// The target process is killed at the start and started again at the
     /// end: connections are reset, then refused while it is down.
     TargetStop,
+    /// The target's network portal is removed at the start and restored at
+    /// the end (tgt: `tgtadm --op delete --mode portal`; LIO: the `np` rmdir).
+    PortalRemove,
+    /// The initiator's access is revoked at the start (tgt: unbind its
+    /// address and close its connections; LIO: remove its ACL, which closes
+    /// its sessions) and restored at the end: relogins are refused meanwhile.
+    AccessRevoke,
+    /// The LUN's backing store (dm-delay over a loop device) adds
+    /// `io_delay_ms` to every read and write for the fault's duration.
+    SlowStore { io_delay_ms: f64 },
 }
 
 /// A repeated fault: `on_s` in place every `period_s`.
@@ -367,6 +408,9 @@ impl FaultKind {
             FaultKind::Mtu { .. } => "mtu",
             FaultKind::Tbf { .. } => "tbf",
             FaultKind::TargetStop => "target_stop",
+            FaultKind::PortalRemove => "portal_remove",
+            FaultKind::AccessRevoke => "access_revoke",
+            FaultKind::SlowStore { .. } => "slow_store",
         }
     }
 
@@ -379,7 +423,11 @@ impl FaultKind {
             | FaultKind::Flap { direction, .. }
             | FaultKind::Tbf { direction, .. } => Some(*direction),
             FaultKind::Mtu { .. } => Some(Direction::Both),
-            FaultKind::Reset { .. } | FaultKind::TargetStop => None,
+            FaultKind::Reset { .. }
+            | FaultKind::TargetStop
+            | FaultKind::PortalRemove
+            | FaultKind::AccessRevoke
+            | FaultKind::SlowStore { .. } => None,
         }
     }
 }
@@ -660,6 +708,9 @@ struct RawFault {
     // mtu
     #[serde(default)]
     mtu: Option<Spanned<i64>>,
+    // slow_store
+    #[serde(default)]
+    io_delay_ms: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -1320,9 +1371,11 @@ fn build_faults(
     // One lane: any two faults in time overlap on it.
     let mut order: Vec<usize> = (0..faults.len()).collect();
     order.sort_by(|&a, &b| faults[a].0.start_s.total_cmp(&faults[b].0.start_s));
+    let mut reported: Vec<(usize, usize)> = Vec::new();
     for w in order.windows(2) {
         let (a, b) = (&faults[w[0]], &faults[w[1]]);
-        if b.0.start_s < a.0.end_s() - 1e-9 {
+        if b.0.start_s < a.0.end_s() - 1e-9 && !portal_holds(&a.0, &b.0) {
+            reported.push((a.0.index, b.0.index));
             ctx.err(
                 b.1.clone(),
                 &format!("fault[{}].start_s", b.0.index),
@@ -1340,6 +1393,7 @@ fn build_faults(
             ok = false;
         }
     }
+    ok &= check_portal_overlaps(ctx, &faults, &reported);
     if !ok {
         return None;
     }
@@ -1400,10 +1454,18 @@ fn build_fault_kind(
             foreign(ctx, v.span(), "mtu", "mtu");
         }
     }
+    if kind_name != "slow_store" {
+        if let Some(v) = &f.io_delay_ms {
+            foreign(ctx, v.span(), "io_delay_ms", "slow_store");
+        }
+    }
     let whole_link = match kind_name {
         "target_stop" => Some("target_stop stops the target process: both directions"),
         "reset" => Some("the target's end resets the connection: both directions"),
         "mtu" => Some("a hop's MTU applies to both directions"),
+        k if TARGET_FAULT_KINDS.contains(&k) => {
+            Some("it acts on the target, not on the link: both directions")
+        }
         _ => None,
     };
     if let (Some(why), Some(d)) = (whole_link, &f.direction) {
@@ -1442,6 +1504,9 @@ fn build_fault_kind(
             })
         }),
         "target_stop" => Some(FaultKind::TargetStop),
+        "portal_remove" => Some(FaultKind::PortalRemove),
+        "access_revoke" => Some(FaultKind::AccessRevoke),
+        "slow_store" => build_slow_store(ctx, i, f),
         other => {
             let hint = if let Some((_, opt)) = NETEM_KIND_ALIASES.iter().find(|(k, _)| *k == other)
             {
@@ -1459,6 +1524,90 @@ fn build_fault_kind(
     } else {
         None
     }
+}
+
+impl Scenario {
+    /// Whether a fault needs the LUN on a delayable store (dm-delay).
+    pub fn needs_slow_store(&self) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(f.kind, FaultKind::SlowStore { .. }))
+    }
+}
+
+/// A `portal_remove` may hold blackholes: that is how a scenario makes the
+/// session reconnect while the portal is gone (the live session does not
+/// notice the removal by itself).
+fn portal_holds(portal: &Fault, inner: &Fault) -> bool {
+    portal.kind == FaultKind::PortalRemove
+        && matches!(inner.kind, FaultKind::Blackhole { .. })
+        && inner.start_s >= portal.start_s - 1e-9
+        && inner.end_s() <= portal.end_s() + 1e-9
+}
+
+/// Any other fault overlapping a `portal_remove` (beyond the neighbours the
+/// caller compared, `reported`) is an error.
+fn check_portal_overlaps(
+    ctx: &mut Ctx<'_>,
+    faults: &[(Fault, Range<usize>, Range<usize>)],
+    reported: &[(usize, usize)],
+) -> bool {
+    let mut ok = true;
+    for (p, _, _) in faults
+        .iter()
+        .filter(|f| f.0.kind == FaultKind::PortalRemove)
+    {
+        for (f, span, _) in faults {
+            let overlaps =
+                f.index != p.index && f.start_s < p.end_s() - 1e-9 && p.start_s < f.end_s() - 1e-9;
+            let seen =
+                reported.contains(&(p.index, f.index)) || reported.contains(&(f.index, p.index));
+            if overlaps && !seen && !portal_holds(p, f) {
+                ctx.err(
+                    span.clone(),
+                    &format!("fault[{}].start_s", f.index),
+                    format!(
+                        "overlaps portal_remove fault[{}] ({} s to {} s) on the lane",
+                        p.index,
+                        fmt_s(p.start_s),
+                        fmt_s(p.end_s())
+                    ),
+                    Some(
+                        "only a blackhole that ends before the portal is restored may overlap it"
+                            .into(),
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+/// `slow_store`'s delay: required, > 0, at most [`MAX_IO_DELAY_MS`].
+fn build_slow_store(ctx: &mut Ctx<'_>, i: usize, f: &RawFault) -> Option<FaultKind> {
+    let field = format!("fault[{i}].io_delay_ms");
+    let hint = "milliseconds added to every read and write, e.g. 3000";
+    let Some(v) = &f.io_delay_ms else {
+        ctx.err(
+            f.kind.span(),
+            &field,
+            "kind = \"slow_store\" needs io_delay_ms".into(),
+            Some(hint.into()),
+        );
+        return None;
+    };
+    let x = *v.get_ref();
+    if !(x.is_finite() && x > 0.0 && x <= MAX_IO_DELAY_MS) {
+        ctx.err(
+            v.span(),
+            &field,
+            format!("must be > 0 and <= {MAX_IO_DELAY_MS}, got {x}"),
+            Some(hint.into()),
+        );
+        return None;
+    }
+    Some(FaultKind::SlowStore { io_delay_ms: x })
 }
 
 fn build_netem(
@@ -2564,5 +2713,96 @@ max_stall_s = 8
         assert!(d.hint.unwrap().contains("tbf"));
         let d = one(&format!("{NEW_KINDS_HEAD}mtu = 100000\n"));
         assert_eq!(d.field, "lane.mtu");
+    }
+
+    #[test]
+    fn parses_target_side_faults() {
+        for (text, kind) in [
+            ("kind = \"portal_remove\"\n", FaultKind::PortalRemove),
+            ("kind = \"access_revoke\"\n", FaultKind::AccessRevoke),
+            (
+                "kind = \"slow_store\"\nio_delay_ms = 2500\n",
+                FaultKind::SlowStore {
+                    io_delay_ms: 2500.0,
+                },
+            ),
+        ] {
+            let s = Scenario::parse(&with_fault(text), "x.toml").unwrap();
+            assert_eq!(s.faults[1].kind, kind);
+            assert_eq!(s.faults[1].kind.direction(), None);
+            assert!(FAULT_KINDS.contains(&kind.name()));
+            assert!(TARGET_FAULT_KINDS.contains(&kind.name()));
+            assert_eq!(s.needs_slow_store(), kind.name() == "slow_store");
+        }
+    }
+
+    #[test]
+    fn target_side_faults_are_checked_with_their_line() {
+        // No direction: they act on the target.
+        for kind in ["portal_remove", "access_revoke"] {
+            let d = one(&with_fault(&format!(
+                "kind = \"{kind}\"\ndirection = \"to_target\"\n"
+            )));
+            assert_eq!(
+                (d.field.as_str(), d.line, d.column),
+                ("fault[0].direction", 25, 13)
+            );
+            assert!(d.message.contains(kind), "{d}");
+        }
+        // slow_store needs its delay, named on the kind's line.
+        let d = one(&with_fault("kind = \"slow_store\"\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].io_delay_ms", 24));
+        assert!(d.message.contains("needs io_delay_ms"), "{d}");
+        for bad in ["0", "-5", "60001"] {
+            let d = one(&with_fault(&format!(
+                "kind = \"slow_store\"\nio_delay_ms = {bad}\n"
+            )));
+            assert_eq!(
+                (d.field.as_str(), d.line, d.column),
+                ("fault[0].io_delay_ms", 25, 15)
+            );
+        }
+        // ... and only slow_store takes it; its delay is not netem's.
+        let d = one(&with_fault("kind = \"blackhole\"\nio_delay_ms = 5\n"));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].io_delay_ms", 25));
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("io_delay_ms is an option of kind = \"slow_store\"")
+        );
+        let d = one(&with_fault(
+            "kind = \"slow_store\"\ndelay_ms = 5\nio_delay_ms = 5\n",
+        ));
+        assert_eq!((d.field.as_str(), d.line), ("fault[0].delay_ms", 25));
+        // A typo gets a hint.
+        let d = one(&with_fault("kind = \"portal_remov\"\n"));
+        assert_eq!(d.hint.as_deref(), Some("did you mean `portal_remove`?"));
+    }
+
+    #[test]
+    fn a_portal_removal_may_hold_a_blackhole_only() {
+        let head = "version = 1\nduration_s = 40\n[lane]\ntarget = \"tgt\"\n";
+        let portal = "[[fault]]\nkind = \"portal_remove\"\nstart_s = 3\nduration_s = 20\n";
+        let ok =
+            format!("{head}{portal}[[fault]]\nkind = \"blackhole\"\nstart_s = 3\nduration_s = 6\n");
+        let s = Scenario::parse(&ok, "p.toml").unwrap();
+        assert_eq!(s.faults.len(), 2);
+        // Not a blackhole: refused, on the inner fault's start_s line.
+        let d = one(&format!(
+            "{head}{portal}[[fault]]\nkind = \"access_revoke\"\nstart_s = 5\nduration_s = 2\n"
+        ));
+        assert_eq!((d.field.as_str(), d.line), ("fault[1].start_s", 11));
+        // A blackhole outlasting the portal removal: refused.
+        let d = one(&format!(
+            "{head}{portal}[[fault]]\nkind = \"blackhole\"\nstart_s = 20\nduration_s = 6\n"
+        ));
+        assert_eq!(d.field, "fault[1].start_s");
+        // A fault overlapping the portal but not its neighbour in time.
+        let text = format!(
+            "{head}{portal}[[fault]]\nkind = \"blackhole\"\nstart_s = 4\nduration_s = 2\n\
+             [[fault]]\nkind = \"target_stop\"\nstart_s = 10\nduration_s = 2\n"
+        );
+        let d = one(&text);
+        assert_eq!((d.field.as_str(), d.line), ("fault[2].start_s", 15));
+        assert!(d.message.contains("portal_remove fault[0]"), "{d}");
     }
 }

@@ -64,6 +64,17 @@ fn leftovers() -> Vec<String> {
     for object in sh("ls -d /sys/kernel/config/target/iscsi/*iscsi-chaos* /sys/kernel/config/target/core/*/iscsi-chaos-* 2>/dev/null").lines() {
         found.push(format!("configfs {object}"));
     }
+    // Slow stores: dm devices by name, loop devices by their backing file.
+    for dm in sh("cat /sys/block/dm-*/dm/name 2>/dev/null").lines() {
+        if dm.starts_with("iscsi-chaos-") {
+            found.push(format!("dm device {dm}"));
+        }
+    }
+    for lo in sh("losetup -a 2>/dev/null").lines() {
+        if lo.contains("iscsi-chaos-") {
+            found.push(format!("loop device {lo}"));
+        }
+    }
     for dir in sh("ls -d /tmp/iscsi-chaos-* 2>/dev/null").lines() {
         found.push(format!("folder {dir}"));
     }
@@ -100,7 +111,7 @@ fn the_shipped_suite_passes_and_leaves_nothing() {
     assert_eq!(report["schema"], 1);
     let scenarios = report["scenarios"].as_array().unwrap();
     assert!(
-        scenarios.len() >= 13,
+        scenarios.len() >= 20,
         "every shipped scenario on each of its targets"
     );
     for s in scenarios {
@@ -263,6 +274,66 @@ fn sigkill_mid_outage_then_cleanup_restores_the_host_tgt() {
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn sigkill_mid_outage_then_cleanup_restores_the_host_lio() {
     sigkill_mid_outage_then_cleanup("lio");
+}
+
+/// A run killed while its slow store is slow leaves the dm-delay device and
+/// its loop device behind; `cleanup` removes them (after the target that
+/// held them) with everything else.
+fn sigkill_mid_slow_store_then_cleanup(target: &str) {
+    let _ = *ISCSID_BEFORE;
+    let out = tempfile::tempdir().unwrap();
+    let shipped = workspace().join("scenarios/target/slow-store.toml");
+    let text = std::fs::read_to_string(shipped).unwrap();
+    let (head, rest) = text.split_once("target = ").unwrap();
+    let rest = rest.split_once('\n').unwrap().1;
+    let scenario = out.path().join("slow-store.toml");
+    std::fs::write(&scenario, format!("{head}target = \"{target}\"\n{rest}")).unwrap();
+    let mut child = Command::new(HARNESS)
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !sh("dmsetup table 2>/dev/null").contains(" 3000") {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the slow store never became slow"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nix_kill(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    let left = leftovers();
+    assert!(
+        left.iter().any(|l| l.starts_with("dm device"))
+            && left.iter().any(|l| l.starts_with("loop device")),
+        "a killed slow-store run should leave its devices: {left:#?}"
+    );
+    let cleanup = Command::new(HARNESS).arg("cleanup").output().unwrap();
+    assert!(cleanup.status.success());
+    let said = String::from_utf8_lossy(&cleanup.stdout);
+    assert!(
+        said.contains("dm device") && said.contains("loop device"),
+        "cleanup said: {said}"
+    );
+    assert_nothing_left(&format!(
+        "a killed slow-store run on {target} followed by cleanup"
+    ));
+}
+
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn sigkill_mid_slow_store_then_cleanup_removes_its_devices_tgt() {
+    sigkill_mid_slow_store_then_cleanup("tgt");
+}
+
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn sigkill_mid_slow_store_then_cleanup_removes_its_devices_lio() {
+    sigkill_mid_slow_store_then_cleanup("lio");
 }
 
 fn nix_kill(pid: u32, signal: i32) {

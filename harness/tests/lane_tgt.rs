@@ -368,3 +368,48 @@ async fn initiator_allow_restricts_access() {
     lane.destroy().await.unwrap();
     assert_lane_gone(&lane).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, netns and tgtd"]
+async fn tgt_portal_and_access_actions_refuse_and_restore() {
+    let mut guard = RunGuard::new("np");
+    let mut lane = Lane::create(&guard.run_id, 206).await.unwrap();
+    let mut target = Target::setup(
+        TargetKind::Tgt,
+        &lane,
+        LunSpec {
+            size_bytes: 1 << 20,
+            allow: InitiatorAllow::Address(lane.initiator_addr()),
+        },
+    )
+    .await
+    .unwrap();
+    if let Target::Tgt(t) = &target {
+        guard.control_ports.push(t.control_port());
+    }
+    let portal = target.portal().clone();
+    let (ok, out) = iscsi_ls(portal.addr).await;
+    assert!(ok && out.contains(&portal.iqn), "{out}");
+    // No portal: connections refused; back: logins work again.
+    let said = target.set_portal(false).await.unwrap();
+    assert!(said.contains("portal delete"), "{said}");
+    let err = tokio::net::TcpStream::connect(portal.addr)
+        .await
+        .expect_err("connected without a portal");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    target.set_portal(true).await.unwrap();
+    let (ok, out) = iscsi_ls(portal.addr).await;
+    assert!(ok && out.contains(&portal.iqn), "portal back: {out}");
+    // Access revoked: the target is no longer offered; restored: it is.
+    let said = target.set_initiator_access(false).await.unwrap();
+    assert!(said.contains("unbind"), "{said}");
+    let (_, out) = iscsi_ls(portal.addr).await;
+    assert!(!out.contains(&portal.iqn), "access revoked: {out}");
+    target.set_initiator_access(true).await.unwrap();
+    let (ok, out) = iscsi_ls(portal.addr).await;
+    assert!(ok && out.contains(&portal.iqn), "access back: {out}");
+    target.teardown().await.unwrap();
+    drop(target);
+    lane.destroy().await.unwrap();
+    assert_lane_gone(&lane).await;
+}

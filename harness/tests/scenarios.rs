@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use iscsi_chaos::oracle::predict_scenario;
+use iscsi_chaos::oracle::{predict_run, predict_scenario};
 use iscsi_chaos::scenario::{Scenario, TargetKind};
 
 fn toml_files(dir: &Path) -> Vec<PathBuf> {
@@ -30,24 +30,22 @@ fn every_shipped_scenario_parses_and_is_decidable() {
     assert!(files.len() >= 2, "{files:?}");
     for path in files {
         let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let p = predict_scenario(&s);
-        // A shipped scenario must not sit on a model boundary, and must leave
-        // time for recovery inside its I/O phase.
-        assert!(
-            !p.borderline,
-            "{}: borderline: {:?}",
-            path.display(),
-            p.notes
-        );
-        assert!(p.tolerance_s <= 1.5, "{}", path.display());
-        if let (Some(last), Some(rec)) = (s.faults.last(), p.recovery_s) {
-            assert!(
-                last.end_s() + rec.hi + 1.0 < s.duration_s,
-                "{}: recovery expected at {} s, I/O phase ends at {} s",
-                path.display(),
-                last.end_s() + rec.hi,
-                s.duration_s
-            );
+        // Per target: target faults differ between tgt and LIO.
+        for run in s.expand() {
+            let p = predict_run(&run);
+            let id = format!("{} on {}", path.display(), run.target);
+            // A shipped scenario must not sit on a model boundary, and must
+            // leave time for recovery inside its I/O phase.
+            assert!(!p.borderline, "{id}: borderline: {:?}", p.notes);
+            assert!(p.tolerance_s <= 1.5, "{id}");
+            if let (Some(last), Some(rec)) = (s.faults.last(), p.recovery_s) {
+                assert!(
+                    last.end_s() + rec.hi + 1.0 < s.duration_s,
+                    "{id}: recovery expected at {} s, I/O phase ends at {} s",
+                    last.end_s() + rec.hi,
+                    s.duration_s
+                );
+            }
         }
     }
 }
@@ -102,5 +100,39 @@ fn malformed_scenarios_name_line_and_field() {
         assert!(shown.contains(part), "{shown}");
         let prefix = format!("{}:{line}:{}: {field}: ", path.display(), d.column);
         assert!(shown.starts_with(&prefix), "{shown}");
+    }
+}
+
+#[test]
+fn target_side_scenarios_say_what_they_expect() {
+    let dir = root().join("scenarios/target");
+    for name in [
+        "target-restart",
+        "target-stop-lio",
+        "portal-remove",
+        "access-revoke",
+        "slow-store",
+    ] {
+        let s = Scenario::load(dir.join(format!("{name}.toml"))).unwrap();
+        assert!(
+            s.description.as_deref().is_some_and(|d| d.len() > 100),
+            "{name}"
+        );
+        for run in s.expand() {
+            let p = predict_run(&run);
+            let detected = p.detection_s.is_some();
+            match name {
+                // Sessions closed at once; the long outage fails I/O at R.
+                "target-restart" | "target-stop-lio" | "access-revoke" => {
+                    assert!(detected, "{name}");
+                    assert!(p.first_error_s.is_some(), "{name}: {p:#?}");
+                }
+                // The live session never notices; the slow store is no outage.
+                _ => {
+                    assert!(!detected, "{name}");
+                    assert_eq!(p.first_error_s, None, "{name}");
+                }
+            }
+        }
     }
 }

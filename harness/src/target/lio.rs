@@ -182,7 +182,21 @@ impl LioTarget {
     /// Like [`LioTarget::setup`], stopping after `stage` (for tests). On an
     /// error everything made so far is removed.
     pub async fn setup_until(lane: &Lane, spec: LunSpec, stage: LioStage) -> Result<LioTarget> {
+        Self::setup_on(lane, spec, stage, None).await
+    }
+
+    /// Like [`LioTarget::setup_until`], the LUN on `store` (a block device,
+    /// e.g. a [`super::slow_store::SlowStore`]) instead of a sparse file.
+    pub async fn setup_on(
+        lane: &Lane,
+        spec: LunSpec,
+        stage: LioStage,
+        store: Option<&Path>,
+    ) -> Result<LioTarget> {
         let mut t = Self::new(lane, spec)?;
+        if let Some(store) = store {
+            t.backing = store.to_path_buf();
+        }
         let res = blocking(|| t.build(stage));
         if let Err(e) = res {
             if let Err(te) = t.teardown().await {
@@ -334,8 +348,9 @@ impl LioTarget {
     }
 
     /// Remove or restore the network portal (a nemesis action: without it
-    /// the address refuses connections, as with a killed tgtd; sessions on
-    /// it are closed). Idempotent.
+    /// the address refuses new connections, as with a killed tgtd). Live
+    /// sessions on it are NOT closed (measured on 6.1: the session went on
+    /// with no error). Idempotent.
     pub async fn set_portal(&mut self, present: bool) -> Result<()> {
         if self.dir.is_none() {
             bail!("target was torn down");
@@ -385,6 +400,14 @@ impl LioTarget {
         blocking(|| match (allowed, present) {
             (true, false) => self.make_acl(&initiator),
             (false, true) => {
+                // Close the initiator's sessions first: removing the mapped
+                // LUN under a live session fails the commands that arrive
+                // before the ACL's rmdir with ILLEGAL REQUEST (LU not
+                // supported), an EIO at once (measured). Writing the ACL's
+                // queue depth shuts its sessions down (session
+                // reinstatement), like the ACL's rmdir does; the initiator
+                // relogs in no sooner than 2 s later, long after the rmdir.
+                shut_down_sessions(&acl);
                 // The ACL's objects, newest first.
                 let mut first_error = None;
                 let ours: Vec<Made> = self
@@ -507,6 +530,34 @@ impl LioTarget {
         }
         Ok(())
     }
+}
+
+/// Shut down the sessions of the ACL at `acl` (changing `cmdsn_depth`
+/// makes LIO reinstate them) and wait up to a second until its `info` says
+/// none is left. Best effort: the ACL's rmdir closes them anyway.
+fn shut_down_sessions(acl: &Path) {
+    let depth = acl.join("cmdsn_depth");
+    let Some(value) = std::fs::read_to_string(&depth)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+    else {
+        return;
+    };
+    // The same value is a no-op (measured): change it; the ACL goes next.
+    let other = if value > 1 { value - 1 } else { value + 1 };
+    if let Err(e) = std::fs::write(&depth, other.to_string()) {
+        tracing::warn!("rewriting {}: {e}", depth.display());
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        let info = std::fs::read_to_string(acl.join("info")).unwrap_or_default();
+        if info.contains("No active") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tracing::warn!("LIO: sessions of {} still active after 1 s", acl.display());
 }
 
 /// Undo one object; one already gone counts as done.

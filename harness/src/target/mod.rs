@@ -2,6 +2,7 @@
 //! drives, one module per backend.
 
 pub mod lio;
+pub mod slow_store;
 pub mod tgt;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -87,9 +88,55 @@ pub enum Target {
 impl Target {
     /// Start a target of `kind` in `lane`'s namespace, exporting one LUN.
     pub async fn setup(kind: TargetKind, lane: &Lane, spec: LunSpec) -> Result<Target> {
+        Self::setup_on(kind, lane, spec, None).await
+    }
+
+    /// Like [`Target::setup`], the LUN on the block device `store` when given.
+    pub async fn setup_on(
+        kind: TargetKind,
+        lane: &Lane,
+        spec: LunSpec,
+        store: Option<&Path>,
+    ) -> Result<Target> {
         match kind {
-            TargetKind::Tgt => Ok(Target::Tgt(tgt::TgtTarget::setup(lane, spec).await?)),
-            TargetKind::Lio => Ok(Target::Lio(lio::LioTarget::setup(lane, spec).await?)),
+            TargetKind::Tgt => Ok(Target::Tgt(
+                tgt::TgtTarget::setup_on(lane, spec, store).await?,
+            )),
+            TargetKind::Lio => Ok(Target::Lio(
+                lio::LioTarget::setup_on(lane, spec, lio::LioStage::Complete, store).await?,
+            )),
+        }
+    }
+
+    /// Remove (false) or restore (true) the target's network portal (a
+    /// nemesis action). Returns what was done, for the history.
+    pub async fn set_portal(&mut self, present: bool) -> Result<String> {
+        match self {
+            Target::Tgt(t) => t.set_portal(present).await,
+            Target::Lio(t) => {
+                t.set_portal(present).await?;
+                Ok(format!(
+                    "LIO portal {} {}",
+                    t.portal().addr,
+                    if present { "made again" } else { "removed" }
+                ))
+            }
+        }
+    }
+
+    /// Revoke (false) or restore (true) the initiator's access so that its
+    /// logins fail (a nemesis action). Returns what was done.
+    pub async fn set_initiator_access(&mut self, allowed: bool) -> Result<String> {
+        match self {
+            Target::Tgt(t) => t.set_initiator_access(allowed).await,
+            Target::Lio(t) => {
+                t.set_initiator_access(allowed).await?;
+                Ok(format!(
+                    "LIO ACL of {} {}",
+                    t.acl_initiator().unwrap_or("?"),
+                    if allowed { "made again" } else { "removed" }
+                ))
+            }
         }
     }
 

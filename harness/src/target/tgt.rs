@@ -105,11 +105,20 @@ impl TgtTarget {
     /// Create the backing file, start tgtd in the lane's namespace and
     /// configure target `iqn_for(run, lane)` with LUN 1.
     pub async fn setup(lane: &Lane, spec: LunSpec) -> Result<TgtTarget> {
+        Self::setup_on(lane, spec, None).await
+    }
+
+    /// Like [`TgtTarget::setup`], the LUN on `store` (a block device, e.g.
+    /// a [`super::slow_store::SlowStore`]) instead of a sparse file.
+    pub async fn setup_on(lane: &Lane, spec: LunSpec, store: Option<&Path>) -> Result<TgtTarget> {
         let netns = lane
             .netns()
             .ok_or_else(|| anyhow!("lane {} has no namespace", lane.index()))?
             .clone();
-        let (dir, backing) = super::backing_store(lane, spec.size_bytes)?;
+        let (dir, mut backing) = super::backing_store(lane, spec.size_bytes)?;
+        if let Some(store) = store {
+            backing = store.to_path_buf();
+        }
         let log = dir.path().join("tgtd.log");
         let mut t = TgtTarget {
             netns,
@@ -345,6 +354,75 @@ impl TgtTarget {
         Ok(())
     }
 
+    fn portal_param(&self) -> String {
+        format!("portal={}", self.portal.addr)
+    }
+
+    /// The target's connections as (session id, connection id).
+    pub async fn connections(&self) -> Result<Vec<(String, String)>> {
+        let out = self
+            .tgtadm(&[
+                "--lld", "iscsi", "--mode", "conn", "--op", "show", "--tid", TID,
+            ])
+            .await?;
+        Ok(parse_connections(&out))
+    }
+
+    /// Remove (false) or restore (true) tgtd's listening portal (a nemesis
+    /// action). Returns what the initiator's live connections did, for the
+    /// history: tgtd only closes its listening socket.
+    pub async fn set_portal(&mut self, present: bool) -> Result<String> {
+        let op = if present { "new" } else { "delete" };
+        let param = self.portal_param();
+        self.tgtadm(&[
+            "--lld", "iscsi", "--mode", "portal", "--op", op, "--param", &param,
+        ])
+        .await?;
+        let conns = self.connections().await.map(|c| c.len()).unwrap_or(0);
+        Ok(format!(
+            "tgtadm portal {op} {}; {conns} connection(s) open",
+            self.portal.addr
+        ))
+    }
+
+    /// Revoke (false) or restore (true) the initiator's access (a nemesis
+    /// action). tgt checks access only at login: an unbind leaves live
+    /// connections alone, so revoking also closes them (`--mode conn --op
+    /// delete`), as an administrator revoking access would. Returns what
+    /// happened, for the history.
+    pub async fn set_initiator_access(&mut self, allowed: bool) -> Result<String> {
+        let allow = self.allow_arg();
+        let op = if allowed { "bind" } else { "unbind" };
+        self.tgtadm(&[
+            "--lld",
+            "iscsi",
+            "--mode",
+            "target",
+            "--op",
+            op,
+            "--tid",
+            TID,
+            "--initiator-address",
+            &allow,
+        ])
+        .await?;
+        if allowed {
+            return Ok(format!("tgtadm bind {allow}"));
+        }
+        let conns = self.connections().await?;
+        for (sid, cid) in &conns {
+            self.tgtadm(&[
+                "--lld", "iscsi", "--mode", "conn", "--op", "delete", "--tid", TID, "--sid", sid,
+                "--cid", cid,
+            ])
+            .await?;
+        }
+        Ok(format!(
+            "tgtadm unbind {allow}: {} connection(s) still open after it, closed",
+            conns.len()
+        ))
+    }
+
     /// Unconfigure, stop tgtd, delete the backing file. Idempotent.
     pub async fn teardown(&mut self) -> Result<()> {
         if self.child.is_some() {
@@ -394,5 +472,34 @@ impl TgtTarget {
                 .with_context(|| format!("remove {}", path.display()))?;
         }
         Ok(())
+    }
+}
+
+/// `tgtadm --mode conn --op show` output → (session id, connection id).
+pub fn parse_connections(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut sid = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("Session:") {
+            sid = Some(v.trim().to_string());
+        } else if let (Some(v), Some(s)) = (line.strip_prefix("Connection:"), &sid) {
+            out.push((s.clone(), v.trim().to_string()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_parsed() {
+        let text = "Session: 3\n    Connection: 0\n        Initiator: iqn.x\n        IP Address: 10.1.2.1\nSession: 4\n    Connection: 1\n";
+        assert_eq!(
+            parse_connections(text),
+            vec![("3".into(), "0".into()), ("4".into(), "1".into())]
+        );
+        assert!(parse_connections("").is_empty());
     }
 }
