@@ -40,7 +40,7 @@ fn leftovers() -> Vec<String> {
         }
     }
     for qdisc in sh("tc qdisc show").lines() {
-        if qdisc.contains("netem") {
+        if qdisc.contains("netem") || qdisc.contains("tbf") {
             found.push(format!("qdisc {qdisc}"));
         }
     }

@@ -59,6 +59,11 @@ async fn tool(program: &str, args: &[&str]) -> Result<String> {
     .await
     .map_err(|_| anyhow!("{program} {} timed out", args.join(" ")))?
     .with_context(|| format!("run {program} (is it installed?)"))?;
+    checked_stdout(program, args, out)
+}
+
+/// The trimmed stdout of a finished tool, or an error with its stderr.
+fn checked_stdout(program: &str, args: &[&str], out: std::process::Output) -> Result<String> {
     if !out.status.success() {
         bail!(
             "{program} {} failed ({}): {}",
@@ -76,15 +81,7 @@ fn tool_blocking(program: &str, args: &[&str]) -> Result<String> {
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("run {program}"))?;
-    if !out.status.success() {
-        bail!(
-            "{program} {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    checked_stdout(program, args, out)
 }
 
 fn on_path(name: &str) -> bool {
