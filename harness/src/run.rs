@@ -156,7 +156,7 @@ impl Setup {
 /// tgt's targets refuse digests by default (HeaderDigest/DataDigest
 /// "None"), so an initiator asking only for CRC32C could not log in: allow
 /// CRC32C on the target when the scenario's initiator asks for it.
-/// (Target configuration; belongs in `target/` once it takes options.)
+/// (The tgtadm call lives in `target::tgt`.)
 async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
     for (key, name) in [
         ("node.conn[0].iscsi.HeaderDigest", "HeaderDigest"),
@@ -171,22 +171,9 @@ async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
         }
         // LIO's default already lists CRC32C.
         if let Target::Tgt(t) = target {
-            t.tgtadm(&[
-                "--lld",
-                "iscsi",
-                "--mode",
-                "target",
-                "--op",
-                "update",
-                "--tid",
-                "1",
-                "--name",
-                name,
-                "--value",
-                "CRC32C,None",
-            ])
-            .await
-            .with_context(|| format!("allowing {name} CRC32C on tgt"))?;
+            t.allow_crc32c(name)
+                .await
+                .with_context(|| format!("allowing {name} CRC32C on tgt"))?;
         }
     }
     Ok(())

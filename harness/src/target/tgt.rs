@@ -255,49 +255,41 @@ impl TgtTarget {
         }
     }
 
+    /// `tgtadm --lld iscsi --mode <mode> --op <op> --tid <our target> <rest>`.
+    async fn on_target(&self, mode: &str, op: &str, rest: &[&str]) -> Result<String> {
+        let mut args = vec!["--lld", "iscsi", "--mode", mode, "--op", op, "--tid", TID];
+        args.extend_from_slice(rest);
+        self.tgtadm(&args).await
+    }
+
+    /// Lets the initiator negotiate `key` (HeaderDigest, DataDigest) as
+    /// CRC32C: tgt's targets offer only None by default.
+    pub async fn allow_crc32c(&self, key: &str) -> Result<()> {
+        self.on_target(
+            "target",
+            "update",
+            &["--name", key, "--value", "CRC32C,None"],
+        )
+        .await
+        .map(drop)
+    }
+
     async fn configure(&self) -> Result<()> {
         let backing = self.backing.to_string_lossy().into_owned();
         let lun = LUN.to_string();
-        self.tgtadm(&[
-            "--lld",
-            "iscsi",
-            "--mode",
-            "target",
-            "--op",
-            "new",
-            "--tid",
-            TID,
-            "--targetname",
-            &self.portal.iqn,
-        ])
-        .await?;
-        self.tgtadm(&[
-            "--lld",
-            "iscsi",
-            "--mode",
+        self.on_target("target", "new", &["--targetname", &self.portal.iqn])
+            .await?;
+        self.on_target(
             "logicalunit",
-            "--op",
             "new",
-            "--tid",
-            TID,
-            "--lun",
-            &lun,
-            "--backing-store",
-            &backing,
-        ])
+            &["--lun", &lun, "--backing-store", &backing],
+        )
         .await?;
-        self.tgtadm(&[
-            "--lld",
-            "iscsi",
-            "--mode",
+        self.on_target(
             "target",
-            "--op",
             "bind",
-            "--tid",
-            TID,
-            "--initiator-address",
-            &self.allow_arg(),
-        ])
+            &["--initiator-address", &self.allow_arg()],
+        )
         .await?;
         Ok(())
     }
@@ -321,10 +313,7 @@ impl TgtTarget {
             StopMode::Graceful(t) => {
                 // tgtd refuses to exit (EINVAL) while a target exists;
                 // --force also closes open sessions, as tgt-admin does.
-                let force_delete = [
-                    "--lld", "iscsi", "--mode", "target", "--op", "delete", "--force", "--tid", TID,
-                ];
-                if let Err(e) = self.tgtadm(&force_delete).await {
+                if let Err(e) = self.on_target("target", "delete", &["--force"]).await {
                     tracing::debug!(error = %e, "tgtadm target delete");
                 }
                 if let Err(e) = self.tgtadm(&["--mode", "sys", "--op", "delete"]).await {
@@ -393,29 +382,15 @@ impl TgtTarget {
     pub async fn set_initiator_access(&mut self, allowed: bool) -> Result<String> {
         let allow = self.allow_arg();
         let op = if allowed { "bind" } else { "unbind" };
-        self.tgtadm(&[
-            "--lld",
-            "iscsi",
-            "--mode",
-            "target",
-            "--op",
-            op,
-            "--tid",
-            TID,
-            "--initiator-address",
-            &allow,
-        ])
-        .await?;
+        self.on_target("target", op, &["--initiator-address", &allow])
+            .await?;
         if allowed {
             return Ok(format!("tgtadm bind {allow}"));
         }
         let conns = self.connections().await?;
         for (sid, cid) in &conns {
-            self.tgtadm(&[
-                "--lld", "iscsi", "--mode", "conn", "--op", "delete", "--tid", TID, "--sid", sid,
-                "--cid", cid,
-            ])
-            .await?;
+            self.on_target("conn", "delete", &["--sid", sid, "--cid", cid])
+                .await?;
         }
         Ok(format!(
             "tgtadm unbind {allow}: {} connection(s) still open after it, closed",
@@ -427,39 +402,16 @@ impl TgtTarget {
     pub async fn teardown(&mut self) -> Result<()> {
         if self.child.is_some() {
             let lun = LUN.to_string();
-            let steps: [&[&str]; 3] = [
-                &[
-                    "--lld",
-                    "iscsi",
-                    "--mode",
-                    "target",
-                    "--op",
-                    "unbind",
-                    "--tid",
-                    TID,
-                    "--initiator-address",
-                    &self.allow_arg(),
-                ],
-                &[
-                    "--lld",
-                    "iscsi",
-                    "--mode",
-                    "logicalunit",
-                    "--op",
-                    "delete",
-                    "--tid",
-                    TID,
-                    "--lun",
-                    &lun,
-                ],
-                &[
-                    "--lld", "iscsi", "--mode", "target", "--op", "delete", "--force", "--tid", TID,
-                ],
+            let allow = self.allow_arg();
+            let steps: [(&str, &str, &[&str]); 3] = [
+                ("target", "unbind", &["--initiator-address", &allow]),
+                ("logicalunit", "delete", &["--lun", &lun]),
+                ("target", "delete", &["--force"]),
             ];
-            for args in steps {
+            for (mode, op, rest) in steps {
                 // Best effort: a LUN in use or a target with sessions may
                 // refuse; stopping tgtd removes them anyway.
-                if let Err(e) = self.tgtadm(args).await {
+                if let Err(e) = self.on_target(mode, op, rest).await {
                     tracing::debug!(error = %e, "tgt teardown step");
                 }
             }
