@@ -1,16 +1,21 @@
 //! Leftovers of crashed or killed runs, and the registry of live runs that
 //! tells them apart from runs still going.
 //!
-//! A run registers `/run/iscsi-chaos/runs/<run id>` (holding its pid) before
-//! it creates anything. An object is stale when it carries our marker (the
-//! `iscsi-chaos-` namespace prefix, our veth prefix, our IQN prefix, our
-//! temporary-folder prefix) and its run is not live. Nothing without our
-//! marker is ever touched.
+//! A run registers `/run/iscsi-chaos/runs/<run id>/pid` (its pid and start
+//! time) before it creates anything, and writes every object down in the
+//! ledger beside it (`ledger.jsonl`, see [`crate::ledger`]) before making
+//! it. A run is stale when its process is gone: `cleanup` (and every `run`,
+//! at its start) walks a stale run's ledger newest first and removes what is
+//! left. A scan by marker (the `iscsi-chaos-` namespace prefix, our veth
+//! names, our IQN prefix, our temporary-folder prefix) follows as a fallback
+//! for objects of runs whose ledger is lost (a reboot empties /run, but not
+//! /etc/iscsi/nodes or /tmp). Nothing without our marker is ever touched.
 
 use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
+use crate::ledger::{Ledger, ProcessId, Sweep};
 use crate::netns::NetNs;
 use crate::topology;
 
@@ -18,45 +23,101 @@ const REGISTRY: &str = "/run/iscsi-chaos/runs";
 /// The IQN prefix of every target we create (see `target::iqn_for`).
 pub const IQN_PREFIX: &str = "iqn.2026-11.io.iscsi-chaos:";
 
-/// This process's entry in the registry; removed on drop.
+/// Run `run_id`'s folder in the registry: its `pid` and its ledger.
+pub fn run_dir(run_id: &str) -> PathBuf {
+    Path::new(REGISTRY).join(run_id)
+}
+
+/// This process's entry in the registry. On drop the run stops being live;
+/// the folder goes too once its ledger has nothing pending.
 pub struct LiveRun {
-    path: PathBuf,
+    dir: PathBuf,
+    ledger: Ledger,
 }
 
 impl LiveRun {
     pub fn register(run_id: &str) -> std::io::Result<LiveRun> {
-        std::fs::create_dir_all(REGISTRY)?;
-        let path = Path::new(REGISTRY).join(run_id);
-        std::fs::write(&path, std::process::id().to_string())?;
-        Ok(LiveRun { path })
+        let dir = run_dir(run_id);
+        std::fs::create_dir_all(&dir)?;
+        let me = ProcessId::of(std::process::id() as i32)
+            .ok_or_else(|| std::io::Error::other("cannot read /proc/self/stat"))?;
+        std::fs::write(dir.join("pid"), format!("{} {}", me.pid, me.start_time))?;
+        Ok(LiveRun {
+            ledger: Ledger::of_run(run_id),
+            dir,
+        })
+    }
+
+    /// The whole run's ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 }
 
 impl Drop for LiveRun {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(self.dir.join("pid"));
+        if self.ledger.pending().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
-/// Run ids whose process still lives (entries of dead ones are removed).
-fn live_runs() -> Vec<String> {
-    let mut live = Vec::new();
+/// Whether the registry entry at `entry` belongs to a process still alive.
+/// A folder holds `pid` as "<pid> <start time>"; a plain file (before the
+/// ledger) holds the pid alone.
+fn is_live_entry(entry: &Path) -> bool {
+    if entry.is_dir() {
+        let text = std::fs::read_to_string(entry.join("pid")).unwrap_or_default();
+        let mut words = text.split_whitespace().map(str::parse::<u64>);
+        match (words.next(), words.next()) {
+            (Some(Ok(pid)), Some(Ok(start_time))) => ProcessId {
+                pid: pid as i32,
+                start_time,
+            }
+            .is_alive(),
+            _ => false,
+        }
+    } else {
+        let pid = std::fs::read_to_string(entry).unwrap_or_default();
+        pid.trim()
+            .parse::<u32>()
+            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    }
+}
+
+/// Run ids whose process still lives; the others are returned as stale.
+fn registered_runs() -> (Vec<String>, Vec<String>) {
+    let (mut live, mut stale) = (Vec::new(), Vec::new());
     let Ok(dir) = std::fs::read_dir(REGISTRY) else {
-        return live;
+        return (live, stale);
     };
     for entry in dir.flatten() {
-        let pid = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        let alive = pid
-            .trim()
-            .parse::<u32>()
-            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if alive {
-            live.push(entry.file_name().to_string_lossy().into_owned());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_live_entry(&entry.path()) {
+            live.push(name);
         } else {
-            let _ = std::fs::remove_file(entry.path());
+            stale.push(name);
         }
     }
-    live
+    (live, stale)
+}
+
+/// Walks the ledger of run `run_id` (not live) newest first, removing what
+/// is left; the registry entry goes once nothing is pending.
+pub async fn remove_run(run_id: &str) -> Sweep {
+    let dir = run_dir(run_id);
+    if !dir.is_dir() {
+        // An entry from before the ledger: the scan by marker does the work.
+        let _ = std::fs::remove_file(&dir);
+        return Sweep::default();
+    }
+    let ledger = Ledger::of_run(run_id);
+    let sweep = ledger.sweep().await;
+    if ledger.pending().is_empty() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    sweep
 }
 
 /// The run id inside one of our names: `iscsi-chaos-<run>-<lane>`, or an IQN
@@ -67,9 +128,26 @@ fn run_of(name_tail: &str) -> Option<&str> {
 
 /// Removes every stale object; returns a description of each.
 pub async fn stale() -> Vec<String> {
-    let live = live_runs();
+    let (live, stale_runs) = registered_runs();
     let is_live = |run: &str| live.iter().any(|l| l == run);
     let mut removed = Vec::new();
+    for run in &stale_runs {
+        let sweep = remove_run(run).await;
+        removed.extend(
+            sweep
+                .removed
+                .into_iter()
+                .map(|r| format!("{r} (ledger of run {run})")),
+        );
+        removed.extend(
+            sweep
+                .failed
+                .into_iter()
+                .map(|f| format!("(could not remove {f})")),
+        );
+    }
+
+    // The scan by marker, for objects no ledger knows.
 
     // Faults first: a session can only log out cleanly once its target is
     // reachable again (iscsid refuses to log out a session that is not
@@ -170,7 +248,7 @@ fn clear_stale_qdiscs(is_live: &dyn Fn(&str) -> bool) -> Vec<String> {
         let qdiscs = socket.dump_qdiscs().unwrap_or_default();
         qdiscs
             .iter()
-            .filter(|q| q.kind == "netem" || q.kind == "tbf")
+            .filter(|q| crate::tc::OUR_KINDS.contains(&q.kind.as_str()))
             .filter(|q| accept(q.ifindex))
             .filter(|q| socket.delete_root_qdisc(q.ifindex).is_ok())
             .map(|q| q.ifindex)
@@ -223,7 +301,7 @@ fn ifname(ifindex: i32) -> String {
 /// kernel's sessions (asynchronously at its start) and while the session
 /// reconnects after its fault was cleared (iscsid refuses to log out a
 /// session that is not connected).
-async fn logout_session(session: &str) -> Result<(), String> {
+pub(crate) async fn logout_session(session: &str) -> Result<(), String> {
     let dir = Path::new("/sys/class/iscsi_session").join(format!("session{session}"));
     let mut why = String::new();
     for _ in 0..40 {

@@ -24,6 +24,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+use crate::ledger::{Ledger, Object};
 use crate::netns::NetNs;
 
 /// Our table's family and name in the lane's namespace.
@@ -97,52 +98,83 @@ pub fn counted_packets(json: &str) -> Result<u64> {
     Ok(total)
 }
 
+/// Runs `nft ARGS` (the script `stdin` on its standard input) in `ns`.
+fn nft_in(ns: &NetNs, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    let mut cmd = Command::new("nft");
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    ns.enter_on_exec(&mut cmd);
+    let mut child = cmd
+        .spawn()
+        .context("running nft (install nftables for reset faults)")?;
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().context("nft's stdin")?;
+        pipe.write_all(text.as_bytes())
+            .context("writing nft's script")?;
+    }
+    let out = child.wait_with_output().context("waiting for nft")?;
+    if !out.status.success() {
+        bail!(
+            "nft {} in {}: {}: {}",
+            args.join(" "),
+            ns.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn table_words() -> (&'static str, &'static str) {
+    TABLE.split_once(' ').unwrap_or(("inet", TABLE))
+}
+
+/// Whether our table exists in namespace `netns` (for the ledger).
+pub fn table_exists(netns: &str) -> bool {
+    let (family, name) = table_words();
+    NetNs::open(netns).is_ok_and(|ns| nft_in(&ns, &["list", "table", family, name], None).is_ok())
+}
+
+/// Deletes our table in namespace `netns` (for the ledger).
+pub fn delete_table(netns: &str) -> Result<()> {
+    let (family, name) = table_words();
+    nft_in(
+        &NetNs::open(netns)?,
+        &["delete", "table", family, name],
+        None,
+    )
+    .map(drop)
+}
+
 /// The firewall fault of one lane: in place or not.
 pub struct Firewall {
     ns: NetNs,
     portal: SocketAddrV4,
     installed: Option<Rule>,
+    ledger: Ledger,
+    /// Whether our table is written down in the ledger yet.
+    recorded: bool,
 }
 
 impl Firewall {
-    pub fn new(ns: NetNs, portal: SocketAddrV4) -> Firewall {
+    pub fn new(ns: NetNs, portal: SocketAddrV4, ledger: Ledger) -> Firewall {
         Firewall {
             ns,
             portal,
             installed: None,
+            ledger,
+            recorded: false,
         }
     }
 
     fn nft(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
-        let mut cmd = Command::new("nft");
-        cmd.args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        self.ns.enter_on_exec(&mut cmd);
-        let mut child = cmd
-            .spawn()
-            .context("running nft (install nftables for reset faults)")?;
-        if let Some(text) = stdin {
-            let mut pipe = child.stdin.take().context("nft's stdin")?;
-            pipe.write_all(text.as_bytes())
-                .context("writing nft's script")?;
-        }
-        let out = child.wait_with_output().context("waiting for nft")?;
-        if !out.status.success() {
-            bail!(
-                "nft {} in {}: {}: {}",
-                args.join(" "),
-                self.ns.name(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        nft_in(&self.ns, args, stdin)
     }
 
     /// Puts `rule` in place and removes it again before any session exists:
@@ -158,6 +190,12 @@ impl Firewall {
         if let Some(other) = self.installed {
             bail!("the {} rule is still in place", other.name());
         }
+        if !self.recorded {
+            self.ledger.record(Object::FirewallTable {
+                netns: self.ns.name().to_string(),
+            })?;
+            self.recorded = true;
+        }
         self.nft(&["-f", "-"], Some(&ruleset(rule, self.portal)))?;
         self.installed = Some(rule);
         Ok(())
@@ -165,7 +203,7 @@ impl Firewall {
 
     /// Packets the rule in place has matched so far.
     pub fn matched(&self) -> Result<u64> {
-        let (family, name) = TABLE.split_once(' ').unwrap_or(("inet", TABLE));
+        let (family, name) = table_words();
         counted_packets(&self.nft(&["-j", "list", "table", family, name], None)?)
     }
 
@@ -178,7 +216,7 @@ impl Firewall {
         if self.installed.is_none() {
             return Ok(());
         }
-        let (family, name) = TABLE.split_once(' ').unwrap_or(("inet", TABLE));
+        let (family, name) = table_words();
         self.nft(&["delete", "table", family, name], None)?;
         self.installed = None;
         Ok(())

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use tokio::process::{Child, Command};
 
+use crate::ledger::{Ledger, Object};
+
 const SESSIONS: &str = "/sys/class/iscsi_session";
 
 /// Runs iscsiadm; fails with its stderr.
@@ -104,6 +106,11 @@ impl Iscsid {
         self.ours.is_some()
     }
 
+    /// The pid of an iscsid we started.
+    pub fn pid(&self) -> Option<u32> {
+        self.ours.as_ref().and_then(|c| c.id())
+    }
+
     /// Stops an iscsid we started; leaves anyone else's alone.
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.ours.take() {
@@ -128,6 +135,29 @@ impl Iscsid {
 pub struct Node {
     pub iqn: String,
     pub portal: SocketAddrV4,
+    /// The lane's ledger: the record and the session are written in it.
+    ledger: Ledger,
+}
+
+/// Whether the node record (`iqn`, `portal`) exists (for the ledger).
+pub async fn node_record_exists(iqn: &str, portal: &str) -> bool {
+    iscsiadm(&["-m", "node", "-T", iqn, "-p", portal])
+        .await
+        .is_ok()
+}
+
+/// Deletes the node record (`iqn`, `portal`) (for the ledger).
+pub async fn delete_node_record(iqn: &str, portal: &str) -> Result<()> {
+    iscsiadm(&["-m", "node", "-o", "delete", "-T", iqn, "-p", portal])
+        .await
+        .map(drop)
+}
+
+/// The id (`N` of `sessionN`) of the session to target `iqn`, if one exists.
+pub fn session_id(iqn: &str) -> Option<String> {
+    let dir = find_session_dir(iqn)?;
+    let name = dir.file_name()?.to_str()?;
+    name.strip_prefix("session").map(str::to_string)
 }
 
 impl Node {
@@ -142,8 +172,10 @@ impl Node {
         iscsiadm(&args).await
     }
 
-    /// Creates the record and applies the scenario's settings to it.
+    /// Creates the record (written in `ledger` first) and applies the
+    /// scenario's settings to it.
     pub async fn create(
+        ledger: &Ledger,
         iqn: &str,
         portal: SocketAddrV4,
         settings: &[(String, String)],
@@ -151,7 +183,12 @@ impl Node {
         let node = Node {
             iqn: iqn.to_string(),
             portal,
+            ledger: ledger.clone(),
         };
+        ledger.record(Object::NodeRecord {
+            iqn: node.iqn.clone(),
+            portal: node.portal_arg(),
+        })?;
         node.node_op(&["-o", "new"]).await?;
         let manual = [("node.startup".to_string(), "manual".to_string())];
         for (key, value) in manual.iter().chain(settings) {
@@ -163,6 +200,9 @@ impl Node {
     }
 
     pub async fn login(&self) -> Result<Session> {
+        self.ledger.record(Object::Session {
+            iqn: self.iqn.clone(),
+        })?;
         self.node_op(&["--login"]).await?;
         Session::find(&self.iqn).await
     }

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod firewall;
 pub mod history;
 pub mod initiator;
+pub mod ledger;
 pub mod monitor;
 pub mod nemesis;
 pub mod netns;

@@ -185,7 +185,7 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
     let run_id = new_run_id();
     // Registered before anything is created: a later run can tell our
     // objects from a crashed run's.
-    let _live = match cleanup::LiveRun::register(&run_id) {
+    let live = match cleanup::LiveRun::register(&run_id) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("iscsi-chaos: cannot register the run: {e}");
@@ -207,6 +207,16 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
             return 1;
         }
     };
+    if iscsid.started_by_us() {
+        if let Err(e) = live
+            .ledger()
+            .record_process("iscsid", iscsid.pid(), Vec::new())
+        {
+            eprintln!("iscsi-chaos: {e:#}");
+            iscsid.stop().await;
+            return 1;
+        }
+    }
     let mut report = Report::default();
     for (index, run) in runs.iter().enumerate() {
         if *ctx.cancel.borrow() {
@@ -222,6 +232,15 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
         report.push(entry);
     }
     iscsid.stop().await;
+    // The whole run's ledger: anything of any run still there goes now.
+    let sweep = live.ledger().sweep().await;
+    for r in &sweep.removed {
+        eprintln!("iscsi-chaos: {r} was still there at the end; removed");
+    }
+    for f in &sweep.failed {
+        eprintln!("iscsi-chaos: could not remove {f}");
+    }
+    drop(live);
     let report_path = out.join("report.json");
     if let Err(e) = std::fs::write(&report_path, report.to_json()) {
         eprintln!("iscsi-chaos: writing {}: {e}", report_path.display());

@@ -21,9 +21,10 @@ use anyhow::{Context, Result};
 
 use crate::firewall::{Firewall, Rule};
 use crate::history::FaultPhase;
-use crate::netns::NetNs;
+use crate::ledger::{Ledger, Object};
 use crate::scenario::{Direction, Fault, FaultKind, NetemSpec};
 use crate::tc::{Netem, NetemRate, Qdisc, QdiscStats, RouteSocket, Tbf};
+use crate::topology::Lane;
 
 /// One end of the lane's link, where egress qdiscs go.
 struct LinkEnd {
@@ -31,10 +32,18 @@ struct LinkEnd {
     ifindex: i32,
     /// Whether we installed a qdisc here that is still in place.
     shaped: bool,
+    /// The ledger entry of our qdisc here, written before the first one.
+    entry: Object,
+    ledger: Ledger,
+    recorded: bool,
 }
 
 impl LinkEnd {
-    fn set(&mut self, qdisc: &Qdisc) -> io::Result<()> {
+    fn set(&mut self, qdisc: &Qdisc) -> Result<()> {
+        if !self.recorded {
+            self.ledger.record(self.entry.clone())?;
+            self.recorded = true;
+        }
         self.socket.replace_root_qdisc(self.ifindex, qdisc)?;
         self.shaped = true;
         Ok(())
@@ -217,12 +226,11 @@ pub fn side_name(to_target: bool) -> &'static str {
 }
 
 impl Nemesis {
-    pub fn new(
-        target_ns: &NetNs,
-        host_ifindex: u32,
-        target_ifindex: u32,
-        portal: SocketAddrV4,
-    ) -> Result<Nemesis> {
+    /// The nemesis of `lane`, whose target listens at `portal`.
+    pub fn new(lane: &Lane, portal: SocketAddrV4) -> Result<Nemesis> {
+        let target_ns = lane.netns().context("the lane has no namespace")?;
+        let names = lane.names();
+        let ledger = lane.ledger().clone();
         let host = RouteSocket::open().context("opening a netlink socket")?;
         let target = target_ns
             .run_in(RouteSocket::open)?
@@ -230,15 +238,27 @@ impl Nemesis {
         Ok(Nemesis {
             to_target: LinkEnd {
                 socket: host,
-                ifindex: host_ifindex as i32,
+                ifindex: lane.host_ifindex() as i32,
                 shaped: false,
+                entry: Object::Qdisc {
+                    netns: None,
+                    link: names.host_veth.clone(),
+                },
+                ledger: ledger.clone(),
+                recorded: false,
             },
             to_initiator: LinkEnd {
                 socket: target,
-                ifindex: target_ifindex as i32,
+                ifindex: lane.target_ifindex() as i32,
                 shaped: false,
+                entry: Object::Qdisc {
+                    netns: Some(target_ns.name().to_string()),
+                    link: names.target_veth.clone(),
+                },
+                ledger: ledger.clone(),
+                recorded: false,
             },
-            firewall: Firewall::new(target_ns.clone(), portal),
+            firewall: Firewall::new(target_ns.clone(), portal, ledger),
         })
     }
 

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use crate::checker::{self, Verdict};
 use crate::history::{Event, FaultPhase, History};
 use crate::initiator::{Node, Session};
+use crate::ledger::Ledger;
 use crate::monitor::Monitor;
 use crate::nemesis::{self, Action, Nemesis};
 use crate::oracle::{self, Prediction};
@@ -89,12 +90,7 @@ impl Setup {
         allow_digests(&target, &run.scenario.initiator).await?;
         let portal = target.portal().clone();
         setup.target = Some(target);
-        let nemesis = Nemesis::new(
-            lane.netns().context("the lane has no namespace")?,
-            lane.host_ifindex(),
-            lane.target_ifindex(),
-            portal.addr,
-        )?;
+        let nemesis = Nemesis::new(lane, portal.addr)?;
         let nemesis = setup.nemesis.insert(nemesis);
         let mut rules = Vec::new();
         for step in nemesis::plan(&run.scenario.faults) {
@@ -111,15 +107,15 @@ impl Setup {
                 .context("trying the firewall rule before the run")?;
         }
         let settings = run.scenario.initiator.iscsiadm_settings();
-        let node = Node::create(&portal.iqn, portal.addr, &settings).await?;
+        let node = Node::create(lane.ledger(), &portal.iqn, portal.addr, &settings).await?;
         let node = setup.node.insert(node);
         setup.session = Some(node.login().await.context("logging in")?);
         Ok(())
     }
 
-    /// Removes everything, in reverse order; reports the first failure but
-    /// always tries every step.
-    async fn teardown(&mut self) -> Result<()> {
+    /// Removes everything, in reverse order, then walks the lane's ledger;
+    /// reports the first failure but always tries every step.
+    async fn teardown(&mut self, ledger: &Ledger) -> Result<()> {
         let mut first_error: Option<anyhow::Error> = None;
         let mut note = |r: Result<()>| {
             if let Err(e) = r {
@@ -145,6 +141,18 @@ impl Setup {
         }
         if let Some(mut lane) = self.lane.take() {
             note(lane.destroy().await);
+        }
+        // The ledger's walk: whatever the steps above missed (or could not
+        // reach after an error) is removed here, newest first.
+        let sweep = ledger.sweep().await;
+        for removed in &sweep.removed {
+            tracing::warn!("teardown: {removed} was still there; removed through the ledger");
+        }
+        if !sweep.is_clean() {
+            note(Err(anyhow::anyhow!(
+                "left behind: {}",
+                sweep.failed.join("; ")
+            )));
         }
         match first_error {
             Some(e) => Err(e),
@@ -181,6 +189,42 @@ async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
 
 /// Runs one scenario run on lane `lane_index` and returns its report entry.
 pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
+    use futures::FutureExt;
+    let ledger = Ledger::of_run(&ctx.run_id).lane(lane_index);
+    let guarded = std::panic::AssertUnwindSafe(run_unguarded(ctx, run, lane_index, &ledger));
+    match guarded.catch_unwind().await {
+        Ok(entry) => entry,
+        Err(panic) => {
+            // The unwinding dropped the setup without its teardown: the
+            // ledger knows everything it had made.
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            let sweep = ledger.sweep().await;
+            let mut reason = format!(
+                "panic: {what}; torn down through the ledger ({} removed)",
+                sweep.removed.len()
+            );
+            if !sweep.is_clean() {
+                reason.push_str(&format!("; left behind: {}", sweep.failed.join("; ")));
+            }
+            Entry::unchecked(
+                run,
+                &oracle::predict_run(run),
+                Verdict::Error,
+                reason,
+                Timings::default(),
+            )
+        }
+    }
+}
+
+/// Test hook: panic right after setup, to prove a panic tears down.
+pub const PANIC_AFTER_SETUP_ENV: &str = "ISCSI_CHAOS_TEST_PANIC_AFTER_SETUP";
+
+async fn run_unguarded(ctx: &RunContext, run: &Run, lane_index: u8, ledger: &Ledger) -> Entry {
     let prediction = oracle::predict_run(run);
     // What this run's target and faults need of the host (doctor.rs).
     if let Some(reason) = crate::doctor::skip_reason(run) {
@@ -197,6 +241,9 @@ pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
     let mut setup = Setup::default();
     let outcome = match Setup::create(ctx, run, lane_index, &mut setup).await {
         Ok(()) => {
+            if std::env::var_os(PANIC_AFTER_SETUP_ENV).is_some() {
+                panic!("{PANIC_AFTER_SETUP_ENV} is set");
+            }
             timings.setup_s = Some(started.elapsed().as_secs_f64());
             let timeline_started = Instant::now();
             let outcome = execute(ctx, run, &mut setup).await;
@@ -206,7 +253,7 @@ pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
         Err(e) => Err(e),
     };
     let teardown_started = Instant::now();
-    let teardown = setup.teardown().await;
+    let teardown = setup.teardown(ledger).await;
     timings.teardown_s = Some(teardown_started.elapsed().as_secs_f64());
 
     let entry = match outcome {
@@ -259,6 +306,11 @@ async fn execute(ctx: &RunContext, run: &Run, setup: &mut Setup) -> Result<Histo
     let state = Monitor::session_state(session.sysfs.clone());
 
     let mut child = spawn_probe(ctx, run, &session, probe.interval_ms)?;
+    let ledger = setup.lane.as_ref().context("no lane")?.ledger();
+    if let Err(e) = ledger.record_process("blkprobe", child.id(), Vec::new()) {
+        let _ = child.kill().await;
+        return Err(e);
+    }
     let stdout = child.stdout.take().context("probe stdout")?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(f64, ProbeEvent)>();
     let mut reader = tokio::spawn(async move {

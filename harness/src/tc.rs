@@ -837,5 +837,35 @@ impl RouteSocket {
     }
 }
 
+/// Kinds of root qdisc the harness installs: the only ones it ever removes.
+pub const OUR_KINDS: [&str; 2] = ["netem", "tbf"];
+
+/// Index of link `name` in the calling thread's namespace.
+fn ifindex_of(name: &str) -> Option<i32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a NUL-terminated name; if_nametoindex only reads it.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index as i32)
+}
+
+/// The netem or tbf root qdisc on link `link` of the calling thread's
+/// namespace, if there is one.
+pub fn our_root_qdisc(link: &str) -> io::Result<Option<QdiscStats>> {
+    let Some(ifindex) = ifindex_of(link) else {
+        return Ok(None);
+    };
+    Ok(RouteSocket::open()?
+        .qdisc_stats(ifindex)?
+        .filter(|q| OUR_KINDS.contains(&q.kind.as_str())))
+}
+
+/// Removes the netem or tbf root qdisc of link `link` (none: nothing to do).
+pub fn remove_our_root_qdisc(link: &str) -> io::Result<()> {
+    if let Some(q) = our_root_qdisc(link)? {
+        RouteSocket::open()?.delete_root_qdisc(q.ifindex)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

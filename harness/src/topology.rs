@@ -18,6 +18,7 @@ use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use rtnetlink::{Handle, LinkUnspec, LinkVeth};
 
+use crate::ledger::{Ledger, Object};
 use crate::netns::{NetNs, NETNS_PREFIX};
 
 /// Every veth this harness creates starts with this.
@@ -156,6 +157,9 @@ pub enum LaneStage {
 pub struct Lane {
     run_id: String,
     index: u8,
+    /// The run's ledger, as this lane's: everything made for the lane
+    /// (here, by the target, the initiator, the nemesis) is written in it.
+    ledger: Ledger,
     names: LaneNames,
     netns: Option<NetNs>,
     host_ifindex: u32,
@@ -278,6 +282,11 @@ fn is_veth(msg: &LinkMessage) -> bool {
     })
 }
 
+/// Delete link `name` of the root namespace if it exists (for the ledger).
+pub(crate) async fn delete_root_link(name: &str) -> Result<()> {
+    delete_link_by_name(&root_handle()?, name).await.map(drop)
+}
+
 /// Delete link `name` if it exists. Ok if it is already gone.
 async fn delete_link_by_name(handle: &Handle, name: &str) -> Result<bool> {
     let Some(index) = link_index(handle, name).await? else {
@@ -307,6 +316,7 @@ impl Lane {
         let mut lane = Lane {
             run_id: run_id.to_string(),
             index,
+            ledger: Ledger::of_run(run_id).lane(index),
             names,
             netns: None,
             host_ifindex: 0,
@@ -336,6 +346,9 @@ impl Lane {
         let names = self.names.clone();
         tracing::debug!(?names, "creating lane");
         let ns_name = names.netns.clone();
+        self.ledger.record(Object::Netns {
+            name: ns_name.clone(),
+        })?;
         let ns = tokio::task::spawn_blocking(move || NetNs::create(&ns_name))
             .await
             .context("join netns creation")??;
@@ -344,6 +357,11 @@ impl Lane {
             return Ok(());
         }
 
+        // The host end stands for the pair: deleting it deletes its peer,
+        // wherever the peer is.
+        self.ledger.record(Object::Veth {
+            name: names.host_veth.clone(),
+        })?;
         root.link()
             .add(LinkVeth::new(&names.host_veth, &names.target_veth).build())
             .execute()
@@ -436,6 +454,10 @@ impl Lane {
     pub fn run_id(&self) -> &str {
         &self.run_id
     }
+    /// The run's ledger, scoped to this lane.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
     pub fn index(&self) -> u8 {
         self.index
     }
@@ -508,7 +530,7 @@ pub fn pids_in_netns(ns: &NetNs) -> Vec<i32> {
 
 /// Kill whatever still runs in our namespace `name` (only processes we put
 /// there: nothing else enters an iscsi-chaos namespace), then remove it.
-fn kill_and_delete_netns(name: &str) -> Result<()> {
+pub(crate) fn kill_and_delete_netns(name: &str) -> Result<()> {
     if let Ok(ns) = NetNs::open(name) {
         let pids = pids_in_netns(&ns);
         for pid in &pids {

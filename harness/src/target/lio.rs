@@ -28,13 +28,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::{iqn_for, InitiatorAllow, LunSpec, Portal, StopMode};
+use crate::ledger::{Ledger, Object};
 use crate::netns::NetNs;
 use crate::topology::{run_hash, Lane, ISCSI_PORT};
 
 /// Where LIO's configfs tree lives.
 pub const CONFIGFS_TARGET: &str = "/sys/kernel/config/target";
-/// The IQN prefix of every target we create (see `target::iqn_for`).
-pub const IQN_PREFIX: &str = "iqn.2026-11.io.iscsi-chaos:";
+pub use crate::cleanup::IQN_PREFIX;
 /// Prefix of our backstore device names.
 pub const DEVICE_PREFIX: &str = "iscsi-chaos-";
 /// Our fileio HBA indexes: `HBA_BASE + (run hash % HBA_RUN_SLOTS) * 256 + lane`.
@@ -112,6 +112,8 @@ pub struct LioTarget {
     /// The initiator IQN the ACL admits (None: demo mode).
     acl_iqn: Option<String>,
     made: Vec<Made>,
+    /// The lane's ledger: each directory and link is written in it first.
+    ledger: Ledger,
     /// Holds the backing file; removed on teardown.
     dir: Option<tempfile::TempDir>,
     backing: PathBuf,
@@ -217,7 +219,7 @@ impl LioTarget {
             InitiatorAllow::All => None,
             InitiatorAllow::Address(_) => Some(initiator_name()?),
         };
-        let (dir, backing) = super::backing_store(lane, spec.size_bytes)?;
+        let (dir, backing) = super::backing_store(lane, "lio", spec.size_bytes)?;
         let root = Path::new(CONFIGFS_TARGET);
         let hba = root
             .join("core")
@@ -238,18 +240,27 @@ impl LioTarget {
             tpg,
             acl_iqn,
             made: Vec::new(),
+            ledger: lane.ledger().clone(),
             dir: Some(dir),
             backing,
         })
     }
 
     fn mkdir(&mut self, path: PathBuf) -> Result<()> {
+        self.record(&path)?;
         std::fs::create_dir(&path).map_err(|e| io_ctx(e, "mkdir", &path))?;
         self.made.push(Made::Dir(path));
         Ok(())
     }
 
+    fn record(&self, path: &Path) -> Result<()> {
+        self.ledger.record(Object::Configfs {
+            path: path.to_path_buf(),
+        })
+    }
+
     fn symlink(&mut self, to: &Path, link: PathBuf) -> Result<()> {
+        self.record(&link)?;
         std::os::unix::fs::symlink(to, &link).map_err(|e| io_ctx(e, "symlink", &link))?;
         self.made.push(Made::Link(link));
         Ok(())
@@ -260,6 +271,7 @@ impl LioTarget {
         let iscsi = Path::new(CONFIGFS_TARGET).join("iscsi");
         // The HBA: ours by its index range; an empty one left by a crash of
         // the same run id is reused (and removed by our teardown).
+        self.record(&self.hba)?;
         match std::fs::create_dir(&self.hba) {
             Ok(()) => self.made.push(Made::Dir(self.hba.clone())),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
@@ -338,6 +350,7 @@ impl LioTarget {
     /// in the namespace of the process that makes it.
     fn make_portal(&mut self) -> Result<()> {
         let np = self.np_path();
+        self.record(&np)?;
         let made = self
             .netns
             .run_in(|| std::fs::create_dir(&np))
@@ -573,6 +586,47 @@ fn undo(m: &Made) -> Result<()> {
         Made::Enabled(p) => gone(std::fs::write(p, "0"), "write 0 to", p),
         Made::DeviceEnabled => Ok(()),
     }
+}
+
+/// Whether `path` is a configfs object of ours: inside one of our targets
+/// (`iscsi/<our IQN>/...`) or our HBAs (`core/fileio_<ours>/...`).
+pub fn is_our_configfs_path(path: &Path) -> bool {
+    let Ok(rest) = path.strip_prefix(CONFIGFS_TARGET) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest
+        .components()
+        .map(|c| match c {
+            std::path::Component::Normal(n) => n.to_str().unwrap_or("/"),
+            _ => "/",
+        })
+        .collect();
+    if parts.contains(&"/") {
+        return false;
+    }
+    match parts.as_slice() {
+        ["iscsi", iqn, ..] => iqn.starts_with(IQN_PREFIX) && iqn.len() > IQN_PREFIX.len(),
+        ["core", hba] => is_our_hba(hba),
+        ["core", hba, device, ..] => is_our_hba(hba) && device.starts_with(DEVICE_PREFIX),
+        _ => false,
+    }
+}
+
+/// Removes one configfs object of ours (for the ledger, newest first): a
+/// link is unlinked; a TPG is disabled first; an ACL's sessions are shut
+/// down first (see `set_initiator_access`). Blocking.
+pub fn remove_configfs_object(path: &Path) -> Result<()> {
+    if path.is_symlink() {
+        return std::fs::remove_file(path).map_err(|e| io_ctx(e, "unlink", path));
+    }
+    let name = file_name(path);
+    let parent = path.parent().map(file_name).unwrap_or_default();
+    if name.starts_with("tpgt_") {
+        let _ = std::fs::write(path.join("enable"), "0");
+    } else if parent == "acls" {
+        shut_down_sessions(path);
+    }
+    std::fs::remove_dir(path).map_err(|e| io_ctx(e, "rmdir", path))
 }
 
 /// One of our objects found in configfs.

@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::process::Command;
 
+use crate::ledger::{Ledger, Object};
 use crate::topology::Lane;
 
 /// Prefix of every dm device we create.
@@ -103,6 +104,8 @@ pub struct SlowStore {
     /// The device the target opens.
     device: PathBuf,
     delay_ms: u64,
+    /// The lane's ledger: the loop and dm devices are written in it first.
+    ledger: Ledger,
 }
 
 impl SlowStore {
@@ -118,7 +121,7 @@ impl SlowStore {
                 )));
             }
         }
-        let (dir, file) = super::backing_store(lane, size_bytes)?;
+        let (dir, file) = super::backing_store(lane, "slow", size_bytes)?;
         let mut s = SlowStore {
             name: dm_name(lane.run_id(), lane.index()),
             sectors: size_bytes / 512,
@@ -128,6 +131,7 @@ impl SlowStore {
             dm_made: false,
             device: PathBuf::new(),
             delay_ms: 0,
+            ledger: lane.ledger().clone(),
         };
         if let Err(e) = s.build().await {
             if let Err(te) = s.teardown().await {
@@ -140,9 +144,15 @@ impl SlowStore {
 
     async fn build(&mut self) -> Result<()> {
         let file = self.file.to_string_lossy().into_owned();
+        self.ledger.record(Object::LoopDevice {
+            backing_file: self.file.clone(),
+        })?;
         let dev = tool("losetup", &["--find", "--show", &file]).await?;
         self.loop_dev = Some(dev.clone());
         let table = delay_table(self.sectors, &dev, 0);
+        self.ledger.record(Object::DmDevice {
+            name: self.name.clone(),
+        })?;
         tool(
             "dmsetup",
             &["create", &self.name, "--noudevsync", "--table", &table],
@@ -207,15 +217,11 @@ impl SlowStore {
     /// dm device, loop device, folder; the target must be gone. Idempotent.
     pub async fn teardown(&mut self) -> Result<()> {
         if self.dm_made {
-            tool(
-                "dmsetup",
-                &["remove", "--retry", "--noudevsync", &self.name],
-            )
-            .await?;
+            remove_dm(&self.name).await?;
             self.dm_made = false;
         }
         if let Some(dev) = self.loop_dev.clone() {
-            tool("losetup", &["-d", &dev]).await?;
+            detach_loop(&dev).await?;
             self.loop_dev = None;
         }
         if let Some(dir) = self.dir.take() {
@@ -227,20 +233,63 @@ impl SlowStore {
     }
 }
 
-/// Our dm devices present (names), from `/sys/block/dm-*/dm/name`.
-pub fn dm_leftovers() -> Vec<String> {
-    let mut found = Vec::new();
+/// Removes dm device `name` (nothing may hold it open).
+pub async fn remove_dm(name: &str) -> Result<()> {
+    tool("dmsetup", &["remove", "--retry", "--noudevsync", name])
+        .await
+        .map(drop)
+}
+
+/// Detaches loop device `dev` (`/dev/loopN`).
+pub async fn detach_loop(dev: &str) -> Result<()> {
+    tool("losetup", &["-d", dev]).await.map(drop)
+}
+
+/// dm device names present, from `/sys/block/dm-*/dm/name`.
+fn dm_names() -> Vec<String> {
     let Ok(rd) = std::fs::read_dir("/sys/block") else {
-        return found;
+        return Vec::new();
     };
-    for e in rd.flatten() {
-        if let Ok(name) = std::fs::read_to_string(e.path().join("dm/name")) {
-            let name = name.trim().to_string();
-            if run_of_dm(&name).is_some() {
-                found.push(name);
-            }
-        }
-    }
+    rd.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("dm/name")).ok())
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+/// Whether dm device `name` exists.
+pub fn dm_exists(name: &str) -> bool {
+    dm_names().iter().any(|n| n == name)
+}
+
+/// Loop devices present, as (`/dev/loopN`, backing file).
+fn loop_devices() -> Vec<(String, String)> {
+    let Ok(rd) = std::fs::read_dir("/sys/block") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let backing = std::fs::read_to_string(e.path().join("loop/backing_file")).ok()?;
+            let dev = format!("/dev/{}", e.file_name().to_string_lossy());
+            Some((dev, backing.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The loop devices over `backing_file`.
+pub fn loops_over(backing_file: &Path) -> Vec<String> {
+    loop_devices()
+        .into_iter()
+        .filter(|(_, b)| Path::new(b) == backing_file)
+        .map(|(dev, _)| dev)
+        .collect()
+}
+
+/// Our dm devices present (names).
+pub fn dm_leftovers() -> Vec<String> {
+    let mut found: Vec<String> = dm_names()
+        .into_iter()
+        .filter(|n| run_of_dm(n).is_some())
+        .collect();
     found.sort();
     found
 }
@@ -256,19 +305,11 @@ pub fn run_of_backing_file(path: &str, tmp: &Path) -> Option<String> {
 
 /// Our loop devices present, as (device, run id).
 pub fn loop_leftovers() -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/sys/block") else {
-        return found;
-    };
     let tmp = std::env::temp_dir();
-    for e in rd.flatten() {
-        let Ok(backing) = std::fs::read_to_string(e.path().join("loop/backing_file")) else {
-            continue;
-        };
-        if let Some(run) = run_of_backing_file(&backing, &tmp) {
-            found.push((format!("/dev/{}", e.file_name().to_string_lossy()), run));
-        }
-    }
+    let mut found: Vec<(String, String)> = loop_devices()
+        .into_iter()
+        .filter_map(|(dev, backing)| Some((dev, run_of_backing_file(&backing, &tmp)?)))
+        .collect();
     found.sort();
     found
 }

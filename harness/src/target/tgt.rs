@@ -26,6 +26,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use super::{iqn_for, InitiatorAllow, LunSpec, Portal, StopMode};
+use crate::ledger::Ledger;
 use crate::netns::NetNs;
 use crate::topology::{run_hash, Lane, ISCSI_PORT};
 
@@ -50,6 +51,8 @@ pub struct TgtTarget {
     backing: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    /// The lane's ledger: each tgtd we start is written in it.
+    ledger: Ledger,
 }
 
 fn lock_path(port: u16) -> PathBuf {
@@ -115,7 +118,7 @@ impl TgtTarget {
             .netns()
             .ok_or_else(|| anyhow!("lane {} has no namespace", lane.index()))?
             .clone();
-        let (dir, mut backing) = super::backing_store(lane, spec.size_bytes)?;
+        let (dir, mut backing) = super::backing_store(lane, "tgt", spec.size_bytes)?;
         if let Some(store) = store {
             backing = store.to_path_buf();
         }
@@ -133,6 +136,7 @@ impl TgtTarget {
             backing,
             log,
             child: None,
+            ledger: lane.ledger().clone(),
         };
         if let Err(e) = t.start_process().await {
             let _ = t.teardown().await;
@@ -212,6 +216,15 @@ impl TgtTarget {
             .kill_on_drop(true);
         self.netns.enter_on_exec_tokio(&mut cmd);
         let child = cmd.spawn().context("spawn tgtd")?;
+        // Written right after the spawn (its pid is the kernel's pick); a
+        // kill in between leaves a tgtd in the lane's namespace, which the
+        // namespace's removal kills.
+        let leaves = vec![socket_path(self.control_port), lock_path(self.control_port)];
+        if let Err(e) = self.ledger.record_process("tgtd", child.id(), leaves) {
+            self.child = Some(child);
+            let _ = self.stop_process(StopMode::Kill).await;
+            return Err(e);
+        }
         tracing::info!(pid = child.id(), port = self.control_port, portal = %self.portal.addr, "tgtd started");
         self.child = Some(child);
         if let Err(e) = self.wait_ready().await {

@@ -1,8 +1,10 @@
 //! Helpers shared by the root-gated target tests.
 
+use iscsi_chaos::cleanup::remove_run;
 use iscsi_chaos::topology::cleanup_run;
 
-/// Removes every namespace and veth of test run `id`. Runs its own runtime
+/// Walks test run `id`'s ledger (removing what it lists and the run's
+/// registry entry), then removes every namespace and veth of the run left. Runs its own runtime
 /// on a fresh thread: test guards call it from Drop, maybe inside a tokio
 /// test, maybe while unwinding from a failed assertion.
 pub fn remove_lanes_of_run(id: &str) {
@@ -13,7 +15,13 @@ pub fn remove_lanes_of_run(id: &str) {
             .enable_all()
             .build()
             .expect("runtime")
-            .block_on(cleanup_run(&id))
+            .block_on(async {
+                let sweep = remove_run(&id).await;
+                if !sweep.removed.is_empty() || !sweep.failed.is_empty() {
+                    eprintln!("guard's ledger walk: {sweep:?}");
+                }
+                cleanup_run(&id).await
+            })
     })
     .join();
     match res {
