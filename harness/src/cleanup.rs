@@ -356,20 +356,10 @@ async fn iscsiadm(args: &[&str]) -> std::io::Result<std::process::Output> {
 
 /// (session id, target IQN) of our sessions, from sysfs.
 fn sessions() -> Vec<(String, String)> {
-    let Ok(dir) = std::fs::read_dir("/sys/class/iscsi_session") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| {
-            let iqn = std::fs::read_to_string(e.path().join("targetname")).ok()?;
-            let iqn = iqn.trim().to_string();
-            let id = e
-                .file_name()
-                .to_string_lossy()
-                .strip_prefix("session")?
-                .to_string();
-            iqn.starts_with(IQN_PREFIX).then_some((id, iqn))
-        })
+    crate::initiator::sessions()
+        .into_iter()
+        .filter(|(_, iqn)| iqn.starts_with(IQN_PREFIX))
+        .filter_map(|(dir, iqn)| Some((crate::initiator::session_id_of(&dir)?, iqn)))
         .collect()
 }
 

@@ -155,9 +155,7 @@ pub async fn delete_node_record(iqn: &str, portal: &str) -> Result<()> {
 
 /// The id (`N` of `sessionN`) of the session to target `iqn`, if one exists.
 pub fn session_id(iqn: &str) -> Option<String> {
-    let dir = find_session_dir(iqn)?;
-    let name = dir.file_name()?.to_str()?;
-    name.strip_prefix("session").map(str::to_string)
+    session_id_of(&find_session_dir(iqn)?)
 }
 
 impl Node {
@@ -231,11 +229,29 @@ pub struct Session {
     pub disk: PathBuf,
 }
 
+/// Every iSCSI session of this host, as (sysfs folder, target IQN).
+pub fn sessions() -> Vec<(PathBuf, String)> {
+    let Ok(dir) = std::fs::read_dir(SESSIONS) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let iqn = std::fs::read_to_string(e.path().join("targetname")).ok()?;
+            Some((e.path(), iqn.trim().to_string()))
+        })
+        .collect()
+}
+
 fn find_session_dir(iqn: &str) -> Option<PathBuf> {
-    std::fs::read_dir(SESSIONS).ok()?.flatten().find_map(|e| {
-        let name = std::fs::read_to_string(e.path().join("targetname")).ok()?;
-        (name.trim() == iqn).then(|| e.path())
-    })
+    sessions()
+        .into_iter()
+        .find_map(|(dir, name)| (name == iqn).then_some(dir))
+}
+
+/// `N` of a session's sysfs folder `…/sessionN`.
+pub fn session_id_of(dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_str()?;
+    name.strip_prefix("session").map(str::to_string)
 }
 
 /// The block device below a session's sysfs node: session/target*/H:C:T:L/block/sdX.
