@@ -230,15 +230,17 @@ fn start_long_outage(out: &Path, target: &str) -> std::process::Child {
     child
 }
 
-fn sigint_mid_outage(target: &str) {
+/// Interrupts a run mid-outage with `signal`; it must tear down by itself
+/// and exit with the shell's status for that signal (128 + its number).
+fn interrupted_mid_outage(target: &str, signal: i32) {
     let out = tempfile::tempdir().unwrap();
     let mut child = start_long_outage(out.path(), target);
     std::thread::sleep(Duration::from_secs(2));
     let interrupted = Instant::now();
-    nix_kill(child.id(), libc::SIGINT);
+    nix_kill(child.id(), signal);
     let status = child.wait().unwrap();
     let took = interrupted.elapsed();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(128 + signal));
     assert!(took < Duration::from_secs(30), "teardown took {took:?}");
     assert_nothing_left(&format!("an interrupted run on {target}"));
 }
@@ -326,13 +328,13 @@ fn a_panic_in_a_run_tears_down_through_the_ledger() {
 #[test]
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn sigint_mid_outage_tears_everything_down_and_exits_130_tgt() {
-    sigint_mid_outage("tgt");
+    interrupted_mid_outage("tgt", libc::SIGINT);
 }
 
 #[test]
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
-fn sigint_mid_outage_tears_everything_down_and_exits_130_lio() {
-    sigint_mid_outage("lio");
+fn sigterm_mid_outage_tears_everything_down_and_exits_143_lio() {
+    interrupted_mid_outage("lio", libc::SIGTERM);
 }
 
 #[test]
