@@ -413,6 +413,29 @@ mod tests {
     }
 
     #[test]
+    fn a_run_is_live_only_while_its_very_process_is() {
+        let registry = tempfile::tempdir().unwrap();
+        let me = ProcessId::of(std::process::id() as i32).unwrap();
+        let entry = |name: &str, pid: &str| {
+            let dir = registry.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("pid"), pid).unwrap();
+            dir
+        };
+        let live = entry("live", &format!("{} {}", me.pid, me.start_time));
+        assert!(is_live_entry(&live));
+        // Same pid, another start time: the pid was reused.
+        let reused = entry("reused", &format!("{} {}", me.pid, me.start_time + 1));
+        assert!(!is_live_entry(&reused));
+        // Killed before it wrote its pid.
+        assert!(!is_live_entry(&entry("nopid", "")));
+        // An entry from before the ledger: a file holding the pid alone.
+        let legacy = registry.path().join("legacy");
+        std::fs::write(&legacy, me.pid.to_string()).unwrap();
+        assert!(is_live_entry(&legacy));
+    }
+
+    #[test]
     fn run_ids_come_from_names_with_a_lane_suffix() {
         assert_eq!(run_of("r1a2b-0"), Some("r1a2b"));
         assert_eq!(run_of("r-x-12"), Some("r-x"));
