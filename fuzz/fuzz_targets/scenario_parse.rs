@@ -6,7 +6,8 @@
 
 #![no_main]
 
-use iscsi_chaos::scenario::{LoadError, Scenario};
+use iscsi_chaos::model::Scenario;
+use iscsi_chaos::parse::LoadError;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

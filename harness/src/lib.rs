@@ -1,23 +1,30 @@
 //! iscsi-chaos: break the link between a real iSCSI target and the real
 //! open-iscsi initiator on a timeline, and measure what the disk's users see.
 //!
-//! Pure modules (no root, no I/O): `scenario`, `oracle`, `tc`, `history`,
-//! `checker`, `report`. Modules that touch the kernel are kept thin.
+//! The folders are the layers (see ARCHITECTURE.md). Data flows one way:
+//! scenario file -> [`parse`] -> [`model`] -> [`plan`] -> [`runner`] ->
+//! [`nemesis`] / probes -> [`history`] -> [`check`] -> [`report`].
+//!
+//! Pure (no I/O, no root; a tidy test keeps them so): `model`, `parse`,
+//! `plan`, `oracle`, `check`, `report`, `wire`, `history`.
+//! Kernel edges: `sys` (thin wrappers of kernel interfaces and tools),
+//! `ledger` (what we made; depends on `sys` and `model` only), `env`
+//! (lanes, initiator, targets, monitors), `nemesis` (carries out fault
+//! steps), `runner` (one run end to end, cleanup, doctor).
 
-pub mod checker;
-pub mod cleanup;
-pub mod doctor;
-pub mod firewall;
+// Pure.
+pub mod check;
 pub mod history;
-pub mod initiator;
-pub mod ledger;
-pub mod monitor;
-pub mod nemesis;
-pub mod netns;
+pub mod model;
 pub mod oracle;
+pub mod parse;
+pub mod plan;
 pub mod report;
-pub mod run;
-pub mod scenario;
-pub mod target;
-pub mod tc;
-pub mod topology;
+pub mod wire;
+
+// Kernel edges.
+pub mod env;
+pub mod ledger;
+pub mod nemesis;
+pub mod runner;
+pub mod sys;

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use iscsi_chaos::initiator::Iscsid;
+use iscsi_chaos::env::initiator::Iscsid;
+use iscsi_chaos::model::{Run, Scenario};
 use iscsi_chaos::report::Report;
-use iscsi_chaos::run::{self, RunContext};
-use iscsi_chaos::scenario::{Run, Scenario};
-use iscsi_chaos::{cleanup, doctor};
+use iscsi_chaos::runner::{self as run, RunContext};
+use iscsi_chaos::runner::{cleanup, doctor};
 
 /// Exit status for bad input (scenario files, arguments).
 const INPUT_ERROR: u8 = 2;
@@ -185,7 +185,7 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
     let run_id = new_run_id();
     // Registered before anything is created: a later run can tell our
     // objects from a crashed run's.
-    let live = match cleanup::LiveRun::register(&run_id) {
+    let live = match iscsi_chaos::ledger::registry::LiveRun::register(&run_id) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("iscsi-chaos: cannot register the run: {e}");

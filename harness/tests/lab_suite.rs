@@ -301,7 +301,7 @@ fn a_panic_in_a_run_tears_down_through_the_ledger() {
         .arg(workspace().join("scenarios/outage/short-blackhole.toml"))
         .arg("--out")
         .arg(out.path())
-        .env(iscsi_chaos::run::PANIC_AFTER_SETUP_ENV, "1")
+        .env(iscsi_chaos::runner::PANIC_AFTER_SETUP_ENV, "1")
         .status()
         .unwrap();
     let report = report(out.path());

@@ -12,11 +12,11 @@ use std::net::{SocketAddr, SocketAddrV4, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use iscsi_chaos::netns::NetNs;
-use iscsi_chaos::target::{InitiatorAllow, LunSpec, Portal, StopMode, Target, TargetKind};
-use iscsi_chaos::topology::{
+use iscsi_chaos::env::lane::{
     cleanup_run, link_index, link_state, netns_handle, root_handle, Lane, LaneStage,
 };
+use iscsi_chaos::env::target::{InitiatorAllow, LunSpec, Portal, StopMode, Target, TargetKind};
+use iscsi_chaos::sys::netns::NetNs;
 
 const IGNORE: &str = "needs root, netns and tgtd";
 

@@ -11,9 +11,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use iscsi_chaos::target::lio::{self, LioStage, LioTarget};
-use iscsi_chaos::target::{InitiatorAllow, LunSpec, Portal, StopMode, Target, TargetKind};
-use iscsi_chaos::topology::{Lane, LaneStage};
+use iscsi_chaos::env::lane::{Lane, LaneStage};
+use iscsi_chaos::env::target::lio::{self, LioStage, LioTarget};
+use iscsi_chaos::env::target::{InitiatorAllow, LunSpec, Portal, StopMode, Target, TargetKind};
 
 /// Removes LIO objects, namespaces and veths of the run on drop (also while
 /// unwinding from a failed assertion).
@@ -252,7 +252,7 @@ async fn lio_failed_setup_leaves_nothing() {
     let mut lane = Lane::create(&guard.run_id, 224).await.expect("lane");
     // A stray target with our IQN (not made by this target): setup fails
     // half-way, after the HBA and the enabled device.
-    let iqn = iscsi_chaos::target::iqn_for(&guard.run_id, 224);
+    let iqn = iscsi_chaos::env::target::iqn_for(&guard.run_id, 224);
     let iscsi = Path::new(lio::CONFIGFS_TARGET).join("iscsi");
     if !iscsi.is_dir() {
         std::fs::create_dir(&iscsi).unwrap();

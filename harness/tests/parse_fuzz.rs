@@ -1,7 +1,8 @@
 //! Property: parsing arbitrary or mutated scenario text never panics, and
 //! every error carries a line number inside the text and a field.
 
-use iscsi_chaos::scenario::{LoadError, Scenario};
+use iscsi_chaos::model::Scenario;
+use iscsi_chaos::parse::LoadError;
 use proptest::prelude::*;
 
 const SEED: &str = include_str!("../../scenarios/outage/long-blackhole.toml");

@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use guest_probes::{OpKind, ProbeEvent};
-use iscsi_chaos::checker::{check, Verdict};
+use iscsi_chaos::check::{check, Verdict};
 use iscsi_chaos::history::{Event, FaultPhase, History};
+use iscsi_chaos::model::Scenario;
 use iscsi_chaos::oracle::predict_scenario;
 use iscsi_chaos::report::{Entry, Report, Timings};
-use iscsi_chaos::scenario::Scenario;
 
 fn load(name: &str) -> Scenario {
     Scenario::load(

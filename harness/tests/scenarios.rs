@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use iscsi_chaos::model::{Scenario, TargetKind};
 use iscsi_chaos::oracle::{predict_run, predict_scenario};
-use iscsi_chaos::scenario::{Scenario, TargetKind};
 
 fn toml_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! Helpers shared by the root-gated target tests.
 
-use iscsi_chaos::cleanup::remove_run;
-use iscsi_chaos::topology::cleanup_run;
+use iscsi_chaos::env::lane::cleanup_run;
+use iscsi_chaos::runner::cleanup::remove_run;
 
 /// Walks test run `id`'s ledger (removing what it lists and the run's
 /// registry entry), then removes every namespace and veth of the run left. Runs its own runtime

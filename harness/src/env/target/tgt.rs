@@ -26,9 +26,9 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use super::{iqn_for, InitiatorAllow, LunSpec, Portal, StopMode};
+use crate::env::lane::{run_hash, Lane, ISCSI_PORT};
 use crate::ledger::Ledger;
-use crate::netns::NetNs;
-use crate::topology::{run_hash, Lane, ISCSI_PORT};
+use crate::sys::netns::NetNs;
 
 /// Where tgtd puts its control sockets.
 const TGTD_RUN_DIR: &str = "/var/run/tgtd";

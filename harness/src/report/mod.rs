@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::checker::{Check, Measured, Verdict};
+use crate::check::{Check, Measured, Verdict};
+use crate::model::Run;
 use crate::oracle::{Prediction, Window};
-use crate::scenario::Run;
 
 /// Bump only with an incompatible change of `report.json`.
 pub const SCHEMA: u32 = 1;
@@ -166,7 +166,7 @@ fn settings_of(run: &Run) -> BTreeMap<String, String> {
 
 impl Entry {
     /// A checked run. `origin`: the first outage's start on the history's
-    /// clock (see [`crate::checker`]); stall starts are relative to it.
+    /// clock (see [`crate::check`]); stall starts are relative to it.
     pub fn checked(
         run: &Run,
         prediction: &Prediction,

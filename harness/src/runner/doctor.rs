@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::scenario::{FaultKind, Run, TargetKind};
+use crate::model::{FaultKind, Run, TargetKind};
 
 /// One thing of the host a run may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -287,7 +287,7 @@ pub fn command(brief: bool) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Scenario;
+    use crate::model::Scenario;
 
     fn runs(target: &str, faults: &str) -> Vec<Run> {
         let text = format!("version = 1\nduration_s = 20\n[lane]\ntarget = {target}\n{faults}");

@@ -555,5 +555,3 @@ fn rejects_bad_tbf() {
         }
     }
 }
-
-mod live;

@@ -11,8 +11,8 @@ use guest_probes::ProbeEvent;
 use serde::Serialize;
 
 use crate::history::{Event, FaultPhase, History};
+use crate::model::{FirstErrorExpect, Scenario};
 use crate::oracle::Prediction;
-use crate::scenario::{FirstErrorExpect, Scenario};
 
 /// An operation slower than this is part of a stall.
 pub const STALL_THRESHOLD_S: f64 = 0.1;

@@ -11,97 +11,14 @@
 //! for objects of runs whose ledger is lost (a reboot empties /run, but not
 //! /etc/iscsi/nodes or /tmp). Nothing without our marker is ever touched.
 
-use std::path::{Path, PathBuf};
-
 use tokio::process::Command;
 
-use crate::ledger::{Ledger, ProcessId, Sweep};
-use crate::netns::NetNs;
-use crate::topology;
-
-const REGISTRY: &str = "/run/iscsi-chaos/runs";
-/// The IQN prefix of every target we create (see `target::iqn_for`).
-pub const IQN_PREFIX: &str = "iqn.2026-11.io.iscsi-chaos:";
-
-/// Run `run_id`'s folder in the registry: its `pid` and its ledger.
-pub fn run_dir(run_id: &str) -> PathBuf {
-    Path::new(REGISTRY).join(run_id)
-}
-
-/// This process's entry in the registry. On drop the run stops being live;
-/// the folder goes too once its ledger has nothing pending.
-pub struct LiveRun {
-    dir: PathBuf,
-    ledger: Ledger,
-}
-
-impl LiveRun {
-    pub fn register(run_id: &str) -> std::io::Result<LiveRun> {
-        let dir = run_dir(run_id);
-        std::fs::create_dir_all(&dir)?;
-        let me = ProcessId::of(std::process::id() as i32)
-            .ok_or_else(|| std::io::Error::other("cannot read /proc/self/stat"))?;
-        std::fs::write(dir.join("pid"), format!("{} {}", me.pid, me.start_time))?;
-        Ok(LiveRun {
-            ledger: Ledger::of_run(run_id),
-            dir,
-        })
-    }
-
-    /// The whole run's ledger.
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
-    }
-}
-
-impl Drop for LiveRun {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.dir.join("pid"));
-        if self.ledger.pending().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// Whether the registry entry at `entry` belongs to a process still alive.
-/// A folder holds `pid` as "<pid> <start time>"; a plain file (before the
-/// ledger) holds the pid alone.
-fn is_live_entry(entry: &Path) -> bool {
-    if entry.is_dir() {
-        let text = std::fs::read_to_string(entry.join("pid")).unwrap_or_default();
-        let mut words = text.split_whitespace().map(str::parse::<u64>);
-        match (words.next(), words.next()) {
-            (Some(Ok(pid)), Some(Ok(start_time))) => ProcessId {
-                pid: pid as i32,
-                start_time,
-            }
-            .is_alive(),
-            _ => false,
-        }
-    } else {
-        let pid = std::fs::read_to_string(entry).unwrap_or_default();
-        pid.trim()
-            .parse::<u32>()
-            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
-    }
-}
-
-/// Run ids whose process still lives; the others are returned as stale.
-fn registered_runs() -> (Vec<String>, Vec<String>) {
-    let (mut live, mut stale) = (Vec::new(), Vec::new());
-    let Ok(dir) = std::fs::read_dir(REGISTRY) else {
-        return (live, stale);
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_live_entry(&entry.path()) {
-            live.push(name);
-        } else {
-            stale.push(name);
-        }
-    }
-    (live, stale)
-}
+use crate::env::lane as topology;
+use crate::ledger::registry::*;
+use crate::ledger::{Ledger, Sweep};
+use crate::model::names::IQN_PREFIX;
+use crate::sys::iscsi::logout_session;
+use crate::sys::netns::NetNs;
 
 /// Walks the ledger of run `run_id` (not live) newest first, removing what
 /// is left; the registry entry goes once nothing is pending.
@@ -160,7 +77,7 @@ pub async fn stale() -> Vec<String> {
     // Logging out needs iscsid; a killed run's iscsid died with it.
     let mut iscsid = None;
     if !ours.is_empty() {
-        iscsid = crate::initiator::Iscsid::ensure().await.ok();
+        iscsid = crate::env::initiator::Iscsid::ensure().await.ok();
     }
     for (session, iqn) in ours {
         {
@@ -183,7 +100,9 @@ pub async fn stale() -> Vec<String> {
     }
     // LIO configfs objects: before the namespaces, as a portal's listening
     // socket may keep a deleted lane namespace alive.
-    removed.extend(crate::target::lio::remove_leftovers(&|run| !is_live(run)));
+    removed.extend(crate::env::target::lio::remove_leftovers(&|run| {
+        !is_live(run)
+    }));
     // Namespaces (with their veths and target processes).
     let reports = if live.is_empty() {
         vec![topology::cleanup_all_runs().await]
@@ -212,7 +131,7 @@ pub async fn stale() -> Vec<String> {
     }
     // Slow stores (dm-delay, then its loop device): after the targets that
     // held them (LIO above, tgtd with its namespace), before their folders.
-    removed.extend(crate::target::slow_store::remove_leftovers(&|run| {
+    removed.extend(crate::env::target::slow_store::remove_leftovers(&|run| {
         !is_live(run)
     }));
     // Target temporary folders (backing files, logs).
@@ -236,7 +155,7 @@ pub async fn stale() -> Vec<String> {
 /// Removes the root qdiscs of stale runs: on our veth ends in the root
 /// namespace, and on every link of our stale namespaces.
 fn clear_stale_qdiscs(is_live: &dyn Fn(&str) -> bool) -> Vec<String> {
-    use crate::tc::RouteSocket;
+    use crate::sys::tc::RouteSocket;
     let mut removed = Vec::new();
     let live_veths: Vec<String> = NetNs::list_ours()
         .iter()
@@ -248,7 +167,7 @@ fn clear_stale_qdiscs(is_live: &dyn Fn(&str) -> bool) -> Vec<String> {
         let qdiscs = socket.dump_qdiscs().unwrap_or_default();
         qdiscs
             .iter()
-            .filter(|q| crate::tc::OUR_KINDS.contains(&q.kind.as_str()))
+            .filter(|q| crate::sys::tc::OUR_KINDS.contains(&q.kind.as_str()))
             .filter(|q| accept(q.ifindex))
             .filter(|q| socket.delete_root_qdisc(q.ifindex).is_ok())
             .map(|q| q.ifindex)
@@ -301,22 +220,6 @@ fn ifname(ifindex: i32) -> String {
 /// kernel's sessions (asynchronously at its start) and while the session
 /// reconnects after its fault was cleared (iscsid refuses to log out a
 /// session that is not connected).
-pub(crate) async fn logout_session(session: &str) -> Result<(), String> {
-    let dir = Path::new("/sys/class/iscsi_session").join(format!("session{session}"));
-    let mut why = String::new();
-    for _ in 0..40 {
-        match iscsiadm(&["-m", "session", "-r", session, "-u"]).await {
-            Ok(out) => why = String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            Err(e) => why = e.to_string(),
-        }
-        if !dir.exists() {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-    Err(why)
-}
-
 /// A killed harness's probe is SIGKILLed with it (PR_SET_PDEATHSIG) but
 /// lingers while its I/O is blocked; once the session is gone it exits. Wait
 /// for it (and make sure) so cleanup ends with no process of ours.
@@ -356,10 +259,10 @@ async fn iscsiadm(args: &[&str]) -> std::io::Result<std::process::Output> {
 
 /// (session id, target IQN) of our sessions, from sysfs.
 fn sessions() -> Vec<(String, String)> {
-    crate::initiator::sessions()
+    crate::env::initiator::sessions()
         .into_iter()
         .filter(|(_, iqn)| iqn.starts_with(IQN_PREFIX))
-        .filter_map(|(dir, iqn)| Some((crate::initiator::session_id_of(&dir)?, iqn)))
+        .filter_map(|(dir, iqn)| Some((crate::env::initiator::session_id_of(&dir)?, iqn)))
         .collect()
 }
 
@@ -410,29 +313,6 @@ mod tests {
                 "iqn.2026-11.io.iscsi-chaos:r1a2b-0".to_string()
             )]
         );
-    }
-
-    #[test]
-    fn a_run_is_live_only_while_its_very_process_is() {
-        let registry = tempfile::tempdir().unwrap();
-        let me = ProcessId::of(std::process::id() as i32).unwrap();
-        let entry = |name: &str, pid: &str| {
-            let dir = registry.path().join(name);
-            std::fs::create_dir(&dir).unwrap();
-            std::fs::write(dir.join("pid"), pid).unwrap();
-            dir
-        };
-        let live = entry("live", &format!("{} {}", me.pid, me.start_time));
-        assert!(is_live_entry(&live));
-        // Same pid, another start time: the pid was reused.
-        let reused = entry("reused", &format!("{} {}", me.pid, me.start_time + 1));
-        assert!(!is_live_entry(&reused));
-        // Killed before it wrote its pid.
-        assert!(!is_live_entry(&entry("nopid", "")));
-        // An entry from before the ledger: a file holding the pid alone.
-        let legacy = registry.path().join("legacy");
-        std::fs::write(&legacy, me.pid.to_string()).unwrap();
-        assert!(is_live_entry(&legacy));
     }
 
     #[test]

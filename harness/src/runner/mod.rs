@@ -9,6 +9,9 @@
 //! timeline's clock is the probe's own CLOCK_MONOTONIC, so fault steps, probe
 //! operations and kernel lines share one timeline.
 
+pub mod cleanup;
+pub mod doctor;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -19,18 +22,18 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use crate::checker::{self, Verdict};
+use crate::check::{self, Verdict};
+use crate::env::initiator::{Node, Session};
+use crate::env::lane::Lane;
+use crate::env::monitor::Monitor;
+use crate::env::target::slow_store::SlowStore;
+use crate::env::target::{InitiatorAllow, LunSpec, StopMode, Target, Unsupported};
 use crate::history::{Event, FaultPhase, History};
-use crate::initiator::{Node, Session};
 use crate::ledger::Ledger;
-use crate::monitor::Monitor;
+use crate::model::{Initiator, Run};
 use crate::nemesis::{self, Action, Nemesis};
 use crate::oracle::{self, Prediction};
 use crate::report::{Entry, Timings};
-use crate::scenario::{Initiator, Run};
-use crate::target::slow_store::SlowStore;
-use crate::target::{InitiatorAllow, LunSpec, StopMode, Target, Unsupported};
-use crate::topology::Lane;
 
 // The probe's deadline (verify + slack after the I/O phase) is the
 // scenario's `[expect] deadline_s`. Past it, or after any other error of the
@@ -93,7 +96,7 @@ impl Setup {
         let nemesis = Nemesis::new(lane, portal.addr)?;
         let nemesis = setup.nemesis.insert(nemesis);
         let mut rules = Vec::new();
-        for step in nemesis::plan(&run.scenario.faults) {
+        for step in crate::plan::plan(&run.scenario.faults) {
             if let Action::Firewall { rule } = step.action {
                 if !rules.contains(&rule) {
                     rules.push(rule);
@@ -227,7 +230,7 @@ pub const PANIC_AFTER_SETUP_ENV: &str = "ISCSI_CHAOS_TEST_PANIC_AFTER_SETUP";
 async fn run_unguarded(ctx: &RunContext, run: &Run, lane_index: u8, ledger: &Ledger) -> Entry {
     let prediction = oracle::predict_run(run);
     // What this run's target and faults need of the host (doctor.rs).
-    if let Some(reason) = crate::doctor::skip_reason(run) {
+    if let Some(reason) = crate::runner::doctor::skip_reason(run) {
         return Entry::unchecked(
             run,
             &prediction,
@@ -262,7 +265,7 @@ async fn run_unguarded(ctx: &RunContext, run: &Run, lane_index: u8, ledger: &Led
             if let Err(e) = std::fs::write(&history_path, history.to_json_lines()) {
                 tracing::warn!("writing {}: {e}", history_path.display());
             }
-            let check = checker::check(&history, &run.scenario, &prediction);
+            let check = check::check(&history, &run.scenario, &prediction);
             let origin = first_fault_begin(&history).unwrap_or(0.0);
             Entry::checked(run, &prediction, &check, origin, timings)
         }
@@ -375,7 +378,7 @@ fn spawn_probe(ctx: &RunContext, run: &Run, session: &Session, interval_ms: u64)
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
     // If the harness is killed, the probe must not go on writing.
-    crate::initiator::die_with_parent(&mut cmd);
+    crate::env::initiator::die_with_parent(&mut cmd);
     cmd.spawn()
         .with_context(|| format!("starting {}", ctx.probe_binary.display()))
 }
@@ -414,7 +417,7 @@ async fn timeline(
             _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
         }
     };
-    for step in nemesis::plan(&run.scenario.faults) {
+    for step in crate::plan::plan(&run.scenario.faults) {
         let at = t0 + step.at_s;
         sleep_until(at, &mut cancel).await?;
         apply(setup, &step, history).await?;

@@ -63,7 +63,7 @@
 //! previous one's recovery (flapping faster than relogin), the target's
 //! restart time, the stall length caused by loss.
 
-use crate::scenario::{Direction, Fault, FaultKind, Initiator, Run, Scenario, TargetKind};
+use crate::model::{Direction, Fault, FaultKind, Initiator, Run, Scenario, TargetKind};
 
 /// Retries the SCSI disk driver allows a file-system command (SD_MAX_RETRIES):
 /// the sixth disruption of the same command fails it.
@@ -668,7 +668,7 @@ fn mtu_disruptions(t: &Timeouts, f: &Fault, gap: f64) -> Option<Repeated> {
 }
 
 /// Round trip added by a netem or tbf fault's delay (lo, hi), in seconds.
-fn added_rtt(direction: Direction, spec: &crate::scenario::NetemSpec) -> (f64, f64) {
+fn added_rtt(direction: Direction, spec: &crate::model::NetemSpec) -> (f64, f64) {
     let legs = if direction == Direction::Both {
         2.0
     } else {

@@ -3,7 +3,7 @@
 //! remove what still exists.
 //!
 //! One append-only JSON-lines file per run, `/run/iscsi-chaos/runs/<run>/
-//! ledger.jsonl`, next to the run's `pid` (see [`crate::cleanup`]):
+//! ledger.jsonl`, next to the run's `pid` (see [`registry`]):
 //!
 //! ```text
 //! {"lane":0,"made":{"kind":"netns","name":"iscsi-chaos-r1-0"}}
@@ -27,8 +27,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::cleanup::IQN_PREFIX;
-use crate::netns::{NetNs, NETNS_PREFIX};
+pub mod registry;
+
+use crate::model::names::{IQN_PREFIX, NETNS_PREFIX};
+use crate::sys::netns::NetNs;
 
 /// Programs the harness starts; a recorded process is killed only if it is
 /// still the same process (pid and start time) and runs one of these.
@@ -162,12 +164,13 @@ impl Object {
         let our_ns = |name: &str| name.starts_with(NETNS_PREFIX) && !name.contains('/');
         match self {
             Object::Netns { name } | Object::FirewallTable { netns: name } => our_ns(name),
-            Object::Veth { name } => crate::topology::is_our_veth_name(name),
+            Object::Veth { name } => crate::model::names::is_our_veth_name(name),
             Object::Qdisc { netns, link } => {
-                netns.as_deref().into_iter().all(our_ns) && crate::topology::is_our_veth_name(link)
+                netns.as_deref().into_iter().all(our_ns)
+                    && crate::model::names::is_our_veth_name(link)
             }
             Object::NodeRecord { iqn, .. } | Object::Session { iqn } => iqn.starts_with(IQN_PREFIX),
-            Object::Configfs { path } => crate::target::lio::is_our_configfs_path(path),
+            Object::Configfs { path } => crate::sys::configfs::is_our_configfs_path(path),
             Object::Process {
                 program, leaves, ..
             } => {
@@ -180,7 +183,7 @@ impl Object {
                     })
             }
             Object::Folder { path } => is_our_folder(path),
-            Object::DmDevice { name } => crate::target::slow_store::run_of_dm(name).is_some(),
+            Object::DmDevice { name } => crate::model::names::run_of_dm(name).is_some(),
             Object::LoopDevice { backing_file } => backing_file
                 .parent()
                 .is_some_and(|folder| is_our_folder(folder) && plain(backing_file)),
@@ -191,61 +194,63 @@ impl Object {
     /// (anything in a deleted namespace).
     pub async fn exists(&self) -> bool {
         match self {
-            Object::Netns { name } => crate::netns::netns_path(name).exists(),
+            Object::Netns { name } => crate::sys::netns::netns_path(name).exists(),
             Object::Veth { name } => Path::new("/sys/class/net").join(name).exists(),
             Object::Qdisc { netns, link } => {
                 let link = link.clone();
-                in_netns(netns.as_deref(), move || crate::tc::our_root_qdisc(&link))
-                    .is_ok_and(|found| matches!(found, Ok(Some(_))))
+                in_netns(netns.as_deref(), move || {
+                    crate::sys::tc::our_root_qdisc(&link)
+                })
+                .is_ok_and(|found| matches!(found, Ok(Some(_))))
             }
             Object::FirewallTable { netns } => {
-                NetNs::exists(netns) && crate::firewall::table_exists(netns)
+                NetNs::exists(netns) && crate::sys::nft::table_exists(netns)
             }
             Object::NodeRecord { iqn, portal } => {
-                crate::initiator::node_record_exists(iqn, portal).await
+                crate::sys::iscsi::node_record_exists(iqn, portal).await
             }
-            Object::Session { iqn } => crate::initiator::session_id(iqn).is_some(),
+            Object::Session { iqn } => crate::sys::iscsi::session_id(iqn).is_some(),
             Object::Configfs { path } => path.symlink_metadata().is_ok(),
             Object::Process { id, .. } => id.is_alive(),
             Object::Folder { path } => path.symlink_metadata().is_ok(),
-            Object::DmDevice { name } => crate::target::slow_store::dm_exists(name),
+            Object::DmDevice { name } => crate::sys::dm::dm_exists(name),
             Object::LoopDevice { backing_file } => {
-                !crate::target::slow_store::loops_over(backing_file).is_empty()
+                !crate::sys::dm::loops_over(backing_file).is_empty()
             }
         }
     }
 
     /// Removes the object (it exists and is ours).
-    async fn remove(&self, iscsid: &mut Option<crate::initiator::Iscsid>) -> Result<()> {
+    async fn remove(&self, iscsid: &mut Option<crate::sys::iscsi::Iscsid>) -> Result<()> {
         match self {
             Object::Netns { name } => {
                 let name = name.clone();
-                tokio::task::spawn_blocking(move || crate::topology::kill_and_delete_netns(&name))
+                tokio::task::spawn_blocking(move || crate::sys::link::kill_and_delete_netns(&name))
                     .await?
             }
-            Object::Veth { name } => crate::topology::delete_root_link(name).await,
+            Object::Veth { name } => crate::sys::link::delete_root_link(name).await,
             Object::Qdisc { netns, link } => {
                 let link = link.clone();
                 in_netns(netns.as_deref(), move || {
-                    crate::tc::remove_our_root_qdisc(&link)
+                    crate::sys::tc::remove_our_root_qdisc(&link)
                 })?
                 .map_err(Into::into)
             }
-            Object::FirewallTable { netns } => crate::firewall::delete_table(netns),
+            Object::FirewallTable { netns } => crate::sys::nft::delete_table(netns),
             Object::NodeRecord { iqn, portal } => {
-                crate::initiator::delete_node_record(iqn, portal).await
+                crate::sys::iscsi::delete_node_record(iqn, portal).await
             }
             Object::Session { iqn } => {
                 // iscsiadm needs iscsid; a killed run's died with it.
                 if iscsid.is_none() {
-                    *iscsid = Some(crate::initiator::Iscsid::ensure().await?);
+                    *iscsid = Some(crate::sys::iscsi::Iscsid::ensure().await?);
                 }
-                let sid = crate::initiator::session_id(iqn).context("session vanished")?;
-                crate::cleanup::logout_session(&sid)
+                let sid = crate::sys::iscsi::session_id(iqn).context("session vanished")?;
+                crate::sys::iscsi::logout_session(&sid)
                     .await
                     .map_err(|why| anyhow!("logging out session {sid}: {why}"))
             }
-            Object::Configfs { path } => crate::target::lio::remove_configfs_object(path),
+            Object::Configfs { path } => crate::sys::configfs::remove_configfs_object(path),
             Object::Process {
                 program,
                 id,
@@ -269,10 +274,10 @@ impl Object {
             }
             Object::Folder { path } => std::fs::remove_dir_all(path)
                 .with_context(|| format!("removing {}", path.display())),
-            Object::DmDevice { name } => crate::target::slow_store::remove_dm(name).await,
+            Object::DmDevice { name } => crate::sys::dm::remove_dm(name).await,
             Object::LoopDevice { backing_file } => {
-                for dev in crate::target::slow_store::loops_over(backing_file) {
-                    crate::target::slow_store::detach_loop(&dev).await?;
+                for dev in crate::sys::dm::loops_over(backing_file) {
+                    crate::sys::dm::detach_loop(&dev).await?;
                 }
                 Ok(())
             }
@@ -365,7 +370,7 @@ impl Ledger {
 
     /// The ledger of run `run_id`, in the run registry.
     pub fn of_run(run_id: &str) -> Ledger {
-        Ledger::at(crate::cleanup::run_dir(run_id).join("ledger.jsonl"))
+        Ledger::at(registry::run_dir(run_id).join("ledger.jsonl"))
     }
 
     /// The same ledger, its records and walks limited to lane `index`.

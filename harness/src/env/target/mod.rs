@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::topology::Lane;
+use crate::env::lane::Lane;
 
 /// Which target implementation serves a lane: the scenario's own word.
-pub use crate::scenario::TargetKind;
+pub use crate::model::TargetKind;
 
 /// A target kind this build cannot serve: the run is skipped, not failed.
 #[derive(Debug, thiserror::Error)]

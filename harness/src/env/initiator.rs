@@ -1,0 +1,131 @@
+//! The open-iscsi initiator, in the root network namespace (its kernel
+//! netlink socket exists only there): iscsid, this run's node record, the
+//! login, and the session's disk as sysfs shows it.
+//!
+//! Invariants: the node record is ours alone (its target IQN carries the run
+//! id) and is deleted at the end; the disk is found from the session's sysfs
+//! tree, never by guessing /dev names; an iscsid we started is stopped by us.
+
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::ledger::{Ledger, Object};
+pub use crate::sys::iscsi::*;
+
+/// This run's node record.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub iqn: String,
+    pub portal: SocketAddrV4,
+    /// The lane's ledger: the record and the session are written in it.
+    ledger: Ledger,
+}
+
+impl Node {
+    fn portal_arg(&self) -> String {
+        self.portal.to_string()
+    }
+
+    async fn node_op(&self, extra: &[&str]) -> Result<String> {
+        let portal = self.portal_arg();
+        let mut args = vec!["-m", "node", "-T", &self.iqn, "-p", &portal];
+        args.extend_from_slice(extra);
+        iscsiadm(&args).await
+    }
+
+    /// Creates the record (written in `ledger` first) and applies the
+    /// scenario's settings to it.
+    pub async fn create(
+        ledger: &Ledger,
+        iqn: &str,
+        portal: SocketAddrV4,
+        settings: &[(String, String)],
+    ) -> Result<Node> {
+        let node = Node {
+            iqn: iqn.to_string(),
+            portal,
+            ledger: ledger.clone(),
+        };
+        ledger.record(Object::NodeRecord {
+            iqn: node.iqn.clone(),
+            portal: node.portal_arg(),
+        })?;
+        node.node_op(&["-o", "new"]).await?;
+        let manual = [("node.startup".to_string(), "manual".to_string())];
+        for (key, value) in manual.iter().chain(settings) {
+            node.node_op(&["-o", "update", "-n", key, "-v", value])
+                .await
+                .with_context(|| format!("setting {key} = {value}"))?;
+        }
+        Ok(node)
+    }
+
+    pub async fn login(&self) -> Result<Session> {
+        self.ledger.record(Object::Session {
+            iqn: self.iqn.clone(),
+        })?;
+        self.node_op(&["--login"]).await?;
+        Session::find(&self.iqn).await
+    }
+
+    /// Logs out if a session exists; no session is not an error.
+    pub async fn logout(&self) -> Result<()> {
+        if find_session_dir(&self.iqn).is_none() {
+            return Ok(());
+        }
+        self.node_op(&["--logout"]).await.map(|_| ())
+    }
+
+    pub async fn delete(&self) -> Result<()> {
+        self.node_op(&["-o", "delete"]).await.map(|_| ())
+    }
+}
+
+/// A logged-in session and its disk.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// `sessionN`
+    pub name: String,
+    /// /sys/class/iscsi_session/sessionN
+    pub sysfs: PathBuf,
+    /// /dev/sdX of LUN 1
+    pub disk: PathBuf,
+}
+
+impl Session {
+    /// Waits for the session of `iqn` and its disk to appear.
+    pub async fn find(iqn: &str) -> Result<Session> {
+        let started = Instant::now();
+        loop {
+            if let Some(dir) = find_session_dir(iqn) {
+                if let Some(disk) = disk_of_session(&dir) {
+                    if disk.exists() {
+                        let name = dir
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        return Ok(Session {
+                            name,
+                            sysfs: dir,
+                            disk,
+                        });
+                    }
+                }
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("no disk appeared for the session of {iqn} within 30 s (is sd_mod loaded?)");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// LOGGED_IN, FAILED or FREE, as sysfs says now.
+    pub fn state(&self) -> Option<String> {
+        std::fs::read_to_string(self.sysfs.join("state"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+}

@@ -1,0 +1,229 @@
+//! The marker every object we make carries: names derived from the run id
+//! and the lane (namespaces, veths, IQNs, dm devices, ...), and the checks
+//! that a name is exactly of that shape. Pure: cleanup and the ledger decide
+//! from these whether something is ours.
+
+use std::net::Ipv4Addr;
+
+/// Every namespace this harness creates starts with this.
+pub const NETNS_PREFIX: &str = "iscsi-chaos-";
+
+/// Every IQN this harness creates starts with this.
+pub const IQN_PREFIX: &str = "iqn.2026-11.io.iscsi-chaos:";
+
+/// Every veth this harness creates starts with this.
+pub const VETH_PREFIX: &str = "icX";
+
+/// Second octet of the lanes' 10.x.0.0/16.
+pub const SUBNET_OCTET: u8 = 213;
+
+/// Lane subnet prefix length.
+pub const LANE_PREFIX_LEN: u8 = 24;
+
+/// iSCSI's well-known port; each lane has its own address, so no clash.
+pub const ISCSI_PORT: u16 = 3260;
+
+/// Check a run id: it becomes part of namespace names and of IQNs.
+pub fn check_run_id(run_id: &str) -> Result<(), String> {
+    let ok = !run_id.is_empty()
+        && run_id.len() <= 64
+        && run_id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        return Err(format!("invalid run id {run_id:?}: use 1-64 of [a-z0-9-]"));
+    }
+    Ok(())
+}
+
+/// Six base-36 characters standing for the run id in veth names (15 bytes at
+/// most). A hash rather than a prefix: run ids that start alike (dates) must
+/// still give different veth names.
+pub fn run_tag(run_id: &str) -> String {
+    let mut h = run_hash(run_id);
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut tag = String::with_capacity(6);
+    for _ in 0..6 {
+        tag.push(digits[(h % 36) as usize] as char);
+        h /= 36;
+    }
+    tag
+}
+
+/// Stable hash of a run id (veth tags, per-run port numbers). FNV-1a:
+/// stable across builds and platforms, unlike `DefaultHasher`.
+pub fn run_hash(run_id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in run_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Names of everything a lane creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneNames {
+    pub netns: String,
+    /// Root-namespace end (the initiator's side).
+    pub host_veth: String,
+    /// End moved into the lane's namespace (the target's side).
+    pub target_veth: String,
+}
+
+/// Namespace names of a run all start with this.
+pub fn netns_prefix_for_run(run_id: &str) -> String {
+    format!("{NETNS_PREFIX}{run_id}-")
+}
+
+/// Whether `name` is a lane namespace of exactly this run (run `ab` must not
+/// match run `ab-1`'s `iscsi-chaos-ab-1-0`).
+pub fn is_netns_of_run(name: &str, run_id: &str) -> bool {
+    name.strip_prefix(&netns_prefix_for_run(run_id))
+        .is_some_and(|lane| !lane.is_empty() && lane.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Veth names of a run all start with this.
+pub fn veth_prefix_for_run(run_id: &str) -> String {
+    format!("{VETH_PREFIX}{}", run_tag(run_id))
+}
+
+pub fn lane_names(run_id: &str, index: u8) -> LaneNames {
+    let veth = veth_prefix_for_run(run_id);
+    LaneNames {
+        netns: format!("{}{index}", netns_prefix_for_run(run_id)),
+        host_veth: format!("{veth}i{index}"),
+        target_veth: format!("{veth}t{index}"),
+    }
+}
+
+/// Whether `name` has exactly the shape of one of our veth names
+/// (`icX` + 6 base-36 + `i`|`t` + lane number), so cleanup can never take
+/// someone else's interface that merely starts with the same letters.
+pub fn is_our_veth_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(VETH_PREFIX) else {
+        return false;
+    };
+    if rest.len() < 8 || !rest.is_ascii() {
+        return false;
+    }
+    let (tag, rest) = rest.split_at(6);
+    let (side, num) = rest.split_at(1);
+    tag.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && (side == "i" || side == "t")
+        && !num.is_empty()
+        && num.len() <= 3
+        && num.bytes().all(|b| b.is_ascii_digit())
+        && num.parse::<u16>().is_ok_and(|n| n <= 255)
+}
+
+/// (initiator address, target address) of lane `index`.
+pub fn lane_addresses(index: u8) -> (Ipv4Addr, Ipv4Addr) {
+    (
+        Ipv4Addr::new(10, SUBNET_OCTET, index, 1),
+        Ipv4Addr::new(10, SUBNET_OCTET, index, 2),
+    )
+}
+
+pub fn in_lane_subnet(addr: Ipv4Addr, index: u8) -> bool {
+    let o = addr.octets();
+    o[0] == 10 && o[1] == SUBNET_OCTET && o[2] == index
+}
+
+/// Prefix of every dm device we create.
+pub const DM_PREFIX: &str = "iscsi-chaos-";
+/// Suffix of our dm delay devices.
+pub const DM_SUFFIX: &str = "-slow";
+/// The dm device name of lane `index` of `run_id`.
+pub fn dm_name(run_id: &str, index: u8) -> String {
+    format!("{DM_PREFIX}{run_id}-{index}{DM_SUFFIX}")
+}
+
+/// The run id in one of our dm names (`iscsi-chaos-<run>-<lane>-slow`).
+pub fn run_of_dm(name: &str) -> Option<&str> {
+    let tail = name.strip_prefix(DM_PREFIX)?.strip_suffix(DM_SUFFIX)?;
+    tail.rsplit_once('-')
+        .filter(|(run, lane)| !run.is_empty() && lane.parse::<u8>().is_ok())
+        .map(|(run, _)| run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_ifnamsiz() {
+        let n = lane_names("20261122-0315-abcdef", 255);
+        assert!(n.host_veth.len() <= 15, "{}", n.host_veth);
+        assert!(n.target_veth.len() <= 15);
+        assert_eq!(n.netns, "iscsi-chaos-20261122-0315-abcdef-255");
+        assert!(n.host_veth.starts_with("icX"));
+        assert!(n.host_veth.ends_with("i255"));
+        assert!(n.target_veth.ends_with("t255"));
+        assert!(is_our_veth_name(&n.host_veth));
+        assert!(is_our_veth_name(&n.target_veth));
+    }
+
+    #[test]
+    fn run_filter_is_exact() {
+        assert!(is_netns_of_run("iscsi-chaos-ab-0", "ab"));
+        assert!(is_netns_of_run("iscsi-chaos-ab-12", "ab"));
+        assert!(!is_netns_of_run("iscsi-chaos-ab-1-0", "ab"));
+        assert!(!is_netns_of_run("iscsi-chaos-ab-", "ab"));
+        assert!(!is_netns_of_run("other-ab-0", "ab"));
+    }
+
+    #[test]
+    fn similar_run_ids_get_different_tags() {
+        assert_ne!(run_tag("20261122-a"), run_tag("20261122-b"));
+        assert_eq!(run_tag("abc"), run_tag("abc"));
+        assert_eq!(run_tag("abc").len(), 6);
+    }
+
+    #[test]
+    fn foreign_names_are_not_ours() {
+        for n in [
+            "eth0",
+            "icX",
+            "icXabc",
+            "icXabcdefi",
+            "icXabcdefx1",
+            "icXabcdefi1000",
+            "icXabcdefi256",
+            "icXABCDEFi1",
+            "veth0",
+        ] {
+            assert!(!is_our_veth_name(n), "{n}");
+        }
+        assert!(is_our_veth_name("icXabc123t0"));
+    }
+
+    #[test]
+    fn run_ids_are_checked() {
+        assert!(check_run_id("ab-12").is_ok());
+        assert!(check_run_id("").is_err());
+        assert!(check_run_id("Ab").is_err());
+        assert!(check_run_id("a/b").is_err());
+        assert!(check_run_id(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn lane_addresses_share_a_subnet() {
+        let (i, t) = lane_addresses(7);
+        assert_eq!(i, Ipv4Addr::new(10, 213, 7, 1));
+        assert_eq!(t, Ipv4Addr::new(10, 213, 7, 2));
+        assert!(in_lane_subnet(i, 7) && in_lane_subnet(t, 7));
+        assert!(!in_lane_subnet(t, 8));
+    }
+
+    #[test]
+    fn dm_names_carry_the_run() {
+        let n = dm_name("20261122-0412-abc", 3);
+        assert_eq!(n, "iscsi-chaos-20261122-0412-abc-3-slow");
+        assert_eq!(run_of_dm(&n), Some("20261122-0412-abc"));
+        assert_eq!(run_of_dm("iscsi-chaos-x-slow"), None);
+        assert_eq!(run_of_dm("vg0-root"), None);
+        assert_eq!(run_of_dm("iscsi-chaos-r-1"), None);
+    }
+}

@@ -1,0 +1,424 @@
+//! The typed scenario: what a scenario file says, after validation
+//! ([`crate::parse`] builds it). Pure data.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The only scenario format version this harness reads.
+pub const VERSION: i64 = 1;
+
+/// open-iscsi's defaults (iscsid.conf).
+pub const DEFAULT_NOOP_OUT_INTERVAL: u32 = 5;
+pub const DEFAULT_NOOP_OUT_TIMEOUT: u32 = 5;
+pub const DEFAULT_REPLACEMENT_TIMEOUT: i64 = 120;
+pub const DEFAULT_LOGIN_TIMEOUT: u32 = 15;
+pub const DEFAULT_ABORT_TIMEOUT: u32 = 15;
+
+/// iscsiadm node keys of the three settings the schema names.
+pub const KEY_NOOP_OUT_INTERVAL: &str = "node.conn[0].timeo.noop_out_interval";
+pub const KEY_NOOP_OUT_TIMEOUT: &str = "node.conn[0].timeo.noop_out_timeout";
+pub const KEY_REPLACEMENT_TIMEOUT: &str = "node.session.timeo.replacement_timeout";
+pub const KEY_LOGIN_TIMEOUT: &str = "node.conn[0].timeo.login_timeout";
+pub const KEY_ABORT_TIMEOUT: &str = "node.session.err_timeo.abort_timeout";
+
+/// Fault kinds this harness implements.
+pub const FAULT_KINDS: &[&str] = &[
+    "blackhole",
+    "netem",
+    "flap",
+    "reset",
+    "mtu",
+    "tbf",
+    "target_stop",
+    "portal_remove",
+    "access_revoke",
+    "slow_store",
+];
+
+/// Fault kinds carried out on the target, not on the link: no direction.
+pub const TARGET_FAULT_KINDS: &[&str] = &[
+    "target_stop",
+    "portal_remove",
+    "access_revoke",
+    "slow_store",
+];
+
+/// Upper bound of `slow_store`'s `io_delay_ms` (dm-delay takes any, but a
+/// minute per I/O is no longer "slow").
+pub const MAX_IO_DELAY_MS: f64 = 60_000.0;
+
+/// Link MTUs a scenario may set: IPv4's minimum to a veth's maximum.
+pub const MTU_RANGE: std::ops::RangeInclusive<i64> = 576..=65535;
+
+// ---------------------------------------------------------------------------
+// The typed scenario.
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// The file stem.
+    pub name: String,
+    /// The path the scenario was read from (as given), for messages.
+    pub path: String,
+    pub description: Option<String>,
+    /// Length of the I/O phase: faults are scheduled inside it.
+    pub duration_s: f64,
+    pub lane: Lane,
+    pub initiator: Initiator,
+    pub probes: Vec<Probe>,
+    /// Sorted by start; never overlapping.
+    pub faults: Vec<Fault>,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TargetKind {
+    Tgt,
+    Lio,
+}
+
+impl TargetKind {
+    pub const ALL: [TargetKind; 2] = [TargetKind::Tgt, TargetKind::Lio];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Tgt => "tgt",
+            TargetKind::Lio => "lio",
+        }
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lane {
+    /// One run per target, in the order written, without duplicates.
+    pub targets: Vec<TargetKind>,
+    pub lun_size_mib: u64,
+    /// Link MTU of both ends of the lane; `None`: the kernel's default.
+    pub mtu: Option<u32>,
+}
+
+/// Initiator settings, validated as open-iscsi would take them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Initiator {
+    /// Seconds; 0 with `noop_out_timeout == 0` turns NOP-Outs off.
+    pub noop_out_interval: u32,
+    pub noop_out_timeout: u32,
+    /// Seconds; 0 fails I/O at once, < 0 queues it until relogin.
+    pub replacement_timeout: i64,
+    /// Other node settings, key -> value, passed to iscsiadm verbatim.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Default for Initiator {
+    fn default() -> Self {
+        Initiator {
+            noop_out_interval: DEFAULT_NOOP_OUT_INTERVAL,
+            noop_out_timeout: DEFAULT_NOOP_OUT_TIMEOUT,
+            replacement_timeout: DEFAULT_REPLACEMENT_TIMEOUT,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+impl Initiator {
+    /// The (iscsiadm node key, value) pairs to apply to the node record
+    /// (`iscsiadm -m node -o update -n KEY -v VALUE`): the three named
+    /// settings first, then the extra ones in key order.
+    pub fn iscsiadm_settings(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            (
+                KEY_NOOP_OUT_INTERVAL.to_string(),
+                self.noop_out_interval.to_string(),
+            ),
+            (
+                KEY_NOOP_OUT_TIMEOUT.to_string(),
+                self.noop_out_timeout.to_string(),
+            ),
+            (
+                KEY_REPLACEMENT_TIMEOUT.to_string(),
+                self.replacement_timeout.to_string(),
+            ),
+        ];
+        out.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out
+    }
+
+    pub fn nops_enabled(&self) -> bool {
+        self.noop_out_interval > 0 && self.noop_out_timeout > 0
+    }
+
+    /// `node.conn[0].timeo.login_timeout` if given, else open-iscsi's default.
+    pub fn login_timeout(&self) -> u32 {
+        self.extra_u32(KEY_LOGIN_TIMEOUT)
+            .unwrap_or(DEFAULT_LOGIN_TIMEOUT)
+    }
+
+    /// `node.session.err_timeo.abort_timeout` if given, else the default.
+    pub fn abort_timeout(&self) -> u32 {
+        self.extra_u32(KEY_ABORT_TIMEOUT)
+            .unwrap_or(DEFAULT_ABORT_TIMEOUT)
+    }
+
+    fn extra_u32(&self, key: &str) -> Option<u32> {
+        self.extra.get(key).and_then(|v| v.trim().parse().ok())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    Blkprobe,
+}
+
+impl ProbeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Blkprobe => "blkprobe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// Unique within the scenario; the `probe` field of history entries.
+    pub name: String,
+    pub kind: ProbeKind,
+    pub interval_ms: u64,
+}
+
+/// Which packets a directional fault affects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Both,
+    /// Initiator -> target packets.
+    ToTarget,
+    /// Target -> initiator packets.
+    ToInitiator,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Both => "both",
+            Direction::ToTarget => "to_target",
+            Direction::ToInitiator => "to_initiator",
+        }
+    }
+}
+
+/// netem impairments of a `netem` fault; zero means "not set".
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct NetemSpec {
+    pub delay_ms: f64,
+    pub jitter_ms: f64,
+    pub loss_pct: f64,
+    pub duplicate_pct: f64,
+    pub corrupt_pct: f64,
+    pub reorder_pct: f64,
+    /// netem's rate emulation; `None`: unlimited.
+    pub rate_kbit: Option<u64>,
+}
+
+/// What a fault does. New kinds get their own variant with their parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FaultKind {
+    /// Every packet dropped silently (netem `loss 100%`): no RST, no ICMP.
+    Blackhole { direction: Direction },
+    /// Partial impairments (delay, loss, ...) for the fault's duration.
+    Netem {
+        direction: Direction,
+        spec: NetemSpec,
+    },
+    /// A blackhole of `on_s` every `period_s`, from the fault's start to its end.
+    Flap {
+        direction: Direction,
+        on_s: f64,
+        period_s: f64,
+    },
+    /// The target's end answers every packet to the portal with a TCP RST
+    /// for the fault's duration, or for `on_s` every `period_s`: the live
+    /// connection is reset at once, reconnects are refused meanwhile.
+    Reset { pulse: Option<Pulse> },
+    /// Jumbo frames on one hop only: packets longer than `mtu` vanish both
+    /// ways while both hosts keep the lane's larger MTU (so TCP keeps
+    /// sending large segments, on new connections too); small ones (login,
+    /// NOP-Out) pass.
+    Mtu { mtu: u32 },
+    /// A bandwidth cap: tbf on the sending end(s) of `direction`.
+    Tbf {
+        direction: Direction,
+        rate_kbit: u64,
+    },
+    /// The target process is killed at the start and started again at the
+    /// end: connections are reset, then refused while it is down.
+    TargetStop,
+    /// The target's network portal is removed at the start and restored at
+    /// the end (tgt: `tgtadm --op delete --mode portal`; LIO: the `np` rmdir).
+    PortalRemove,
+    /// The initiator's access is revoked at the start (tgt: unbind its
+    /// address and close its connections; LIO: remove its ACL, which closes
+    /// its sessions) and restored at the end: relogins are refused meanwhile.
+    AccessRevoke,
+    /// The LUN's backing store (dm-delay over a loop device) adds
+    /// `io_delay_ms` to every read and write for the fault's duration.
+    SlowStore { io_delay_ms: f64 },
+}
+
+/// A repeated fault: `on_s` in place every `period_s`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pulse {
+    pub on_s: f64,
+    pub period_s: f64,
+}
+
+impl FaultKind {
+    /// The name used in scenario files and in history entries.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Blackhole { .. } => "blackhole",
+            FaultKind::Netem { .. } => "netem",
+            FaultKind::Flap { .. } => "flap",
+            FaultKind::Reset { .. } => "reset",
+            FaultKind::Mtu { .. } => "mtu",
+            FaultKind::Tbf { .. } => "tbf",
+            FaultKind::TargetStop => "target_stop",
+            FaultKind::PortalRemove => "portal_remove",
+            FaultKind::AccessRevoke => "access_revoke",
+            FaultKind::SlowStore { .. } => "slow_store",
+        }
+    }
+
+    /// The link direction a network fault shapes; `None` for faults of the
+    /// target's end (resets, target process).
+    pub fn direction(&self) -> Option<Direction> {
+        match self {
+            FaultKind::Blackhole { direction }
+            | FaultKind::Netem { direction, .. }
+            | FaultKind::Flap { direction, .. }
+            | FaultKind::Tbf { direction, .. } => Some(*direction),
+            FaultKind::Mtu { .. } => Some(Direction::Both),
+            FaultKind::Reset { .. }
+            | FaultKind::TargetStop
+            | FaultKind::PortalRemove
+            | FaultKind::AccessRevoke
+            | FaultKind::SlowStore { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// Index in the file's `[[fault]]` list (the history's `step`).
+    pub index: usize,
+    pub kind: FaultKind,
+    /// Seconds from the start of the I/O phase.
+    pub start_s: f64,
+    pub duration_s: f64,
+}
+
+impl Fault {
+    pub fn end_s(&self) -> f64 {
+        self.start_s + self.duration_s
+    }
+
+    /// When the fault is really in place, as (start_s, end_s) from the start
+    /// of the I/O phase: one span, or one per pulse of a flap.
+    pub fn pulses(&self) -> Vec<(f64, f64)> {
+        let pulse = match self.kind {
+            FaultKind::Flap { on_s, period_s, .. } => Some(Pulse { on_s, period_s }),
+            FaultKind::Reset { pulse } => pulse,
+            _ => None,
+        };
+        match pulse {
+            Some(Pulse { on_s, period_s }) => {
+                let end = self.end_s();
+                let mut out = Vec::new();
+                let mut k = 0u32;
+                loop {
+                    let s = self.start_s + f64::from(k) * period_s;
+                    if s >= end - 1e-9 {
+                        break out;
+                    }
+                    out.push((s, (s + on_s).min(end)));
+                    k += 1;
+                }
+            }
+            None => vec![(self.start_s, self.end_s())],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FirstErrorExpect {
+    /// As the oracle predicts (the default).
+    Oracle,
+    /// No I/O error at all.
+    None,
+    /// An error this many seconds after the first fault started.
+    At(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expect {
+    pub first_error: FirstErrorExpect,
+    /// Tolerance for `FirstErrorExpect::At`.
+    pub tolerance_s: f64,
+    pub max_stall_s: Option<f64>,
+    pub min_stall_s: Option<f64>,
+    /// I/O must succeed again after the last fault ends.
+    pub recovered: bool,
+    pub max_recovery_s: Option<f64>,
+    pub max_lost_writes: u64,
+    /// Seconds after the I/O phase by which the probe must have verified its
+    /// writes and ended; past it the run is "error: probe hung".
+    pub deadline_s: f64,
+}
+
+/// Default of `[expect] deadline_s`: 30 s to verify, 20 s of slack.
+pub const DEFAULT_DEADLINE_S: f64 = 50.0;
+
+impl Expect {
+    /// The part of [`Expect::deadline_s`] the probe may spend verifying; the
+    /// rest (at most 20 s, at least half) is slack for it to end.
+    pub fn verify_deadline_s(&self) -> f64 {
+        self.deadline_s - (self.deadline_s / 2.0).min(20.0)
+    }
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            first_error: FirstErrorExpect::Oracle,
+            tolerance_s: 1.5,
+            max_stall_s: None,
+            min_stall_s: None,
+            recovered: true,
+            max_recovery_s: None,
+            max_lost_writes: 0,
+            deadline_s: DEFAULT_DEADLINE_S,
+        }
+    }
+}
+
+/// One run of a scenario against one target (a scenario lists one or more).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub scenario: Scenario,
+    pub target: TargetKind,
+}
+
+impl Run {
+    /// `name` when the scenario has a single target, `name@target` otherwise;
+    /// unique across the expansion, usable in file names.
+    pub fn id(&self) -> String {
+        if self.scenario.lane.targets.len() > 1 {
+            format!("{}@{}", self.scenario.name, self.target)
+        } else {
+            self.scenario.name.clone()
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The nemesis: puts a scenario's fault steps in place and clears them.
+//!
+//! netem shapes only egress, so each direction is a qdisc on the sending end
+//! of the lane's veth: the host end for initiator-to-target traffic, the
+//! target end (inside the lane's namespace) for target-to-initiator traffic.
+//! The target end's netlink socket is opened on a thread switched into the
+//! namespace; after that it is used from anywhere.
+//!
+//! Resets and MTU faults (oversize frames dropped on the path) are nftables
+//! rules in the lane's namespace ([`crate::firewall`]).
+//!
+//! Invariant: only the root qdisc of our own veth ends is ever replaced or
+//! deleted, only our own table in the lane's namespace is added or deleted,
+//! and `clear_all` leaves both ends at the kernel's default.
+
+use std::io;
+use std::net::SocketAddrV4;
+
+use anyhow::{Context, Result};
+
+pub mod firewall;
+
+use crate::env::lane::Lane;
+use crate::ledger::{Ledger, Object};
+use crate::model::Direction;
+pub use crate::plan::{Action, Step};
+use crate::sys::tc::{Qdisc, QdiscStats, RouteSocket};
+use firewall::Firewall;
+
+/// One end of the lane's link, where egress qdiscs go.
+struct LinkEnd {
+    socket: RouteSocket,
+    ifindex: i32,
+    /// Whether we installed a qdisc here that is still in place.
+    shaped: bool,
+    /// The ledger entry of our qdisc here, written before the first one.
+    entry: Object,
+    ledger: Ledger,
+    recorded: bool,
+}
+
+impl LinkEnd {
+    fn set(&mut self, qdisc: &Qdisc) -> Result<()> {
+        if !self.recorded {
+            self.ledger.record(self.entry.clone())?;
+            self.recorded = true;
+        }
+        self.socket.replace_root_qdisc(self.ifindex, qdisc)?;
+        self.shaped = true;
+        Ok(())
+    }
+
+    fn clear(&mut self) -> io::Result<()> {
+        if self.shaped {
+            self.socket.delete_root_qdisc(self.ifindex)?;
+            self.shaped = false;
+        }
+        Ok(())
+    }
+}
+
+pub struct Nemesis {
+    /// Host end: shapes initiator-to-target packets.
+    to_target: LinkEnd,
+    /// Target end: shapes target-to-initiator packets.
+    to_initiator: LinkEnd,
+    /// The reset rule in the lane's namespace.
+    firewall: Firewall,
+}
+
+/// The sending end of a direction, as named in history entries.
+pub fn side_name(to_target: bool) -> &'static str {
+    if to_target {
+        "to_target"
+    } else {
+        "to_initiator"
+    }
+}
+
+impl Nemesis {
+    /// The nemesis of `lane`, whose target listens at `portal`.
+    pub fn new(lane: &Lane, portal: SocketAddrV4) -> Result<Nemesis> {
+        let target_ns = lane.netns().context("the lane has no namespace")?;
+        let names = lane.names();
+        let ledger = lane.ledger().clone();
+        let host = RouteSocket::open().context("opening a netlink socket")?;
+        let target = target_ns
+            .run_in(RouteSocket::open)?
+            .context("opening a netlink socket in the lane's namespace")?;
+        Ok(Nemesis {
+            to_target: LinkEnd {
+                socket: host,
+                ifindex: lane.host_ifindex() as i32,
+                shaped: false,
+                entry: Object::Qdisc {
+                    netns: None,
+                    link: names.host_veth.clone(),
+                },
+                ledger: ledger.clone(),
+                recorded: false,
+            },
+            to_initiator: LinkEnd {
+                socket: target,
+                ifindex: lane.target_ifindex() as i32,
+                shaped: false,
+                entry: Object::Qdisc {
+                    netns: Some(target_ns.name().to_string()),
+                    link: names.target_veth.clone(),
+                },
+                ledger: ledger.clone(),
+                recorded: false,
+            },
+            firewall: Firewall::new(target_ns.clone(), portal, ledger),
+        })
+    }
+
+    /// The firewall rule of reset and MTU faults.
+    pub fn firewall(&mut self) -> &mut Firewall {
+        &mut self.firewall
+    }
+
+    fn ends(&mut self, direction: Direction) -> Vec<&mut LinkEnd> {
+        match direction {
+            Direction::Both => vec![&mut self.to_target, &mut self.to_initiator],
+            Direction::ToTarget => vec![&mut self.to_target],
+            Direction::ToInitiator => vec![&mut self.to_initiator],
+        }
+    }
+
+    /// Installs `qdisc` on the end(s) of `direction`.
+    pub fn shape(&mut self, direction: Direction, qdisc: &Qdisc) -> Result<()> {
+        for end in self.ends(direction) {
+            end.set(qdisc).with_context(|| {
+                format!("installing {} on ifindex {}", qdisc.kind(), end.ifindex)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Removes our qdisc from the end(s) of `direction`.
+    pub fn clear(&mut self, direction: Direction) -> Result<()> {
+        for end in self.ends(direction) {
+            end.clear()
+                .with_context(|| format!("removing the qdisc on ifindex {}", end.ifindex))?;
+        }
+        Ok(())
+    }
+
+    /// Counters of the qdiscs we installed on the end(s) of `direction`
+    /// (read before clearing them: deleting a qdisc loses its counters).
+    pub fn shaped_stats(&mut self, direction: Direction) -> Vec<(&'static str, QdiscStats)> {
+        let mut out = Vec::new();
+        for (to_target, end) in [(true, &mut self.to_target), (false, &mut self.to_initiator)] {
+            let wanted = match direction {
+                Direction::Both => true,
+                Direction::ToTarget => to_target,
+                Direction::ToInitiator => !to_target,
+            };
+            if wanted && end.shaped {
+                if let Ok(Some(st)) = end.socket.qdisc_stats(end.ifindex) {
+                    out.push((side_name(to_target), st));
+                }
+            }
+        }
+        out
+    }
+
+    /// Clears whatever is still in place (teardown, interrupted timeline).
+    pub fn clear_all(&mut self) -> Result<()> {
+        let a = self.to_target.clear();
+        let b = self.to_initiator.clear();
+        let c = self.firewall.remove();
+        a.context("clearing the host end")?;
+        b.context("clearing the target end")?;
+        c.context("removing the firewall rule")?;
+        Ok(())
+    }
+
+    /// Counters of the qdiscs on both ends (host end, target end): proof
+    /// that a fault really dropped packets.
+    pub fn stats(&mut self) -> (Option<QdiscStats>, Option<QdiscStats>) {
+        let a = self
+            .to_target
+            .socket
+            .qdisc_stats(self.to_target.ifindex)
+            .ok()
+            .flatten();
+        let b = self
+            .to_initiator
+            .socket
+            .qdisc_stats(self.to_initiator.ifindex)
+            .ok()
+            .flatten();
+        (a, b)
+    }
+}

@@ -1,0 +1,186 @@
+//! device-mapper and loop devices: dmsetup and losetup with a timeout,
+//! the devices present (from sysfs), and removal of ours by name or by
+//! backing file.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio::process::Command;
+
+use crate::model::names::run_of_dm;
+
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn tool(program: &str, args: &[&str]) -> Result<String> {
+    let out = tokio::time::timeout(
+        TOOL_TIMEOUT,
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| anyhow!("{program} {} timed out", args.join(" ")))?
+    .with_context(|| format!("run {program} (is it installed?)"))?;
+    checked_stdout(program, args, out)
+}
+
+/// The trimmed stdout of a finished tool, or an error with its stderr.
+pub fn checked_stdout(program: &str, args: &[&str], out: std::process::Output) -> Result<String> {
+    if !out.status.success() {
+        bail!(
+            "{program} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+pub fn tool_blocking(program: &str, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("run {program}"))?;
+    checked_stdout(program, args, out)
+}
+
+pub fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+/// Removes dm device `name` (nothing may hold it open).
+pub async fn remove_dm(name: &str) -> Result<()> {
+    tool("dmsetup", &["remove", "--retry", "--noudevsync", name])
+        .await
+        .map(drop)
+}
+
+/// Detaches loop device `dev` (`/dev/loopN`).
+pub async fn detach_loop(dev: &str) -> Result<()> {
+    tool("losetup", &["-d", dev]).await.map(drop)
+}
+
+/// dm device names present, from `/sys/block/dm-*/dm/name`.
+fn dm_names() -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir("/sys/block") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("dm/name")).ok())
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+/// Whether dm device `name` exists.
+pub fn dm_exists(name: &str) -> bool {
+    dm_names().iter().any(|n| n == name)
+}
+
+/// Loop devices present, as (`/dev/loopN`, backing file).
+fn loop_devices() -> Vec<(String, String)> {
+    let Ok(rd) = std::fs::read_dir("/sys/block") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let backing = std::fs::read_to_string(e.path().join("loop/backing_file")).ok()?;
+            let dev = format!("/dev/{}", e.file_name().to_string_lossy());
+            Some((dev, backing.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The loop devices over `backing_file`.
+pub fn loops_over(backing_file: &Path) -> Vec<String> {
+    loop_devices()
+        .into_iter()
+        .filter(|(_, b)| Path::new(b) == backing_file)
+        .map(|(dev, _)| dev)
+        .collect()
+}
+
+/// Our dm devices present (names).
+pub fn dm_leftovers() -> Vec<String> {
+    let mut found: Vec<String> = dm_names()
+        .into_iter()
+        .filter(|n| run_of_dm(n).is_some())
+        .collect();
+    found.sort();
+    found
+}
+
+/// The run id in a loop device's backing file path, if it lies in one of
+/// our temporary folders (`<tmp>/iscsi-chaos-<run>-<lane>-<random>/...`).
+pub fn run_of_backing_file(path: &str, tmp: &Path) -> Option<String> {
+    let rest = Path::new(path.trim()).strip_prefix(tmp).ok()?;
+    let folder = rest.components().next()?.as_os_str().to_str()?;
+    let tail = folder.strip_prefix("iscsi-chaos-")?;
+    tail.rsplitn(3, '-').nth(2).map(str::to_string)
+}
+
+/// Our loop devices present, as (device, run id).
+pub fn loop_leftovers() -> Vec<(String, String)> {
+    let tmp = std::env::temp_dir();
+    let mut found: Vec<(String, String)> = loop_devices()
+        .into_iter()
+        .filter_map(|(dev, backing)| Some((dev, run_of_backing_file(&backing, &tmp)?)))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Remove our dm devices, then our loop devices, of runs `is_stale` says
+/// are dead (after their targets are gone). Blocking. Returns a description
+/// of each removal or failure.
+pub fn remove_leftovers(is_stale: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut done = Vec::new();
+    for name in dm_leftovers() {
+        if !run_of_dm(&name).is_some_and(is_stale) {
+            continue;
+        }
+        done.push(
+            match tool_blocking("dmsetup", &["remove", "--retry", "--noudevsync", &name]) {
+                Ok(_) => format!("dm device {name}"),
+                Err(e) => format!("(could not remove dm device {name}: {e:#})"),
+            },
+        );
+    }
+    for (dev, run) in loop_leftovers() {
+        if !is_stale(&run) {
+            continue;
+        }
+        done.push(match tool_blocking("losetup", &["-d", &dev]) {
+            Ok(_) => format!("loop device {dev}"),
+            Err(e) => format!("(could not detach loop device {dev}: {e:#})"),
+        });
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_devices_are_ours_by_their_backing_folder() {
+        let tmp = Path::new("/tmp");
+        assert_eq!(
+            run_of_backing_file("/tmp/iscsi-chaos-r1-x-0-AbC12/lun1.img\n", tmp).as_deref(),
+            Some("r1-x")
+        );
+        assert_eq!(
+            run_of_backing_file("/tmp/iscsi-chaos-r1-0-AbC12/lun1.img (deleted)", tmp).as_deref(),
+            Some("r1")
+        );
+        assert_eq!(run_of_backing_file("/var/lib/disk.img", tmp), None);
+        assert_eq!(run_of_backing_file("/tmp/other/lun1.img", tmp), None);
+    }
+}

@@ -1,0 +1,11 @@
+//! Kernel edges: thin wrappers of kernel interfaces and system tools
+//! (namespaces, links, the tc socket, nft, iscsiadm, configfs, dm/loop).
+//! Nothing here knows runs, ledgers or scenarios.
+
+pub mod configfs;
+pub mod dm;
+pub mod iscsi;
+pub mod link;
+pub mod netns;
+pub mod nft;
+pub mod tc;
