@@ -52,6 +52,10 @@ pub enum Event {
         bytes: u64,
         drops: u64,
     },
+    /// What a fault step did, read back from the system it acted on: the
+    /// typed evidence of target-side and link faults (qdiscs and firewall
+    /// rules have their own entries above and below).
+    Effect { step: usize, effect: Effect },
     /// Packets the firewall rule of fault `step` matched (`reset`: answered
     /// with a RST; `drop_oversize`: dropped), read just before it was removed.
     Firewall {
@@ -59,6 +63,29 @@ pub enum Event {
         rule: String,
         packets: u64,
     },
+}
+
+/// The effect of one fault step, as the harness saw it happen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Effect {
+    /// The target process was killed (its pid, if it had one).
+    TargetKilled { pid: Option<u32> },
+    /// The target process was started again.
+    TargetStarted { pid: Option<u32> },
+    /// The target's portal was removed (`present: false`) or restored.
+    Portal { present: bool, detail: String },
+    /// The initiator's access was revoked (`allowed: false`) or restored.
+    Access { allowed: bool, detail: String },
+    /// The backing store's delay per I/O, and its dm table after the switch.
+    StoreDelay {
+        name: String,
+        ms: u64,
+        table: String,
+    },
+    /// A veth end's administrative state, and its operational state after
+    /// the change (`end`: "initiator" or "target").
+    Link { end: String, up: bool, oper: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -141,53 +141,27 @@ fn the_shipped_suite_passes_and_leaves_nothing() {
 }
 
 /// Each fault step of a run's history must show its effect, not only that
-/// the harness asked for it: a qdisc that counted packets (drops for an
-/// outage), a firewall rule that matched, a note about the target.
+/// the harness asked for it: the kind's own check of the typed evidence (a
+/// qdisc that counted packets, drops for an outage, a firewall rule that
+/// matched, the target's or the store's effect read back).
 fn assert_every_fault_hit(history: &Path) {
+    use iscsi_chaos::history::{Event, History};
     let text = std::fs::read_to_string(history).unwrap();
-    let events: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut steps: Vec<(u64, String)> = events
+    let h = History::from_json_lines(&text).expect("the history parses");
+    let mut steps: Vec<(usize, String)> = h
+        .entries
         .iter()
-        .filter(|e| e["source"] == "fault")
-        .map(|e| {
-            (
-                e["step"].as_u64().unwrap(),
-                e["kind"].as_str().unwrap().to_string(),
-            )
+        .filter_map(|e| match &e.event {
+            Event::Fault { step, kind, .. } => Some((*step, kind.clone())),
+            _ => None,
         })
         .collect();
     steps.sort();
     steps.dedup();
     assert!(!steps.is_empty(), "{}: no fault step", history.display());
     for (step, kind) in steps {
-        let of_step = |source: &str| {
-            events
-                .iter()
-                .filter(|e| e["source"] == source && e["step"].as_u64() == Some(step))
-                .collect::<Vec<_>>()
-        };
-        let hit = match kind.as_str() {
-            "blackhole" | "flap" => of_step("qdisc")
-                .iter()
-                .any(|e| e["drops"].as_u64() > Some(0)),
-            "netem" | "tbf" => of_step("qdisc")
-                .iter()
-                .any(|e| e["packets"].as_u64() > Some(0)),
-            "reset" | "mtu" => of_step("firewall")
-                .iter()
-                .any(|e| e["packets"].as_u64() > Some(0)),
-            _ => events.iter().any(|e| {
-                e["source"] == "note"
-                    && e["text"]
-                        .as_str()
-                        .is_some_and(|t| t.starts_with(&format!("fault[{step}]")))
-            }),
-        };
         assert!(
-            hit,
+            iscsi_chaos::model::fault::took_effect(&kind, step, &h.entries),
             "{}: fault {step} ({kind}) left no trace of its effect",
             history.display()
         );

@@ -1,7 +1,13 @@
 //! The typed model: what a scenario says (settings, lane, probes, faults,
-//! expectations) and the names of what a run makes. Pure data.
+//! expectations), the fault kinds (one file each), the nemesis's primitive
+//! actions, the timing vocabulary, host needs, and the names of what a run
+//! makes. Pure data and pure functions.
 
+pub mod action;
+pub mod fault;
 pub mod names;
+pub mod needs;
 pub mod scenario;
+pub mod timing;
 
 pub use scenario::*;

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use crate::model::fault::{Fault, FaultKind, Pulse};
+
 /// The only scenario format version this harness reads.
 pub const VERSION: i64 = 1;
 
@@ -20,28 +22,6 @@ pub const KEY_NOOP_OUT_TIMEOUT: &str = "node.conn[0].timeo.noop_out_timeout";
 pub const KEY_REPLACEMENT_TIMEOUT: &str = "node.session.timeo.replacement_timeout";
 pub const KEY_LOGIN_TIMEOUT: &str = "node.conn[0].timeo.login_timeout";
 pub const KEY_ABORT_TIMEOUT: &str = "node.session.err_timeo.abort_timeout";
-
-/// Fault kinds this harness implements.
-pub const FAULT_KINDS: &[&str] = &[
-    "blackhole",
-    "netem",
-    "flap",
-    "reset",
-    "mtu",
-    "tbf",
-    "target_stop",
-    "portal_remove",
-    "access_revoke",
-    "slow_store",
-];
-
-/// Fault kinds carried out on the target, not on the link: no direction.
-pub const TARGET_FAULT_KINDS: &[&str] = &[
-    "target_stop",
-    "portal_remove",
-    "access_revoke",
-    "slow_store",
-];
 
 /// Upper bound of `slow_store`'s `io_delay_ms` (dm-delay takes any, but a
 /// minute per I/O is no longer "slow").
@@ -221,135 +201,6 @@ pub struct NetemSpec {
     pub reorder_pct: f64,
     /// netem's rate emulation; `None`: unlimited.
     pub rate_kbit: Option<u64>,
-}
-
-/// What a fault does. New kinds get their own variant with their parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FaultKind {
-    /// Every packet dropped silently (netem `loss 100%`): no RST, no ICMP.
-    Blackhole { direction: Direction },
-    /// Partial impairments (delay, loss, ...) for the fault's duration.
-    Netem {
-        direction: Direction,
-        spec: NetemSpec,
-    },
-    /// A blackhole of `on_s` every `period_s`, from the fault's start to its end.
-    Flap {
-        direction: Direction,
-        on_s: f64,
-        period_s: f64,
-    },
-    /// The target's end answers every packet to the portal with a TCP RST
-    /// for the fault's duration, or for `on_s` every `period_s`: the live
-    /// connection is reset at once, reconnects are refused meanwhile.
-    Reset { pulse: Option<Pulse> },
-    /// Jumbo frames on one hop only: packets longer than `mtu` vanish both
-    /// ways while both hosts keep the lane's larger MTU (so TCP keeps
-    /// sending large segments, on new connections too); small ones (login,
-    /// NOP-Out) pass.
-    Mtu { mtu: u32 },
-    /// A bandwidth cap: tbf on the sending end(s) of `direction`.
-    Tbf {
-        direction: Direction,
-        rate_kbit: u64,
-    },
-    /// The target process is killed at the start and started again at the
-    /// end: connections are reset, then refused while it is down.
-    TargetStop,
-    /// The target's network portal is removed at the start and restored at
-    /// the end (tgt: `tgtadm --op delete --mode portal`; LIO: the `np` rmdir).
-    PortalRemove,
-    /// The initiator's access is revoked at the start (tgt: unbind its
-    /// address and close its connections; LIO: remove its ACL, which closes
-    /// its sessions) and restored at the end: relogins are refused meanwhile.
-    AccessRevoke,
-    /// The LUN's backing store (dm-delay over a loop device) adds
-    /// `io_delay_ms` to every read and write for the fault's duration.
-    SlowStore { io_delay_ms: f64 },
-}
-
-/// A repeated fault: `on_s` in place every `period_s`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Pulse {
-    pub on_s: f64,
-    pub period_s: f64,
-}
-
-impl FaultKind {
-    /// The name used in scenario files and in history entries.
-    pub fn name(&self) -> &'static str {
-        match self {
-            FaultKind::Blackhole { .. } => "blackhole",
-            FaultKind::Netem { .. } => "netem",
-            FaultKind::Flap { .. } => "flap",
-            FaultKind::Reset { .. } => "reset",
-            FaultKind::Mtu { .. } => "mtu",
-            FaultKind::Tbf { .. } => "tbf",
-            FaultKind::TargetStop => "target_stop",
-            FaultKind::PortalRemove => "portal_remove",
-            FaultKind::AccessRevoke => "access_revoke",
-            FaultKind::SlowStore { .. } => "slow_store",
-        }
-    }
-
-    /// The link direction a network fault shapes; `None` for faults of the
-    /// target's end (resets, target process).
-    pub fn direction(&self) -> Option<Direction> {
-        match self {
-            FaultKind::Blackhole { direction }
-            | FaultKind::Netem { direction, .. }
-            | FaultKind::Flap { direction, .. }
-            | FaultKind::Tbf { direction, .. } => Some(*direction),
-            FaultKind::Mtu { .. } => Some(Direction::Both),
-            FaultKind::Reset { .. }
-            | FaultKind::TargetStop
-            | FaultKind::PortalRemove
-            | FaultKind::AccessRevoke
-            | FaultKind::SlowStore { .. } => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Fault {
-    /// Index in the file's `[[fault]]` list (the history's `step`).
-    pub index: usize,
-    pub kind: FaultKind,
-    /// Seconds from the start of the I/O phase.
-    pub start_s: f64,
-    pub duration_s: f64,
-}
-
-impl Fault {
-    pub fn end_s(&self) -> f64 {
-        self.start_s + self.duration_s
-    }
-
-    /// When the fault is really in place, as (start_s, end_s) from the start
-    /// of the I/O phase: one span, or one per pulse of a flap.
-    pub fn pulses(&self) -> Vec<(f64, f64)> {
-        let pulse = match self.kind {
-            FaultKind::Flap { on_s, period_s, .. } => Some(Pulse { on_s, period_s }),
-            FaultKind::Reset { pulse } => pulse,
-            _ => None,
-        };
-        match pulse {
-            Some(Pulse { on_s, period_s }) => {
-                let end = self.end_s();
-                let mut out = Vec::new();
-                let mut k = 0u32;
-                loop {
-                    let s = self.start_s + f64::from(k) * period_s;
-                    if s >= end - 1e-9 {
-                        break out;
-                    }
-                    out.push((s, (s + on_s).min(end)));
-                    k += 1;
-                }
-            }
-            None => vec![(self.start_s, self.end_s())],
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -63,101 +63,10 @@
 //! previous one's recovery (flapping faster than relogin), the target's
 //! restart time, the stall length caused by loss.
 
-use crate::model::{Direction, Fault, FaultKind, Initiator, Run, Scenario, TargetKind};
+use crate::model::fault::LinkEffect;
+use crate::model::{Direction, Fault, FaultKind, Run, Scenario, TargetKind};
 
-/// Retries the SCSI disk driver allows a file-system command (SD_MAX_RETRIES):
-/// the sixth disruption of the same command fails it.
-pub const SCSI_RETRIES: u32 = 5;
-/// iscsid's extra delay before a relogin beyond W, and the login exchange
-/// itself (whole-second timers: up to a second each).
-pub const RELOGIN_SLACK_S: f64 = 1.0;
-/// A relogin over a working path, from connect to logged in (measured
-/// 0.03-0.1 s under TCG; [`LOGIN_S`] is the cap for one outage, but five
-/// cycles of it would blur a retry-limit prediction by 5 s).
-pub const QUICK_LOGIN_S: f64 = 0.35;
-/// SCSI command timeout, the sd default (not an iscsid node setting).
-pub const SCSI_TIMEOUT_S: f64 = 30.0;
-/// DefaultTime2Wait: iscsid's delay before the first reconnect.
-pub const TIME2WAIT_S: f64 = 2.0;
-/// Delay between reconnects after a refused connection.
-pub const REFUSED_RETRY_S: f64 = 3.0;
-/// Linux's minimum TCP retransmission timeout, the RTO on a veth.
-pub const TCP_RTO_MIN_S: f64 = 0.2;
-/// Time from a successful connect to the session being logged in again.
-pub const LOGIN_S: f64 = 1.0;
-/// Below this distance from the detection deadline, detection is uncertain.
-pub const DETECTION_MARGIN_S: f64 = 0.5;
-/// Below this distance between relogin and the replacement timeout, which
-/// comes first is uncertain.
-pub const RACE_MARGIN_S: f64 = 1.5;
-/// Tolerance of a predicted first error.
-pub const TOLERANCE_S: f64 = 1.5;
-/// How long a stopped target takes to listen again after its restart begins.
-pub const TARGET_RESTART_S: f64 = 1.0;
-/// Delay between relogins after a refused login (TCP accepted, login
-/// rejected: LIO's disabled TPG or removed ACL, tgt's unbound initiator);
-/// measured 1.97-2.05 s on both targets.
-pub const LOGIN_REJECTED_RETRY_S: f64 = 2.0;
-/// How long restoring access or re-enabling a TPG takes to apply (tgt: one
-/// tgtadm under TCG, 0.3-0.5 s; LIO: a configfs write).
-pub const ACCESS_RESTORE_S: f64 = 0.5;
-/// From this netem loss on, NOP replies may be lost often enough to time
-/// out (a NOP-Out's reply needs about log2(N / 0.2) straight losses of a
-/// retransmit at 5 %; at 20 % that is no longer rare over a run).
-pub const HEAVY_LOSS_PCT: f64 = 20.0;
-
-/// The timeouts the model uses, in seconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Timeouts {
-    /// I; 0 = NOP-Outs off.
-    pub noop_out_interval: f64,
-    /// N.
-    pub noop_out_timeout: f64,
-    /// R; < 0 = never.
-    pub replacement_timeout: f64,
-    /// L.
-    pub login_timeout: f64,
-    /// A.
-    pub abort_timeout: f64,
-    /// S.
-    pub scsi_timeout: f64,
-}
-
-impl Timeouts {
-    pub fn from_initiator(i: &Initiator) -> Timeouts {
-        Timeouts {
-            noop_out_interval: f64::from(i.noop_out_interval),
-            noop_out_timeout: f64::from(i.noop_out_timeout),
-            replacement_timeout: i.replacement_timeout as f64,
-            login_timeout: f64::from(i.login_timeout()),
-            abort_timeout: f64::from(i.abort_timeout()),
-            scsi_timeout: SCSI_TIMEOUT_S,
-        }
-    }
-
-    fn nops(&self) -> bool {
-        self.noop_out_interval > 0.0 && self.noop_out_timeout > 0.0
-    }
-}
-
-/// How the link fails during an outage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutageMode {
-    /// Packets vanish: no RST, no ICMP (blackhole).
-    SilentDrop,
-    /// The target's end answers with RST for the outage's duration: the
-    /// live connection is reset at the initiator's next packet, reconnects
-    /// are refused meanwhile (`reset`).
-    Reset,
-    /// The target process is gone for the outage's duration: its kernel
-    /// closes the connections at once, reconnects are refused
-    /// (`target_stop`).
-    Refused,
-    /// The sessions are closed at once, then connections are accepted but
-    /// logins rejected for the outage's duration, retried every 2 s (LIO's
-    /// `target_stop`, `access_revoke` on both targets).
-    LoginRejected,
-}
+pub use crate::model::timing::*;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outage {
@@ -171,18 +80,22 @@ impl Outage {
     /// The outages a fault causes: one per blackhole or target stop, one per
     /// pulse of a flap, none for impairments (see [`impairment_notes`]).
     pub fn of_fault(f: &Fault) -> Vec<Outage> {
-        let mode = match f.kind {
-            FaultKind::Blackhole { .. } | FaultKind::Flap { .. } => OutageMode::SilentDrop,
-            FaultKind::TargetStop => OutageMode::Refused,
-            FaultKind::Reset { .. } => OutageMode::Reset,
-            FaultKind::AccessRevoke => OutageMode::LoginRejected,
-            // Live sessions do not notice (see `target_fault_notes`).
-            FaultKind::PortalRemove => return Vec::new(),
-            // Modelled as repeated disruptions ([`Repeated`]) or impairments.
-            FaultKind::Netem { .. }
-            | FaultKind::Tbf { .. }
-            | FaultKind::Mtu { .. }
-            | FaultKind::SlowStore { .. } => return Vec::new(),
+        Outage::of_fault_on(f, TargetKind::Tgt)
+    }
+
+    /// The outages a fault causes on `target` (target faults differ: a
+    /// stopped LIO target is a disabled TPG: it accepts connections and
+    /// rejects logins, where a killed tgtd refuses connections).
+    pub fn of_fault_on(f: &Fault, target: TargetKind) -> Vec<Outage> {
+        let mode = match f.kind.link_effect(target) {
+            LinkEffect::Outage(mode) => mode,
+            // Modelled as repeated disruptions ([`Repeated`]) or
+            // impairments, or not noticed by a live session (the kind's
+            // notes say why).
+            LinkEffect::Oversize { .. }
+            | LinkEffect::Impaired { .. }
+            | LinkEffect::Capped { .. }
+            | LinkEffect::Unnoticed => return Vec::new(),
         };
         f.pulses()
             .into_iter()
@@ -200,7 +113,7 @@ impl Outage {
 /// the NOP-Out timeout or loss is heavy enough to starve NOP replies; then
 /// the outcome is borderline. Returns (borderline, notes).
 pub fn impairment_notes(t: &Timeouts, f: &Fault) -> (bool, Vec<String>) {
-    let FaultKind::Netem { direction, spec } = f.kind else {
+    let LinkEffect::Impaired { direction, spec } = f.kind.link_effect(TargetKind::Tgt) else {
         return (false, Vec::new());
     };
     let mut notes = Vec::new();
@@ -683,7 +596,7 @@ fn added_rtt(direction: Direction, spec: &crate::model::NetemSpec) -> (f64, f64)
 /// Responses slower than I + N: detection at I + N; a relogin needs W and
 /// two round trips (connect, login); the retried command is slow again.
 fn delay_disruptions(t: &Timeouts, f: &Fault, gap: f64) -> Option<Repeated> {
-    let FaultKind::Netem { direction, spec } = f.kind else {
+    let LinkEffect::Impaired { direction, spec } = f.kind.link_effect(TargetKind::Tgt) else {
         return None;
     };
     let (rtt_lo, rtt_hi) = added_rtt(direction, &spec);
@@ -710,7 +623,14 @@ fn delay_disruptions(t: &Timeouts, f: &Fault, gap: f64) -> Option<Repeated> {
 /// faults as tgt carries them out; see [`predict_run`]).
 pub fn predict_scenario(s: &Scenario) -> Prediction {
     let outages: Vec<Outage> = s.faults.iter().flat_map(Outage::of_fault).collect();
-    predict_scenario_with(s, outages)
+    let mut p = predict_scenario_with(s, outages);
+    let t = Timeouts::from_initiator(&s.initiator);
+    for f in &s.faults {
+        let (borderline, notes) = target_fault_notes(&t, f, TargetKind::Tgt);
+        p.borderline |= borderline;
+        p.notes.extend(notes);
+    }
+    p
 }
 
 fn predict_scenario_with(s: &Scenario, outages: Vec<Outage>) -> Prediction {
@@ -730,8 +650,8 @@ fn predict_scenario_with(s: &Scenario, outages: Vec<Outage>) -> Prediction {
         let (borderline, notes) = impairment_notes(&t, f);
         p.borderline |= borderline;
         p.notes.extend(notes);
-        let repeated = match f.kind {
-            FaultKind::Mtu { mtu } => {
+        let repeated = match f.kind.link_effect(TargetKind::Tgt) {
+            LinkEffect::Oversize { mtu } => {
                 let r = mtu_disruptions(&t, f, gap);
                 if r.is_none() {
                     p.borderline = true;
@@ -742,15 +662,15 @@ fn predict_scenario_with(s: &Scenario, outages: Vec<Outage>) -> Prediction {
                 }
                 r
             }
-            FaultKind::Netem { .. } => delay_disruptions(&t, f, gap),
-            FaultKind::Tbf { rate_kbit, .. } => {
+            LinkEffect::Impaired { .. } => delay_disruptions(&t, f, gap),
+            LinkEffect::Capped { rate_kbit } => {
                 p.notes.push(format!(
                     "fault {}: a {rate_kbit} kbit/s cap: stalls only, no error",
                     f.index
                 ));
                 None
             }
-            _ => None,
+            LinkEffect::Outage(_) | LinkEffect::Unnoticed => None,
         };
         let Some(r) = repeated else { continue };
         let (error, borderline, note) = repeated_error(&t, &r);
@@ -768,82 +688,14 @@ fn predict_scenario_with(s: &Scenario, outages: Vec<Outage>) -> Prediction {
             p.borderline |= borderline && error.is_none();
         }
     }
-    if s.faults
-        .iter()
-        .any(|f| matches!(f.kind, FaultKind::TargetStop))
-    {
-        p.notes.push(
-            "target_stop: the target is killed (connections close: conn error 1020 at once) and restarted at the fault's end; its restart time is not modelled"
-                .into(),
-        );
-    }
     p
 }
 
-impl Outage {
-    /// The outages a fault causes on `target`: target faults differ (a
-    /// stopped LIO target is a disabled TPG: it accepts connections and
-    /// rejects logins, where a killed tgtd refuses connections).
-    pub fn of_fault_on(f: &Fault, target: TargetKind) -> Vec<Outage> {
-        let mut out = Outage::of_fault(f);
-        if target == TargetKind::Lio && f.kind == FaultKind::TargetStop {
-            for o in &mut out {
-                o.mode = OutageMode::LoginRejected;
-            }
-        }
-        out
-    }
-}
-
-/// What target-side faults do beyond the outage model, per target (measured
-/// in the lab, kernel 6.1, tgt 1.0.85). Returns (borderline, notes).
+/// What target-side faults do beyond the outage model, per target: the
+/// kind's own notes. Returns (borderline, notes).
 pub fn target_fault_notes(t: &Timeouts, f: &Fault, target: TargetKind) -> (bool, Vec<String>) {
-    let i = f.index;
-    let mut notes = Vec::new();
-    let mut borderline = false;
-    match (f.kind, target) {
-        (FaultKind::TargetStop, TargetKind::Lio) => notes.push(format!(
-            "fault {i}: target_stop on LIO disables the TPG: sessions close at once, connections are accepted and logins rejected (retried every {LOGIN_REJECTED_RETRY_S} s) until it is enabled again"
-        )),
-        (FaultKind::PortalRemove, _) => notes.push(format!(
-            "fault {i}: portal_remove: live sessions do not notice (only the listener goes); only a reconnect during the fault would be refused: no error, no stall"
-        )),
-        (FaultKind::AccessRevoke, TargetKind::Tgt) => notes.push(format!(
-            "fault {i}: access_revoke on tgt: unbind (live connections survive it), then their connections closed; logins rejected every {LOGIN_REJECTED_RETRY_S} s until bound again"
-        )),
-        (FaultKind::AccessRevoke, TargetKind::Lio) => notes.push(format!(
-            "fault {i}: access_revoke on LIO: the ACL's sessions shut down, then the ACL removed; logins rejected every {LOGIN_REJECTED_RETRY_S} s until it is made again"
-        )),
-        (FaultKind::SlowStore { io_delay_ms }, TargetKind::Tgt) => notes.push(format!(
-            "fault {i}: slow_store on tgt: {io_delay_ms} ms per backing-store I/O; tgtd answers NOP-Outs from its main loop: stalls only, the session stays up"
-        )),
-        (FaultKind::SlowStore { io_delay_ms }, TargetKind::Lio) => {
-            // A write costs the write and the flush that O_SYNC sends.
-            let blocked = 2.0 * io_delay_ms / 1000.0;
-            let inn = t.noop_out_interval + t.noop_out_timeout;
-            if t.nops() && blocked >= inn {
-                notes.push(format!(
-                    "fault {i}: slow_store on LIO: a command blocks the connection up to {blocked:.1} s, NOP-Outs time out (I + N = {inn} s): the session drops and relogs in once the blocked commands are done (at the latest when the store is fast again)"
-                ));
-                // Detection at I + N into the slow period at the earliest;
-                // relogin once it ends (measured: 0.6 s after).
-                let r = t.replacement_timeout;
-                let worst = f.duration_s - inn + TIME2WAIT_S + LOGIN_S;
-                if r >= 0.0 && worst > r - RACE_MARGIN_S {
-                    borderline = true;
-                    notes.push(format!(
-                        "fault {i}: relogin up to {worst:.1} s after the drop nears replacement_timeout {r} s: EIO possible, not modelled"
-                    ));
-                }
-            } else {
-                notes.push(format!(
-                    "fault {i}: slow_store on LIO: {io_delay_ms} ms per I/O: stalls only"
-                ));
-            }
-        }
-        _ => {}
-    }
-    (borderline, notes)
+    let n = f.kind.notes(t, f.index, f.duration_s, target);
+    (n.borderline, n.notes)
 }
 
 /// Whether a silent drop is long enough to be detected by itself.
@@ -873,8 +725,8 @@ pub fn predict_run(run: &Run) -> Prediction {
             // A detected blackhole inside a portal removal: the session
             // cannot relogin before the portal is back (connects get RST).
             let portal = s.faults.iter().find(|p| {
-                p.kind == FaultKind::PortalRemove
-                    && matches!(f.kind, FaultKind::Blackhole { .. })
+                matches!(p.kind, FaultKind::PortalRemove(_))
+                    && matches!(f.kind, FaultKind::Blackhole(_))
                     && f.start_s >= p.start_s - 1e-9
                     && f.end_s() <= p.end_s() + 1e-9
             });

@@ -116,6 +116,7 @@ use toml::Spanned;
 
 pub mod diag;
 
+use crate::model::fault::{self, Value as FaultValue, MAX_PULSES};
 use crate::model::*;
 pub use diag::{Diagnostic, LoadError};
 
@@ -184,40 +185,13 @@ struct RawProbe {
     interval_ms: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFault {
-    kind: Spanned<String>,
-    start_s: Spanned<f64>,
-    duration_s: Spanned<f64>,
-    #[serde(default)]
-    direction: Option<Spanned<String>>,
-    // netem
-    #[serde(default)]
-    delay_ms: Option<Spanned<f64>>,
-    #[serde(default)]
-    jitter_ms: Option<Spanned<f64>>,
-    #[serde(default)]
-    loss_pct: Option<Spanned<f64>>,
-    #[serde(default)]
-    duplicate_pct: Option<Spanned<f64>>,
-    #[serde(default)]
-    corrupt_pct: Option<Spanned<f64>>,
-    #[serde(default)]
-    reorder_pct: Option<Spanned<f64>>,
-    #[serde(default)]
-    rate_kbit: Option<Spanned<i64>>,
-    // flap, reset
-    #[serde(default)]
-    on_s: Option<Spanned<f64>>,
-    #[serde(default)]
-    period_s: Option<Spanned<f64>>,
-    // mtu
-    #[serde(default)]
-    mtu: Option<Spanned<i64>>,
-    // slow_store
-    #[serde(default)]
-    io_delay_ms: Option<Spanned<f64>>,
+/// A `[[fault]]` table: its keys are checked by the common fields and the
+/// kind's own options (see [`crate::model::fault`]).
+type RawFault = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+/// A fault table's value by key.
+fn field_of<'f>(f: &'f RawFault, name: &str) -> Option<&'f Spanned<toml::Value>> {
+    f.iter().find(|(k, _)| k.get_ref() == name).map(|(_, v)| v)
 }
 
 #[derive(Deserialize)]
@@ -788,6 +762,94 @@ fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Pr
     ok.then_some(probes)
 }
 
+/// The fault table's common fields: kind, start_s, duration_s, direction.
+const FAULT_FIELDS: &[&str] = &["kind", "start_s", "duration_s", "direction"];
+
+/// A fault table's values for its kind's parser, with spans.
+fn fault_values(f: &RawFault) -> BTreeMap<String, (Range<usize>, FaultValue)> {
+    f.iter()
+        .filter(|(k, _)| !FAULT_FIELDS.contains(&k.get_ref().as_str()))
+        .map(|(k, v)| {
+            let value = match v.get_ref() {
+                toml::Value::Float(x) => FaultValue::Float(*x),
+                toml::Value::Integer(x) => FaultValue::Int(*x),
+                toml::Value::String(s) => FaultValue::Str(s.clone()),
+                other => FaultValue::Other(other.type_str()),
+            };
+            (k.get_ref().clone(), (v.span(), value))
+        })
+        .collect()
+}
+
+/// Whether a fault table has a key no kind takes.
+fn has_unknown_key(f: &RawFault) -> bool {
+    f.keys().any(|k| {
+        let k = k.get_ref().as_str();
+        !FAULT_FIELDS.contains(&k) && !fault::KINDS.iter().any(|r| r.options.contains(&k))
+    })
+}
+
+/// A required number of a fault table (start_s, duration_s).
+fn fault_number(
+    ctx: &mut Ctx<'_>,
+    f: &Spanned<RawFault>,
+    i: usize,
+    name: &str,
+) -> Option<Spanned<f64>> {
+    let field = format!("fault[{i}].{name}");
+    match field_of(f.get_ref(), name) {
+        // A misspelt key is reported as such (with the closest name), not
+        // also as the field it was meant to be.
+        None if has_unknown_key(f.get_ref()) => None,
+        None => {
+            ctx.err(
+                f.span(),
+                &field,
+                format!("missing field `{name}`"),
+                Some(format!("add `{name} = ...`")),
+            );
+            None
+        }
+        Some(v) => match v.get_ref() {
+            toml::Value::Float(x) => Some(Spanned::new(v.span(), *x)),
+            toml::Value::Integer(x) => Some(Spanned::new(v.span(), *x as f64)),
+            other => {
+                ctx.err(
+                    v.span(),
+                    &field,
+                    format!("invalid type: {}, expected a number", other.type_str()),
+                    Some("a number of seconds".into()),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// A string field of a fault table (kind, direction).
+fn fault_string(
+    ctx: &mut Ctx<'_>,
+    f: &Spanned<RawFault>,
+    i: usize,
+    name: &str,
+) -> Option<Option<Spanned<String>>> {
+    match field_of(f.get_ref(), name) {
+        None => Some(None),
+        Some(v) => match v.get_ref() {
+            toml::Value::String(s) => Some(Some(Spanned::new(v.span(), s.clone()))),
+            other => {
+                ctx.err(
+                    v.span(),
+                    &format!("fault[{i}].{name}"),
+                    format!("invalid type: {}, expected a string", other.type_str()),
+                    None,
+                );
+                None
+            }
+        },
+    }
+}
+
 fn build_faults(
     ctx: &mut Ctx<'_>,
     raw: Vec<Spanned<RawFault>>,
@@ -796,13 +858,28 @@ fn build_faults(
     lane_mtu: Option<Option<u32>>,
 ) -> Option<Vec<Fault>> {
     let mut ok = true;
-    // (fault, span of start_s) for the overlap check.
+    // (fault, span of start_s, span of kind) for the overlap check.
     let mut faults: Vec<(Fault, Range<usize>, Range<usize>)> = Vec::new();
     for (i, f) in raw.iter().enumerate() {
-        let f = f.get_ref();
-        let direction = match &f.direction {
-            None => Some(Direction::Both),
-            Some(d) => {
+        let kind_field = fault_string(ctx, f, i, "kind");
+        let kind_field = match kind_field {
+            Some(Some(k)) => Some(k),
+            Some(None) => {
+                ctx.err(
+                    f.span(),
+                    &format!("fault[{i}].kind"),
+                    "missing field `kind`".into(),
+                    Some("add `kind = ...`".into()),
+                );
+                None
+            }
+            None => None,
+        };
+        let direction_field = fault_string(ctx, f, i, "direction");
+        let direction = match &direction_field {
+            None => None,
+            Some(None) => Some(Direction::Both),
+            Some(Some(d)) => {
                 let all = [Direction::Both, Direction::ToTarget, Direction::ToInitiator];
                 match all.iter().find(|x| x.as_str() == d.get_ref()) {
                     Some(x) => Some(*x),
@@ -819,15 +896,33 @@ fn build_faults(
                 }
             }
         };
-        let kind = build_fault_kind(ctx, i, f, direction);
-        if let (Some(FaultKind::Mtu { mtu }), Some(lane_mtu)) = (kind, lane_mtu) {
+        let start_s = fault_number(ctx, f, i, "start_s");
+        let duration_s = fault_number(ctx, f, i, "duration_s");
+        let Some(kind_name) = kind_field else {
+            ok = false;
+            continue;
+        };
+        let kind = build_fault_kind(
+            ctx,
+            i,
+            f.get_ref(),
+            &kind_name,
+            direction,
+            direction_field.flatten().as_ref(),
+        );
+        if let (Some(FaultKind::Mtu(m)), Some(lane_mtu)) = (kind, lane_mtu) {
             let lane_mtu = lane_mtu.unwrap_or(1500);
-            if mtu >= lane_mtu {
-                let span = f.mtu.as_ref().map(|v| v.span()).unwrap_or(f.kind.span());
+            if m.mtu >= lane_mtu {
+                let span = f
+                    .get_ref()
+                    .iter()
+                    .find(|(k, _)| k.get_ref() == "mtu")
+                    .map(|(_, v)| v.span())
+                    .unwrap_or(kind_name.span());
                 ctx.err(
                     span,
                     &format!("fault[{i}].mtu"),
-                    format!("must be below the lane's MTU ({lane_mtu}), got {mtu}"),
+                    format!("must be below the lane's MTU ({lane_mtu}), got {}", m.mtu),
                     Some(format!(
                         "the fault lowers one hop below the lane's MTU: set [lane] mtu = 9000, or mtu < {lane_mtu} here"
                     )),
@@ -836,13 +931,17 @@ fn build_faults(
                 continue;
             }
         }
+        let (Some(start_v), Some(duration_v)) = (start_s, duration_s) else {
+            ok = false;
+            continue;
+        };
         let start = ctx.non_negative(
-            &f.start_s,
+            &start_v,
             &format!("fault[{i}].start_s"),
             "seconds from the start of the I/O phase",
         );
         let duration = ctx.positive(
-            &f.duration_s,
+            &duration_v,
             &format!("fault[{i}].duration_s"),
             "how long the fault lasts, in seconds",
         );
@@ -859,7 +958,7 @@ fn build_faults(
         if let Some(total) = scenario_duration {
             if fault.end_s() > total + 1e-9 {
                 ctx.err(
-                    f.duration_s.span(),
+                    duration_v.span(),
                     &format!("fault[{i}].duration_s"),
                     format!(
                         "the fault ends at {} s, past the scenario's end at {total} s",
@@ -873,7 +972,19 @@ fn build_faults(
                 ok = false;
             }
         }
-        faults.push((fault, f.start_s.span(), f.kind.span()));
+        if fault.pulse_count() > MAX_PULSES {
+            ctx.err(
+                duration_v.span(),
+                &format!("fault[{i}].duration_s"),
+                format!(
+                    "{} pulses: more than the {MAX_PULSES} a fault may have",
+                    fault.pulse_count()
+                ),
+                Some("use a longer period_s or a shorter duration_s".into()),
+            );
+            ok = false;
+        }
+        faults.push((fault, start_v.span(), kind_name.span()));
     }
     // One lane: any two faults in time overlap on it.
     let mut order: Vec<usize> = (0..faults.len()).collect();
@@ -909,128 +1020,88 @@ fn build_faults(
     Some(out)
 }
 
-/// The kind and its own options; options of other kinds are errors.
+/// The kind and its own options, through the kind's registration; options
+/// of other kinds and unknown keys are errors.
 fn build_fault_kind(
     ctx: &mut Ctx<'_>,
     i: usize,
     f: &RawFault,
+    kind_name: &Spanned<String>,
     direction: Option<Direction>,
+    direction_field: Option<&Spanned<String>>,
 ) -> Option<FaultKind> {
-    let kind_name = f.kind.get_ref().as_str();
-    let field = |name: &str| format!("fault[{i}].{name}");
-    let netem_opts: [(&str, &Option<Spanned<f64>>); 6] = [
-        ("delay_ms", &f.delay_ms),
-        ("jitter_ms", &f.jitter_ms),
-        ("loss_pct", &f.loss_pct),
-        ("duplicate_pct", &f.duplicate_pct),
-        ("corrupt_pct", &f.corrupt_pct),
-        ("reorder_pct", &f.reorder_pct),
-    ];
-    // Options that do not belong to this kind: say which kind takes them.
-    let mut ok = true;
-    let mut foreign = |ctx: &mut Ctx<'_>, span: Range<usize>, name: &str, owner: &str| {
+    let name = kind_name.get_ref().as_str();
+    let field = |option: &str| format!("fault[{i}].{option}");
+    let Some(reg) = fault::registration(name) else {
+        let hint = if let Some((_, opt)) = NETEM_KIND_ALIASES.iter().find(|(k, _)| *k == name) {
+            format!("write kind = \"netem\" with {opt} = ...")
+        } else {
+            closest_hint(name, &fault::kind_names(), "fault kinds")
+        };
         ctx.err(
-            span,
-            &field(name),
-            format!("does not apply to kind = \"{kind_name}\""),
-            Some(format!("{name} is an option of kind = \"{owner}\"")),
+            kind_name.span(),
+            &field("kind"),
+            format!("unknown fault kind `{name}`"),
+            Some(hint),
         );
+        return None;
+    };
+    let mut ok = true;
+    for key in f.keys() {
+        let span = key.span();
+        let key = key.get_ref();
+        if FAULT_FIELDS.contains(&key.as_str()) || reg.options.contains(&key.as_str()) {
+            continue;
+        }
+        let owners: Vec<&str> = fault::KINDS
+            .iter()
+            .filter(|r| r.options.contains(&key.as_str()))
+            .map(|r| r.name)
+            .collect();
+        if owners.is_empty() {
+            let mut valid: Vec<&str> = FAULT_FIELDS.to_vec();
+            for r in fault::KINDS {
+                for o in r.options {
+                    if !valid.contains(o) {
+                        valid.push(o);
+                    }
+                }
+            }
+            ctx.err(
+                span,
+                &field(key),
+                format!("unknown field `{key}`"),
+                Some(closest_hint(key, &valid, "keys")),
+            );
+        } else {
+            ctx.err(
+                span,
+                &field(key),
+                format!("does not apply to kind = \"{name}\""),
+                Some(format!(
+                    "{key} is an option of kind = \"{}\"",
+                    owners.join("\" or \"")
+                )),
+            );
+        }
         ok = false;
-    };
-    if kind_name != "netem" {
-        for (name, v) in netem_opts {
-            if let Some(v) = v {
-                foreign(ctx, v.span(), name, "netem");
-            }
-        }
     }
-    if !matches!(kind_name, "netem" | "tbf") {
-        if let Some(v) = &f.rate_kbit {
-            foreign(ctx, v.span(), "rate_kbit", "netem\" or \"tbf");
-        }
-    }
-    if !matches!(kind_name, "flap" | "reset") {
-        for (name, v) in [("on_s", &f.on_s), ("period_s", &f.period_s)] {
-            if let Some(v) = v {
-                foreign(ctx, v.span(), name, "flap\" or \"reset");
-            }
-        }
-    }
-    if kind_name != "mtu" {
-        if let Some(v) = &f.mtu {
-            foreign(ctx, v.span(), "mtu", "mtu");
-        }
-    }
-    if kind_name != "slow_store" {
-        if let Some(v) = &f.io_delay_ms {
-            foreign(ctx, v.span(), "io_delay_ms", "slow_store");
-        }
-    }
-    let whole_link = match kind_name {
-        "target_stop" => Some("target_stop stops the target process: both directions"),
-        "reset" => Some("the target's end resets the connection: both directions"),
-        "mtu" => Some("a hop's MTU applies to both directions"),
-        k if TARGET_FAULT_KINDS.contains(&k) => {
-            Some("it acts on the target, not on the link: both directions")
-        }
-        _ => None,
-    };
-    if let (Some(why), Some(d)) = (whole_link, &f.direction) {
+    if let (Some(why), Some(d)) = (reg.whole_link, direction_field) {
         ctx.err(
             d.span(),
             &field("direction"),
-            format!("does not apply to kind = \"{kind_name}\""),
+            format!("does not apply to kind = \"{name}\""),
             Some(why.into()),
         );
         ok = false;
     }
-    let kind = match kind_name {
-        "blackhole" => direction.map(|direction| FaultKind::Blackhole { direction }),
-        "netem" => build_netem(ctx, i, f, &netem_opts)
-            .and_then(|spec| direction.map(|direction| FaultKind::Netem { direction, spec })),
-        "flap" => build_flap(ctx, i, f).and_then(|(on_s, period_s)| {
-            direction.map(|direction| FaultKind::Flap {
-                direction,
-                on_s,
-                period_s,
-            })
-        }),
-        "reset" => {
-            let pulse = if f.on_s.is_some() || f.period_s.is_some() {
-                build_flap(ctx, i, f).map(|(on_s, period_s)| Some(Pulse { on_s, period_s }))
-            } else {
-                Some(None)
-            };
-            pulse.map(|pulse| FaultKind::Reset { pulse })
-        }
-        "mtu" => build_mtu(ctx, i, f).map(|mtu| FaultKind::Mtu { mtu }),
-        "tbf" => build_rate(ctx, i, f, true).flatten().and_then(|rate_kbit| {
-            direction.map(|direction| FaultKind::Tbf {
-                direction,
-                rate_kbit,
-            })
-        }),
-        "target_stop" => Some(FaultKind::TargetStop),
-        "portal_remove" => Some(FaultKind::PortalRemove),
-        "access_revoke" => Some(FaultKind::AccessRevoke),
-        "slow_store" => build_slow_store(ctx, i, f),
-        other => {
-            let hint = if let Some((_, opt)) = NETEM_KIND_ALIASES.iter().find(|(k, _)| *k == other)
-            {
-                format!("write kind = \"netem\" with {opt} = ...")
-            } else {
-                closest_hint(other, FAULT_KINDS, "fault kinds")
-            };
-            let message = format!("unknown fault kind `{other}`");
-            ctx.err(f.kind.span(), &field("kind"), message, Some(hint));
-            None
-        }
-    };
-    if ok {
-        kind
-    } else {
-        None
+    let values = fault_values(f);
+    let mut options = fault::Options::new(name, kind_name.span(), &values);
+    let kind = (reg.parse)(&mut options, direction.unwrap_or(Direction::Both));
+    for p in options.problems {
+        ctx.err(p.span, &field(&p.option), p.message, p.hint);
     }
+    (ok && direction.is_some()).then_some(kind).flatten()
 }
 
 impl Scenario {
@@ -1038,7 +1109,7 @@ impl Scenario {
     pub fn needs_slow_store(&self) -> bool {
         self.faults
             .iter()
-            .any(|f| matches!(f.kind, FaultKind::SlowStore { .. }))
+            .any(|f| matches!(f.kind, FaultKind::SlowStore(_)))
     }
 }
 
@@ -1046,8 +1117,8 @@ impl Scenario {
 /// session reconnect while the portal is gone (the live session does not
 /// notice the removal by itself).
 fn portal_holds(portal: &Fault, inner: &Fault) -> bool {
-    portal.kind == FaultKind::PortalRemove
-        && matches!(inner.kind, FaultKind::Blackhole { .. })
+    matches!(portal.kind, FaultKind::PortalRemove(_))
+        && matches!(inner.kind, FaultKind::Blackhole(_))
         && inner.start_s >= portal.start_s - 1e-9
         && inner.end_s() <= portal.end_s() + 1e-9
 }
@@ -1062,7 +1133,7 @@ fn check_portal_overlaps(
     let mut ok = true;
     for (p, _, _) in faults
         .iter()
-        .filter(|f| f.0.kind == FaultKind::PortalRemove)
+        .filter(|f| matches!(f.0.kind, FaultKind::PortalRemove(_)))
     {
         for (f, span, _) in faults {
             let overlaps =
@@ -1092,213 +1163,6 @@ fn check_portal_overlaps(
 }
 
 /// `slow_store`'s delay: required, > 0, at most [`MAX_IO_DELAY_MS`].
-fn build_slow_store(ctx: &mut Ctx<'_>, i: usize, f: &RawFault) -> Option<FaultKind> {
-    let field = format!("fault[{i}].io_delay_ms");
-    let hint = "milliseconds added to every read and write, e.g. 3000";
-    let Some(v) = &f.io_delay_ms else {
-        ctx.err(
-            f.kind.span(),
-            &field,
-            "kind = \"slow_store\" needs io_delay_ms".into(),
-            Some(hint.into()),
-        );
-        return None;
-    };
-    let x = *v.get_ref();
-    if !(x.is_finite() && x > 0.0 && x <= MAX_IO_DELAY_MS) {
-        ctx.err(
-            v.span(),
-            &field,
-            format!("must be > 0 and <= {MAX_IO_DELAY_MS}, got {x}"),
-            Some(hint.into()),
-        );
-        return None;
-    }
-    Some(FaultKind::SlowStore { io_delay_ms: x })
-}
-
-fn build_netem(
-    ctx: &mut Ctx<'_>,
-    i: usize,
-    f: &RawFault,
-    opts: &[(&str, &Option<Spanned<f64>>); 6],
-) -> Option<NetemSpec> {
-    let mut ok = true;
-    let mut values = [0.0f64; 6];
-    for (slot, (name, v)) in values.iter_mut().zip(opts.iter()) {
-        let Some(v) = v else { continue };
-        let x = *v.get_ref();
-        let pct = name.ends_with("_pct");
-        let valid = x.is_finite() && x >= 0.0 && (!pct || x <= 100.0);
-        if valid {
-            *slot = x;
-        } else {
-            let (msg, hint) = if pct {
-                (
-                    format!("must be a percentage from 0 to 100, got {x}"),
-                    "5 means 5 % of packets",
-                )
-            } else {
-                (format!("must be >= 0, got {x}"), "milliseconds, e.g. 50")
-            };
-            ctx.err(
-                v.span(),
-                &format!("fault[{i}].{name}"),
-                msg,
-                Some(hint.into()),
-            );
-            ok = false;
-        }
-    }
-    let [delay_ms, jitter_ms, loss_pct, duplicate_pct, corrupt_pct, reorder_pct] = values;
-    let rate_kbit = build_rate(ctx, i, f, false);
-    ok &= rate_kbit.is_some();
-    let rate_kbit = rate_kbit.flatten();
-    if !ok {
-        return None;
-    }
-    // netem takes jitter and reordering only around a delay.
-    for (name, v, x) in [
-        ("jitter_ms", &f.jitter_ms, jitter_ms),
-        ("reorder_pct", &f.reorder_pct, reorder_pct),
-    ] {
-        if x > 0.0 && delay_ms == 0.0 {
-            let span = v.as_ref().map(|v| v.span()).unwrap_or(0..0);
-            ctx.err(
-                span,
-                &format!("fault[{i}].{name}"),
-                "needs delay_ms > 0".into(),
-                Some("netem applies it around a delay: add delay_ms = ...".into()),
-            );
-            ok = false;
-        }
-    }
-    if loss_pct == 100.0 {
-        let span = f.loss_pct.as_ref().map(|v| v.span()).unwrap_or(0..0);
-        ctx.err(
-            span,
-            &format!("fault[{i}].loss_pct"),
-            "100 % loss is an outage".into(),
-            Some("write kind = \"blackhole\", which the oracle models".into()),
-        );
-        ok = false;
-    }
-    let spec = NetemSpec {
-        delay_ms,
-        jitter_ms,
-        loss_pct,
-        duplicate_pct,
-        corrupt_pct,
-        reorder_pct,
-        rate_kbit,
-    };
-    if ok && spec == NetemSpec::default() {
-        ctx.err(
-            f.kind.span(),
-            &format!("fault[{i}].kind"),
-            "a netem fault needs at least one impairment".into(),
-            Some(
-                "set delay_ms, jitter_ms, loss_pct, duplicate_pct, corrupt_pct, reorder_pct or rate_kbit"
-                    .into(),
-            ),
-        );
-        ok = false;
-    }
-    ok.then_some(spec)
-}
-
-/// `rate_kbit`: `Some(None)` when absent and optional, `None` when invalid
-/// (or absent and `required`).
-fn build_rate(ctx: &mut Ctx<'_>, i: usize, f: &RawFault, required: bool) -> Option<Option<u64>> {
-    let hint = "kilobits per second, e.g. 10000 for 10 Mbit/s";
-    match &f.rate_kbit {
-        None if required => {
-            ctx.err(
-                f.kind.span(),
-                &format!("fault[{i}].rate_kbit"),
-                format!("kind = \"{}\" needs rate_kbit", f.kind.get_ref()),
-                Some(format!("add `rate_kbit = ...` ({hint})")),
-            );
-            None
-        }
-        None => Some(None),
-        Some(v) if *v.get_ref() > 0 => Some(Some(*v.get_ref() as u64)),
-        Some(v) => {
-            ctx.err(
-                v.span(),
-                &format!("fault[{i}].rate_kbit"),
-                format!("must be > 0, got {}", v.get_ref()),
-                Some(hint.into()),
-            );
-            None
-        }
-    }
-}
-
-fn build_mtu(ctx: &mut Ctx<'_>, i: usize, f: &RawFault) -> Option<u32> {
-    let field = format!("fault[{i}].mtu");
-    match &f.mtu {
-        None => {
-            ctx.err(
-                f.kind.span(),
-                &field,
-                "kind = \"mtu\" needs mtu".into(),
-                Some("add `mtu = 1500`: the MTU of the hop that drops larger frames".into()),
-            );
-            None
-        }
-        Some(v) if MTU_RANGE.contains(v.get_ref()) => Some(*v.get_ref() as u32),
-        Some(v) => {
-            ctx.err(
-                v.span(),
-                &field,
-                format!(
-                    "must be from {} to {}, got {}",
-                    MTU_RANGE.start(),
-                    MTU_RANGE.end(),
-                    v.get_ref()
-                ),
-                Some("bytes, e.g. 1500".into()),
-            );
-            None
-        }
-    }
-}
-
-fn build_flap(ctx: &mut Ctx<'_>, i: usize, f: &RawFault) -> Option<(f64, f64)> {
-    let need = |ctx: &mut Ctx<'_>, v: &Option<Spanned<f64>>, name: &str, hint: &str| match v {
-        Some(v) => ctx.positive(v, &format!("fault[{i}].{name}"), hint),
-        None => {
-            ctx.err(
-                f.kind.span(),
-                &format!("fault[{i}].{name}"),
-                format!("kind = \"{}\" needs {name}", f.kind.get_ref()),
-                Some(format!("add `{name} = ...` ({hint})")),
-            );
-            None
-        }
-    };
-    let on = need(ctx, &f.on_s, "on_s", "seconds in place per period");
-    let period = need(
-        ctx,
-        &f.period_s,
-        "period_s",
-        "seconds from one pulse to the next",
-    );
-    let (on, period) = (on?, period?);
-    if period <= on {
-        let span = f.period_s.as_ref().map(|v| v.span()).unwrap_or(0..0);
-        ctx.err(
-            span,
-            &format!("fault[{i}].period_s"),
-            format!("must be larger than on_s ({period} <= {on})"),
-            Some("the link must come back between pulses; use blackhole for one outage".into()),
-        );
-        return None;
-    }
-    Some((on, period))
-}
-
 fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
     let mut ok = true;
     let mut e = Expect::default();
@@ -1753,9 +1617,9 @@ max_stall_s = 8
         assert_eq!(s.faults[0].start_s, 5.0);
         assert_eq!(
             s.faults[0].kind,
-            FaultKind::Blackhole {
+            FaultKind::Blackhole(fault::blackhole::Blackhole {
                 direction: Direction::ToTarget
-            }
+            })
         );
         assert_eq!(s.faults[1].end_s(), 16.0);
         assert_eq!(s.expect.first_error, FirstErrorExpect::Oracle);
@@ -1996,7 +1860,7 @@ max_stall_s = 8
         .unwrap();
         assert_eq!(
             s.faults[1].kind,
-            FaultKind::Netem {
+            FaultKind::Netem(fault::netem::Netem {
                 direction: Direction::ToInitiator,
                 spec: NetemSpec {
                     delay_ms: 25.0,
@@ -2007,7 +1871,7 @@ max_stall_s = 8
                     reorder_pct: 25.0,
                     rate_kbit: Some(8000),
                 }
-            }
+            })
         );
         let s = Scenario::parse(
             &with_fault("kind = \"flap\"\non_s = 1\nperiod_s = 1.5\n"),
@@ -2018,7 +1882,10 @@ max_stall_s = 8
         assert_eq!(f.kind.direction(), Some(Direction::Both));
         assert_eq!(f.pulses(), vec![(12.0, 13.0), (13.5, 14.5), (15.0, 16.0)]);
         let s = Scenario::parse(&with_fault("kind = \"target_stop\"\n"), "x.toml").unwrap();
-        assert_eq!(s.faults[1].kind, FaultKind::TargetStop);
+        assert_eq!(
+            s.faults[1].kind,
+            FaultKind::TargetStop(fault::target_stop::TargetStop)
+        );
         assert_eq!(s.faults[1].kind.name(), "target_stop");
         assert_eq!(s.faults[1].pulses(), vec![(12.0, 16.0)]);
     }
@@ -2174,18 +2041,18 @@ max_stall_s = 8
         assert_eq!(
             kinds,
             vec![
-                FaultKind::Reset { pulse: None },
-                FaultKind::Reset {
+                FaultKind::Reset(fault::reset::Reset { pulse: None }),
+                FaultKind::Reset(fault::reset::Reset {
                     pulse: Some(Pulse {
                         on_s: 0.5,
                         period_s: 5.0
                     })
-                },
-                FaultKind::Mtu { mtu: 1500 },
-                FaultKind::Tbf {
+                }),
+                FaultKind::Mtu(fault::mtu::Mtu { mtu: 1500 }),
+                FaultKind::Tbf(fault::tbf::Tbf {
                     direction: Direction::ToTarget,
                     rate_kbit: 2000
-                },
+                }),
             ]
         );
         // A pulsed reset is one span per pulse: 2, 7 (12 is the end).
@@ -2225,20 +2092,29 @@ max_stall_s = 8
     #[test]
     fn parses_target_side_faults() {
         for (text, kind) in [
-            ("kind = \"portal_remove\"\n", FaultKind::PortalRemove),
-            ("kind = \"access_revoke\"\n", FaultKind::AccessRevoke),
+            (
+                "kind = \"portal_remove\"\n",
+                FaultKind::PortalRemove(fault::portal_remove::PortalRemove),
+            ),
+            (
+                "kind = \"access_revoke\"\n",
+                FaultKind::AccessRevoke(fault::access_revoke::AccessRevoke),
+            ),
             (
                 "kind = \"slow_store\"\nio_delay_ms = 2500\n",
-                FaultKind::SlowStore {
+                FaultKind::SlowStore(fault::slow_store::SlowStore {
                     io_delay_ms: 2500.0,
-                },
+                }),
             ),
         ] {
             let s = Scenario::parse(&with_fault(text), "x.toml").unwrap();
             assert_eq!(s.faults[1].kind, kind);
             assert_eq!(s.faults[1].kind.direction(), None);
-            assert!(FAULT_KINDS.contains(&kind.name()));
-            assert!(TARGET_FAULT_KINDS.contains(&kind.name()));
+            assert!(fault::kind_names().contains(&kind.name()));
+            assert!(fault::registration(kind.name())
+                .unwrap()
+                .whole_link
+                .is_some());
             assert_eq!(s.needs_slow_store(), kind.name() == "slow_store");
         }
     }

@@ -11,54 +11,10 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::model::{FaultKind, Run, TargetKind};
+use crate::model::{Run, TargetKind};
 
-/// One thing of the host a run may need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Requirement {
-    Root,
-    /// A kernel module: loaded, built in, or loadable.
-    Module(&'static str),
-    /// A program on PATH and the Debian package that has it.
-    Tool {
-        name: &'static str,
-        package: &'static str,
-    },
-    /// configfs mounted at /sys/kernel/config (LIO).
-    Configfs,
-}
-
+pub use crate::model::needs::*;
 use Requirement::{Configfs, Module, Root, Tool};
-
-const NETEM: Requirement = Module("sch_netem");
-const TGTD: Requirement = Tool {
-    name: "tgtd",
-    package: "tgt",
-};
-const TGTADM: Requirement = Tool {
-    name: "tgtadm",
-    package: "tgt",
-};
-/// For firewall fault kinds (reject, drop by rule).
-pub const NFT: Requirement = Tool {
-    name: "nft",
-    package: "nftables",
-};
-
-/// For reset and MTU faults (nftables rules in the lane's namespace).
-const FIREWALL: &[Requirement] = &[NFT, Module("nf_tables"), Module("nft_reject_inet")];
-/// For slow_store faults (dm-delay over a loop device).
-const SLOW_STORE: &[Requirement] = &[
-    Module("dm_delay"),
-    Tool {
-        name: "dmsetup",
-        package: "dmsetup",
-    },
-    Tool {
-        name: "losetup",
-        package: "mount",
-    },
-];
 
 /// Needed by every run: missing one stops the whole `run`.
 pub const GLOBAL: &[Requirement] = &[
@@ -88,28 +44,13 @@ pub fn target_needs(target: TargetKind) -> &'static [Requirement] {
     }
 }
 
-/// What a fault of this kind needs beyond [`GLOBAL`] (firewall kinds:
-/// [`NFT`]).
-pub fn fault_needs(kind: &FaultKind) -> &'static [Requirement] {
-    match kind {
-        FaultKind::Blackhole { .. } | FaultKind::Netem { .. } | FaultKind::Flap { .. } => &[NETEM],
-        FaultKind::Tbf { .. } => &[Module("sch_tbf")],
-        FaultKind::Reset { .. } | FaultKind::Mtu { .. } => FIREWALL,
-        FaultKind::SlowStore { .. } => SLOW_STORE,
-        FaultKind::TargetStop | FaultKind::PortalRemove | FaultKind::AccessRevoke => &[],
-    }
-}
-
 /// Everything one run needs beyond [`GLOBAL`]: its target's, then its
 /// faults', each once.
 pub fn run_needs(run: &Run) -> Vec<Requirement> {
     let mut needs: Vec<Requirement> = Vec::new();
-    let all = target_needs(run.target).iter().chain(
-        run.scenario
-            .faults
-            .iter()
-            .flat_map(|f| fault_needs(&f.kind)),
-    );
+    let all = target_needs(run.target)
+        .iter()
+        .chain(run.scenario.faults.iter().flat_map(|f| f.kind.needs()));
     for need in all {
         if !needs.contains(need) {
             needs.push(*need);

@@ -28,10 +28,10 @@ use crate::env::lane::Lane;
 use crate::env::monitor::Monitor;
 use crate::env::target::slow_store::SlowStore;
 use crate::env::target::{InitiatorAllow, LunSpec, StopMode, Target, Unsupported};
-use crate::history::{Event, FaultPhase, History};
+use crate::history::{Effect, Event, FaultPhase, History};
 use crate::ledger::Ledger;
 use crate::model::{Initiator, Run};
-use crate::nemesis::{self, Action, Nemesis};
+use crate::nemesis::{self, Action, Nemesis, Step};
 use crate::oracle::{self, Prediction};
 use crate::report::{Entry, Timings};
 
@@ -68,6 +68,9 @@ struct Setup {
     node: Option<Node>,
     session: Option<Session>,
     nemesis: Option<Nemesis>,
+    /// The undo steps of faults in place now (begun, not yet ended), in
+    /// the order they began: the wind-down carries them out, newest first.
+    in_place: Vec<Step>,
 }
 
 impl Setup {
@@ -417,10 +420,24 @@ async fn timeline(
             _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
         }
     };
-    for step in crate::plan::plan(&run.scenario.faults) {
+    let steps = crate::plan::plan(&run.scenario.faults);
+    for (k, step) in steps.iter().enumerate() {
         let at = t0 + step.at_s;
         sleep_until(at, &mut cancel).await?;
-        apply(setup, &step, history).await?;
+        match step.phase {
+            // Written down before it is carried out: a step that fails
+            // half-way is undone too.
+            FaultPhase::Begin => {
+                if let Some(undo) = steps[k..]
+                    .iter()
+                    .find(|s| s.fault == step.fault && s.phase == FaultPhase::End)
+                {
+                    setup.in_place.push(undo.clone());
+                }
+            }
+            FaultPhase::End => setup.in_place.retain(|s| s.fault != step.fault),
+        }
+        apply(setup, step, history).await?;
         history.push(
             monotonic_now(),
             Event::Fault {
@@ -492,25 +509,35 @@ enum Ending {
 /// queued I/O → wait again. Every wait is bounded; what happened goes into
 /// the history as notes.
 async fn wind_down(setup: &mut Setup, child: &mut Child, history: &mut History) -> Ending {
+    // Release I/O blocked by our own faults first: each fault still in
+    // place is undone by its own end step (newest first).
+    while let Some(undo) = setup.in_place.pop() {
+        let result = apply(setup, &undo, history).await;
+        let text = match result {
+            Ok(()) => {
+                history.push(
+                    monotonic_now(),
+                    Event::Fault {
+                        step: undo.fault,
+                        phase: FaultPhase::End,
+                        kind: undo.kind.to_string(),
+                        scheduled: monotonic_now(),
+                    },
+                );
+                format!("wind-down: fault[{}] ({}) undone", undo.fault, undo.kind)
+            }
+            Err(e) => format!(
+                "wind-down: undoing fault[{}] ({}) failed: {e:#}",
+                undo.fault, undo.kind
+            ),
+        };
+        tracing::info!("{text}");
+        history.push(monotonic_now(), Event::Note { text });
+    }
     let mut note = |text: String| {
         tracing::info!("{text}");
         history.push(monotonic_now(), Event::Note { text });
     };
-    // Release I/O blocked by our own faults first.
-    if let Some(n) = setup.nemesis.as_mut() {
-        let _ = n.clear_all();
-    }
-    // A target stopped by a fault comes back, so blocked I/O ends too.
-    if let Some(t) = setup.target.as_mut() {
-        if t.pid().is_none() {
-            let _ = t.start_process().await;
-        }
-        let _ = t.set_portal(true).await;
-        let _ = t.set_initiator_access(true).await;
-    }
-    if let Some(s) = setup.store.as_mut() {
-        let _ = s.set_delay(0).await;
-    }
     let _ = child.start_kill();
     if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_ok() {
         return Ending::OnKill;
@@ -622,8 +649,15 @@ fn hung_report(hung: &ProbeHung, ending: &Ending, history: &History, probe: &str
 /// on the target. Records what proves the step happened: the qdisc's
 /// counters before it is removed, the target's pids.
 async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -> Result<()> {
-    let note = |history: &mut History, text: String| {
-        history.push(monotonic_now(), Event::Note { text });
+    let fault = step.fault;
+    let effect = |history: &mut History, effect: Effect| {
+        history.push(
+            monotonic_now(),
+            Event::Effect {
+                step: fault,
+                effect,
+            },
+        );
     };
     match &step.action {
         Action::Shape { direction, qdisc } => {
@@ -673,14 +707,7 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
                 .stop_process(StopMode::Kill)
                 .await
                 .context("stopping the target")?;
-            note(
-                history,
-                format!(
-                    "fault[{}]: target process {} killed",
-                    step.fault,
-                    pid.map_or("(none)".to_string(), |p| format!("pid {p}"))
-                ),
-            );
+            effect(history, Effect::TargetKilled { pid });
         }
         Action::StartTarget => {
             let target = setup.target.as_mut().context("no target")?;
@@ -689,30 +716,35 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
                 .await
                 .context("starting the target again")?;
             let pid = target.pid();
-            note(
-                history,
-                format!(
-                    "fault[{}]: target process started again{}",
-                    step.fault,
-                    pid.map_or(String::new(), |p| format!(", pid {p}"))
-                ),
-            );
+            effect(history, Effect::TargetStarted { pid });
         }
         Action::SetPortal { present } => {
             let target = setup.target.as_mut().context("no target")?;
-            let what = target
+            let detail = target
                 .set_portal(*present)
                 .await
                 .context("changing the target's portal")?;
-            note(history, format!("fault[{}]: {what}", step.fault));
+            effect(
+                history,
+                Effect::Portal {
+                    present: *present,
+                    detail,
+                },
+            );
         }
         Action::SetAccess { allowed } => {
             let target = setup.target.as_mut().context("no target")?;
-            let what = target
+            let detail = target
                 .set_initiator_access(*allowed)
                 .await
                 .context("changing the initiator's access")?;
-            note(history, format!("fault[{}]: {what}", step.fault));
+            effect(
+                history,
+                Effect::Access {
+                    allowed: *allowed,
+                    detail,
+                },
+            );
         }
         Action::SetStoreDelay { ms } => {
             let store = setup.store.as_mut().context("no slow store")?;
@@ -721,14 +753,13 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
                 .await
                 .context("switching the store's delay")?;
             let table = store.table().await.unwrap_or_default();
-            note(
+            effect(
                 history,
-                format!(
-                    "fault[{}]: store {} delay {} ms (table: {table})",
-                    step.fault,
-                    store.name(),
-                    store.delay_ms()
-                ),
+                Effect::StoreDelay {
+                    name: store.name().to_string(),
+                    ms: store.delay_ms(),
+                    table,
+                },
             );
         }
     }

@@ -1,0 +1,72 @@
+//! The nemesis's primitive actions, as data: what a fault step does. Each
+//! fault kind names the action that puts it in place and the one that
+//! undoes it; the nemesis and the runner carry them out.
+
+use std::time::Duration;
+
+use crate::model::{Direction, NetemSpec};
+use crate::wire::nft::Rule;
+use crate::wire::tc::{Netem, NetemRate, Qdisc, Tbf};
+
+/// A blackhole: netem `loss 100%`.
+pub fn blackhole() -> Qdisc {
+    Qdisc::Netem(Netem {
+        loss: 100.0,
+        ..Netem::default()
+    })
+}
+
+/// netem for a scenario's impairments (tc's units: `delay 50ms 100ms loss 5%`).
+pub fn netem_for(spec: &NetemSpec) -> Netem {
+    let ms = |x: f64| Duration::from_secs_f64(x / 1000.0);
+    Netem {
+        delay: ms(spec.delay_ms),
+        jitter: ms(spec.jitter_ms),
+        loss: spec.loss_pct,
+        duplicate: spec.duplicate_pct,
+        corrupt: spec.corrupt_pct,
+        reorder: spec.reorder_pct,
+        rate: spec.rate_kbit.map(|k| NetemRate {
+            bytes_per_s: k * 1000 / 8,
+            packet_overhead: 0,
+            cell_size: 0,
+            cell_overhead: 0,
+        }),
+        ..Netem::default()
+    }
+}
+
+/// A bandwidth cap of `rate_kbit`: a bucket of 20 ms at that rate (at least
+/// 64 KiB, so a GSO super-packet of a veth fits) and 200 ms of queue.
+pub fn tbf_for(rate_kbit: u64) -> Tbf {
+    let rate = rate_kbit * 1000 / 8;
+    let burst = (rate / 50).max(64 * 1024);
+    Tbf {
+        rate_bytes_per_s: rate,
+        burst_bytes: u32::try_from(burst).unwrap_or(u32::MAX),
+        limit_bytes: u32::try_from(burst + rate / 5).unwrap_or(u32::MAX),
+    }
+}
+
+/// What the nemesis does at one instant of the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Install this qdisc on the sending end(s) of `direction`.
+    Shape { direction: Direction, qdisc: Qdisc },
+    /// Remove our qdisc from the end(s) of `direction`.
+    Clear { direction: Direction },
+    /// Put a firewall rule in place in the lane's namespace.
+    Firewall { rule: Rule },
+    /// Remove it.
+    ClearFirewall,
+    /// Kill the target process (a crash: its connections close at once).
+    StopTarget,
+    /// Start the target process again, same portal and LUN.
+    StartTarget,
+    /// Remove (false) or restore (true) the target's network portal.
+    SetPortal { present: bool },
+    /// Revoke (false) or restore (true) the initiator's access.
+    SetAccess { allowed: bool },
+    /// Set the backing store's added delay per I/O (0: none).
+    SetStoreDelay { ms: f64 },
+}

@@ -1,0 +1,44 @@
+//! `blackhole`: every packet dropped silently (netem `loss 100%`): no RST,
+//! no ICMP. The outage the open-iscsi timeout model is built on.
+
+use super::{evidence, Kind, LinkEffect, Registration};
+use crate::model::action::{blackhole, Action};
+use crate::model::needs::{Requirement, NETEM};
+use crate::model::timing::OutageMode;
+use crate::model::{Direction, TargetKind};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Blackhole {
+    pub direction: Direction,
+}
+
+pub const REGISTRATION: Registration = Registration {
+    name: "blackhole",
+    options: &[],
+    whole_link: None,
+    parse: |_, direction| Some(Blackhole { direction }.into()),
+    took_effect: evidence::qdisc_dropped,
+};
+
+impl Kind for Blackhole {
+    fn direction(&self) -> Option<Direction> {
+        Some(self.direction)
+    }
+    fn actions(&self) -> (Action, Action) {
+        (
+            Action::Shape {
+                direction: self.direction,
+                qdisc: blackhole(),
+            },
+            Action::Clear {
+                direction: self.direction,
+            },
+        )
+    }
+    fn link_effect(&self, _: TargetKind) -> LinkEffect {
+        LinkEffect::Outage(OutageMode::SilentDrop)
+    }
+    fn needs(&self) -> &'static [Requirement] {
+        &[NETEM]
+    }
+}

@@ -1,0 +1,366 @@
+//! Fault kinds. A kind is one unit, one file: its options and their
+//! validation, the direction it shapes, its timeline steps and their undo
+//! (as [`Action`]s the nemesis carries out), what the oracle makes of it on
+//! each target ([`LinkEffect`] and notes), what it needs of the host, and
+//! which typed evidence in the history proves it took effect.
+//!
+//! [`FaultKind`] only delegates: the `kinds!` list below is the one place a
+//! kind is registered, and a kind that forgets a part does not compile.
+
+use std::fmt;
+
+use crate::history::{Effect, Entry, Event};
+use crate::model::action::Action;
+use crate::model::needs::Requirement;
+use crate::model::timing::{OutageMode, Timeouts};
+use crate::model::{Direction, NetemSpec, TargetKind};
+
+pub mod options;
+
+pub mod access_revoke;
+pub mod blackhole;
+pub mod flap;
+pub mod mtu;
+pub mod netem;
+pub mod portal_remove;
+pub mod reset;
+pub mod slow_store;
+pub mod target_stop;
+pub mod tbf;
+
+pub use options::{Options, Problem, Value};
+
+/// A repeated fault: `on_s` in place every `period_s`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pulse {
+    pub on_s: f64,
+    pub period_s: f64,
+}
+
+/// Most pulses one fault may have: a flap of 1 s over a 10-hour run.
+pub const MAX_PULSES: usize = 36_000;
+
+/// What a fault does to the link, in the oracle's terms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LinkEffect {
+    /// Each pulse is an outage of this mode.
+    Outage(OutageMode),
+    /// Packets longer than `mtu` vanish: the retry-limit model.
+    Oversize { mtu: u32 },
+    /// netem impairments on `direction`.
+    Impaired {
+        direction: Direction,
+        spec: NetemSpec,
+    },
+    /// A bandwidth cap: stalls, no error.
+    Capped { rate_kbit: u64 },
+    /// Nothing a live session notices (the kind's notes say why).
+    Unnoticed,
+}
+
+/// What every fault kind provides.
+pub trait Kind: fmt::Debug {
+    /// The link direction a network fault shapes; `None` for faults of the
+    /// target's end.
+    fn direction(&self) -> Option<Direction>;
+    /// Pulses, for a repeated fault.
+    fn pulse(&self) -> Option<Pulse> {
+        None
+    }
+    /// The step that puts the fault in place, and the one that undoes it.
+    fn actions(&self) -> (Action, Action);
+    /// What the fault does to the link on `target`.
+    fn link_effect(&self, target: TargetKind) -> LinkEffect;
+    /// Notes (and whether the outcome is borderline) beyond the outage
+    /// model, for fault `index` on `target`; `duration_s` is the fault's.
+    fn notes(&self, t: &Timeouts, index: usize, duration_s: f64, target: TargetKind) -> Notes {
+        let _ = (t, index, duration_s, target);
+        Notes::default()
+    }
+    /// What it needs of the host beyond every run's needs.
+    fn needs(&self) -> &'static [Requirement];
+}
+
+/// A kind's notes for the oracle.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Notes {
+    pub borderline: bool,
+    pub notes: Vec<String>,
+}
+
+/// How a kind is found by name: its options and constructor, and its check
+/// of the evidence.
+pub struct Registration {
+    pub name: &'static str,
+    /// Options it takes besides kind, start_s, duration_s and direction.
+    pub options: &'static [&'static str],
+    /// Why `direction` does not apply, when it does not.
+    pub whole_link: Option<&'static str>,
+    /// Builds the kind from its options (problems go into `o`).
+    pub parse: fn(&mut Options<'_>, Direction) -> Option<FaultKind>,
+    /// Whether the history entries of one of its steps prove it took effect.
+    pub took_effect: fn(&[&Event]) -> bool,
+}
+
+macro_rules! kinds {
+    ($($variant:ident($module:ident::$ty:ident)),* $(,)?) => {
+        /// What a fault does: one variant per kind, each its own file.
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub enum FaultKind {
+            $($variant($module::$ty)),*
+        }
+
+        /// Every kind, in the order `iscsi-chaos` lists them.
+        pub const KINDS: &[Registration] = &[$($module::REGISTRATION),*];
+
+        impl FaultKind {
+            fn kind(&self) -> &dyn Kind {
+                match self {
+                    $(FaultKind::$variant(k) => k),*
+                }
+            }
+
+            /// The name used in scenario files and in history entries.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(FaultKind::$variant(_) => $module::REGISTRATION.name),*
+                }
+            }
+        }
+
+        $(impl From<$module::$ty> for FaultKind {
+            fn from(k: $module::$ty) -> FaultKind {
+                FaultKind::$variant(k)
+            }
+        })*
+    };
+}
+
+kinds! {
+    Blackhole(blackhole::Blackhole),
+    Netem(netem::Netem),
+    Flap(flap::Flap),
+    Reset(reset::Reset),
+    Mtu(mtu::Mtu),
+    Tbf(tbf::Tbf),
+    TargetStop(target_stop::TargetStop),
+    PortalRemove(portal_remove::PortalRemove),
+    AccessRevoke(access_revoke::AccessRevoke),
+    SlowStore(slow_store::SlowStore),
+}
+
+impl FaultKind {
+    pub fn direction(&self) -> Option<Direction> {
+        self.kind().direction()
+    }
+    pub fn pulse(&self) -> Option<Pulse> {
+        self.kind().pulse()
+    }
+    pub fn actions(&self) -> (Action, Action) {
+        self.kind().actions()
+    }
+    pub fn link_effect(&self, target: TargetKind) -> LinkEffect {
+        self.kind().link_effect(target)
+    }
+    pub fn notes(&self, t: &Timeouts, index: usize, duration_s: f64, target: TargetKind) -> Notes {
+        self.kind().notes(t, index, duration_s, target)
+    }
+    pub fn needs(&self) -> &'static [Requirement] {
+        self.kind().needs()
+    }
+}
+
+/// The registration of kind `name`.
+pub fn registration(name: &str) -> Option<&'static Registration> {
+    KINDS.iter().find(|r| r.name == name)
+}
+
+/// Names of every kind.
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|r| r.name).collect()
+}
+
+/// Whether fault `step` (of kind `kind`) shows its effect in `history`.
+pub fn took_effect(kind: &str, step: usize, history: &[Entry]) -> bool {
+    let of_step: Vec<&Event> = history
+        .iter()
+        .map(|e| &e.event)
+        .filter(|e| match e {
+            Event::Qdisc { step: s, .. }
+            | Event::Firewall { step: s, .. }
+            | Event::Effect { step: s, .. } => *s == step,
+            _ => false,
+        })
+        .collect();
+    registration(kind).is_some_and(|r| (r.took_effect)(&of_step))
+}
+
+/// Evidence helpers for the kinds' `took_effect`.
+pub mod evidence {
+    use super::*;
+
+    /// A qdisc of the step that dropped packets.
+    pub fn qdisc_dropped(events: &[&Event]) -> bool {
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Qdisc { drops, .. } if *drops > 0))
+    }
+
+    /// A qdisc of the step that saw packets.
+    pub fn qdisc_saw_packets(events: &[&Event]) -> bool {
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Qdisc { packets, .. } if *packets > 0))
+    }
+
+    /// A firewall rule of the step that matched packets.
+    pub fn rule_matched(events: &[&Event]) -> bool {
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Firewall { packets, .. } if *packets > 0))
+    }
+
+    /// An effect of the step for which `f` holds.
+    pub fn effect(events: &[&Event], f: impl Fn(&Effect) -> bool) -> bool {
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Effect { effect, .. } if f(effect)))
+    }
+}
+
+/// One fault of a scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// Index in the file's `[[fault]]` list (the history's `step`).
+    pub index: usize,
+    pub kind: FaultKind,
+    /// Seconds from the start of the I/O phase.
+    pub start_s: f64,
+    pub duration_s: f64,
+}
+
+impl Fault {
+    pub fn end_s(&self) -> f64 {
+        self.start_s + self.duration_s
+    }
+
+    /// How many pulses the fault has (1 unless it repeats).
+    pub fn pulse_count(&self) -> usize {
+        match self.kind.pulse() {
+            Some(Pulse { period_s, .. }) => {
+                let n = (self.duration_s / period_s - 1e-9).ceil();
+                if n.is_finite() && n >= 1.0 {
+                    n.min(usize::MAX as f64) as usize
+                } else {
+                    1
+                }
+            }
+            None => 1,
+        }
+    }
+
+    /// When the fault is really in place, as (start_s, end_s) from the start
+    /// of the I/O phase: one span, or one per pulse.
+    pub fn pulses(&self) -> Vec<(f64, f64)> {
+        match self.kind.pulse() {
+            Some(Pulse { on_s, period_s }) => {
+                let end = self.end_s();
+                let mut out = Vec::new();
+                let mut k = 0u64;
+                loop {
+                    let s = self.start_s + k as f64 * period_s;
+                    if s >= end - 1e-9 || out.len() >= MAX_PULSES {
+                        break out;
+                    }
+                    out.push((s, (s + on_s).min(end)));
+                    k += 1;
+                }
+            }
+            None => vec![(self.start_s, self.end_s())],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::FaultPhase;
+
+    fn entry(event: Event) -> Entry {
+        Entry { t: 1.0, event }
+    }
+
+    fn qdisc(step: usize, packets: u64, drops: u64) -> Entry {
+        entry(Event::Qdisc {
+            step,
+            side: "to_target".into(),
+            kind: "netem".into(),
+            packets,
+            bytes: packets * 100,
+            drops,
+        })
+    }
+
+    #[test]
+    fn kinds_are_registered_once_each() {
+        let names = kind_names();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "{names:?}");
+        assert_eq!(names[0], "blackhole");
+        for r in KINDS {
+            assert_eq!(registration(r.name).unwrap().name, r.name);
+        }
+        assert!(registration("nonesuch").is_none());
+    }
+
+    #[test]
+    fn evidence_is_read_per_step_and_per_kind() {
+        let h = vec![
+            entry(Event::Fault {
+                step: 0,
+                phase: FaultPhase::Begin,
+                kind: "blackhole".into(),
+                scheduled: 1.0,
+            }),
+            qdisc(0, 10, 0),
+            qdisc(1, 10, 7),
+        ];
+        // Packets without drops: no outage happened on step 0.
+        assert!(!took_effect("blackhole", 0, &h));
+        assert!(took_effect("netem", 0, &h));
+        assert!(took_effect("blackhole", 1, &h));
+        assert!(!took_effect("flap", 2, &h));
+        let killed = vec![entry(Event::Effect {
+            step: 3,
+            effect: Effect::TargetKilled { pid: Some(42) },
+        })];
+        assert!(took_effect("target_stop", 3, &killed));
+        assert!(!took_effect("access_revoke", 3, &killed));
+        assert!(!took_effect("target_stop", 2, &killed));
+        // A note says nothing: only typed evidence counts.
+        let note = vec![entry(Event::Note {
+            text: "fault[0]: target process pid 1 killed".into(),
+        })];
+        assert!(!took_effect("target_stop", 0, &note));
+        assert!(!took_effect("nonesuch", 3, &killed));
+    }
+
+    #[test]
+    fn pulses_are_bounded() {
+        let f = Fault {
+            index: 0,
+            kind: flap::Flap {
+                direction: Direction::Both,
+                on_s: 0.000_000_5,
+                period_s: 0.000_001,
+            }
+            .into(),
+            start_s: 0.0,
+            duration_s: 1e6,
+        };
+        assert!(f.pulse_count() > MAX_PULSES);
+        assert_eq!(f.pulses().len(), MAX_PULSES);
+    }
+}

@@ -1,0 +1,194 @@
+//! `netem`: partial impairments (delay, jitter, loss, duplication,
+//! corruption, reordering, a rate) for the fault's duration.
+
+use super::{evidence, Kind, LinkEffect, Options, Registration};
+use crate::model::action::{netem_for, Action};
+use crate::model::needs::{Requirement, NETEM};
+use crate::model::{Direction, NetemSpec, TargetKind};
+use crate::wire::tc::Qdisc;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Netem {
+    pub direction: Direction,
+    pub spec: NetemSpec,
+}
+
+/// netem's options besides `rate_kbit`, in the order of [`NetemSpec`].
+const IMPAIRMENTS: [&str; 6] = [
+    "delay_ms",
+    "jitter_ms",
+    "loss_pct",
+    "duplicate_pct",
+    "corrupt_pct",
+    "reorder_pct",
+];
+
+/// Largest rate a scenario may give, in kbit/s (100 Gbit/s).
+pub const MAX_RATE_KBIT: i64 = 100_000_000;
+
+pub const REGISTRATION: Registration = Registration {
+    name: "netem",
+    options: &[
+        "delay_ms",
+        "jitter_ms",
+        "loss_pct",
+        "duplicate_pct",
+        "corrupt_pct",
+        "reorder_pct",
+        "rate_kbit",
+    ],
+    whole_link: None,
+    parse: |o, direction| {
+        Some(
+            Netem {
+                direction,
+                spec: parse(o)?,
+            }
+            .into(),
+        )
+    },
+    took_effect: evidence::qdisc_saw_packets,
+};
+
+/// `rate_kbit`: `Some(None)` when absent and optional, `None` when invalid
+/// (or absent and `required`).
+pub fn rate_kbit(o: &mut Options<'_>, required: bool) -> Option<Option<u64>> {
+    let hint = "kilobits per second, e.g. 10000 for 10 Mbit/s";
+    match o.integer("rate_kbit", hint) {
+        Err(_) => None,
+        Ok(None) if required => {
+            o.missing("rate_kbit", &format!("add `rate_kbit = ...` ({hint})"));
+            None
+        }
+        Ok(None) => Some(None),
+        Ok(Some(v)) if v > 0 && v <= MAX_RATE_KBIT => Some(Some(v as u64)),
+        Ok(Some(v)) => {
+            o.err(
+                o.span("rate_kbit"),
+                "rate_kbit",
+                if v > 0 {
+                    format!("must be at most {MAX_RATE_KBIT}, got {v}")
+                } else {
+                    format!("must be > 0, got {v}")
+                },
+                Some(hint.into()),
+            );
+            None
+        }
+    }
+}
+
+/// Largest delay or jitter, in ms (netem takes more, but a minute per
+/// packet is an outage).
+pub const MAX_DELAY_MS: f64 = 60_000.0;
+
+fn parse(o: &mut Options<'_>) -> Option<NetemSpec> {
+    let mut ok = true;
+    let mut values = [0.0f64; 6];
+    for (slot, name) in values.iter_mut().zip(IMPAIRMENTS) {
+        let pct = name.ends_with("_pct");
+        let hint = if pct {
+            "5 means 5 % of packets"
+        } else {
+            "milliseconds, e.g. 50"
+        };
+        let x = match o.number(name, hint) {
+            Err(_) => {
+                ok = false;
+                continue;
+            }
+            Ok(None) => continue,
+            Ok(Some(x)) => x,
+        };
+        let valid = x.is_finite() && x >= 0.0 && if pct { x <= 100.0 } else { x <= MAX_DELAY_MS };
+        if valid {
+            *slot = x;
+        } else {
+            let msg = if pct {
+                format!("must be a percentage from 0 to 100, got {x}")
+            } else if x > MAX_DELAY_MS {
+                format!("must be at most {MAX_DELAY_MS}, got {x}")
+            } else {
+                format!("must be >= 0, got {x}")
+            };
+            o.err(o.span(name), name, msg, Some(hint.into()));
+            ok = false;
+        }
+    }
+    let [delay_ms, jitter_ms, loss_pct, duplicate_pct, corrupt_pct, reorder_pct] = values;
+    let rate_kbit = rate_kbit(o, false);
+    ok &= rate_kbit.is_some();
+    let rate_kbit = rate_kbit.flatten();
+    if !ok {
+        return None;
+    }
+    // netem takes jitter and reordering only around a delay.
+    for (name, x) in [("jitter_ms", jitter_ms), ("reorder_pct", reorder_pct)] {
+        if x > 0.0 && delay_ms == 0.0 {
+            o.err(
+                o.span(name),
+                name,
+                "needs delay_ms > 0".into(),
+                Some("netem applies it around a delay: add delay_ms = ...".into()),
+            );
+            ok = false;
+        }
+    }
+    if loss_pct == 100.0 {
+        o.err(
+            o.span("loss_pct"),
+            "loss_pct",
+            "100 % loss is an outage".into(),
+            Some("write kind = \"blackhole\", which the oracle models".into()),
+        );
+        ok = false;
+    }
+    let spec = NetemSpec {
+        delay_ms,
+        jitter_ms,
+        loss_pct,
+        duplicate_pct,
+        corrupt_pct,
+        reorder_pct,
+        rate_kbit,
+    };
+    if ok && spec == NetemSpec::default() {
+        o.err(
+            o.kind_span.clone(),
+            "kind",
+            "a netem fault needs at least one impairment".into(),
+            Some(
+                "set delay_ms, jitter_ms, loss_pct, duplicate_pct, corrupt_pct, reorder_pct or rate_kbit"
+                    .into(),
+            ),
+        );
+        ok = false;
+    }
+    ok.then_some(spec)
+}
+
+impl Kind for Netem {
+    fn direction(&self) -> Option<Direction> {
+        Some(self.direction)
+    }
+    fn actions(&self) -> (Action, Action) {
+        (
+            Action::Shape {
+                direction: self.direction,
+                qdisc: Qdisc::Netem(netem_for(&self.spec)),
+            },
+            Action::Clear {
+                direction: self.direction,
+            },
+        )
+    }
+    fn link_effect(&self, _: TargetKind) -> LinkEffect {
+        LinkEffect::Impaired {
+            direction: self.direction,
+            spec: self.spec,
+        }
+    }
+    fn needs(&self) -> &'static [Requirement] {
+        &[NETEM]
+    }
+}

@@ -1,0 +1,48 @@
+//! What a run may need of its host, as data; `runner::doctor` probes it.
+
+/// One thing of the host a run may need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Requirement {
+    Root,
+    /// A kernel module: loaded, built in, or loadable.
+    Module(&'static str),
+    /// A program on PATH and the Debian package that has it.
+    Tool {
+        name: &'static str,
+        package: &'static str,
+    },
+    /// configfs mounted at /sys/kernel/config (LIO).
+    Configfs,
+}
+
+use Requirement::{Module, Tool};
+
+pub const NETEM: Requirement = Module("sch_netem");
+pub const TGTD: Requirement = Tool {
+    name: "tgtd",
+    package: "tgt",
+};
+pub const TGTADM: Requirement = Tool {
+    name: "tgtadm",
+    package: "tgt",
+};
+/// For firewall fault kinds (reject, drop by rule).
+pub const NFT: Requirement = Tool {
+    name: "nft",
+    package: "nftables",
+};
+
+/// For reset and MTU faults (nftables rules in the lane's namespace).
+pub const FIREWALL: &[Requirement] = &[NFT, Module("nf_tables"), Module("nft_reject_inet")];
+/// For slow_store faults (dm-delay over a loop device).
+pub const SLOW_STORE: &[Requirement] = &[
+    Module("dm_delay"),
+    Tool {
+        name: "dmsetup",
+        package: "dmsetup",
+    },
+    Tool {
+        name: "losetup",
+        package: "mount",
+    },
+];

@@ -1,0 +1,99 @@
+//! open-iscsi's timers as the model sees them (LAB-NOTES.md): the settings
+//! in seconds, the measured constants, and the ways a link can fail. Pure
+//! vocabulary shared by the fault kinds and the oracle.
+
+use crate::model::Initiator;
+
+/// Retries the SCSI disk driver allows a file-system command (SD_MAX_RETRIES):
+/// the sixth disruption of the same command fails it.
+pub const SCSI_RETRIES: u32 = 5;
+/// iscsid's extra delay before a relogin beyond W, and the login exchange
+/// itself (whole-second timers: up to a second each).
+pub const RELOGIN_SLACK_S: f64 = 1.0;
+/// A relogin over a working path, from connect to logged in (measured
+/// 0.03-0.1 s under TCG; [`LOGIN_S`] is the cap for one outage, but five
+/// cycles of it would blur a retry-limit prediction by 5 s).
+pub const QUICK_LOGIN_S: f64 = 0.35;
+/// SCSI command timeout, the sd default (not an iscsid node setting).
+pub const SCSI_TIMEOUT_S: f64 = 30.0;
+/// DefaultTime2Wait: iscsid's delay before the first reconnect.
+pub const TIME2WAIT_S: f64 = 2.0;
+/// Delay between reconnects after a refused connection.
+pub const REFUSED_RETRY_S: f64 = 3.0;
+/// Linux's minimum TCP retransmission timeout, the RTO on a veth.
+pub const TCP_RTO_MIN_S: f64 = 0.2;
+/// Time from a successful connect to the session being logged in again.
+pub const LOGIN_S: f64 = 1.0;
+/// Below this distance from the detection deadline, detection is uncertain.
+pub const DETECTION_MARGIN_S: f64 = 0.5;
+/// Below this distance between relogin and the replacement timeout, which
+/// comes first is uncertain.
+pub const RACE_MARGIN_S: f64 = 1.5;
+/// Tolerance of a predicted first error.
+pub const TOLERANCE_S: f64 = 1.5;
+/// How long a stopped target takes to listen again after its restart begins.
+pub const TARGET_RESTART_S: f64 = 1.0;
+/// Delay between relogins after a refused login (TCP accepted, login
+/// rejected: LIO's disabled TPG or removed ACL, tgt's unbound initiator);
+/// measured 1.97-2.05 s on both targets.
+pub const LOGIN_REJECTED_RETRY_S: f64 = 2.0;
+/// How long restoring access or re-enabling a TPG takes to apply (tgt: one
+/// tgtadm under TCG, 0.3-0.5 s; LIO: a configfs write).
+pub const ACCESS_RESTORE_S: f64 = 0.5;
+/// From this netem loss on, NOP replies may be lost often enough to time
+/// out (a NOP-Out's reply needs about log2(N / 0.2) straight losses of a
+/// retransmit at 5 %; at 20 % that is no longer rare over a run).
+pub const HEAVY_LOSS_PCT: f64 = 20.0;
+
+/// The timeouts the model uses, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// I; 0 = NOP-Outs off.
+    pub noop_out_interval: f64,
+    /// N.
+    pub noop_out_timeout: f64,
+    /// R; < 0 = never.
+    pub replacement_timeout: f64,
+    /// L.
+    pub login_timeout: f64,
+    /// A.
+    pub abort_timeout: f64,
+    /// S.
+    pub scsi_timeout: f64,
+}
+
+impl Timeouts {
+    pub fn from_initiator(i: &Initiator) -> Timeouts {
+        Timeouts {
+            noop_out_interval: f64::from(i.noop_out_interval),
+            noop_out_timeout: f64::from(i.noop_out_timeout),
+            replacement_timeout: i.replacement_timeout as f64,
+            login_timeout: f64::from(i.login_timeout()),
+            abort_timeout: f64::from(i.abort_timeout()),
+            scsi_timeout: SCSI_TIMEOUT_S,
+        }
+    }
+
+    pub fn nops(&self) -> bool {
+        self.noop_out_interval > 0.0 && self.noop_out_timeout > 0.0
+    }
+}
+
+/// How the link fails during an outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutageMode {
+    /// Packets vanish: no RST, no ICMP (blackhole).
+    SilentDrop,
+    /// The target's end answers with RST for the outage's duration: the
+    /// live connection is reset at the initiator's next packet, reconnects
+    /// are refused meanwhile (`reset`).
+    Reset,
+    /// The target process is gone for the outage's duration: its kernel
+    /// closes the connections at once, reconnects are refused
+    /// (`target_stop`).
+    Refused,
+    /// The sessions are closed at once, then connections are accepted but
+    /// logins rejected for the outage's duration, retried every 2 s (LIO's
+    /// `target_stop`, `access_revoke` on both targets).
+    LoginRejected,
+}
