@@ -79,21 +79,92 @@ impl Timeouts {
     }
 }
 
-/// How the link fails during an outage.
+/// How the initiator notices an outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutageMode {
+pub enum Detection {
+    /// Nothing arrives and nothing is refused: the NOP-Out timeout (or,
+    /// with NOP-Outs off, the SCSI error handler) notices.
+    Silent,
+    /// At the initiator's next packet (a probe's I/O or a NOP-Out).
+    NextPacket,
+    /// At once (the connection is closed).
+    Immediate,
+}
+
+/// When traffic flows again after a short outage nobody detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// At TCP's next retransmission (exponential backoff from the RTO).
+    TcpBackoff,
+    /// At the outage's end.
+    AtEnd,
+}
+
+/// How reconnect attempts go while the outage lasts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reconnect {
+    /// Each attempt fails quickly; the next one this many seconds later.
+    Every(f64),
+    /// SYNs are retransmitted (1, 2, 4, ... s) until login_timeout, then
+    /// the next attempt starts.
+    SynBackoff,
+}
+
+/// What the target needs after the outage's end before a relogin succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restore {
+    Nothing,
+    /// Its process restarts ([`TARGET_RESTART_S`]).
+    Restart,
+    /// The initiator's access (or the TPG) is restored ([`ACCESS_RESTORE_S`]).
+    Access,
+}
+
+/// How the link fails during an outage: the mechanics the oracle's timing
+/// is computed from. A fault kind picks one of the named modes or
+/// describes its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutageMode {
+    pub detection: Detection,
+    pub resume: Resume,
+    pub reconnect: Reconnect,
+    pub restore: Restore,
+}
+
+#[allow(non_upper_case_globals)]
+impl OutageMode {
     /// Packets vanish: no RST, no ICMP (blackhole).
-    SilentDrop,
+    pub const SilentDrop: OutageMode = OutageMode {
+        detection: Detection::Silent,
+        resume: Resume::TcpBackoff,
+        reconnect: Reconnect::SynBackoff,
+        restore: Restore::Nothing,
+    };
     /// The target's end answers with RST for the outage's duration: the
     /// live connection is reset at the initiator's next packet, reconnects
     /// are refused meanwhile (`reset`).
-    Reset,
+    pub const Reset: OutageMode = OutageMode {
+        detection: Detection::NextPacket,
+        resume: Resume::AtEnd,
+        reconnect: Reconnect::Every(REFUSED_RETRY_S),
+        restore: Restore::Nothing,
+    };
     /// The target process is gone for the outage's duration: its kernel
     /// closes the connections at once, reconnects are refused
     /// (`target_stop`).
-    Refused,
+    pub const Refused: OutageMode = OutageMode {
+        detection: Detection::Immediate,
+        resume: Resume::AtEnd,
+        reconnect: Reconnect::Every(REFUSED_RETRY_S),
+        restore: Restore::Restart,
+    };
     /// The sessions are closed at once, then connections are accepted but
     /// logins rejected for the outage's duration, retried every 2 s (LIO's
     /// `target_stop`, `access_revoke` on both targets).
-    LoginRejected,
+    pub const LoginRejected: OutageMode = OutageMode {
+        detection: Detection::Immediate,
+        resume: Resume::AtEnd,
+        reconnect: Reconnect::Every(LOGIN_REJECTED_RETRY_S),
+        restore: Restore::Access,
+    };
 }

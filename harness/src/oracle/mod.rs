@@ -225,20 +225,14 @@ pub fn tcp_resume_s(d: f64) -> f64 {
 fn connect_time(t: &Timeouts, mode: OutageMode, first_attempt: f64, link_up: f64) -> f64 {
     let mut attempt = first_attempt;
     loop {
-        match mode {
-            OutageMode::Reset | OutageMode::Refused => {
+        match mode.reconnect {
+            Reconnect::Every(retry_s) => {
                 if attempt >= link_up {
                     return attempt;
                 }
-                attempt += REFUSED_RETRY_S;
+                attempt += retry_s;
             }
-            OutageMode::LoginRejected => {
-                if attempt >= link_up {
-                    return attempt;
-                }
-                attempt += LOGIN_REJECTED_RETRY_S;
-            }
-            OutageMode::SilentDrop => {
+            Reconnect::SynBackoff => {
                 // SYN at 0, then retransmits 1, 3, 7, 15, ... s into the attempt.
                 let mut syn = 0.0;
                 let mut backoff = 1.0;
@@ -258,15 +252,15 @@ fn connect_time(t: &Timeouts, mode: OutageMode, first_attempt: f64, link_up: f64
 fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
     let d = o.duration_s;
     let mut notes = Vec::new();
-    let link_up = match o.mode {
-        OutageMode::SilentDrop => tcp_resume_s(d),
-        _ => d,
+    let link_up = match o.mode.resume {
+        Resume::TcpBackoff => tcp_resume_s(d),
+        Resume::AtEnd => d,
     };
     // Detection window, and whether the outage is long enough for it.
-    let (detect, detected, borderline_detect) = match o.mode {
-        OutageMode::Refused | OutageMode::LoginRejected => (Window::at(0.0), true, false),
+    let (detect, detected, borderline_detect) = match o.mode.detection {
+        Detection::Immediate => (Window::at(0.0), true, false),
         // Reset at the initiator's next packet: a probe's I/O or a NOP-Out.
-        OutageMode::Reset => {
+        Detection::NextPacket => {
             let quiet = if t.nops() {
                 gap.min(t.noop_out_interval)
             } else {
@@ -274,7 +268,7 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
             };
             (Window { lo: 0.0, hi: quiet }, true, false)
         }
-        OutageMode::SilentDrop if t.nops() => {
+        Detection::Silent if t.nops() => {
             let inn = t.noop_out_interval + t.noop_out_timeout;
             let w = Window {
                 lo: inn - gap.min(t.noop_out_interval),
@@ -296,7 +290,7 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
                 (w, true, true)
             }
         }
-        OutageMode::SilentDrop => {
+        Detection::Silent => {
             // The SCSI EH: command timeout, then abort (k = 1 or 2).
             let w = Window {
                 lo: t.scsi_timeout + t.abort_timeout,
@@ -315,7 +309,7 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
             }
         }
     };
-    let imprecise = o.mode == OutageMode::SilentDrop && !t.nops();
+    let imprecise = o.mode.detection == Detection::Silent && !t.nops();
     if !detected {
         return Single {
             detection: None,
@@ -339,7 +333,7 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
     // reconnect landing just after the end may still be refused (measured:
     // tgtd restarts in 0.3-1 s under TCG), then the next one is 3 s later.
     let last_connect = relogin.hi - LOGIN_S;
-    if o.mode == OutageMode::Refused && last_connect - d < TARGET_RESTART_S {
+    if o.mode.restore == Restore::Restart && last_connect - d < TARGET_RESTART_S {
         relogin.hi += REFUSED_RETRY_S;
         notes.push(format!(
             "the reconnect at {last_connect:.1} s may find the target still starting (restart <= {TARGET_RESTART_S} s): relogin by {:.1} s",
@@ -349,7 +343,7 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
     // Access restored (or the TPG enabled) a moment after the scheduled
     // end: a relogin landing just after it may still be rejected.
     let last_login = relogin.hi - LOGIN_S;
-    if o.mode == OutageMode::LoginRejected && last_login - d < ACCESS_RESTORE_S {
+    if o.mode.restore == Restore::Access && last_login - d < ACCESS_RESTORE_S {
         relogin.hi += LOGIN_REJECTED_RETRY_S;
         notes.push(format!(
             "the relogin at {last_login:.1} s may come before access is restored (<= {ACCESS_RESTORE_S} s): relogin by {:.1} s",
@@ -700,7 +694,7 @@ pub fn target_fault_notes(t: &Timeouts, f: &Fault, target: TargetKind) -> (bool,
 
 /// Whether a silent drop is long enough to be detected by itself.
 fn detected_alone(t: &Timeouts, o: &Outage) -> bool {
-    if o.mode != OutageMode::SilentDrop {
+    if o.mode.detection != Detection::Silent {
         return true;
     }
     let deadline = if t.nops() {
