@@ -5,7 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use iscsi_chaos::env::initiator::Iscsid;
-use iscsi_chaos::model::{Run, Scenario};
+use iscsi_chaos::model::Scenario;
+use iscsi_chaos::report::events::{Reporters, RunEvent};
+use iscsi_chaos::report::json::JsonReport;
+use iscsi_chaos::report::progress::Progress;
+use iscsi_chaos::report::table::SummaryTable;
 use iscsi_chaos::report::Report;
 use iscsi_chaos::runner::{self as run, RunContext};
 use iscsi_chaos::runner::{cleanup, doctor};
@@ -123,17 +127,20 @@ fn list(paths: &[PathBuf]) -> u8 {
     let Ok(scenarios) = load_all(paths) else {
         return INPUT_ERROR;
     };
-    for scenario in &scenarios {
-        let description = scenario
+    for planned in iscsi_chaos::plan::suite(&scenarios) {
+        let description = planned
+            .run
+            .scenario
             .description
             .as_deref()
             .unwrap_or("")
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
-        for run in scenario.expand() {
-            println!("{:<40} {:<4} {}", run.id(), run.target, description);
-        }
+        println!(
+            "{:<40} {:<4} {}",
+            planned.id, planned.run.target, description
+        );
     }
     0
 }
@@ -150,7 +157,7 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
     let Ok(scenarios) = load_all(paths) else {
         return INPUT_ERROR;
     };
-    let runs: Vec<Run> = scenarios.iter().flat_map(|s| s.expand()).collect();
+    let plan = iscsi_chaos::plan::suite(&scenarios);
     if let Err(e) = std::fs::create_dir_all(out) {
         eprintln!("iscsi-chaos: cannot create {}: {e}", out.display());
         return INPUT_ERROR;
@@ -217,18 +224,30 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
             return 1;
         }
     }
+    let report_path = out.join("report.json");
+    let mut reporters = Reporters(vec![
+        Box::new(Progress::new(std::io::stderr())),
+        Box::new(JsonReport {
+            path: report_path.clone(),
+        }),
+        Box::new(SummaryTable {
+            out: std::io::stdout(),
+            report_path,
+        }),
+    ]);
+    reporters.emit(RunEvent::SuiteStarted { runs: &plan });
     let mut report = Report::default();
-    for (index, run) in runs.iter().enumerate() {
+    for (index, planned) in plan.iter().enumerate() {
         if *ctx.cancel.borrow() {
             break;
         }
-        eprintln!("iscsi-chaos: running {} on {}", run.id(), run.target);
-        let entry = run::run_one(&ctx, run, (index % 200) as u8).await;
-        eprintln!(
-            "iscsi-chaos: {} {}",
-            run.id(),
-            entry.verdict.as_str().to_uppercase()
-        );
+        reporters.emit(RunEvent::RunStarted { index, planned });
+        let entry = run::run_one(&ctx, planned).await;
+        reporters.emit(RunEvent::RunFinished {
+            index,
+            planned,
+            entry: &entry,
+        });
         report.push(entry);
     }
     iscsid.stop().await;
@@ -241,12 +260,7 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
         eprintln!("iscsi-chaos: could not remove {f}");
     }
     drop(live);
-    let report_path = out.join("report.json");
-    if let Err(e) = std::fs::write(&report_path, report.to_json()) {
-        eprintln!("iscsi-chaos: writing {}: {e}", report_path.display());
-    }
-    print!("{}", report.summary_table());
-    println!("report: {}", report_path.display());
+    reporters.emit(RunEvent::SuiteFinished { report: &report });
     if signal.is_finished() {
         return signal.await.unwrap_or(130);
     }

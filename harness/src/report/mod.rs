@@ -1,6 +1,11 @@
-//! Reports: `report.json` (schema 1, the contract CI and other tools read)
-//! and a plain-text summary table for the terminal. Pure: the caller writes
-//! the text where it wants.
+//! Reports: the report entries (`report.json`, schema 1, the contract CI
+//! and other tools read) and the reporters that consume the run event
+//! stream ([`events`]): progress lines, the JSON file, the summary table.
+
+pub mod events;
+pub mod json;
+pub mod progress;
+pub mod table;
 
 use std::collections::BTreeMap;
 

@@ -33,6 +33,7 @@ use crate::ledger::Ledger;
 use crate::model::{Initiator, Run};
 use crate::nemesis::{self, Action, Nemesis, Step};
 use crate::oracle::{self, Prediction};
+use crate::plan::PlannedRun;
 use crate::report::{Entry, Timings};
 
 // The probe's deadline (verify + slack after the I/O phase) is the
@@ -74,8 +75,9 @@ struct Setup {
 }
 
 impl Setup {
-    async fn create(ctx: &RunContext, run: &Run, lane_index: u8, setup: &mut Setup) -> Result<()> {
-        let lane = Lane::create(&ctx.run_id, lane_index)
+    async fn create(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> Result<()> {
+        let run = &planned.run;
+        let lane = Lane::create(&ctx.run_id, planned.lane)
             .await
             .context("creating the lane")?;
         let lane = setup.lane.insert(lane);
@@ -99,10 +101,10 @@ impl Setup {
         let nemesis = Nemesis::new(lane, portal.addr)?;
         let nemesis = setup.nemesis.insert(nemesis);
         let mut rules = Vec::new();
-        for step in crate::plan::plan(&run.scenario.faults) {
-            if let Action::Firewall { rule } = step.action {
-                if !rules.contains(&rule) {
-                    rules.push(rule);
+        for step in &planned.steps {
+            if let Action::Firewall { rule } = &step.action {
+                if !rules.contains(rule) {
+                    rules.push(*rule);
                 }
             }
         }
@@ -193,11 +195,12 @@ async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
     Ok(())
 }
 
-/// Runs one scenario run on lane `lane_index` and returns its report entry.
-pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
+/// Carries out one planned run on its lane and returns its report entry.
+pub async fn run_one(ctx: &RunContext, planned: &PlannedRun) -> Entry {
     use futures::FutureExt;
-    let ledger = Ledger::of_run(&ctx.run_id).lane(lane_index);
-    let guarded = std::panic::AssertUnwindSafe(run_unguarded(ctx, run, lane_index, &ledger));
+    let run = &planned.run;
+    let ledger = Ledger::of_run(&ctx.run_id).lane(planned.lane);
+    let guarded = std::panic::AssertUnwindSafe(run_unguarded(ctx, planned, &ledger));
     match guarded.catch_unwind().await {
         Ok(entry) => entry,
         Err(panic) => {
@@ -218,7 +221,7 @@ pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
             }
             Entry::unchecked(
                 run,
-                &oracle::predict_run(run),
+                &planned.prediction,
                 Verdict::Error,
                 reason,
                 Timings::default(),
@@ -230,13 +233,14 @@ pub async fn run_one(ctx: &RunContext, run: &Run, lane_index: u8) -> Entry {
 /// Test hook: panic right after setup, to prove a panic tears down.
 pub const PANIC_AFTER_SETUP_ENV: &str = "ISCSI_CHAOS_TEST_PANIC_AFTER_SETUP";
 
-async fn run_unguarded(ctx: &RunContext, run: &Run, lane_index: u8, ledger: &Ledger) -> Entry {
-    let prediction = oracle::predict_run(run);
+async fn run_unguarded(ctx: &RunContext, planned: &PlannedRun, ledger: &Ledger) -> Entry {
+    let run = &planned.run;
+    let prediction = &planned.prediction;
     // What this run's target and faults need of the host (doctor.rs).
     if let Some(reason) = crate::runner::doctor::skip_reason(run) {
         return Entry::unchecked(
             run,
-            &prediction,
+            prediction,
             Verdict::Skipped,
             reason,
             Timings::default(),
@@ -245,14 +249,14 @@ async fn run_unguarded(ctx: &RunContext, run: &Run, lane_index: u8, ledger: &Led
     let started = Instant::now();
     let mut timings = Timings::default();
     let mut setup = Setup::default();
-    let outcome = match Setup::create(ctx, run, lane_index, &mut setup).await {
+    let outcome = match Setup::create(ctx, planned, &mut setup).await {
         Ok(()) => {
             if std::env::var_os(PANIC_AFTER_SETUP_ENV).is_some() {
                 panic!("{PANIC_AFTER_SETUP_ENV} is set");
             }
             timings.setup_s = Some(started.elapsed().as_secs_f64());
             let timeline_started = Instant::now();
-            let outcome = execute(ctx, run, &mut setup).await;
+            let outcome = execute(ctx, planned, &mut setup).await;
             timings.timeline_s = Some(timeline_started.elapsed().as_secs_f64());
             outcome
         }
@@ -264,18 +268,18 @@ async fn run_unguarded(ctx: &RunContext, run: &Run, lane_index: u8, ledger: &Led
 
     let entry = match outcome {
         Ok(history) => {
-            let history_path = ctx.out_dir.join(format!("{}.history.jsonl", run.id()));
+            let history_path = ctx.out_dir.join(planned.history_file());
             if let Err(e) = std::fs::write(&history_path, history.to_json_lines()) {
                 tracing::warn!("writing {}: {e}", history_path.display());
             }
-            let check = check::check(&history, &run.scenario, &prediction);
+            let check = check::check(&history, &run.scenario, prediction);
             let origin = first_fault_begin(&history).unwrap_or(0.0);
-            Entry::checked(run, &prediction, &check, origin, timings)
+            Entry::checked(run, prediction, &check, origin, timings)
         }
         Err(e) if e.downcast_ref::<Unsupported>().is_some() => {
-            Entry::unchecked(run, &prediction, Verdict::Skipped, format!("{e}"), timings)
+            Entry::unchecked(run, prediction, Verdict::Skipped, format!("{e}"), timings)
         }
-        Err(e) => Entry::unchecked(run, &prediction, Verdict::Error, format!("{e:#}"), timings),
+        Err(e) => Entry::unchecked(run, prediction, Verdict::Error, format!("{e:#}"), timings),
     };
     match teardown {
         Ok(()) => entry,
@@ -300,7 +304,8 @@ fn first_fault_begin(history: &History) -> Option<f64> {
 }
 
 /// The I/O phase: probe, observers, fault timeline, verification.
-async fn execute(ctx: &RunContext, run: &Run, setup: &mut Setup) -> Result<History> {
+async fn execute(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> Result<History> {
+    let run = &planned.run;
     let session = setup.session.clone().context("no session")?;
     let probe = run
         .scenario
@@ -328,7 +333,7 @@ async fn execute(ctx: &RunContext, run: &Run, setup: &mut Setup) -> Result<Histo
         }
     });
 
-    let result = timeline(ctx, run, setup, &mut child, &mut rx, &mut history).await;
+    let result = timeline(ctx, planned, setup, &mut child, &mut rx, &mut history).await;
     let ending = match &result {
         Ok(()) => Ending::ByItself,
         Err(_) => wind_down(setup, &mut child, &mut history).await,
@@ -353,7 +358,7 @@ async fn execute(ctx: &RunContext, run: &Run, setup: &mut Setup) -> Result<Histo
         None => e,
     });
     // Keep the history of a failed run too: it explains the failure.
-    let path = ctx.out_dir.join(format!("{}.history.jsonl", run.id()));
+    let path = ctx.out_dir.join(planned.history_file());
     let _ = std::fs::write(&path, history.to_json_lines());
     result.map(|()| history)
 }
@@ -397,12 +402,13 @@ async fn sleep_until(at: f64, cancel: &mut watch::Receiver<bool>) -> Result<()> 
 
 async fn timeline(
     ctx: &RunContext,
-    run: &Run,
+    planned: &PlannedRun,
     setup: &mut Setup,
     child: &mut Child,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<(f64, ProbeEvent)>,
     history: &mut History,
 ) -> Result<()> {
+    let run = &planned.run;
     let probe_name = run.scenario.probes[0].name.clone();
     let mut cancel = ctx.cancel.clone();
     // t0: the probe's Start event (its I/O phase begins then).
@@ -420,7 +426,7 @@ async fn timeline(
             _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
         }
     };
-    let steps = crate::plan::plan(&run.scenario.faults);
+    let steps = &planned.steps;
     for (k, step) in steps.iter().enumerate() {
         let at = t0 + step.at_s;
         sleep_until(at, &mut cancel).await?;

@@ -1,0 +1,42 @@
+//! The run event stream: what the runner tells its reporters, in order.
+//! Each output format is one consumer of these events ([`Reporter`]); a new
+//! format is one new file that implements it.
+
+use super::{Entry, Report};
+use crate::plan::PlannedRun;
+
+/// One event of an `iscsi-chaos run`.
+#[derive(Debug, Clone, Copy)]
+pub enum RunEvent<'a> {
+    /// The plan is made; `runs` will be carried out in order.
+    SuiteStarted { runs: &'a [PlannedRun] },
+    /// Run `index` (of the plan) starts.
+    RunStarted {
+        index: usize,
+        planned: &'a PlannedRun,
+    },
+    /// Run `index` ended with this entry.
+    RunFinished {
+        index: usize,
+        planned: &'a PlannedRun,
+        entry: &'a Entry,
+    },
+    /// Everything ended; `report` holds every entry.
+    SuiteFinished { report: &'a Report },
+}
+
+/// A consumer of run events: an output format.
+pub trait Reporter {
+    fn event(&mut self, event: &RunEvent<'_>);
+}
+
+/// Hands each event to every reporter, in order.
+pub struct Reporters(pub Vec<Box<dyn Reporter>>);
+
+impl Reporters {
+    pub fn emit(&mut self, event: RunEvent<'_>) {
+        for r in &mut self.0 {
+            r.event(&event);
+        }
+    }
+}
