@@ -17,6 +17,7 @@ use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::{Handle, LinkUnspec, LinkVeth};
 
 use crate::ledger::{Ledger, Object};
+use crate::model::action::LinkSide;
 pub use crate::model::names::*;
 pub use crate::sys::link::*;
 use crate::sys::netns::NetNs;
@@ -227,6 +228,20 @@ impl Lane {
         self.target_ifindex
     }
     /// Sets the link MTU of both ends (jumbo frames on the lane's hosts).
+    /// Sets one veth end administratively down or up (a pulled cable),
+    /// and returns the operational state of the end after the change.
+    pub async fn set_end_up(&self, end: LinkSide, up: bool) -> Result<String> {
+        let (handle, index) = match end {
+            LinkSide::Initiator => (root_handle()?, self.host_ifindex),
+            LinkSide::Target => {
+                let ns = self.netns.as_ref().context("the lane has no namespace")?;
+                (netns_handle(ns)?, self.target_ifindex)
+            }
+        };
+        set_admin(&handle, index, up).await?;
+        oper_state(&handle, index).await
+    }
+
     pub async fn set_mtu(&self, mtu: u32) -> Result<()> {
         set_mtu(&root_handle()?, self.host_ifindex, mtu).await?;
         let ns = self.netns.as_ref().context("the lane has no namespace")?;

@@ -69,4 +69,24 @@ pub enum Action {
     SetAccess { allowed: bool },
     /// Set the backing store's added delay per I/O (0: none).
     SetStoreDelay { ms: f64 },
+    /// Set one veth end administratively up or down (a pulled cable).
+    SetLink { end: LinkSide, up: bool },
+}
+
+/// One end of a lane's link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkSide {
+    /// The initiator's end (root namespace).
+    Initiator,
+    /// The target's end (in the lane's namespace).
+    Target,
+}
+
+impl LinkSide {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkSide::Initiator => "initiator",
+            LinkSide::Target => "target",
+        }
+    }
 }

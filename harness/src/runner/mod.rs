@@ -752,6 +752,21 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
                 },
             );
         }
+        Action::SetLink { end, up } => {
+            let lane = setup.lane.as_ref().context("no lane")?;
+            let oper = lane
+                .set_end_up(*end, *up)
+                .await
+                .with_context(|| format!("setting the {} end of the link", end.as_str()))?;
+            effect(
+                history,
+                Effect::Link {
+                    end: end.as_str().to_string(),
+                    up: *up,
+                    oper,
+                },
+            );
+        }
         Action::SetStoreDelay { ms } => {
             let store = setup.store.as_mut().context("no slow store")?;
             store

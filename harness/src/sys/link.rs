@@ -62,6 +62,40 @@ pub async fn set_up(handle: &Handle, index: u32) -> Result<()> {
         .with_context(|| format!("set link {index} up"))
 }
 
+/// Sets link `index` administratively down (`up: false`) or up.
+pub async fn set_admin(handle: &Handle, index: u32, up: bool) -> Result<()> {
+    let msg = if up {
+        LinkUnspec::new_with_index(index).up().build()
+    } else {
+        LinkUnspec::new_with_index(index).down().build()
+    };
+    handle
+        .link()
+        .set(msg)
+        .execute()
+        .await
+        .with_context(|| format!("set link {index} {}", if up { "up" } else { "down" }))
+}
+
+/// The operational state of link `index` (`up`, `down`,
+/// `lowerlayerdown`, ...), as the kernel reports it.
+pub async fn oper_state(handle: &Handle, index: u32) -> Result<String> {
+    let mut links = handle.link().get().match_index(index).execute();
+    let msg = links
+        .try_next()
+        .await
+        .with_context(|| format!("get link {index}"))?
+        .with_context(|| format!("link {index} is gone"))?;
+    Ok(msg
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::OperState(s) => Some(format!("{s:?}").to_lowercase()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "unknown".into()))
+}
+
 pub async fn set_mtu(handle: &Handle, index: u32, mtu: u32) -> Result<()> {
     handle
         .link()
