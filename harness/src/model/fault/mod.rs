@@ -20,6 +20,7 @@ pub mod options;
 pub mod access_revoke;
 pub mod blackhole;
 pub mod flap;
+pub mod link_down;
 pub mod mtu;
 pub mod netem;
 pub mod portal_remove;
@@ -147,6 +148,7 @@ kinds! {
     PortalRemove(portal_remove::PortalRemove),
     AccessRevoke(access_revoke::AccessRevoke),
     SlowStore(slow_store::SlowStore),
+    LinkDown(link_down::LinkDown),
 }
 
 impl FaultKind {
