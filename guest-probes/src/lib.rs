@@ -5,103 +5,13 @@
 //! has a single definition. Every timestamp is CLOCK_MONOTONIC in seconds, the
 //! same clock the harness stamps fault steps and kernel log lines with.
 
-use serde::{Deserialize, Serialize};
-
 pub mod blockdev;
 pub mod emit;
 pub mod ledger;
 pub mod stamp;
 pub mod watchdog;
 
-/// The kind of I/O operation a probe performed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpKind {
-    Read,
-    Write,
-}
-
-/// One line of a probe's output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "ev", rename_all = "snake_case")]
-pub enum ProbeEvent {
-    /// The probe opened its device and starts issuing I/O.
-    Start {
-        t: f64,
-        device: String,
-        block_size: u32,
-        blocks: u64,
-        interval_ms: u64,
-    },
-    /// An operation completed (successfully or not). `start` is when it was
-    /// issued, `t` when the kernel returned. `errno` is set on failure.
-    Op {
-        t: f64,
-        start: f64,
-        op: OpKind,
-        seq: u64,
-        block: u64,
-        ok: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        errno: Option<i32>,
-    },
-    /// The watchdog saw an operation blocked in the kernel since `since`.
-    /// Emitted once a stall passes the threshold, then about once a second.
-    Stalled {
-        t: f64,
-        since: f64,
-        op: OpKind,
-        seq: u64,
-    },
-    /// The timeline is over; the probe reads back every acknowledged write.
-    VerifyStart { t: f64, acked: u64 },
-    /// An acknowledged write that read back wrong: `lost` when the block holds
-    /// an older or no stamp, `corrupt` when the stamp's checksum fails,
-    /// `unreadable` when the verify pass could not read it back. blkprobe also
-    /// emits it during the run when the read right after a write finds the
-    /// block's latest acknowledged write lost or corrupt; each write is
-    /// reported at most once.
-    BadBlock {
-        t: f64,
-        seq: u64,
-        block: u64,
-        problem: BlockProblem,
-    },
-    /// Final counts. Always the last line of a probe that ended normally.
-    Summary {
-        t: f64,
-        acked_writes: u64,
-        lost_writes: u64,
-        corrupt_writes: u64,
-        unverified_writes: u64,
-        ops: u64,
-        errors: u64,
-    },
-}
-
-/// Why a read-back block did not match the acknowledged write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BlockProblem {
-    Lost,
-    Corrupt,
-    /// The read-back itself failed (I/O error); counted as unverified.
-    Unreadable,
-}
-
-impl ProbeEvent {
-    /// The instant the event was recorded (CLOCK_MONOTONIC seconds).
-    pub fn t(&self) -> f64 {
-        match self {
-            ProbeEvent::Start { t, .. }
-            | ProbeEvent::Op { t, .. }
-            | ProbeEvent::Stalled { t, .. }
-            | ProbeEvent::VerifyStart { t, .. }
-            | ProbeEvent::BadBlock { t, .. }
-            | ProbeEvent::Summary { t, .. } => *t,
-        }
-    }
-}
+pub use iscsi_chaos_formats::probe::{BlockProblem, OpKind, ProbeEvent};
 
 /// CLOCK_MONOTONIC now, in seconds: the clock of every history.
 pub fn monotonic_now() -> f64 {

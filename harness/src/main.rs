@@ -15,7 +15,11 @@ use iscsi_chaos::runner::{self as run, RunContext};
 use iscsi_chaos::runner::{cleanup, doctor};
 
 /// Exit status for bad input (scenario files, arguments).
-const INPUT_ERROR: u8 = 2;
+use iscsi_chaos_formats::exit;
+
+const INPUT_ERROR: u8 = exit::INPUT_ERROR as u8;
+const INTERRUPTED: u8 = exit::INTERRUPTED as u8;
+const TERMINATED: u8 = exit::TERMINATED as u8;
 
 #[derive(Parser)]
 #[command(
@@ -181,8 +185,8 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
         let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
         let code = tokio::select! {
-            _ = int.recv() => 130u8,
-            _ = term.recv() => 143u8,
+            _ = int.recv() => INTERRUPTED,
+            _ = term.recv() => TERMINATED,
         };
         eprintln!("iscsi-chaos: interrupted: tearing down");
         let _ = cancel_tx.send(true);
@@ -262,7 +266,7 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
     drop(live);
     reporters.emit(RunEvent::SuiteFinished { report: &report });
     if signal.is_finished() {
-        return signal.await.unwrap_or(130);
+        return signal.await.unwrap_or(INTERRUPTED);
     }
     signal.abort();
     report.exit_status() as u8

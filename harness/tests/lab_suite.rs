@@ -4,6 +4,7 @@
 //! `cargo test -p iscsi-chaos --test lab_suite -- --ignored --test-threads=1`
 //! on a host where `iscsi-chaos doctor` is happy).
 
+use iscsi_chaos::report::{Report, Verdict};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -89,9 +90,9 @@ fn assert_nothing_left(after: &str) {
     assert!(left.is_empty(), "{after} left behind: {left:#?}");
 }
 
-fn report(dir: &Path) -> serde_json::Value {
+fn report(dir: &Path) -> Report {
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
-    serde_json::from_str(&text).expect("report.json parses")
+    Report::from_json(&text).expect("report.json parses")
 }
 
 #[test]
@@ -107,28 +108,25 @@ fn the_shipped_suite_passes_and_leaves_nothing() {
         .status()
         .unwrap();
     let report = report(out.path());
-    assert_eq!(status.code(), Some(0), "report: {report:#}");
-    assert_eq!(report["schema"], 1);
-    let scenarios = report["scenarios"].as_array().unwrap();
+    assert_eq!(status.code(), Some(0), "report: {report:#?}");
+    assert_eq!(report.schema, iscsi_chaos::report::SCHEMA);
+    let scenarios = &report.scenarios;
     assert!(
         scenarios.len() >= 20,
         "every shipped scenario on each of its targets"
     );
     for s in scenarios {
-        assert_eq!(s["verdict"], "pass", "{s:#}");
-        assert_eq!(s["measured"]["lost_writes"], 0, "{s:#}");
-        assert_eq!(s["measured"]["corrupt_writes"], 0, "{s:#}");
-        assert!(
-            s["measured"]["acked_writes"].as_u64().unwrap() > 100,
-            "{s:#}"
-        );
-        match s["expected"]["first_error_s"].as_f64() {
+        assert_eq!(s.verdict, Verdict::Pass, "{s:#?}");
+        assert_eq!(s.measured.lost_writes, 0, "{s:#?}");
+        assert_eq!(s.measured.corrupt_writes, 0, "{s:#?}");
+        assert!(s.measured.acked_writes > 100, "{s:#?}");
+        match s.expected.first_error_s {
             Some(expected) => {
-                let measured = s["measured"]["first_error_s"].as_f64().expect("an error");
-                assert!((measured - expected).abs() <= 1.5, "{s:#}");
-                assert!(s["measured"]["recovered_s"].as_f64().is_some(), "{s:#}");
+                let measured = s.measured.first_error_s.expect("an error");
+                assert!((measured - expected).abs() <= 1.5, "{s:#?}");
+                assert!(s.measured.recovered_s.is_some(), "{s:#?}");
             }
-            None => assert!(s["measured"]["first_error_s"].is_null(), "{s:#}"),
+            None => assert!(s.measured.first_error_s.is_none(), "{s:#?}"),
         }
     }
     for entry in std::fs::read_dir(out.path()).unwrap() {
@@ -279,12 +277,12 @@ fn a_panic_in_a_run_tears_down_through_the_ledger() {
         .status()
         .unwrap();
     let report = report(out.path());
-    assert_eq!(status.code(), Some(1), "{report:#}");
-    let entries = report["scenarios"].as_array().unwrap();
-    assert_eq!(entries.len(), 2, "both targets ran: {report:#}");
+    assert_eq!(status.code(), Some(1), "{report:#?}");
+    let entries = &report.scenarios;
+    assert_eq!(entries.len(), 2, "both targets ran: {report:#?}");
     for entry in entries {
-        assert_eq!(entry["verdict"], "error", "{entry:#}");
-        let reason = entry["reasons"][0].as_str().unwrap();
+        assert_eq!(entry.verdict, Verdict::Error, "{entry:#?}");
+        let reason = entry.reasons[0].as_str();
         let removed: u32 = reason
             .split_once("torn down through the ledger (")
             .and_then(|(_, n)| n.split_once(' '))
@@ -468,11 +466,15 @@ deadline_s = {DEADLINE_S}
     let status = child.wait().unwrap();
     let took = blackholed.elapsed();
     let report = report(out.path());
-    eprintln!("run ended {took:?} after the blackhole: {report:#}");
-    assert_eq!(status.code(), Some(1), "an error fails the run: {report:#}");
-    let entry = &report["scenarios"][0];
-    assert_eq!(entry["verdict"], "error", "{entry:#}");
-    let reason = entry["reasons"][0].as_str().unwrap();
+    eprintln!("run ended {took:?} after the blackhole: {report:#?}");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "an error fails the run: {report:#?}"
+    );
+    let entry = &report.scenarios[0];
+    assert_eq!(entry.verdict, Verdict::Error, "{entry:#?}");
+    let reason = entry.reasons[0].as_str();
     assert!(reason.starts_with("probe hung:"), "{reason}");
     // The probe writes and reads back: blocked in either.
     assert!(reason.contains("last op: "), "{reason}");
@@ -537,11 +539,11 @@ fn a_run_whose_needs_are_missing_is_skipped_with_the_reason() {
     assert_eq!(
         run.status.code(),
         Some(0),
-        "skipped is not failed: {report:#}"
+        "skipped is not failed: {report:#?}"
     );
-    let s = &report["scenarios"][0];
-    assert_eq!(s["verdict"], "skipped", "{s:#}");
-    let reason = s["reasons"][0].as_str().unwrap();
+    let s = &report.scenarios[0];
+    assert_eq!(s.verdict, Verdict::Skipped, "{s:#?}");
+    let reason = s.reasons[0].as_str();
     assert!(
         reason.contains("tgtd is not installed: apt-get install tgt"),
         "{reason}"

@@ -8,7 +8,7 @@ use iscsi_chaos::check::{check, Verdict};
 use iscsi_chaos::history::{Event, FaultPhase, History};
 use iscsi_chaos::model::Scenario;
 use iscsi_chaos::oracle::predict_scenario;
-use iscsi_chaos::report::{Entry, Report, Timings};
+use iscsi_chaos::report::{Entry, EntryExt, Report, SummaryTableExt, Timings};
 
 fn load(name: &str) -> Scenario {
     Scenario::load(

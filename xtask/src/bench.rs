@@ -60,25 +60,24 @@ pub fn bench(args: &BenchArgs) -> Result<i32> {
         };
         let text = std::fs::read_to_string(&report)
             .with_context(|| format!("reading {}", report.display()))?;
-        let json: serde_json::Value = serde_json::from_str(&text)?;
+        let parsed = iscsi_chaos_formats::report::Report::from_json(&text)
+            .with_context(|| format!("parsing {}", report.display()))?;
         println!("suite ({}):", report.display());
         println!(
             "  {:<28} {:>8} {:>10} {:>11} {:>18}",
             "scenario", "target", "setup s", "teardown s", "fault apply ms"
         );
-        for s in json["scenarios"].as_array().into_iter().flatten() {
-            let t = &s["timings"];
-            let f = |v: &serde_json::Value, scale: f64| {
-                v.as_f64()
-                    .map_or("-".to_string(), |x| format!("{:.1}", x * scale))
-            };
+        let f =
+            |v: Option<f64>, scale: f64| v.map_or("-".to_string(), |x| format!("{:.1}", x * scale));
+        for s in &parsed.scenarios {
+            let t = &s.timings;
             println!(
                 "  {:<28} {:>8} {:>10} {:>11} {:>18}",
-                s["name"].as_str().unwrap_or("?"),
-                s["target"].as_str().unwrap_or("?"),
-                f(&t["setup_s"], 1.0),
-                f(&t["teardown_s"], 1.0),
-                f(&t["fault_apply_latency_max_s"], 1000.0)
+                s.name,
+                s.target,
+                f(t.setup_s, 1.0),
+                f(t.teardown_s, 1.0),
+                f(t.fault_apply_latency_max_s, 1000.0)
             );
         }
     }

@@ -17,25 +17,7 @@ use crate::oracle::Prediction;
 /// An operation slower than this is part of a stall.
 pub const STALL_THRESHOLD_S: f64 = 0.1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    Error,
-    Skipped,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::Error => "error",
-            Verdict::Skipped => "skipped",
-        }
-    }
-}
+pub use iscsi_chaos_formats::report::Verdict;
 
 /// A stall: from the earliest issue to the latest completion of
 /// overlapping slow operations (absolute clock seconds).

@@ -149,27 +149,7 @@ pub fn impairment_notes(t: &Timeouts, f: &Fault) -> (bool, Vec<String>) {
     (borderline, notes)
 }
 
-/// A closed interval of seconds.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Window {
-    pub lo: f64,
-    pub hi: f64,
-}
-
-impl Window {
-    fn at(x: f64) -> Window {
-        Window { lo: x, hi: x }
-    }
-    fn shift(self, d: f64) -> Window {
-        Window {
-            lo: self.lo + d,
-            hi: self.hi + d,
-        }
-    }
-    pub fn center(&self) -> f64 {
-        (self.lo + self.hi) / 2.0
-    }
-}
+pub use iscsi_chaos_formats::report::Window;
 
 /// What the oracle expects of one scenario run.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,100 +9,11 @@ pub mod table;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use crate::check::{Check, Measured, Verdict};
+use crate::check::{Check, Measured};
 use crate::model::Run;
-use crate::oracle::{Prediction, Window};
+use crate::oracle::Prediction;
 
-/// Bump only with an incompatible change of `report.json`.
-pub const SCHEMA: u32 = 1;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
-    pub schema: u32,
-    pub scenarios: Vec<Entry>,
-}
-
-impl Default for Report {
-    fn default() -> Self {
-        Report {
-            schema: SCHEMA,
-            scenarios: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Entry {
-    pub name: String,
-    pub target: String,
-    pub verdict: Verdict,
-    pub reasons: Vec<String>,
-    /// The initiator settings applied: iscsiadm node key -> value.
-    pub settings: BTreeMap<String, String>,
-    pub expected: Expected,
-    pub measured: MeasuredJson,
-    pub timings: Timings,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Expected {
-    pub first_error_s: Option<f64>,
-    pub tolerance_s: f64,
-    pub borderline: bool,
-    pub imprecise: bool,
-    pub max_stall_s: Option<Window>,
-    pub recovery_s: Option<Window>,
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StallJson {
-    /// Seconds from the first outage's start (or from the first probe
-    /// operation when there is no outage).
-    pub start_s: f64,
-    pub duration_s: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct MeasuredJson {
-    pub first_error_s: Option<f64>,
-    pub errors: u64,
-    pub errnos: Vec<i32>,
-    pub max_stall_s: f64,
-    pub stalls: Vec<StallJson>,
-    pub recovered_s: Option<f64>,
-    pub acked_writes: u64,
-    pub lost_writes: u64,
-    pub corrupt_writes: u64,
-    pub unverified_writes: u64,
-    pub ops: u64,
-    /// Counted by the fault qdiscs: proof the faults touched packets.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub qdisc_packets: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub qdisc_drops: Option<u64>,
-    /// TCP resets the reset rules sent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resets_sent: Option<u64>,
-    /// Frames the lane dropped for exceeding the MTU (MTU faults).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub oversize_drops: Option<u64>,
-}
-
-/// Harness overhead, filled by the orchestrator (seconds, `None` when not
-/// reached).
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct Timings {
-    /// From the start of setup to the I/O phase.
-    pub setup_s: Option<f64>,
-    /// The I/O phase (fault timeline).
-    pub timeline_s: Option<f64>,
-    pub teardown_s: Option<f64>,
-    /// Largest delay from a fault step's scheduled instant to its being in place.
-    pub fault_apply_latency_max_s: Option<f64>,
-}
+pub use iscsi_chaos_formats::report::*;
 
 /// Milliseconds are the clock's useful precision; drop float noise.
 fn ms(x: f64) -> f64 {
@@ -116,47 +27,45 @@ fn ms_window(w: Window) -> Window {
     }
 }
 
-impl MeasuredJson {
-    /// `origin`: the clock time stall starts are given relative to.
-    pub fn from_measured(m: &Measured, origin: f64) -> MeasuredJson {
-        MeasuredJson {
-            first_error_s: m.first_error_s.map(ms),
-            errors: m.errors,
-            errnos: m.errnos.iter().copied().collect(),
-            max_stall_s: ms(m.max_stall_s),
-            stalls: m
-                .stalls
-                .iter()
-                .map(|s| StallJson {
-                    start_s: ms(s.start - origin),
-                    duration_s: ms(s.duration()),
-                })
-                .collect(),
-            recovered_s: m.recovered_s.map(ms),
-            acked_writes: m.acked_writes,
-            lost_writes: m.lost_writes,
-            corrupt_writes: m.corrupt_writes,
-            unverified_writes: m.unverified_writes,
-            ops: m.ops,
-            qdisc_packets: m.qdisc_packets,
-            qdisc_drops: m.qdisc_drops,
-            resets_sent: m.resets_sent,
-            oversize_drops: m.oversize_drops,
-        }
+/// The report's figures of a measured run. `origin`: the clock time stall
+/// starts are given relative to.
+pub fn measured_json(m: &Measured, origin: f64) -> MeasuredJson {
+    MeasuredJson {
+        first_error_s: m.first_error_s.map(ms),
+        errors: m.errors,
+        errnos: m.errnos.iter().copied().collect(),
+        max_stall_s: ms(m.max_stall_s),
+        stalls: m
+            .stalls
+            .iter()
+            .map(|s| StallJson {
+                start_s: ms(s.start - origin),
+                duration_s: ms(s.duration()),
+            })
+            .collect(),
+        recovered_s: m.recovered_s.map(ms),
+        acked_writes: m.acked_writes,
+        lost_writes: m.lost_writes,
+        corrupt_writes: m.corrupt_writes,
+        unverified_writes: m.unverified_writes,
+        ops: m.ops,
+        qdisc_packets: m.qdisc_packets,
+        qdisc_drops: m.qdisc_drops,
+        resets_sent: m.resets_sent,
+        oversize_drops: m.oversize_drops,
     }
 }
 
-impl Expected {
-    pub fn from_prediction(p: &Prediction) -> Expected {
-        Expected {
-            first_error_s: p.first_error_s.map(ms),
-            tolerance_s: ms(p.tolerance_s),
-            borderline: p.borderline,
-            imprecise: p.imprecise,
-            max_stall_s: p.max_stall_s.map(ms_window),
-            recovery_s: p.recovery_s.map(ms_window),
-            notes: p.notes.clone(),
-        }
+/// The report's expectations of a prediction.
+pub fn expected(p: &Prediction) -> Expected {
+    Expected {
+        first_error_s: p.first_error_s.map(ms),
+        tolerance_s: ms(p.tolerance_s),
+        borderline: p.borderline,
+        imprecise: p.imprecise,
+        max_stall_s: p.max_stall_s.map(ms_window),
+        recovery_s: p.recovery_s.map(ms_window),
+        notes: p.notes.clone(),
     }
 }
 
@@ -169,10 +78,29 @@ fn settings_of(run: &Run) -> BTreeMap<String, String> {
         .collect()
 }
 
-impl Entry {
+/// How report entries are made from runs (harness side: they know checks
+/// and predictions).
+pub trait EntryExt {
+    fn checked(
+        run: &Run,
+        prediction: &Prediction,
+        check: &Check,
+        origin: f64,
+        timings: Timings,
+    ) -> Entry;
+    fn unchecked(
+        run: &Run,
+        prediction: &Prediction,
+        verdict: Verdict,
+        reason: impl Into<String>,
+        timings: Timings,
+    ) -> Entry;
+}
+
+impl EntryExt for Entry {
     /// A checked run. `origin`: the first outage's start on the history's
     /// clock (see [`crate::check`]); stall starts are relative to it.
-    pub fn checked(
+    fn checked(
         run: &Run,
         prediction: &Prediction,
         check: &Check,
@@ -188,15 +116,15 @@ impl Entry {
             verdict: check.verdict,
             reasons: check.reasons.clone(),
             settings: settings_of(run),
-            expected: Expected::from_prediction(prediction),
-            measured: MeasuredJson::from_measured(&check.measured, origin),
+            expected: expected(prediction),
+            measured: measured_json(&check.measured, origin),
             timings,
         }
     }
 
     /// A run that did not get to be checked: `Skipped` (missing needs) or
     /// `Error` (setup failed, probe hung, ...), with the reason.
-    pub fn unchecked(
+    fn unchecked(
         run: &Run,
         prediction: &Prediction,
         verdict: Verdict,
@@ -209,38 +137,22 @@ impl Entry {
             verdict,
             reasons: vec![reason.into()],
             settings: settings_of(run),
-            expected: Expected::from_prediction(prediction),
+            expected: expected(prediction),
             measured: MeasuredJson::default(),
             timings,
         }
     }
 }
 
-impl Report {
-    pub fn push(&mut self, entry: Entry) {
-        self.scenarios.push(entry);
-    }
+/// The summary table (harness side: it knows the column layout).
+pub trait SummaryTableExt {
+    fn summary_table(&self) -> String;
+}
 
-    /// The text of `report.json`.
-    pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).expect("reports serialize");
-        s.push('\n');
-        s
-    }
-
-    /// 0 when every scenario passed or was skipped, 1 when any failed or
-    /// errored (input errors, status 2, never reach a report).
-    pub fn exit_status(&self) -> i32 {
-        let bad = self
-            .scenarios
-            .iter()
-            .any(|e| matches!(e.verdict, Verdict::Fail | Verdict::Error));
-        i32::from(bad)
-    }
-
+impl SummaryTableExt for Report {
     /// The terminal summary: one aligned row per run, then the reasons of
     /// the runs that did not pass.
-    pub fn summary_table(&self) -> String {
+    fn summary_table(&self) -> String {
         let header = [
             "scenario",
             "target",

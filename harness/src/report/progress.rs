@@ -47,7 +47,7 @@ mod tests {
     use super::*;
     use crate::check::Verdict;
     use crate::model::Scenario;
-    use crate::report::{Entry, Report, Timings};
+    use crate::report::{Entry, EntryExt, Report, Timings};
 
     #[test]
     fn progress_counts_runs_and_says_each_verdict() {

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::events::{Reporter, RunEvent};
+use super::SummaryTableExt;
 
 /// Prints [`super::Report::summary_table`] and where the report is.
 pub struct SummaryTable<W: Write> {

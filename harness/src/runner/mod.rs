@@ -34,7 +34,7 @@ use crate::model::{Initiator, Run};
 use crate::nemesis::{self, Action, Nemesis, Step};
 use crate::oracle::{self, Prediction};
 use crate::plan::PlannedRun;
-use crate::report::{Entry, Timings};
+use crate::report::{Entry, EntryExt, Timings};
 
 // The probe's deadline (verify + slack after the I/O phase) is the
 // scenario's `[expect] deadline_s`. Past it, or after any other error of the

@@ -1,0 +1,169 @@
+//! `report.json`: one entry per scenario run (schema [`SCHEMA`]). The
+//! harness writes it; CI, xtask and the lab tests read it with these types.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Error,
+    Skipped,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+            Verdict::Skipped => "skipped",
+        }
+    }
+}
+
+/// A closed interval of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Window {
+    pub fn at(x: f64) -> Window {
+        Window { lo: x, hi: x }
+    }
+    pub fn shift(self, d: f64) -> Window {
+        Window {
+            lo: self.lo + d,
+            hi: self.hi + d,
+        }
+    }
+    pub fn center(&self) -> f64 {
+        (self.lo + self.hi) / 2.0
+    }
+}
+/// Bump only with an incompatible change of `report.json`.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: u32,
+    pub scenarios: Vec<Entry>,
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Report {
+            schema: SCHEMA,
+            scenarios: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub name: String,
+    pub target: String,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    /// The initiator settings applied: iscsiadm node key -> value.
+    pub settings: BTreeMap<String, String>,
+    pub expected: Expected,
+    pub measured: MeasuredJson,
+    pub timings: Timings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expected {
+    pub first_error_s: Option<f64>,
+    pub tolerance_s: f64,
+    pub borderline: bool,
+    pub imprecise: bool,
+    pub max_stall_s: Option<Window>,
+    pub recovery_s: Option<Window>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StallJson {
+    /// Seconds from the first outage's start (or from the first probe
+    /// operation when there is no outage).
+    pub start_s: f64,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MeasuredJson {
+    pub first_error_s: Option<f64>,
+    pub errors: u64,
+    pub errnos: Vec<i32>,
+    pub max_stall_s: f64,
+    pub stalls: Vec<StallJson>,
+    pub recovered_s: Option<f64>,
+    pub acked_writes: u64,
+    pub lost_writes: u64,
+    pub corrupt_writes: u64,
+    pub unverified_writes: u64,
+    pub ops: u64,
+    /// Counted by the fault qdiscs: proof the faults touched packets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qdisc_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qdisc_drops: Option<u64>,
+    /// TCP resets the reset rules sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resets_sent: Option<u64>,
+    /// Frames the lane dropped for exceeding the MTU (MTU faults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oversize_drops: Option<u64>,
+}
+
+/// Harness overhead, filled by the orchestrator (seconds, `None` when not
+/// reached).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// From the start of setup to the I/O phase.
+    pub setup_s: Option<f64>,
+    /// The I/O phase (fault timeline).
+    pub timeline_s: Option<f64>,
+    pub teardown_s: Option<f64>,
+    /// Largest delay from a fault step's scheduled instant to its being in place.
+    pub fault_apply_latency_max_s: Option<f64>,
+}
+
+impl Report {
+    pub fn push(&mut self, entry: Entry) {
+        self.scenarios.push(entry);
+    }
+
+    /// The text of `report.json`.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("reports serialize");
+        s.push('\n');
+        s
+    }
+
+    /// Reads `report.json`.
+    pub fn from_json(text: &str) -> Result<Report, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// [`crate::exit::PASSED`] when every run passed or was skipped,
+    /// [`crate::exit::FAILED`] when any failed or errored (input errors
+    /// never reach a report).
+    pub fn exit_status(&self) -> i32 {
+        let bad = self
+            .scenarios
+            .iter()
+            .any(|e| matches!(e.verdict, Verdict::Fail | Verdict::Error));
+        if bad {
+            crate::exit::FAILED
+        } else {
+            crate::exit::PASSED
+        }
+    }
+}
