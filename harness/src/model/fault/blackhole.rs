@@ -20,20 +20,23 @@ pub const REGISTRATION: Registration = Registration {
     took_effect: evidence::qdisc_dropped,
 };
 
+/// A blackhole on `direction`, and its removal (also each pulse of a flap).
+pub fn actions(direction: Direction) -> (Action, Action) {
+    (
+        Action::Shape {
+            direction,
+            qdisc: blackhole(),
+        },
+        Action::Clear { direction },
+    )
+}
+
 impl Kind for Blackhole {
     fn direction(&self) -> Option<Direction> {
         Some(self.direction)
     }
     fn actions(&self) -> (Action, Action) {
-        (
-            Action::Shape {
-                direction: self.direction,
-                qdisc: blackhole(),
-            },
-            Action::Clear {
-                direction: self.direction,
-            },
-        )
+        actions(self.direction)
     }
     fn link_effect(&self, _: TargetKind) -> LinkEffect {
         LinkEffect::Outage(OutageMode::SilentDrop)

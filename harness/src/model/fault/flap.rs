@@ -2,7 +2,7 @@
 //! to its end (one step pair per pulse).
 
 use super::{evidence, Kind, LinkEffect, Options, Pulse, Registration};
-use crate::model::action::{blackhole, Action};
+use crate::model::action::Action;
 use crate::model::needs::{Requirement, NETEM};
 use crate::model::timing::OutageMode;
 use crate::model::{Direction, TargetKind};
@@ -61,15 +61,7 @@ impl Kind for Flap {
         })
     }
     fn actions(&self) -> (Action, Action) {
-        (
-            Action::Shape {
-                direction: self.direction,
-                qdisc: blackhole(),
-            },
-            Action::Clear {
-                direction: self.direction,
-            },
-        )
+        super::blackhole::actions(self.direction)
     }
     fn link_effect(&self, _: TargetKind) -> LinkEffect {
         LinkEffect::Outage(OutageMode::SilentDrop)

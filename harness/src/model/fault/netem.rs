@@ -13,30 +13,25 @@ pub struct Netem {
     pub spec: NetemSpec,
 }
 
-/// netem's options besides `rate_kbit`, in the order of [`NetemSpec`].
-const IMPAIRMENTS: [&str; 6] = [
+/// netem's options: the impairments in the order of [`NetemSpec`], then
+/// `rate_kbit`.
+const OPTIONS: &[&str] = &[
     "delay_ms",
     "jitter_ms",
     "loss_pct",
     "duplicate_pct",
     "corrupt_pct",
     "reorder_pct",
+    "rate_kbit",
 ];
+const IMPAIRMENTS: &[&str] = OPTIONS.split_at(6).0;
 
 /// Largest rate a scenario may give, in kbit/s (100 Gbit/s).
 pub const MAX_RATE_KBIT: i64 = 100_000_000;
 
 pub const REGISTRATION: Registration = Registration {
     name: "netem",
-    options: &[
-        "delay_ms",
-        "jitter_ms",
-        "loss_pct",
-        "duplicate_pct",
-        "corrupt_pct",
-        "reorder_pct",
-        "rate_kbit",
-    ],
+    options: OPTIONS,
     whole_link: None,
     parse: |o, direction| {
         Some(
@@ -85,7 +80,7 @@ pub const MAX_DELAY_MS: f64 = 60_000.0;
 fn parse(o: &mut Options<'_>) -> Option<NetemSpec> {
     let mut ok = true;
     let mut values = [0.0f64; 6];
-    for (slot, name) in values.iter_mut().zip(IMPAIRMENTS) {
+    for (slot, &name) in values.iter_mut().zip(IMPAIRMENTS) {
         let pct = name.ends_with("_pct");
         let hint = if pct {
             "5 means 5 % of packets"
