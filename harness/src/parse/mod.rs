@@ -1392,7 +1392,7 @@ fn serde_diagnostic(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
             f if f.starts_with("noop_out") || f == "replacement_timeout" => {
                 "whole seconds, e.g. 5".to_string()
             }
-            _ => "see the schema in harness/src/scenario.rs".to_string(),
+            _ => "see the schema in harness/src/parse/mod.rs".to_string(),
         });
     }
     if field.is_empty() {

@@ -13,7 +13,7 @@
 
 use tokio::process::Command;
 
-use crate::env::lane as topology;
+use crate::sys::link as topology;
 use crate::ledger::registry::*;
 use crate::ledger::{Ledger, Sweep};
 use crate::model::names::IQN_PREFIX;
@@ -161,7 +161,7 @@ fn clear_stale_qdiscs(is_live: &dyn Fn(&str) -> bool) -> Vec<String> {
         .iter()
         .filter_map(|ns| ns.strip_prefix("iscsi-chaos-").and_then(run_of))
         .filter(|r| is_live(r))
-        .map(topology::veth_prefix_for_run)
+        .map(crate::model::names::veth_prefix_for_run)
         .collect();
     let clear_netem = |socket: &mut RouteSocket, accept: &dyn Fn(i32) -> bool| -> Vec<i32> {
         let qdiscs = socket.dump_qdiscs().unwrap_or_default();
@@ -176,7 +176,7 @@ fn clear_stale_qdiscs(is_live: &dyn Fn(&str) -> bool) -> Vec<String> {
     if let Ok(mut socket) = RouteSocket::open() {
         let ours = |ifindex: i32| {
             let name = ifname(ifindex);
-            topology::is_our_veth_name(&name) && !live_veths.iter().any(|p| name.starts_with(p))
+            crate::model::names::is_our_veth_name(&name) && !live_veths.iter().any(|p| name.starts_with(p))
         };
         for ifindex in clear_netem(&mut socket, &ours) {
             removed.push(format!("qdisc on ifindex {ifindex}"));
