@@ -120,6 +120,9 @@ use crate::model::fault::{self, Value as FaultValue, MAX_PULSES};
 use crate::model::*;
 pub use diag::{Diagnostic, LoadError};
 
+/// Largest LUN a scenario may ask for (sparse file or loop device), MiB.
+pub const MAX_LUN_SIZE_MIB: i64 = 1024 * 1024;
+
 /// Impairment names people write as a kind, and the netem option to use.
 const NETEM_KIND_ALIASES: &[(&str, &str)] = &[
     ("delay", "delay_ms"),
@@ -439,12 +442,12 @@ fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
     }
     let lun_size_mib = match raw.lun_size_mib {
         None => Some(64),
-        Some(v) if *v.get_ref() > 0 => Some(*v.get_ref() as u64),
+        Some(v) if (1..=MAX_LUN_SIZE_MIB).contains(v.get_ref()) => Some(*v.get_ref() as u64),
         Some(v) => {
             ctx.err(
                 v.span(),
                 "lane.lun_size_mib",
-                format!("must be > 0, got {}", v.get_ref()),
+                format!("must be from 1 to {MAX_LUN_SIZE_MIB}, got {}", v.get_ref()),
                 Some("the LUN's size in MiB, e.g. 64".into()),
             );
             None
@@ -1839,6 +1842,13 @@ max_stall_s = 8
             .replace("lun_size_mib = 32", "lun_size_mib = 0"));
         let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, vec!["lane.lun_size_mib", "probe[0].interval_ms"]);
+    }
+
+    #[test]
+    fn a_huge_lun_is_refused_not_overflowed() {
+        let huge = one(&GOOD.replace("lun_size_mib = 32", "lun_size_mib = 9223372036854775807"));
+        assert_eq!(huge.field, "lane.lun_size_mib");
+        assert!(huge.message.contains("from 1 to 1048576"), "{huge}");
     }
 
     /// GOOD's first fault (line 22) replaced by `fault`.

@@ -69,13 +69,30 @@ pub fn expected(p: &Prediction) -> Expected {
     }
 }
 
-/// The initiator settings a run applied, as the report lists them.
+/// The initiator settings a run applied, as the report lists them: CHAP
+/// secrets (any `*.auth.*` key) redacted.
 fn settings_of(run: &Run) -> BTreeMap<String, String> {
     run.scenario
         .initiator
         .iscsiadm_settings()
         .into_iter()
+        .map(|(k, v)| {
+            let v = if is_secret(&k) {
+                REDACTED.to_string()
+            } else {
+                v
+            };
+            (k, v)
+        })
         .collect()
+}
+
+/// What a secret's value reads as in reports.
+pub const REDACTED: &str = "(redacted)";
+
+/// Whether an iscsiadm key holds a CHAP name or secret.
+pub fn is_secret(key: &str) -> bool {
+    key.contains(".auth.")
 }
 
 /// How report entries are made from runs (harness side: they know checks
@@ -272,5 +289,37 @@ impl SummaryTableExt for Report {
             count(Verdict::Skipped)
         ));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Scenario;
+
+    #[test]
+    fn chap_secrets_never_reach_the_report() {
+        let s = Scenario::parse(
+            "version = 1\nduration_s = 10\n[lane]\ntarget = \"tgt\"\n\
+             [initiator.settings]\n\"node.session.auth.password\" = \"hunter2\"\n\
+             \"node.session.auth.authmethod\" = \"CHAP\"\n",
+            "s.toml",
+        )
+        .unwrap();
+        let planned = crate::plan::suite(&[s]).remove(0);
+        let e = Entry::unchecked(
+            &planned.run,
+            &planned.prediction,
+            Verdict::Skipped,
+            "x",
+            Timings::default(),
+        );
+        assert_eq!(e.settings["node.session.auth.password"], REDACTED);
+        assert!(!Report {
+            schema: SCHEMA,
+            scenarios: vec![e]
+        }
+        .to_json()
+        .contains("hunter2"));
     }
 }

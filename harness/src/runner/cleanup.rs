@@ -13,11 +13,11 @@
 
 use tokio::process::Command;
 
-use crate::sys::link as topology;
 use crate::ledger::registry::*;
 use crate::ledger::{Ledger, Sweep};
 use crate::model::names::IQN_PREFIX;
 use crate::sys::iscsi::logout_session;
+use crate::sys::link as topology;
 use crate::sys::netns::NetNs;
 
 /// Walks the ledger of run `run_id` (not live) newest first, removing what
@@ -176,7 +176,8 @@ fn clear_stale_qdiscs(is_live: &dyn Fn(&str) -> bool) -> Vec<String> {
     if let Ok(mut socket) = RouteSocket::open() {
         let ours = |ifindex: i32| {
             let name = ifname(ifindex);
-            crate::model::names::is_our_veth_name(&name) && !live_veths.iter().any(|p| name.starts_with(p))
+            crate::model::names::is_our_veth_name(&name)
+                && !live_veths.iter().any(|p| name.starts_with(p))
         };
         for ifindex in clear_netem(&mut socket, &ours) {
             removed.push(format!("qdisc on ifindex {ifindex}"));
