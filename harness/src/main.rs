@@ -154,7 +154,16 @@ fn new_run_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    format!("r{:x}{:x}", secs & 0xffffff, std::process::id() & 0xfff)
+    // 32 random bits beside the time: two runs started in the same second
+    // (a CI matrix, a sweep) do not share an id.
+    let mut random = [0u8; 4];
+    let got = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random));
+    let random = match got {
+        Ok(()) => u32::from_le_bytes(random),
+        Err(_) => std::process::id().rotate_left(16) ^ (secs as u32),
+    };
+    format!("r{:x}{random:08x}", secs & 0xffffff)
 }
 
 async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {

@@ -23,10 +23,17 @@ pub struct LiveRun {
 impl LiveRun {
     pub fn register(run_id: &str) -> std::io::Result<LiveRun> {
         let dir = run_dir(run_id);
-        std::fs::create_dir_all(&dir)?;
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        // Fails if another run has this id: two runs never share a ledger.
+        std::fs::create_dir(&dir)?;
         let me = ProcessId::of(std::process::id() as i32)
             .ok_or_else(|| std::io::Error::other("cannot read /proc/self/stat"))?;
-        std::fs::write(dir.join("pid"), format!("{} {}", me.pid, me.start_time))?;
+        // The pid file appears whole (written aside, renamed into place).
+        let partial = dir.join(".pid.partial");
+        std::fs::write(&partial, format!("{} {}", me.pid, me.start_time))?;
+        std::fs::rename(&partial, dir.join("pid"))?;
         Ok(LiveRun {
             ledger: Ledger::of_run(run_id),
             dir,
