@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::history::{Event, FaultPhase, History};
 use crate::model::{FirstErrorExpect, Scenario};
 use crate::oracle::Prediction;
+use crate::wire::nft::Rule;
 
 /// An operation slower than this is part of a stall.
 pub const STALL_THRESHOLD_S: f64 = 0.1;
@@ -98,7 +99,7 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
             *m.qdisc_drops.get_or_insert(0) += drops;
         }
         match &e.event {
-            Event::Firewall { rule, packets, .. } if rule == "reset" => {
+            Event::Firewall { rule, packets, .. } if rule == Rule::Reset.name() => {
                 *m.resets_sent.get_or_insert(0) += packets
             }
             Event::Firewall { packets, .. } => *m.oversize_drops.get_or_insert(0) += packets,
