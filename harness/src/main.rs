@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use iscsi_chaos::env::initiator::Iscsid;
+use iscsi_chaos::ledger::host::IscsidUse;
 use iscsi_chaos::model::Scenario;
 use iscsi_chaos::report::events::{Reporters, RunEvent};
 use iscsi_chaos::report::json::JsonReport;
+use iscsi_chaos::report::out::OutDir;
 use iscsi_chaos::report::progress::Progress;
 use iscsi_chaos::report::table::SummaryTable;
 use iscsi_chaos::report::Report;
@@ -171,10 +172,13 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
         return INPUT_ERROR;
     };
     let plan = iscsi_chaos::plan::suite(&scenarios);
-    if let Err(e) = std::fs::create_dir_all(out) {
-        eprintln!("iscsi-chaos: cannot create {}: {e}", out.display());
-        return INPUT_ERROR;
-    }
+    let out_dir = match OutDir::prepare(out) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("iscsi-chaos: {e}");
+            return INPUT_ERROR;
+        }
+    };
     if let Some(problem) = doctor::first_problem() {
         eprintln!("iscsi-chaos: this host cannot run scenarios: {problem}");
         eprintln!("iscsi-chaos: run `iscsi-chaos doctor` for the whole list, or `cargo xtask chaos` to use the lab VM");
@@ -197,12 +201,25 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
             _ = int.recv() => INTERRUPTED,
             _ = term.recv() => TERMINATED,
         };
-        eprintln!("iscsi-chaos: interrupted: tearing down");
+        eprintln!("iscsi-chaos: interrupted: tearing down (interrupt again to exit at once)");
         let _ = cancel_tx.send(true);
+        // A second signal ends the process at once; what the teardown had
+        // not removed yet stays in the ledger for `iscsi-chaos cleanup`.
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!(
+                "iscsi-chaos: interrupted again: exiting now; run `iscsi-chaos cleanup` to remove what is left"
+            );
+            std::process::exit(code.into());
+        });
         code
     });
 
     let run_id = new_run_id();
+    iscsi_chaos::sys::cmd::set_marker(&run_id);
     // Registered before anything is created: a later run can tell our
     // objects from a crashed run's.
     let live = match iscsi_chaos::ledger::registry::LiveRun::register(&run_id) {
@@ -216,33 +233,23 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("iscsi-chaos"));
     let ctx = RunContext {
         run_id,
-        out_dir: out.to_path_buf(),
+        out: out_dir.clone(),
         probe_binary: run::probe_binary_beside(&exe),
         cancel,
     };
-    let mut iscsid = match Iscsid::ensure().await {
+    // Shared with every other run on the host; the last user stops an
+    // iscsid a run started.
+    let iscsid = match IscsidUse::take().await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("iscsi-chaos: {e:#}");
             return 1;
         }
     };
-    if iscsid.started_by_us() {
-        if let Err(e) = live
-            .ledger()
-            .record_process("iscsid", iscsid.pid(), Vec::new())
-        {
-            eprintln!("iscsi-chaos: {e:#}");
-            iscsid.stop().await;
-            return 1;
-        }
-    }
-    let report_path = out.join("report.json");
+    let report_path = out.join(iscsi_chaos::report::json::FILE);
     let mut reporters = Reporters(vec![
         Box::new(Progress::new(std::io::stderr())),
-        Box::new(JsonReport {
-            path: report_path.clone(),
-        }),
+        Box::new(JsonReport { out: out_dir }),
         Box::new(SummaryTable {
             out: std::io::stdout(),
             report_path,
@@ -263,7 +270,7 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
         });
         report.push(entry);
     }
-    iscsid.stop().await;
+    iscsid.release().await;
     // The whole run's ledger: anything of any run still there goes now.
     let sweep = live.ledger().sweep().await;
     for r in &sweep.removed {

@@ -76,7 +76,7 @@ fn leftovers() -> Vec<String> {
             found.push(format!("loop device {lo}"));
         }
     }
-    for dir in sh("ls -d /tmp/iscsi-chaos-* 2>/dev/null").lines() {
+    for dir in sh("ls -d /tmp/iscsi-chaos-* /run/iscsi-chaos/work/* 2>/dev/null").lines() {
         found.push(format!("folder {dir}"));
     }
     for run in sh("ls /run/iscsi-chaos/runs 2>/dev/null").lines() {

@@ -274,7 +274,7 @@ async fn lio_failed_setup_leaves_nothing() {
     assert_eq!(left[0].path, stray);
     std::fs::remove_dir(&stray).unwrap();
     assert_nothing_of(&guard.run_id, "after a failed setup");
-    let tmp: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+    let tmp: Vec<_> = std::fs::read_dir(iscsi_chaos::ledger::host::WORK)
         .unwrap()
         .flatten()
         .filter(|e| {

@@ -2,8 +2,12 @@
 //! subnet of its own (LIO matches portals by address alone, so two lanes must
 //! never share one). The initiator end stays in the root namespace.
 //!
-//! Lane `n` uses 10.213.n.0/24: initiator 10.213.n.1 (root namespace, host
-//! veth), target 10.213.n.2 (in the lane's namespace).
+//! A lane's subnet is a host-wide slot ([`LaneSlot`]: an flock under
+//! /run/iscsi-chaos/lanes, held while the lane lives), tried from the
+//! lane's index on: slot `s` is 10.213.s.0/24, initiator 10.213.s.1 (root
+//! namespace, host veth), target 10.213.s.2 (in the lane's namespace). Two
+//! processes never get the same slot, and a slot whose subnet is in use
+//! (a crashed run's leftovers, anyone else's address) is passed over.
 //!
 //! Names are derived from the run id alone, so a crashed run's leftovers can be
 //! found again with [`cleanup_run`] / [`cleanup_all_runs`].
@@ -16,6 +20,7 @@ use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::{Handle, LinkUnspec, LinkVeth};
 
+use crate::ledger::host::{slots_from, LaneSlot};
 use crate::ledger::{Ledger, Object};
 use crate::model::action::LinkSide;
 pub use crate::model::names::*;
@@ -47,6 +52,8 @@ pub struct Lane {
     target_ifindex: u32,
     initiator_addr: Ipv4Addr,
     target_addr: Ipv4Addr,
+    /// The subnet's slot, held until the lane is dropped.
+    slot: LaneSlot,
 }
 
 impl Lane {
@@ -62,7 +69,10 @@ impl Lane {
     pub async fn create_partial(run_id: &str, index: u8, stage: LaneStage) -> Result<Lane> {
         check_run_id(run_id).map_err(anyhow::Error::msg)?;
         let names = lane_names(run_id, index);
-        let (initiator_addr, target_addr) = lane_addresses(index);
+        let root = root_handle()?;
+        // Claimed before creating anything: the subnet must be ours alone.
+        let slot = claim_slot(&root, index).await?;
+        let (initiator_addr, target_addr) = lane_addresses(slot.index);
         let mut lane = Lane {
             run_id: run_id.to_string(),
             index,
@@ -73,14 +83,8 @@ impl Lane {
             target_ifindex: 0,
             initiator_addr,
             target_addr,
+            slot,
         };
-        let root = root_handle()?;
-        // Refuse before creating anything: the subnet must be ours alone.
-        if let Some(owner) = subnet_user(&root, index).await? {
-            bail!(
-                "lane {index}: subnet 10.{SUBNET_OCTET}.{index}.0/24 is already in use on {owner}"
-            );
-        }
         match lane.build(&root, stage).await {
             Ok(()) => Ok(lane),
             Err(e) => {
@@ -211,6 +215,10 @@ impl Lane {
     pub fn index(&self) -> u8 {
         self.index
     }
+    /// The host-wide slot of the lane's subnet.
+    pub fn slot(&self) -> u8 {
+        self.slot.index
+    }
     pub fn names(&self) -> &LaneNames {
         &self.names
     }
@@ -257,6 +265,25 @@ impl Lane {
     pub fn prefix_len(&self) -> u8 {
         LANE_PREFIX_LEN
     }
+}
+
+/// The first free slot from `preferred` on whose subnet no address of the
+/// root namespace uses.
+async fn claim_slot(root: &Handle, preferred: u8) -> Result<LaneSlot> {
+    let mut busy = Vec::new();
+    for index in slots_from(preferred) {
+        let Some(slot) = LaneSlot::try_claim(index).context("claiming a lane slot")? else {
+            continue;
+        };
+        match subnet_user(root, index).await? {
+            None => return Ok(slot),
+            Some(owner) => busy.push(format!("10.{SUBNET_OCTET}.{index}.0/24 on {owner}")),
+        }
+    }
+    bail!(
+        "no free lane subnet: every slot is held by a live run or its subnet is in use ({})",
+        busy.join(", ")
+    )
 }
 
 /// Which interface in the root namespace already has an address of lane

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub mod host;
 pub mod registry;
 
 use crate::model::names::{IQN_PREFIX, NETNS_PREFIX};
@@ -67,7 +68,7 @@ impl ProcessId {
         start_time_of_stat(&stat) == Some(self.start_time) && state != Some('Z')
     }
 
-    fn program(&self) -> String {
+    pub(crate) fn program(&self) -> String {
         std::fs::read_to_string(format!("/proc/{}/comm", self.pid))
             .unwrap_or_default()
             .trim()
@@ -221,7 +222,7 @@ impl Object {
     }
 
     /// Removes the object (it exists and is ours).
-    async fn remove(&self, iscsid: &mut Option<crate::sys::iscsi::Iscsid>) -> Result<()> {
+    async fn remove(&self, iscsid: &mut Option<host::IscsidUse>) -> Result<()> {
         match self {
             Object::Netns { name } => {
                 let name = name.clone();
@@ -243,7 +244,7 @@ impl Object {
             Object::Session { iqn } => {
                 // iscsiadm needs iscsid; a killed run's died with it.
                 if iscsid.is_none() {
-                    *iscsid = Some(crate::sys::iscsi::Iscsid::ensure().await?);
+                    *iscsid = Some(host::IscsidUse::take().await?);
                 }
                 let sid = crate::sys::iscsi::session_id(iqn).context("session vanished")?;
                 crate::sys::iscsi::logout_session(&sid)
@@ -258,6 +259,13 @@ impl Object {
             } => {
                 if id.program() != *program {
                     bail!("pid {} now runs {:?}, not {program}", id.pid, id.program());
+                }
+                if !crate::sys::cmd::carries_marker(id.pid) {
+                    bail!(
+                        "pid {} ({program}) does not carry our marker {}: not started by us",
+                        id.pid,
+                        crate::sys::cmd::MARKER_VAR
+                    );
                 }
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(id.pid),
@@ -296,14 +304,65 @@ fn plain(path: &Path) -> bool {
         })
 }
 
-/// `<tmp>/iscsi-chaos-<run>-<lane>-<what>`.
+/// `<work base>/iscsi-chaos-<run>-<lane>-<purpose><random>`.
 fn is_our_folder(path: &Path) -> bool {
     plain(path)
-        && path.parent() == Some(std::env::temp_dir().as_path())
+        && path.parent() == Some(Path::new(host::WORK))
         && path
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("iscsi-chaos-") && n.len() > "iscsi-chaos-".len())
+            .and_then(run_of_work_folder)
+            .is_some()
+}
+
+/// The run id in a work folder's name `iscsi-chaos-<run>-<lane>-<purpose>`.
+pub fn run_of_work_folder(name: &str) -> Option<&str> {
+    let tail = name.strip_prefix("iscsi-chaos-")?;
+    let mut parts = tail.rsplitn(3, '-');
+    let (_purpose, lane, run) = (parts.next()?, parts.next()?, parts.next()?);
+    (lane.parse::<u8>().is_ok() && !run.is_empty()).then_some(run)
+}
+
+/// A folder of ours in the work base (backing files, logs): written in the
+/// ledger before it is made, removed on drop.
+#[derive(Debug)]
+pub struct WorkFolder {
+    path: PathBuf,
+}
+
+impl WorkFolder {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes it now, saying why not.
+    pub fn close(mut self) -> std::io::Result<()> {
+        let path = std::mem::take(&mut self.path);
+        std::fs::remove_dir_all(path)
+    }
+}
+
+impl Drop for WorkFolder {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// 48 random bits, as hex (names nobody can guess ahead).
+fn random_tag() -> String {
+    let mut bytes = [0u8; 6];
+    let got = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if got.is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes.copy_from_slice(&nanos.to_le_bytes()[..6]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs `f` in namespace `netns` (on a fresh thread), or here.
@@ -334,6 +393,10 @@ struct Line {
     /// Every entry of `lane` above this line is gone (all lanes if None).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     swept: bool,
+    /// The latest entry of this object was not made by us after all (it
+    /// existed already): it is never removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not_made: Option<Object>,
 }
 
 /// What a walk of the ledger did.
@@ -391,9 +454,12 @@ impl Ledger {
         }
         let mut text = serde_json::to_string(line)?;
         text.push('\n');
+        use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&self.path)
             .and_then(|mut f| f.write_all(text.as_bytes()))
             .with_context(|| format!("writing the ledger {}", self.path.display()))
@@ -412,7 +478,46 @@ impl Ledger {
             lane: self.lane,
             made: Some(object),
             swept: false,
+            not_made: None,
         })
+    }
+
+    /// Writes down that `object`, recorded just before, was not made by us
+    /// (it existed already): no walk will ever remove it.
+    pub fn not_made(&self, object: Object) -> Result<()> {
+        self.append(&Line {
+            lane: self.lane,
+            made: None,
+            swept: false,
+            not_made: Some(object),
+        })
+    }
+
+    /// Makes a work folder `iscsi-chaos-<run>-<lane>-<purpose><random>` in
+    /// the root-only work base, written down first. A name that exists
+    /// already (planted) is written down as not made, left alone, and
+    /// another name is tried.
+    pub fn work_folder(&self, run_id: &str, lane: u8, purpose: &str) -> Result<WorkFolder> {
+        use std::os::unix::fs::DirBuilderExt;
+        let base = host::base_dir(&["work"]).context("the work base")?;
+        for _ in 0..8 {
+            let path = base.join(format!(
+                "iscsi-chaos-{run_id}-{lane}-{purpose}{}",
+                random_tag()
+            ));
+            let object = Object::Folder { path: path.clone() };
+            self.record(object.clone())?;
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(WorkFolder { path }),
+                Err(e) => {
+                    self.not_made(object)?;
+                    if e.kind() != std::io::ErrorKind::AlreadyExists {
+                        return Err(e).with_context(|| format!("making {}", path.display()));
+                    }
+                }
+            }
+        }
+        bail!("no free work folder name in {}", base.display())
     }
 
     /// Records a process just started (see the module's invariants).
@@ -434,7 +539,17 @@ impl Ledger {
     /// The entries not yet swept, oldest first, of this lane (every lane if
     /// this is the whole run's view).
     pub fn pending(&self) -> Vec<Object> {
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut text = String::new();
+        // Never through a symlink: a ledger is a plain file of ours.
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&self.path)
+        {
+            let _ = file.read_to_string(&mut text);
+        }
         pending_in(&text, self.lane)
     }
 
@@ -463,21 +578,23 @@ impl Ledger {
         }
         for object in &pending {
             if let Object::Process { id, program, .. } = object {
-                if id.is_alive() && !wait_gone(id, Duration::from_secs(10)).await {
+                let ours = crate::sys::cmd::carries_marker(id.pid);
+                if id.is_alive() && ours && !wait_gone(id, Duration::from_secs(10)).await {
                     sweep
                         .failed
                         .push(format!("process {program} ({}) did not end", id.pid));
                 }
             }
         }
-        if let Some(mut d) = iscsid {
-            d.stop().await;
+        if let Some(d) = iscsid {
+            d.release().await;
         }
         if sweep.is_clean() && !pending.is_empty() {
             if let Err(e) = self.append(&Line {
                 lane: self.lane,
                 made: None,
                 swept: true,
+                not_made: None,
             }) {
                 sweep.failed.push(format!("{e:#}"));
             }
@@ -496,6 +613,13 @@ fn pending_in(text: &str, lane: Option<u8>) -> Vec<Object> {
         };
         if line.swept {
             pending.retain(|(l, _)| line.lane.is_some() && *l != line.lane);
+        } else if let Some(object) = line.not_made {
+            if let Some(i) = pending
+                .iter()
+                .rposition(|(l, o)| *l == line.lane && *o == object)
+            {
+                pending.remove(i);
+            }
         } else if let Some(object) = line.made {
             pending.push((line.lane, object));
         }
@@ -609,7 +733,13 @@ mod tests {
                 path: "/etc".into(),
             },
             Object::Folder {
-                path: std::env::temp_dir().join("iscsi-chaos-"),
+                path: Path::new(host::WORK).join("iscsi-chaos-"),
+            },
+            Object::Folder {
+                path: std::env::temp_dir().join("iscsi-chaos-r1-0-tgt"),
+            },
+            Object::Folder {
+                path: Path::new(host::WORK).join("iscsi-chaos-r1-x-tgt/../../etc"),
             },
             Object::DmDevice {
                 name: "root".into(),
@@ -642,13 +772,13 @@ mod tests {
                     .into(),
             },
             Object::Folder {
-                path: std::env::temp_dir().join("iscsi-chaos-r1-0-tgt"),
+                path: Path::new(host::WORK).join("iscsi-chaos-r1-0-tgt5d2f0a"),
             },
             Object::DmDevice {
                 name: "iscsi-chaos-r1-0-slow".into(),
             },
             Object::LoopDevice {
-                backing_file: std::env::temp_dir().join("iscsi-chaos-r1-0-slow/lun1.img"),
+                backing_file: Path::new(host::WORK).join("iscsi-chaos-r1-0-slow01ab/lun1.img"),
             },
         ];
         for o in ours {
@@ -673,7 +803,8 @@ mod tests {
     #[tokio::test]
     async fn a_sweep_removes_recorded_folders_newest_first_and_marks_them_swept() {
         let run = format!("ledgertest{}", std::process::id());
-        let folder = |i: u8| std::env::temp_dir().join(format!("iscsi-chaos-{run}-{i}-t"));
+        let work = host::base_dir(&["work"]).unwrap();
+        let folder = |i: u8| work.join(format!("iscsi-chaos-{run}-{i}-t"));
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::at(dir.path().join("l.jsonl"));
         for (lane, i) in [(0, 0), (0, 1), (1, 2)] {
@@ -704,5 +835,83 @@ mod tests {
         assert_eq!(ledger.pending(), vec![Object::Folder { path: folder(2) }]);
         assert_eq!(ledger.sweep().await, Sweep::default());
         assert!(ledger.pending().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_process_without_our_marker_is_never_killed() {
+        // A hostile entry: a process named like ours, not started by us.
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("tgtd");
+        std::fs::copy("/bin/sleep", &fake).unwrap();
+        let mut child = std::process::Command::new(&fake)
+            .arg("30")
+            .env_remove(crate::sys::cmd::MARKER_VAR)
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let until = Instant::now() + Duration::from_secs(10);
+        while ProcessId::of(pid).map(|p| p.program()).as_deref() != Some("tgtd")
+            && Instant::now() < until
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let ledger = Ledger::at(dir.path().join("l.jsonl"));
+        ledger
+            .record_process("tgtd", Some(pid as u32), vec![])
+            .unwrap();
+        let sweep = ledger.sweep().await;
+        assert!(
+            sweep
+                .failed
+                .iter()
+                .any(|f| f.contains("does not carry our marker")),
+            "{sweep:?}"
+        );
+        assert!(ProcessId::of(pid).is_some_and(|p| p.is_alive()));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn an_object_not_made_by_us_is_never_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::at(dir.path().join("l.jsonl")).lane(2);
+        let planted = Object::Folder {
+            path: Path::new(host::WORK).join("iscsi-chaos-r9-2-tgt00"),
+        };
+        let made = Object::Folder {
+            path: Path::new(host::WORK).join("iscsi-chaos-r9-2-tgt01"),
+        };
+        ledger.record(planted.clone()).unwrap();
+        ledger.not_made(planted.clone()).unwrap();
+        ledger.record(made.clone()).unwrap();
+        assert_eq!(ledger.pending(), vec![made]);
+        // Only the latest entry of that object in that lane is taken back.
+        ledger.record(planted.clone()).unwrap();
+        ledger.lane(3).not_made(planted.clone()).unwrap();
+        assert_eq!(ledger.pending().len(), 2);
+    }
+
+    #[test]
+    fn work_folders_are_private_written_down_and_named_for_their_run() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::at(dir.path().join("l.jsonl")).lane(4);
+        let run = format!("wftest{}", std::process::id());
+        let folder = ledger.work_folder(&run, 4, "tgt").unwrap();
+        let path = folder.path().to_path_buf();
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o700);
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(run_of_work_folder(&name), Some(run.as_str()));
+        assert_eq!(
+            ledger.pending(),
+            vec![Object::Folder { path: path.clone() }]
+        );
+        // A second one never reuses the name.
+        let other = ledger.work_folder(&run, 4, "tgt").unwrap();
+        assert_ne!(other.path(), path);
+        drop(folder);
+        other.close().unwrap();
+        assert!(!path.exists());
     }
 }

@@ -1,19 +1,22 @@
 //! `report.json`: written when the suite ends.
 
-use std::path::PathBuf;
-
 use super::events::{Reporter, RunEvent};
+use super::out::OutDir;
 
-/// Writes the report's JSON to `path` at the end of the suite.
+/// The report's file name in the output folder.
+pub const FILE: &str = "report.json";
+
+/// Writes the report's JSON to `out/report.json` at the end of the suite.
 pub struct JsonReport {
-    pub path: PathBuf,
+    pub out: OutDir,
 }
 
 impl Reporter for JsonReport {
     fn event(&mut self, event: &RunEvent<'_>) {
         if let RunEvent::SuiteFinished { report } = event {
-            if let Err(e) = std::fs::write(&self.path, report.to_json()) {
-                eprintln!("iscsi-chaos: writing {}: {e}", self.path.display());
+            if let Err(e) = self.out.write(FILE, report.to_json().as_bytes()) {
+                let path = self.out.path().join(FILE);
+                eprintln!("iscsi-chaos: writing {}: {e}", path.display());
             }
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod json;
+pub mod out;
 pub mod progress;
 pub mod table;
 

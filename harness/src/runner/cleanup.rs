@@ -11,21 +11,21 @@
 //! for objects of runs whose ledger is lost (a reboot empties /run, but not
 //! /etc/iscsi/nodes or /tmp). Nothing without our marker is ever touched.
 
-use tokio::process::Command;
-
-use crate::ledger::registry::*;
+use crate::ledger::registry;
 use crate::ledger::{Ledger, Sweep};
 use crate::model::names::IQN_PREFIX;
 use crate::sys::iscsi::logout_session;
 use crate::sys::link as topology;
 use crate::sys::netns::NetNs;
 
-/// Walks the ledger of run `run_id` (not live) newest first, removing what
-/// is left; the registry entry goes once nothing is pending.
+/// Walks the ledger of run `run_id` newest first, removing what is left;
+/// its registry folder goes once nothing is pending. The caller answers for
+/// the run being dead: it claimed it ([`registry::claim_dead`]), or it is
+/// a test's own run that never registered.
 pub async fn remove_run(run_id: &str) -> Sweep {
-    let dir = run_dir(run_id);
+    let dir = registry::run_dir(run_id);
     if !dir.is_dir() {
-        // An entry from before the ledger: the scan by marker does the work.
+        // An older version's pid file: the scan by marker does the work.
         let _ = std::fs::remove_file(&dir);
         return Sweep::default();
     }
@@ -43,12 +43,19 @@ fn run_of(name_tail: &str) -> Option<&str> {
     name_tail.rsplit_once('-').map(|(run, _lane)| run)
 }
 
+/// Whether the objects of run `run` may be removed now: it is not live
+/// (asked again right before each removal; a run that registers later has
+/// made nothing yet that an earlier listing could hold).
+fn is_stale(run: &str) -> bool {
+    !registry::is_live(run)
+}
+
 /// Removes every stale object; returns a description of each.
 pub async fn stale() -> Vec<String> {
-    let (live, stale_runs) = registered_runs();
-    let is_live = |run: &str| live.iter().any(|l| l == run);
+    let claims = registry::claim_dead();
     let mut removed = Vec::new();
-    for run in &stale_runs {
+    for claim in &claims {
+        let run = &claim.run_id;
         let sweep = remove_run(run).await;
         removed.extend(
             sweep
@@ -63,6 +70,7 @@ pub async fn stale() -> Vec<String> {
                 .map(|f| format!("(could not remove {f})")),
         );
     }
+    drop(claims);
 
     // The scan by marker, for objects no ledger knows.
 
@@ -71,133 +79,132 @@ pub async fn stale() -> Vec<String> {
     // connected).
     let ours: Vec<(String, String)> = sessions()
         .into_iter()
-        .filter(|(_, iqn)| run_of(&iqn[IQN_PREFIX.len()..]).is_some_and(|r| !is_live(r)))
+        .filter(|(_, iqn)| run_of(&iqn[IQN_PREFIX.len()..]).is_some_and(is_stale))
         .collect();
-    removed.extend(clear_stale_qdiscs(&is_live));
-    // Logging out needs iscsid; a killed run's iscsid died with it.
+    removed.extend(clear_stale_qdiscs());
+    // Logging out needs iscsid; a killed run's iscsid may be gone.
     let mut iscsid = None;
     if !ours.is_empty() {
-        iscsid = crate::env::initiator::Iscsid::ensure().await.ok();
+        iscsid = crate::ledger::host::IscsidUse::take().await.ok();
     }
     for (session, iqn) in ours {
-        {
-            removed.push(match logout_session(&session).await {
-                Ok(()) => format!("session {session} ({iqn})"),
-                Err(why) => format!("(could not log out session {session}: {why})"),
-            });
-            kill_orphan_probes(&format!("session{session}"));
+        if !run_of(&iqn[IQN_PREFIX.len()..]).is_some_and(is_stale) {
+            continue;
         }
+        removed.push(match logout_session(&session).await {
+            Ok(()) => format!("session {session} ({iqn})"),
+            Err(why) => format!("(could not log out session {session}: {why})"),
+        });
+        kill_orphan_probes(&format!("session{session}"));
     }
     for (portal, iqn) in node_records().await {
         let tail = &iqn[IQN_PREFIX.len()..];
-        if run_of(tail).is_some_and(|r| !is_live(r)) {
+        if run_of(tail).is_some_and(is_stale) {
             let _ = iscsiadm(&["-m", "node", "-o", "delete", "-T", &iqn, "-p", &portal]).await;
             removed.push(format!("node record {iqn}"));
         }
     }
-    if let Some(mut iscsid) = iscsid {
-        iscsid.stop().await;
+    if let Some(iscsid) = iscsid {
+        iscsid.release().await;
     }
     // LIO configfs objects: before the namespaces, as a portal's listening
     // socket may keep a deleted lane namespace alive.
-    removed.extend(crate::env::target::lio::remove_leftovers(&|run| {
-        !is_live(run)
-    }));
-    // Namespaces (with their veths and target processes).
-    let reports = if live.is_empty() {
-        vec![topology::cleanup_all_runs().await]
-    } else {
-        let mut runs: Vec<String> = NetNs::list_ours()
-            .iter()
-            .filter_map(|ns| ns.strip_prefix("iscsi-chaos-").and_then(run_of))
-            .filter(|r| !is_live(r))
-            .map(str::to_string)
-            .collect();
-        runs.dedup();
-        let mut reports = Vec::new();
-        for run in runs {
-            reports.push(topology::cleanup_run(&run).await);
+    removed.extend(crate::env::target::lio::remove_leftovers(&is_stale));
+    // Namespaces (with their veths and target processes), run by run.
+    let mut runs: Vec<String> = NetNs::list_ours()
+        .iter()
+        .filter_map(|ns| ns.strip_prefix("iscsi-chaos-").and_then(run_of))
+        .map(str::to_string)
+        .collect();
+    runs.sort();
+    runs.dedup();
+    for run in runs {
+        if !is_stale(&run) {
+            continue;
         }
-        reports
-    };
-    for report in reports {
-        match report {
+        match topology::cleanup_run(&run).await {
             Ok(r) => {
                 removed.extend(r.netns.into_iter().map(|n| format!("namespace {n}")));
                 removed.extend(r.veths.into_iter().map(|v| format!("veth {v}")));
             }
-            Err(e) => removed.push(format!("(cleanup of lanes failed: {e:#})")),
+            Err(e) => removed.push(format!("(cleanup of run {run}'s lanes failed: {e:#})")),
+        }
+    }
+    // Veths whose namespace is already gone: their names carry the run's
+    // hash only, so they go when no run at all is live (under the host lock,
+    // so none registers meanwhile).
+    if let Ok(_host) = crate::ledger::host::HostLock::take() {
+        if registry::no_run_is_live() {
+            match topology::cleanup_all_runs().await {
+                Ok(r) => {
+                    removed.extend(r.netns.into_iter().map(|n| format!("namespace {n}")));
+                    removed.extend(r.veths.into_iter().map(|v| format!("veth {v}")));
+                }
+                Err(e) => removed.push(format!("(cleanup of lanes failed: {e:#})")),
+            }
         }
     }
     // Slow stores (dm-delay, then its loop device): after the targets that
     // held them (LIO above, tgtd with its namespace), before their folders.
-    removed.extend(crate::env::target::slow_store::remove_leftovers(&|run| {
-        !is_live(run)
-    }));
-    // Target temporary folders (backing files, logs).
-    if let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) {
-        for entry in dir.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(tail) = name.strip_prefix("iscsi-chaos-") else {
-                continue;
-            };
-            // tempfile appends a random suffix after `<run>-<lane>-`.
-            let run = tail.rsplitn(3, '-').nth(2);
-            if run.is_some_and(|r| !is_live(r)) && entry.path().is_dir() {
-                let _ = std::fs::remove_dir_all(entry.path());
-                removed.push(format!("folder {}", entry.path().display()));
-            }
-        }
-    }
+    removed.extend(crate::env::target::slow_store::remove_leftovers(
+        std::path::Path::new(crate::ledger::host::WORK),
+        &is_stale,
+    ));
+    // Work folders need no scan: they live in /run beside the ledgers that
+    // list them (a reboot empties both), so a folder there that no ledger
+    // lists was not made by us and is left alone.
+    crate::ledger::host::stop_unused_iscsid().await;
     removed
 }
 
 /// Removes the root qdiscs of stale runs: on our veth ends in the root
 /// namespace, and on every link of our stale namespaces.
-fn clear_stale_qdiscs(is_live: &dyn Fn(&str) -> bool) -> Vec<String> {
+fn clear_stale_qdiscs() -> Vec<String> {
     use crate::sys::tc::RouteSocket;
     let mut removed = Vec::new();
-    let live_veths: Vec<String> = NetNs::list_ours()
-        .iter()
-        .filter_map(|ns| ns.strip_prefix("iscsi-chaos-").and_then(run_of))
-        .filter(|r| is_live(r))
-        .map(crate::model::names::veth_prefix_for_run)
-        .collect();
-    let clear_netem = |socket: &mut RouteSocket, accept: &dyn Fn(i32) -> bool| -> Vec<i32> {
-        let qdiscs = socket.dump_qdiscs().unwrap_or_default();
-        qdiscs
-            .iter()
-            .filter(|q| crate::sys::tc::OUR_KINDS.contains(&q.kind.as_str()))
-            .filter(|q| accept(q.ifindex))
-            .filter(|q| socket.delete_root_qdisc(q.ifindex).is_ok())
-            .map(|q| q.ifindex)
-            .collect()
-    };
+    let ours =
+        |q: &crate::wire::tc::QdiscStats| crate::sys::tc::OUR_KINDS.contains(&q.kind.as_str());
     if let Ok(mut socket) = RouteSocket::open() {
-        let ours = |ifindex: i32| {
-            let name = ifname(ifindex);
-            crate::model::names::is_our_veth_name(&name)
-                && !live_veths.iter().any(|p| name.starts_with(p))
-        };
-        for ifindex in clear_netem(&mut socket, &ours) {
-            removed.push(format!("qdisc on ifindex {ifindex}"));
+        // Listed before the live runs: a qdisc in this list belongs to a
+        // run registered before the listing below.
+        let qdiscs = socket.dump_qdiscs().unwrap_or_default();
+        let live_veths: Vec<String> = registry::live_runs()
+            .iter()
+            .map(|r| crate::model::names::veth_prefix_for_run(r))
+            .collect();
+        for q in qdiscs.iter().filter(|q| ours(q)) {
+            let name = ifname(q.ifindex);
+            let stale = crate::model::names::is_our_veth_name(&name)
+                && !live_veths.iter().any(|p| name.starts_with(p));
+            if stale && socket.delete_root_qdisc(q.ifindex).is_ok() {
+                removed.push(format!("qdisc on {name}"));
+            }
         }
     }
     for ns in NetNs::list_ours() {
-        let stale = ns
-            .strip_prefix("iscsi-chaos-")
-            .and_then(run_of)
-            .is_some_and(|r| !is_live(r));
+        let Some(run) = ns.strip_prefix("iscsi-chaos-").and_then(run_of) else {
+            continue;
+        };
+        if !is_stale(run) {
+            continue;
+        }
         let Ok(handle) = NetNs::open(&ns) else {
             continue;
         };
-        if !stale {
-            continue;
-        }
-        if let Ok(Ok(mut socket)) = handle.run_in(RouteSocket::open) {
-            for ifindex in clear_netem(&mut socket, &|_| true) {
-                removed.push(format!("qdisc on ifindex {ifindex} in {ns}"));
-            }
+        let cleared = handle.run_in(|| -> Vec<i32> {
+            let Ok(mut socket) = RouteSocket::open() else {
+                return Vec::new();
+            };
+            let qdiscs = socket.dump_qdiscs().unwrap_or_default();
+            qdiscs
+                .iter()
+                .filter(|q| ours(q))
+                .filter(|q| socket.delete_root_qdisc(q.ifindex).is_ok())
+                .map(|q| q.ifindex)
+                .collect()
+        });
+        for ifindex in cleared.unwrap_or_default() {
+            removed.push(format!("qdisc on ifindex {ifindex} in {ns}"));
         }
     }
     removed
@@ -238,7 +245,8 @@ fn kill_orphan_probes(session_name: &str) {
                 let ours = args
                     .windows(2)
                     .any(|w| w[0] == b"--expect-session" && w[1] == session_name.as_bytes());
-                (is_probe && ours).then_some(pid)
+                let marked = crate::sys::cmd::carries_marker(pid);
+                (is_probe && ours && marked).then_some(pid)
             })
             .collect()
     };
@@ -254,8 +262,14 @@ fn kill_orphan_probes(session_name: &str) {
     }
 }
 
-async fn iscsiadm(args: &[&str]) -> std::io::Result<std::process::Output> {
-    Command::new("iscsiadm").args(args).output().await
+async fn iscsiadm(args: &[&str]) -> anyhow::Result<std::process::Output> {
+    let what = format!("iscsiadm {}", args.join(" "));
+    crate::sys::cmd::output(
+        crate::sys::cmd::command("iscsiadm").args(args),
+        &what,
+        crate::sys::cmd::TOOL_TIMEOUT,
+    )
+    .await
 }
 
 /// (session id, target IQN) of our sessions, from sysfs.

@@ -9,7 +9,6 @@
 //! [`fault_needs`] (the matches are exhaustive, so the compiler asks for it).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use crate::model::{Run, TargetKind};
 
@@ -130,13 +129,7 @@ fn module_available(name: &str) -> bool {
     if Path::new("/sys/module").join(name).exists() {
         return true;
     }
-    tool("modprobe")
-        && Command::new("modprobe")
-            .args(["-n", "-q", name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+    tool("modprobe") && modprobe(&["-n", "-q", name])
 }
 
 /// Every requirement, with who needs it: the global ones, then each target
@@ -191,10 +184,7 @@ fn suite_problem() -> Option<String> {
 /// explicit load gives a clear error, and sd_mod is never autoloaded without udev).
 pub fn load_modules() {
     for m in ["sd_mod", "iscsi_tcp", "sch_netem", "veth"] {
-        let _ = Command::new("modprobe")
-            .args(["-q", m])
-            .stderr(Stdio::null())
-            .status();
+        modprobe(&["-q", m]);
     }
 }
 
@@ -223,6 +213,14 @@ pub fn command(brief: bool) -> u8 {
         }
     }
     u8::from(essential_missing)
+}
+
+/// Runs modprobe (bounded); whether it succeeded.
+fn modprobe(args: &[&str]) -> bool {
+    let mut cmd = crate::sys::cmd::blocking_command("modprobe");
+    cmd.args(args);
+    crate::sys::cmd::output_blocking(&mut cmd, "modprobe", None, crate::sys::cmd::TOOL_TIMEOUT)
+        .is_ok_and(|out| out.status.success())
 }
 
 #[cfg(test)]

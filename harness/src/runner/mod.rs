@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use guest_probes::{monotonic_now, ProbeEvent};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::watch;
 
 use crate::check::{self, Verdict};
@@ -53,7 +53,7 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// What every run of one `iscsi-chaos run` shares.
 pub struct RunContext {
     pub run_id: String,
-    pub out_dir: PathBuf,
+    pub out: crate::report::out::OutDir,
     pub probe_binary: PathBuf,
     /// Flips to true on Ctrl-C/SIGTERM: the current run stops and tears down.
     pub cancel: watch::Receiver<bool>,
@@ -230,6 +230,14 @@ pub async fn run_one(ctx: &RunContext, planned: &PlannedRun) -> Entry {
     }
 }
 
+/// Resolves once the run is cancelled (never, if it is not).
+async fn cancelled(mut cancel: watch::Receiver<bool>) {
+    let _ = cancel.wait_for(|c| *c).await;
+    if !*cancel.borrow() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Test hook: panic right after setup, to prove a panic tears down.
 pub const PANIC_AFTER_SETUP_ENV: &str = "ISCSI_CHAOS_TEST_PANIC_AFTER_SETUP";
 
@@ -249,7 +257,13 @@ async fn run_unguarded(ctx: &RunContext, planned: &PlannedRun, ledger: &Ledger) 
     let started = Instant::now();
     let mut timings = Timings::default();
     let mut setup = Setup::default();
-    let outcome = match Setup::create(ctx, planned, &mut setup).await {
+    // Setup races cancellation: a Ctrl-C during a long login ends it (what
+    // was made so far is in `setup` and in the ledger, for the teardown).
+    let created = tokio::select! {
+        r = Setup::create(ctx, planned, &mut setup) => r,
+        () = cancelled(ctx.cancel.clone()) => Err(anyhow::anyhow!("interrupted during setup")),
+    };
+    let outcome = match created {
         Ok(()) => {
             if std::env::var_os(PANIC_AFTER_SETUP_ENV).is_some() {
                 panic!("{PANIC_AFTER_SETUP_ENV} is set");
@@ -268,9 +282,9 @@ async fn run_unguarded(ctx: &RunContext, planned: &PlannedRun, ledger: &Ledger) 
 
     let entry = match outcome {
         Ok(history) => {
-            let history_path = ctx.out_dir.join(planned.history_file());
-            if let Err(e) = std::fs::write(&history_path, history.to_json_lines()) {
-                tracing::warn!("writing {}: {e}", history_path.display());
+            let file = planned.history_file();
+            if let Err(e) = ctx.out.write(&file, history.to_json_lines().as_bytes()) {
+                tracing::warn!("writing {}: {e}", ctx.out.path().join(&file).display());
             }
             let check = check::check(&history, &run.scenario, prediction);
             let origin = first_fault_begin(&history).unwrap_or(0.0);
@@ -358,8 +372,9 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> R
         None => e,
     });
     // Keep the history of a failed run too: it explains the failure.
-    let path = ctx.out_dir.join(planned.history_file());
-    let _ = std::fs::write(&path, history.to_json_lines());
+    let _ = ctx
+        .out
+        .write(&planned.history_file(), history.to_json_lines().as_bytes());
     result.map(|()| history)
 }
 
@@ -371,7 +386,8 @@ fn probe_event(name: &str, event: ProbeEvent) -> Event {
 }
 
 fn spawn_probe(ctx: &RunContext, run: &Run, session: &Session, interval_ms: u64) -> Result<Child> {
-    let mut cmd = Command::new(&ctx.probe_binary);
+    let mut cmd = tokio::process::Command::new(&ctx.probe_binary);
+    cmd.env(crate::sys::cmd::MARKER_VAR, &ctx.run_id);
     cmd.arg("--device")
         .arg(&session.disk)
         .args(["--interval-ms", &interval_ms.to_string()])

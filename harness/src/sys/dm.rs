@@ -3,28 +3,17 @@
 //! backing file.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
-use tokio::process::Command;
+use anyhow::{bail, Result};
 
 use crate::model::names::run_of_dm;
 
-pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+use super::cmd;
+pub use super::cmd::TOOL_TIMEOUT;
 
 pub async fn tool(program: &str, args: &[&str]) -> Result<String> {
-    let out = tokio::time::timeout(
-        TOOL_TIMEOUT,
-        Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .map_err(|_| anyhow!("{program} {} timed out", args.join(" ")))?
-    .with_context(|| format!("run {program} (is it installed?)"))?;
+    let what = format!("{program} {}", args.join(" "));
+    let out = cmd::output(cmd::command(program).args(args), &what, TOOL_TIMEOUT).await?;
     checked_stdout(program, args, out)
 }
 
@@ -42,11 +31,10 @@ pub fn checked_stdout(program: &str, args: &[&str], out: std::process::Output) -
 }
 
 pub fn tool_blocking(program: &str, args: &[&str]) -> Result<String> {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("run {program}"))?;
+    let what = format!("{program} {}", args.join(" "));
+    let mut command = cmd::blocking_command(program);
+    command.args(args);
+    let out = cmd::output_blocking(&mut command, &what, None, TOOL_TIMEOUT)?;
     checked_stdout(program, args, out)
 }
 
@@ -118,20 +106,20 @@ pub fn dm_leftovers() -> Vec<String> {
 }
 
 /// The run id in a loop device's backing file path, if it lies in one of
-/// our temporary folders (`<tmp>/iscsi-chaos-<run>-<lane>-<random>/...`).
-pub fn run_of_backing_file(path: &str, tmp: &Path) -> Option<String> {
-    let rest = Path::new(path.trim()).strip_prefix(tmp).ok()?;
+/// our work folders (`<work>/iscsi-chaos-<run>-<lane>-<purpose>/...`).
+pub fn run_of_backing_file(path: &str, work: &Path) -> Option<String> {
+    let rest = Path::new(path.trim()).strip_prefix(work).ok()?;
     let folder = rest.components().next()?.as_os_str().to_str()?;
     let tail = folder.strip_prefix("iscsi-chaos-")?;
     tail.rsplitn(3, '-').nth(2).map(str::to_string)
 }
 
-/// Our loop devices present, as (device, run id).
-pub fn loop_leftovers() -> Vec<(String, String)> {
-    let tmp = std::env::temp_dir();
+/// Our loop devices present (backing files in work folders under `work`),
+/// as (device, run id).
+pub fn loop_leftovers(work: &Path) -> Vec<(String, String)> {
     let mut found: Vec<(String, String)> = loop_devices()
         .into_iter()
-        .filter_map(|(dev, backing)| Some((dev, run_of_backing_file(&backing, &tmp)?)))
+        .filter_map(|(dev, backing)| Some((dev, run_of_backing_file(&backing, work)?)))
         .collect();
     found.sort();
     found
@@ -140,7 +128,7 @@ pub fn loop_leftovers() -> Vec<(String, String)> {
 /// Remove our dm devices, then our loop devices, of runs `is_stale` says
 /// are dead (after their targets are gone). Blocking. Returns a description
 /// of each removal or failure.
-pub fn remove_leftovers(is_stale: &dyn Fn(&str) -> bool) -> Vec<String> {
+pub fn remove_leftovers(work: &Path, is_stale: &dyn Fn(&str) -> bool) -> Vec<String> {
     let mut done = Vec::new();
     for name in dm_leftovers() {
         if !run_of_dm(&name).is_some_and(is_stale) {
@@ -153,7 +141,7 @@ pub fn remove_leftovers(is_stale: &dyn Fn(&str) -> bool) -> Vec<String> {
             },
         );
     }
-    for (dev, run) in loop_leftovers() {
+    for (dev, run) in loop_leftovers(work) {
         if !is_stale(&run) {
             continue;
         }
@@ -171,16 +159,31 @@ mod tests {
 
     #[test]
     fn loop_devices_are_ours_by_their_backing_folder() {
-        let tmp = Path::new("/tmp");
+        let work = Path::new("/run/iscsi-chaos/work");
         assert_eq!(
-            run_of_backing_file("/tmp/iscsi-chaos-r1-x-0-AbC12/lun1.img\n", tmp).as_deref(),
-            Some("r1-x")
+            run_of_backing_file(
+                "/run/iscsi-chaos/work/iscsi-chaos-r1x-0-slow0a1b2c/lun1.img\n",
+                work
+            )
+            .as_deref(),
+            Some("r1x")
         );
         assert_eq!(
-            run_of_backing_file("/tmp/iscsi-chaos-r1-0-AbC12/lun1.img (deleted)", tmp).as_deref(),
+            run_of_backing_file(
+                "/run/iscsi-chaos/work/iscsi-chaos-r1-0-slowAbC12/lun1.img (deleted)",
+                work
+            )
+            .as_deref(),
             Some("r1")
         );
-        assert_eq!(run_of_backing_file("/var/lib/disk.img", tmp), None);
-        assert_eq!(run_of_backing_file("/tmp/other/lun1.img", tmp), None);
+        assert_eq!(run_of_backing_file("/var/lib/disk.img", work), None);
+        assert_eq!(
+            run_of_backing_file("/tmp/iscsi-chaos-r1-0-slow/lun1.img", work),
+            None
+        );
+        assert_eq!(
+            run_of_backing_file("/run/iscsi-chaos/work/other/lun1.img", work),
+            None
+        );
     }
 }

@@ -5,18 +5,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 pub const SESSIONS: &str = "/sys/class/iscsi_session";
 
 /// Runs iscsiadm; fails with its stderr.
 pub async fn iscsiadm(args: &[&str]) -> Result<String> {
-    let out = Command::new("iscsiadm")
-        .args(args)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .context("running iscsiadm (is open-iscsi installed?)")?;
+    let what = format!("iscsiadm {}", args.join(" "));
+    let out = super::cmd::output(
+        super::cmd::command("iscsiadm").args(args),
+        &what,
+        super::cmd::TOOL_TIMEOUT,
+    )
+    .await?;
     if !out.status.success() {
         bail!(
             "iscsiadm {} failed ({}): {}",
@@ -42,11 +43,6 @@ pub fn die_with_parent(cmd: &mut Command) {
     }
 }
 
-/// iscsid, started by us only if none runs.
-pub struct Iscsid {
-    ours: Option<Child>,
-}
-
 pub fn iscsid_running() -> bool {
     std::fs::read_dir("/proc")
         .map(|dir| {
@@ -58,67 +54,56 @@ pub fn iscsid_running() -> bool {
         .unwrap_or(false)
 }
 
-impl Iscsid {
-    pub async fn ensure() -> Result<Iscsid> {
-        if iscsid_running() {
-            return Ok(Iscsid { ours: None });
+/// Starts iscsid (marked, in its own process group, not tied to our life:
+/// other runs may share it) and waits until its control socket listens.
+/// Returns its pid.
+pub async fn start_iscsid() -> Result<u32> {
+    // iscsiadm needs its lock folder (a tmpfs /run may lack it).
+    let _ = std::fs::create_dir_all("/run/lock/iscsi");
+    let child = super::cmd::command("iscsid")
+        .arg("-f")
+        // iscsid signals its whole process group when it shuts down:
+        // give it its own, or its SIGTERM reaches us too.
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(false)
+        .spawn()
+        .context("starting iscsid (is open-iscsi installed?)")?;
+    let pid = child.id().context("iscsid has no pid")?;
+    // Tokio reaps it once it exits, whoever stops it.
+    drop(child);
+    let started = Instant::now();
+    loop {
+        let unix = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+        if unix.contains("@ISCSIADM_ABSTRACT_NAMESPACE") {
+            return Ok(pid);
         }
-        // iscsiadm needs its lock folder (a tmpfs /run may lack it).
-        let _ = std::fs::create_dir_all("/run/lock/iscsi");
-        let mut cmd = Command::new("iscsid");
-        // An iscsid of ours ends with us; `cleanup` starts one if it needs it.
-        die_with_parent(&mut cmd);
-        let child = cmd
-            .arg("-f")
-            // iscsid signals its whole process group when it shuts down:
-            // give it its own, or its SIGTERM reaches us too.
-            .process_group(0)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting iscsid (is open-iscsi installed?)")?;
-        let iscsid = Iscsid { ours: Some(child) };
-        // Ready when its control socket (abstract, in this namespace) listens.
-        let started = Instant::now();
-        loop {
-            let unix = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
-            if unix.contains("@ISCSIADM_ABSTRACT_NAMESPACE") {
-                return Ok(iscsid);
-            }
-            if started.elapsed() > Duration::from_secs(10) {
-                bail!("iscsid did not open its control socket within 10 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            bail!("iscsid did not open its control socket within 10 s");
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
 
-    pub fn started_by_us(&self) -> bool {
-        self.ours.is_some()
-    }
-
-    /// The pid of an iscsid we started.
-    pub fn pid(&self) -> Option<u32> {
-        self.ours.as_ref().and_then(|c| c.id())
-    }
-
-    /// Stops an iscsid we started; leaves anyone else's alone.
-    pub async fn stop(&mut self) {
-        if let Some(mut child) = self.ours.take() {
-            if let Some(pid) = child.id() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
-            if tokio::time::timeout(Duration::from_secs(5), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
+/// Stops iscsid `pid`: SIGTERM, then SIGKILL once `grace` has passed while
+/// `alive()` still holds.
+pub async fn stop_iscsid(pid: i32, grace: Duration, alive: impl Fn() -> bool) {
+    use nix::sys::signal::{kill, Signal};
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = kill(pid, Signal::SIGTERM);
+    let until = Instant::now() + grace;
+    while alive() {
+        if Instant::now() > until {
+            let _ = kill(pid, Signal::SIGKILL);
+            break;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,35 +1,23 @@
 //! Running nft in a lane's namespace (a child switched into it), and our
 //! table's existence check and removal.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use anyhow::{bail, Result};
 
-use anyhow::{bail, Context, Result};
+use crate::sys::cmd;
 
 use crate::sys::netns::NetNs;
 pub use crate::wire::nft::TABLE;
 
 /// Runs `nft ARGS` (the script `stdin` on its standard input) in `ns`.
 pub fn nft_in(ns: &NetNs, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    let mut cmd = Command::new("nft");
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = cmd::blocking_command("nft");
+    cmd.args(args);
     ns.enter_on_exec(&mut cmd);
-    let mut child = cmd
-        .spawn()
-        .context("running nft (install nftables for reset faults)")?;
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().context("nft's stdin")?;
-        pipe.write_all(text.as_bytes())
-            .context("writing nft's script")?;
-    }
-    let out = child.wait_with_output().context("waiting for nft")?;
+    let what = format!(
+        "nft {} (install nftables for firewall faults)",
+        args.join(" ")
+    );
+    let out = cmd::output_blocking(&mut cmd, &what, stdin, cmd::TOOL_TIMEOUT)?;
     if !out.status.success() {
         bail!(
             "nft {} in {}: {}: {}",

@@ -108,7 +108,7 @@ pub struct LioTarget {
     /// The lane's ledger: each directory and link is written in it first.
     ledger: Ledger,
     /// Holds the backing file; removed on teardown.
-    dir: Option<tempfile::TempDir>,
+    dir: Option<crate::ledger::WorkFolder>,
     backing: PathBuf,
 }
 

@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::ledger::WorkFolder;
 use anyhow::Result;
 
 use crate::env::lane::Lane;
@@ -53,26 +54,18 @@ pub enum StopMode {
     Kill,
 }
 
-/// The LUN's backing store: a sparse file in a temporary folder
-/// `iscsi-chaos-<run>-<lane>-<purpose>` (the marker `cleanup` looks for),
-/// written in the lane's ledger before it is made.
+/// The LUN's backing store: a sparse file in a work folder of the lane
+/// (root's alone, written in the lane's ledger before it is made).
 pub(crate) fn backing_store(
     lane: &Lane,
     purpose: &str,
     size_bytes: u64,
-) -> Result<(tempfile::TempDir, std::path::PathBuf)> {
+) -> Result<(WorkFolder, std::path::PathBuf)> {
     use anyhow::Context;
-    let name = format!("iscsi-chaos-{}-{}-{purpose}", lane.run_id(), lane.index());
-    lane.ledger().record(crate::ledger::Object::Folder {
-        path: std::env::temp_dir().join(&name),
-    })?;
-    // No random part: the name was written down, so it must be exactly
-    // this one (and creation fails if it exists).
-    let dir = tempfile::Builder::new()
-        .prefix(&name)
-        .rand_bytes(0)
-        .tempdir()
-        .with_context(|| format!("temporary folder {name} for the LUN"))?;
+    let dir = lane
+        .ledger()
+        .work_folder(lane.run_id(), lane.index(), purpose)
+        .context("a work folder for the LUN")?;
     let backing = dir.path().join("lun1.img");
     // Sparse: set_len allocates nothing.
     std::fs::File::create(&backing)

@@ -34,7 +34,7 @@ pub struct SlowStore {
     name: String,
     sectors: u64,
     /// Holds the backing file; removed on teardown.
-    dir: Option<tempfile::TempDir>,
+    dir: Option<crate::ledger::WorkFolder>,
     file: PathBuf,
     loop_dev: Option<String>,
     dm_made: bool,

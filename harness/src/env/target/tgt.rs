@@ -23,11 +23,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use super::{iqn_for, InitiatorAllow, LunSpec, Portal, StopMode};
 use crate::env::lane::{run_hash, Lane, ISCSI_PORT};
 use crate::ledger::Ledger;
+use crate::sys::cmd;
 use crate::sys::netns::NetNs;
 
 /// Where tgtd puts its control sockets.
@@ -47,7 +48,7 @@ pub struct TgtTarget {
     control_port: u16,
     spec: LunSpec,
     /// Holds the backing file and tgtd's log; removed on teardown.
-    dir: Option<tempfile::TempDir>,
+    dir: Option<crate::ledger::WorkFolder>,
     backing: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -168,17 +169,11 @@ impl TgtTarget {
 
     /// Run `tgtadm -C PORT ARGS...` in the lane's namespace.
     pub async fn tgtadm(&self, args: &[&str]) -> Result<String> {
-        let mut cmd = Command::new("tgtadm");
-        cmd.arg("-C")
-            .arg(self.control_port.to_string())
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+        let mut cmd = cmd::command("tgtadm");
+        cmd.arg("-C").arg(self.control_port.to_string()).args(args);
         self.netns.enter_on_exec_tokio(&mut cmd);
-        let out = tokio::time::timeout(TGTADM_TIMEOUT, cmd.output())
-            .await
-            .map_err(|_| anyhow!("tgtadm {args:?} timed out"))?
-            .context("run tgtadm")?;
+        let what = format!("tgtadm {}", args.join(" "));
+        let out = cmd::output(&mut cmd, &what, TGTADM_TIMEOUT).await?;
         if !out.status.success() {
             bail!(
                 "tgtadm {} failed ({}): {}",
@@ -203,7 +198,7 @@ impl TgtTarget {
             .append(true)
             .open(&self.log)
             .context("tgtd log")?;
-        let mut cmd = Command::new("tgtd");
+        let mut cmd = cmd::command("tgtd");
         cmd.arg("-f")
             .arg("-C")
             .arg(self.control_port.to_string())
