@@ -69,31 +69,17 @@ pub fn expected(p: &Prediction) -> Expected {
     }
 }
 
-/// The initiator settings a run applied, as the report lists them: CHAP
-/// secrets (any `*.auth.*` key) redacted.
+/// The initiator settings a run applied, as the report lists them: secrets
+/// redacted (the allow-list in [`crate::model::settings`] decides which).
 fn settings_of(run: &Run) -> BTreeMap<String, String> {
     run.scenario
         .initiator
-        .iscsiadm_settings()
+        .shown_settings()
         .into_iter()
-        .map(|(k, v)| {
-            let v = if is_secret(&k) {
-                REDACTED.to_string()
-            } else {
-                v
-            };
-            (k, v)
-        })
         .collect()
 }
 
-/// What a secret's value reads as in reports.
-pub const REDACTED: &str = "(redacted)";
-
-/// Whether an iscsiadm key holds a CHAP name or secret.
-pub fn is_secret(key: &str) -> bool {
-    key.contains(".auth.")
-}
+pub use crate::model::settings::{is_secret, REDACTED};
 
 /// How report entries are made from runs (harness side: they know checks
 /// and predictions).
