@@ -16,6 +16,10 @@ pub const DEFAULT_INITIAL_LOGIN_RETRY_MAX: u32 = 8;
 /// more, so the run's setup (and each relogin) ends in bounded time.
 pub const MAX_LOGIN_WAIT_S: u64 = 135;
 
+/// Upper bound of `login_timeout` alone (with at least one retry, the
+/// product stays under [`MAX_LOGIN_WAIT_S`] only up to 67 s anyway).
+pub const MAX_LOGIN_TIMEOUT_S: i64 = 60;
+
 /// Upper bound of `logout_timeout`: below the runner's 30 s bound on the
 /// wind-down's logout, with slack for iscsiadm itself.
 pub const MAX_LOGOUT_TIMEOUT_S: i64 = 25;
@@ -116,7 +120,7 @@ pub const SETTINGS: &[Setting] = &[
     secs(
         KEY_LOGIN_TIMEOUT,
         1,
-        MAX_LOGIN_WAIT_S as i64,
+        MAX_LOGIN_TIMEOUT_S,
         "seconds one login attempt may take",
     ),
     secs(

@@ -113,7 +113,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `node.conn[0].timeo.login_timeout` | 1..135 s |
+//! | `node.conn[0].timeo.login_timeout` | 1..60 s |
 //! | `node.session.initial_login_retry_max` | 1..64 |
 //! | `node.conn[0].timeo.logout_timeout` | 1..25 s |
 //! | `node.conn[0].timeo.auth_timeout` | 0..120 s |
@@ -288,14 +288,14 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn err(&mut self, span: Range<usize>, field: &str, message: String, hint: Option<String>) {
         let (line, column) = line_col(self.text, span.start);
-        self.diags.push(Diagnostic {
+        self.diags.push(clipped(Diagnostic {
             file: self.file.to_string(),
             line,
             column,
             field: field.to_string(),
             message,
             hint,
-        });
+        }));
     }
 
     /// A finite number in `(0, max]`.
@@ -555,7 +555,7 @@ fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
             Some(t) => targets.push(*t),
             None => {
                 let valid: Vec<&str> = TargetKind::ALL.iter().map(|t| t.as_str()).collect();
-                let what = format!("target kind `{name}`");
+                let what = format!("target kind `{}`", shorten(&name));
                 unknown_value(
                     ctx,
                     span,
@@ -928,7 +928,7 @@ fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Pr
             "blkprobe" => Some(ProbeKind::Blkprobe),
             other => {
                 let field = format!("probe[{i}].kind");
-                let what = format!("probe kind `{other}`");
+                let what = format!("probe kind `{}`", shorten(other));
                 unknown_value(
                     ctx,
                     p.kind.span(),
@@ -1133,7 +1133,7 @@ fn build_faults(
                         ctx.err(
                             d.span(),
                             &format!("fault[{i}].direction"),
-                            format!("unknown direction `{}`", d.get_ref()),
+                            format!("unknown direction `{}`", shorten(d.get_ref())),
                             Some(closest_hint(d.get_ref(), &valid, "directions")),
                         );
                         None
@@ -1311,7 +1311,7 @@ fn build_fault_kind(
         ctx.err(
             kind_name.span(),
             &field("kind"),
-            format!("unknown fault kind `{name}`"),
+            format!("unknown fault kind `{}`", shorten(name)),
             Some(hint),
         );
         return None;
@@ -1340,7 +1340,7 @@ fn build_fault_kind(
             ctx.err(
                 span,
                 &field(key),
-                format!("unknown field `{key}`"),
+                format!("unknown field `{}`", shorten(key)),
                 Some(closest_hint(key, &valid, "keys")),
             );
         } else {
@@ -1445,7 +1445,7 @@ fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
                 ctx.err(
                     v.span(),
                     "expect.first_error",
-                    format!("unknown value `{s}`"),
+                    format!("unknown value `{}`", shorten(s)),
                     Some(closest_hint(s, &["oracle", "none"], "words")),
                 );
                 ok = false;
@@ -1632,13 +1632,7 @@ const MAX_COMPARED_LEN: usize = 256;
 
 /// Text from the file as shown in a message: at most 80 characters.
 fn shorten(s: &str) -> String {
-    const MAX: usize = 80;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        let head: String = s.chars().take(MAX).collect();
-        format!("{head}...")
-    }
+    clip(s, 80)
 }
 
 /// A key as written in a dotted path: bare when it can be, quoted otherwise.
@@ -1695,13 +1689,36 @@ fn serde_diagnostic(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
     if field.is_empty() {
         field = field_on_line(text, span.start);
     }
-    Diagnostic {
+    clipped(Diagnostic {
         file: file.to_string(),
         line,
         column,
         field,
         message,
         hint,
+    })
+}
+
+/// A diagnostic of bounded size, whatever the input echoed into it: the
+/// field at most [`MAX_FIELD_LEN`] characters, message and hint at most
+/// [`MAX_MESSAGE_LEN`].
+fn clipped(mut d: Diagnostic) -> Diagnostic {
+    d.field = clip(&d.field, MAX_FIELD_LEN);
+    d.message = clip(&d.message, MAX_MESSAGE_LEN);
+    d.hint = d.hint.map(|h| clip(&h, MAX_MESSAGE_LEN));
+    d
+}
+
+const MAX_FIELD_LEN: usize = 200;
+const MAX_MESSAGE_LEN: usize = 1000;
+
+/// `s` cut to `max` characters, with `...` when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(max).collect();
+        format!("{head}...")
     }
 }
 
