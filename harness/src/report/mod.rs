@@ -288,6 +288,8 @@ mod tests {
         let s = Scenario::parse(
             "version = 1\nduration_s = 10\n[lane]\ntarget = \"tgt\"\n\
              [initiator.settings]\n\"node.session.auth.password\" = \"hunter2\"\n\
+             \"node.session.auth.username\" = \"alice.chap\"\n\
+             \"node.session.auth.password_in\" = \"hunter3\"\n\
              \"node.session.auth.authmethod\" = \"CHAP\"\n",
             "s.toml",
         )
@@ -301,11 +303,20 @@ mod tests {
             Timings::default(),
         );
         assert_eq!(e.settings["node.session.auth.password"], REDACTED);
-        assert!(!Report {
+        assert_eq!(e.settings["node.session.auth.username"], REDACTED);
+        assert_eq!(e.settings["node.session.auth.password_in"], REDACTED);
+        // The method is no secret: the report says CHAP was used.
+        assert_eq!(e.settings["node.session.auth.authmethod"], "CHAP");
+        let json = Report {
             schema: SCHEMA,
-            scenarios: vec![e]
+            scenarios: vec![e],
         }
-        .to_json()
-        .contains("hunter2"));
+        .to_json();
+        for secret in ["hunter2", "hunter3", "alice.chap"] {
+            assert!(!json.contains(secret), "{json}");
+        }
+        // Nor does the plan's Debug form (logs, panics) show them.
+        let debug = format!("{planned:?}");
+        assert!(!debug.contains("hunter") && !debug.contains("alice.chap"));
     }
 }
