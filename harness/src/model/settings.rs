@@ -72,6 +72,12 @@ pub const DIGESTS: &[&str] = &["None", "CRC32C", "CRC32C,None", "None,CRC32C"];
 pub const NO_YES: &[&str] = &["No", "Yes"];
 pub const AUTH_METHODS: &[&str] = &["None", "CHAP"];
 
+pub const KEY_FIRST_BURST: &str = "node.session.iscsi.FirstBurstLength";
+pub const KEY_MAX_BURST: &str = "node.session.iscsi.MaxBurstLength";
+/// open-iscsi's defaults of the two (iscsid.conf).
+pub const DEFAULT_FIRST_BURST: u32 = 262_144;
+pub const DEFAULT_MAX_BURST: u32 = 16_776_192;
+
 /// RFC 7143's range of the burst and segment lengths: 512 to 2^24 - 1.
 const LEN_MIN: i64 = 512;
 const LEN_MAX: i64 = (1 << 24) - 1;
@@ -187,13 +193,13 @@ pub const SETTINGS: &[Setting] = &[
     word("node.session.iscsi.ImmediateData", NO_YES, "No or Yes"),
     word("node.session.iscsi.FastAbort", NO_YES, "No or Yes"),
     int(
-        "node.session.iscsi.FirstBurstLength",
+        KEY_FIRST_BURST,
         LEN_MIN,
         LEN_MAX,
         "bytes of unsolicited data, 512 to 2^24 - 1",
     ),
     int(
-        "node.session.iscsi.MaxBurstLength",
+        KEY_MAX_BURST,
         LEN_MIN,
         LEN_MAX,
         "bytes per data sequence, 512 to 2^24 - 1",

@@ -141,7 +141,8 @@
 //! | `node.session.auth.password_in` | 1..255 printable ASCII, no spaces; secret: never shown |
 //!
 //! A login may wait `login_timeout × (initial_login_retry_max + 1)` <= 135 s
-//! (open-iscsi's defaults, 15 × 9). The three named timers are refused here
+//! (open-iscsi's defaults, 15 × 9), and FirstBurstLength <= MaxBurstLength
+//! (defaults 262144, 16776192). The three named timers are refused here
 //! (use the `[initiator]` fields); `node.startup`, `node.conn[0].startup`,
 //! `iface.*`, `node.session.scan`, `node.session.nr_sessions` and the
 //! record's identity (`node.name`, `node.tpgt`, `node.conn[0].address`,
@@ -688,6 +689,7 @@ fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
     let mut extra = BTreeMap::new();
     // Spans of the login keys, for the total-wait check.
     let mut login_spans: Vec<(Range<usize>, String)> = Vec::new();
+    let mut burst_spans: Vec<(Range<usize>, String)> = Vec::new();
     for (key, value) in &raw.settings {
         let k = key.get_ref().as_str();
         let field = format!("initiator.settings.{}", quote_key(k));
@@ -695,6 +697,8 @@ fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
             Some(text) => {
                 if k == KEY_LOGIN_TIMEOUT || k == KEY_INITIAL_LOGIN_RETRY_MAX {
                     login_spans.push((value.span(), field));
+                } else if k == settings::KEY_FIRST_BURST || k == settings::KEY_MAX_BURST {
+                    burst_spans.push((value.span(), field));
                 }
                 extra.insert(k.to_string(), text);
             }
@@ -706,6 +710,31 @@ fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
             extra: extra.clone(),
             ..Initiator::default()
         };
+        // RFC 7143 12.14: FirstBurstLength <= MaxBurstLength, or the
+        // login fails (open-iscsi's defaults where one is not given).
+        let len = |key: &str, default: u32| -> u32 {
+            i.extra
+                .get(key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let first = len(settings::KEY_FIRST_BURST, settings::DEFAULT_FIRST_BURST);
+        let max = len(settings::KEY_MAX_BURST, settings::DEFAULT_MAX_BURST);
+        if first > max {
+            let (span, field) = burst_spans
+                .first()
+                .cloned()
+                .unwrap_or((0..0, "initiator.settings".into()));
+            ctx.err(
+                span,
+                &field,
+                format!("FirstBurstLength {first} is larger than MaxBurstLength {max}"),
+                Some(
+                    "the first burst is part of a burst: FirstBurstLength <= MaxBurstLength".into(),
+                ),
+            );
+            ok = false;
+        }
         let wait = i.login_wait_s();
         if wait > settings::MAX_LOGIN_WAIT_S {
             let (span, field) = login_spans
@@ -2448,6 +2477,29 @@ max_stall_s = 8
         // A word setting takes a string only.
         let d = one(&with_setting("\"node.session.iscsi.ImmediateData\" = 1"));
         assert_eq!(d.hint.as_deref(), Some("valid values: No, Yes"));
+    }
+
+    #[test]
+    fn the_first_burst_fits_in_a_burst() {
+        let d = one(&with_setting(
+            "\"node.session.iscsi.FirstBurstLength\" = 65536\n\"node.session.iscsi.MaxBurstLength\" = 8192",
+        ));
+        assert_eq!(d.line, 17);
+        assert!(
+            d.message
+                .contains("65536 is larger than MaxBurstLength 8192"),
+            "{d}"
+        );
+        // Against open-iscsi's default MaxBurstLength (16776192).
+        let d = one(&with_setting(
+            "\"node.session.iscsi.FirstBurstLength\" = 16777215",
+        ));
+        assert!(d.message.contains("MaxBurstLength 16776192"), "{d}");
+        Scenario::parse(
+            &with_setting("\"node.session.iscsi.MaxBurstLength\" = 262144"),
+            "x.toml",
+        )
+        .unwrap();
     }
 
     #[test]
