@@ -1,14 +1,28 @@
 //! The scenario parser on arbitrary UTF-8: it never panics, every error is
-//! a located diagnostic (a line inside the text, a column, a field), and a
-//! scenario it accepts goes through the other pure stages (expansion, the
-//! oracle, the nemesis plan) without panicking either. The property test in
-//! harness/tests/parse_fuzz.rs checks the same on every `cargo test`.
+//! a located diagnostic (a line inside the text, a column, a field, of
+//! bounded size), and a scenario it accepts goes through the other pure
+//! stages (the plan: `plan::suite`, with its fault steps and the oracle's
+//! prediction per target) without panicking, with finite, non-negative
+//! predictions and steps inside the I/O phase. The property tests in
+//! harness/tests/parse_fuzz.rs check the same on every `cargo test`.
 
 #![no_main]
 
 use iscsi_chaos::model::Scenario;
+use iscsi_chaos::oracle::Prediction;
 use iscsi_chaos::parse::LoadError;
 use libfuzzer_sys::fuzz_target;
+
+fn sane(p: &Prediction) {
+    let ok = |x: f64| x.is_finite() && x >= 0.0;
+    if let Some(x) = p.first_error_s {
+        assert!(ok(x), "first_error_s {x}");
+    }
+    assert!(ok(p.tolerance_s), "tolerance_s {}", p.tolerance_s);
+    for w in [p.detection_s, p.max_stall_s, p.recovery_s].into_iter().flatten() {
+        assert!(ok(w.lo) && ok(w.hi) && w.lo <= w.hi, "{w:?}");
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -16,11 +30,20 @@ fuzz_target!(|data: &[u8]| {
     };
     match Scenario::parse(text, "fuzz.toml") {
         Ok(scenario) => {
-            for run in scenario.expand() {
-                assert!(!run.id().is_empty());
+            for planned in iscsi_chaos::plan::suite(std::slice::from_ref(&scenario)) {
+                assert!(!planned.id.is_empty());
+                sane(&planned.prediction);
+                for step in &planned.steps {
+                    assert!(
+                        step.at_s.is_finite()
+                            && step.at_s >= 0.0
+                            && step.at_s <= scenario.duration_s + 1e-9,
+                        "step at {}",
+                        step.at_s
+                    );
+                }
             }
-            let _ = iscsi_chaos::oracle::predict_scenario(&scenario);
-            let _ = iscsi_chaos::nemesis::plan(&scenario.faults);
+            sane(&iscsi_chaos::oracle::predict_scenario(&scenario));
         }
         Err(LoadError::Invalid(diags)) => {
             assert!(!diags.is_empty(), "an error without a diagnostic");
@@ -29,6 +52,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(d.line >= 1 && d.line <= lines, "{d} (text has {lines} lines)");
                 assert!(d.column >= 1, "{d}");
                 assert!(!d.field.is_empty(), "{d}");
+                assert!(d.to_string().len() < 4096, "an unbounded diagnostic");
                 assert!(d.to_string().starts_with(&format!("fuzz.toml:{}:", d.line)));
             }
         }

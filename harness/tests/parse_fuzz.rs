@@ -1,15 +1,92 @@
 //! Property: parsing arbitrary or mutated scenario text never panics, and
-//! every error carries a line number inside the text and a field.
+//! every error carries a line number inside the text and a field; a
+//! scenario that parses plans (`plan::suite`) and predicts without
+//! panicking, with finite, non-negative figures and steps inside its I/O
+//! phase.
 
 use iscsi_chaos::model::Scenario;
+use iscsi_chaos::oracle::Prediction;
 use iscsi_chaos::parse::LoadError;
 use proptest::prelude::*;
 
 const SEED: &str = include_str!("../../scenarios/outage/long-blackhole.toml");
 
+/// Shipped scenarios with many kinds of values to mutate.
+const SEEDS: &[&str] = &[
+    SEED,
+    include_str!("../../scenarios/outage/flapping.toml"),
+    include_str!("../../scenarios/outage/reset-flapping.toml"),
+    include_str!("../../scenarios/impairment/bad-cable.toml"),
+    include_str!("../../scenarios/impairment/bandwidth-cap.toml"),
+    include_str!("../../scenarios/impairment/overloaded-array.toml"),
+    include_str!("../../scenarios/path/mtu-mismatch.toml"),
+    include_str!("../../scenarios/target/portal-gone-at-reconnect.toml"),
+    include_str!("../../scenarios/target/slow-store.toml"),
+];
+
+/// Numbers a hostile or careless scenario writes.
+const HOSTILE_NUMBERS: &[&str] = &[
+    "0",
+    "-1",
+    "1e308",
+    "-1e308",
+    "1e-308",
+    "nan",
+    "inf",
+    "-inf",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "4294967296",
+    "0.0001",
+    "0.1",
+    "36000",
+    "36000.5",
+    "65536",
+    "1.5",
+    "100",
+    "3600",
+    "3601",
+    "\"5\"",
+    "[]",
+    "{}",
+];
+
+fn sane(p: &Prediction, what: &str) {
+    let ok = |x: f64| x.is_finite() && x >= 0.0;
+    if let Some(x) = p.first_error_s {
+        assert!(ok(x), "{what}: first_error_s {x}");
+    }
+    assert!(ok(p.tolerance_s), "{what}: tolerance_s {}", p.tolerance_s);
+    for (name, w) in [
+        ("detection_s", p.detection_s),
+        ("max_stall_s", p.max_stall_s),
+        ("recovery_s", p.recovery_s),
+    ] {
+        if let Some(w) = w {
+            assert!(ok(w.lo) && ok(w.hi) && w.lo <= w.hi, "{what}: {name} {w:?}");
+        }
+    }
+}
+
+/// The pure stages after the parser: plan and predict.
+fn plan_and_predict(s: &Scenario) {
+    for p in iscsi_chaos::plan::suite(std::slice::from_ref(s)) {
+        sane(&p.prediction, &p.id);
+        for st in &p.steps {
+            assert!(
+                st.at_s.is_finite() && st.at_s >= 0.0 && st.at_s <= s.duration_s + 1e-9,
+                "{}: step at {}",
+                p.id,
+                st.at_s
+            );
+        }
+    }
+    sane(&iscsi_chaos::oracle::predict_scenario(s), &s.name);
+}
+
 fn check(text: &str) {
     match Scenario::parse(text, "fuzz.toml") {
-        Ok(_) => {}
+        Ok(s) => plan_and_predict(&s),
         Err(LoadError::Invalid(diags)) => {
             assert!(!diags.is_empty());
             let lines = text.split('\n').count().max(1);
@@ -27,8 +104,41 @@ fn check(text: &str) {
     }
 }
 
+/// Each `= <value>` of `seed` (picked by `at`) replaced by a hostile
+/// number.
+fn with_numbers(seed: &str, swaps: &[(prop::sample::Index, prop::sample::Index)]) -> String {
+    let mut lines: Vec<String> = seed.lines().map(str::to_string).collect();
+    let assignments: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains(" = ") && !l.trim_start().starts_with('#'))
+        .map(|(i, _)| i)
+        .collect();
+    if assignments.is_empty() {
+        return seed.to_string();
+    }
+    for (at, number) in swaps {
+        let i = assignments[at.index(assignments.len())];
+        let key = lines[i].split(" = ").next().unwrap_or("").to_string();
+        lines[i] = format!(
+            "{key} = {}",
+            HOSTILE_NUMBERS[number.index(HOSTILE_NUMBERS.len())]
+        );
+    }
+    lines.join("\n") + "\n"
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn hostile_numbers_never_panic_parse_plan_or_predict(
+        seed in any::<prop::sample::Index>(),
+        swaps in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..5)
+    ) {
+        let text = with_numbers(SEEDS[seed.index(SEEDS.len())], &swaps);
+        check(&text);
+    }
 
     #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,200}") {

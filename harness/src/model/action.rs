@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::model::fault::netem::MAX_DELAY_MS;
 use crate::model::{Direction, NetemSpec};
 use crate::wire::nft::Rule;
 use crate::wire::tc::{Netem, NetemRate, Qdisc, Tbf};
@@ -17,8 +18,17 @@ pub fn blackhole() -> Qdisc {
 }
 
 /// netem for a scenario's impairments (tc's units: `delay 50ms 100ms loss 5%`).
+/// Never panics: a delay outside `0..=MAX_DELAY_MS` (which the parser
+/// refuses) is clamped into it.
 pub fn netem_for(spec: &NetemSpec) -> Netem {
-    let ms = |x: f64| Duration::from_secs_f64(x / 1000.0);
+    let ms = |x: f64| {
+        let x = if x.is_nan() {
+            0.0
+        } else {
+            x.clamp(0.0, MAX_DELAY_MS)
+        };
+        Duration::try_from_secs_f64(x / 1000.0).unwrap_or(Duration::ZERO)
+    };
     Netem {
         delay: ms(spec.delay_ms),
         jitter: ms(spec.jitter_ms),
@@ -27,7 +37,7 @@ pub fn netem_for(spec: &NetemSpec) -> Netem {
         corrupt: spec.corrupt_pct,
         reorder: spec.reorder_pct,
         rate: spec.rate_kbit.map(|k| NetemRate {
-            bytes_per_s: k * 1000 / 8,
+            bytes_per_s: k.saturating_mul(1000) / 8,
             packet_overhead: 0,
             cell_size: 0,
             cell_overhead: 0,
@@ -39,12 +49,12 @@ pub fn netem_for(spec: &NetemSpec) -> Netem {
 /// A bandwidth cap of `rate_kbit`: a bucket of 20 ms at that rate (at least
 /// 64 KiB, so a GSO super-packet of a veth fits) and 200 ms of queue.
 pub fn tbf_for(rate_kbit: u64) -> Tbf {
-    let rate = rate_kbit * 1000 / 8;
+    let rate = rate_kbit.saturating_mul(1000) / 8;
     let burst = (rate / 50).max(64 * 1024);
     Tbf {
         rate_bytes_per_s: rate,
         burst_bytes: u32::try_from(burst).unwrap_or(u32::MAX),
-        limit_bytes: u32::try_from(burst + rate / 5).unwrap_or(u32::MAX),
+        limit_bytes: u32::try_from(burst.saturating_add(rate / 5)).unwrap_or(u32::MAX),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod fault;
 pub mod names;
 pub mod needs;
 pub mod scenario;
+pub mod settings;
 pub mod timing;
 
 pub use scenario::*;

@@ -22,10 +22,18 @@ pub const KEY_NOOP_OUT_TIMEOUT: &str = "node.conn[0].timeo.noop_out_timeout";
 pub const KEY_REPLACEMENT_TIMEOUT: &str = "node.session.timeo.replacement_timeout";
 pub const KEY_LOGIN_TIMEOUT: &str = "node.conn[0].timeo.login_timeout";
 pub const KEY_ABORT_TIMEOUT: &str = "node.session.err_timeo.abort_timeout";
+pub const KEY_INITIAL_LOGIN_RETRY_MAX: &str = "node.session.initial_login_retry_max";
 
 /// Upper bound of `slow_store`'s `io_delay_ms` (dm-delay takes any, but a
 /// minute per I/O is no longer "slow").
 pub const MAX_IO_DELAY_MS: f64 = 60_000.0;
+
+/// Longest I/O phase (`duration_s`), and so the latest any fault starts or
+/// ends: ten hours (a 1 s flap over it is [`crate::model::fault::MAX_PULSES`]).
+pub const MAX_DURATION_S: f64 = 36_000.0;
+
+/// Longest `[expect] deadline_s`: an hour to verify and end.
+pub const MAX_DEADLINE_S: f64 = 3600.0;
 
 /// Link MTUs a scenario may set: IPv4's minimum to a veth's maximum.
 pub const MTU_RANGE: std::ops::RangeInclusive<i64> = 576..=65535;
@@ -82,15 +90,17 @@ pub struct Lane {
     pub mtu: Option<u32>,
 }
 
-/// Initiator settings, validated as open-iscsi would take them.
-#[derive(Debug, Clone, PartialEq)]
+/// Initiator settings, validated as open-iscsi would take them. Its `Debug`
+/// redacts secrets.
+#[derive(Clone, PartialEq)]
 pub struct Initiator {
     /// Seconds; 0 with `noop_out_timeout == 0` turns NOP-Outs off.
     pub noop_out_interval: u32,
     pub noop_out_timeout: u32,
     /// Seconds; 0 fails I/O at once, < 0 queues it until relogin.
     pub replacement_timeout: i64,
-    /// Other node settings, key -> value, passed to iscsiadm verbatim.
+    /// Other node settings, key -> value, passed to iscsiadm verbatim: only
+    /// keys of the allow-list ([`crate::model::settings`]), values checked.
     pub extra: BTreeMap<String, String>,
 }
 
@@ -102,6 +112,22 @@ impl Default for Initiator {
             replacement_timeout: DEFAULT_REPLACEMENT_TIMEOUT,
             extra: BTreeMap::new(),
         }
+    }
+}
+
+impl fmt::Debug for Initiator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let extra: BTreeMap<&str, &str> = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), crate::model::settings::shown(k, v)))
+            .collect();
+        f.debug_struct("Initiator")
+            .field("noop_out_interval", &self.noop_out_interval)
+            .field("noop_out_timeout", &self.noop_out_timeout)
+            .field("replacement_timeout", &self.replacement_timeout)
+            .field("extra", &extra)
+            .finish()
     }
 }
 
@@ -142,6 +168,30 @@ impl Initiator {
     pub fn abort_timeout(&self) -> u32 {
         self.extra_u32(KEY_ABORT_TIMEOUT)
             .unwrap_or(DEFAULT_ABORT_TIMEOUT)
+    }
+
+    /// `node.session.initial_login_retry_max` if given, else the default.
+    pub fn initial_login_retry_max(&self) -> u32 {
+        self.extra_u32(KEY_INITIAL_LOGIN_RETRY_MAX)
+            .unwrap_or(crate::model::settings::DEFAULT_INITIAL_LOGIN_RETRY_MAX)
+    }
+
+    /// Longest a login (iscsiadm's, at setup) may wait, in seconds: at most
+    /// [`crate::model::settings::MAX_LOGIN_WAIT_S`] for a parsed scenario.
+    pub fn login_wait_s(&self) -> u64 {
+        crate::model::settings::login_wait_s(self.login_timeout(), self.initial_login_retry_max())
+    }
+
+    /// The settings as they may be shown (reports, messages): secrets
+    /// redacted.
+    pub fn shown_settings(&self) -> Vec<(String, String)> {
+        self.iscsiadm_settings()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = crate::model::settings::shown(&k, &v).to_string();
+                (k, v)
+            })
+            .collect()
     }
 
     fn extra_u32(&self, key: &str) -> Option<u32> {

@@ -17,17 +17,17 @@
 //!
 //! [lane]
 //! target = "tgt"                   # "tgt" | "lio" | ["tgt", "lio"]: one run per target
-//! lun_size_mib = 64                # default 64
-//! mtu = 9000                       # link MTU of both veth ends (default: the kernel's 1500)
+//! lun_size_mib = 64                # default 64; 1..1048576
+//! mtu = 9000                       # link MTU of both veth ends, 576..65535 (default: the kernel's 1500)
 //!
-//! [initiator]                      # whole seconds; open-iscsi defaults 5, 5, 120
+//! [initiator]                      # whole seconds, 0..3600; open-iscsi defaults 5, 5, 120
 //! noop_out_interval = 2            # 0 (with noop_out_timeout = 0) turns NOP-Outs off
 //! noop_out_timeout = 2
 //! replacement_timeout = 10         # 0: fail at once; < 0: queue forever
-//! [initiator.settings]             # any other node setting, verbatim
+//! [initiator.settings]             # allowed node keys only (quoted), see below
 //! "node.conn[0].timeo.login_timeout" = 15
 //!
-//! [[probe]]                        # default: one blkprobe every 10 ms
+//! [[probe]]                        # default: one blkprobe every 10 ms; at most 16
 //! kind = "blkprobe"
 //! interval_ms = 10
 //! name = "blk"                     # default: the kind
@@ -40,20 +40,20 @@
 //!
 //! [[fault]]                        # impairments (netem), at least one option
 //! kind = "netem"                   # direction as for blackhole
-//! delay_ms = 50                    # added one-way delay
+//! delay_ms = 50                    # added one-way delay, 0..60000
 //! jitter_ms = 100                  # +/- around delay_ms (needs delay_ms > 0)
 //! loss_pct = 5                     # 0..100 (100: use blackhole)
 //! duplicate_pct = 1
 //! corrupt_pct = 1                  # one flipped bit per chosen packet
 //! reorder_pct = 25                 # sent at once instead of delayed (needs delay_ms > 0)
-//! rate_kbit = 10000                # netem's rate emulation
+//! rate_kbit = 10000                # netem's rate emulation, 1..100000000
 //! start_s = 5
 //! duration_s = 10
 //!
 //! [[fault]]                        # blackhole for on_s every period_s
 //! kind = "flap"                    # direction as for blackhole
 //! on_s = 2
-//! period_s = 6                     # > on_s
+//! period_s = 6                     # >= on_s + 0.1 (on_s >= 0.1)
 //! start_s = 5
 //! duration_s = 18                  # pulses start at 5, 11, 17
 //!
@@ -106,6 +106,53 @@
 //! max_lost_writes = 0
 //! deadline_s = 50                  # after duration_s: verify + slack; past it "error: probe hung"
 //! ```
+//!
+//! `[initiator.settings]` takes these iscsiadm node keys (iscsid.conf names;
+//! the list with types is [`crate::model::settings::SETTINGS`]); numbers as
+//! integers (or strings of digits), words compared exactly:
+//!
+//! | key | value |
+//! |---|---|
+//! | `node.conn[0].timeo.login_timeout` | 1..60 s |
+//! | `node.session.initial_login_retry_max` | 1..64 |
+//! | `node.conn[0].timeo.logout_timeout` | 1..25 s |
+//! | `node.conn[0].timeo.auth_timeout` | 0..120 s |
+//! | `node.session.err_timeo.abort_timeout` | 0..120 s |
+//! | `node.session.err_timeo.lu_reset_timeout` | 0..120 s |
+//! | `node.session.err_timeo.tgt_reset_timeout` | 0..120 s |
+//! | `node.session.err_timeo.host_reset_timeout` | 0..120 s |
+//! | `node.session.queue_depth` | 1..1024 |
+//! | `node.session.cmds_max` | a power of 2, 2..2048 |
+//! | `node.session.iscsi.InitialR2T` | `No`, `Yes` |
+//! | `node.session.iscsi.ImmediateData` | `No`, `Yes` |
+//! | `node.session.iscsi.FastAbort` | `No`, `Yes` |
+//! | `node.session.iscsi.FirstBurstLength` | 512..16777215 |
+//! | `node.session.iscsi.MaxBurstLength` | 512..16777215 |
+//! | `node.conn[0].iscsi.MaxRecvDataSegmentLength` | 512..16777215 |
+//! | `node.conn[0].iscsi.MaxXmitDataSegmentLength` | 0 (the target's) or 512..16777215 |
+//! | `node.conn[0].iscsi.HeaderDigest` | `None`, `CRC32C`, `CRC32C,None`, `None,CRC32C` |
+//! | `node.conn[0].iscsi.DataDigest` | `None`, `CRC32C`, `CRC32C,None`, `None,CRC32C` |
+//! | `node.conn[0].iscsi.IFMarker` | `No`, `Yes` |
+//! | `node.conn[0].iscsi.OFMarker` | `No`, `Yes` |
+//! | `node.session.auth.authmethod` | `None`, `CHAP` |
+//! | `node.session.auth.username` | 1..255 printable ASCII, no spaces; secret: never shown |
+//! | `node.session.auth.password` | 1..255 printable ASCII, no spaces; secret: never shown |
+//! | `node.session.auth.username_in` | 1..255 printable ASCII, no spaces; secret: never shown |
+//! | `node.session.auth.password_in` | 1..255 printable ASCII, no spaces; secret: never shown |
+//!
+//! A login may wait `login_timeout × (initial_login_retry_max + 1)` <= 135 s
+//! (open-iscsi's defaults, 15 × 9), and FirstBurstLength <= MaxBurstLength
+//! (defaults 262144, 16776192). The three named timers are refused here
+//! (use the `[initiator]` fields); `node.startup`, `node.conn[0].startup`,
+//! `iface.*`, `node.session.scan`, `node.session.nr_sessions` and the
+//! record's identity (`node.name`, `node.tpgt`, `node.conn[0].address`,
+//! `.port`, `node.discovery_*`, `node.transport_name`) are refused with the
+//! reason; any other key is unknown (with the closest allowed one as hint).
+//!
+//! Bounds: `duration_s` <= 36000 (10 h), so every fault time too; a fault,
+//! a pulse and the gap between pulses >= 0.1 s; at most 36000 pulses per
+//! scenario; `interval_ms` 1..60000; `deadline_s` 4..3600; probe names <= 64
+//! characters, the description <= 4096; the file <= 1 MiB, a regular file.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -117,11 +164,22 @@ use toml::Spanned;
 pub mod diag;
 
 use crate::model::fault::{self, Value as FaultValue, MAX_PULSES};
+use crate::model::settings::{self, SettingType, MAX_TIMER_S};
 use crate::model::*;
 pub use diag::{Diagnostic, LoadError};
 
 /// Largest LUN a scenario may ask for (sparse file or loop device), MiB.
 pub const MAX_LUN_SIZE_MIB: i64 = 1024 * 1024;
+/// Largest scenario file read, bytes.
+pub const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
+/// Most `[[probe]]` tables.
+pub const MAX_PROBES: usize = 16;
+/// Longest probe name, characters.
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest description, characters.
+pub const MAX_DESCRIPTION_LEN: usize = 4096;
+/// Longest probe interval, ms.
+pub const MAX_PROBE_INTERVAL_MS: i64 = 60_000;
 
 /// Impairment names people write as a kind, and the netem option to use.
 const NETEM_KIND_ALIASES: &[(&str, &str)] = &[
@@ -231,54 +289,67 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn err(&mut self, span: Range<usize>, field: &str, message: String, hint: Option<String>) {
         let (line, column) = line_col(self.text, span.start);
-        self.diags.push(Diagnostic {
+        self.diags.push(clipped(Diagnostic {
             file: self.file.to_string(),
             line,
             column,
             field: field.to_string(),
             message,
             hint,
-        });
+        }));
     }
 
-    /// A finite number > 0.
-    fn positive(&mut self, v: &Spanned<f64>, field: &str, hint: &str) -> Option<f64> {
-        let x = *v.get_ref();
-        if x.is_finite() && x > 0.0 {
-            Some(x)
-        } else {
-            self.err(
-                v.span(),
-                field,
-                format!("must be > 0, got {x}"),
-                Some(hint.to_string()),
-            );
-            None
-        }
+    /// A finite number in `(0, max]`.
+    fn positive(&mut self, v: &Spanned<f64>, field: &str, max: f64, hint: &str) -> Option<f64> {
+        self.bounded(v, field, 0.0, false, max, hint)
     }
 
-    /// A finite number >= 0.
-    fn non_negative(&mut self, v: &Spanned<f64>, field: &str, hint: &str) -> Option<f64> {
+    /// A finite number in `[0, max]`.
+    fn non_negative(&mut self, v: &Spanned<f64>, field: &str, max: f64, hint: &str) -> Option<f64> {
+        self.bounded(v, field, 0.0, true, max, hint)
+    }
+
+    /// A finite number from `min` (inclusive or not) to `max`; anything
+    /// else (NaN, infinities, out of range) is a diagnostic with the range.
+    fn bounded(
+        &mut self,
+        v: &Spanned<f64>,
+        field: &str,
+        min: f64,
+        min_inclusive: bool,
+        max: f64,
+        hint: &str,
+    ) -> Option<f64> {
         let x = *v.get_ref();
-        if x.is_finite() && x >= 0.0 {
-            Some(x)
-        } else {
-            self.err(
-                v.span(),
-                field,
-                format!("must be >= 0, got {x}"),
-                Some(hint.to_string()),
-            );
-            None
+        let above_min = if min_inclusive { x >= min } else { x > min };
+        if x.is_finite() && above_min && x <= max {
+            return Some(x);
         }
+        let message = if !x.is_nan() && !above_min {
+            format!(
+                "must be {} {}, got {x}",
+                if min_inclusive { ">=" } else { ">" },
+                fmt_s(min)
+            )
+        } else {
+            format!("must be from {} to {}, got {x}", fmt_s(min), fmt_s(max))
+        };
+        self.err(v.span(), field, message, Some(hint.to_string()));
+        None
     }
 }
 
 impl Scenario {
     /// Reads and validates a scenario file. Its name is the file stem.
+    ///
+    /// Only a regular file of at most [`MAX_SCENARIO_BYTES`] is read: a FIFO,
+    /// a device (`/dev/zero`) or a directory is refused at once, never read
+    /// (it is opened non-blocking, so a FIFO without a writer does not hang
+    /// the open either), and a larger file is refused after reading one
+    /// byte more than the cap.
     pub fn load(path: impl AsRef<Path>) -> Result<Scenario, LoadError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        let text = read_capped(path, MAX_SCENARIO_BYTES).map_err(|source| LoadError::Read {
             path: path.display().to_string(),
             source,
         })?;
@@ -334,6 +405,54 @@ impl Scenario {
     }
 }
 
+/// Reads the regular file at `path`, at most `cap` bytes, as UTF-8.
+fn read_capped(path: &Path, cap: u64) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    // fstat of what was opened, not a second lookup of the path.
+    let meta = file.metadata()?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{what}, not a regular file"),
+        ));
+    }
+    let too_big = || {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than {cap} bytes: not a scenario"),
+        )
+    };
+    if meta.len() > cap {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    // The size may have changed since fstat: never read more than cap + 1.
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Option<Scenario> {
     if *raw.version.get_ref() != VERSION {
         ctx.err(
@@ -346,8 +465,19 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
     let duration_s = ctx.positive(
         &raw.duration_s,
         "duration_s",
+        MAX_DURATION_S,
         "the length of the I/O phase in seconds, e.g. 25",
     );
+    if let Some(d) = &raw.description {
+        if d.get_ref().chars().count() > MAX_DESCRIPTION_LEN {
+            ctx.err(
+                d.span(),
+                "description",
+                format!("is longer than {MAX_DESCRIPTION_LEN} characters"),
+                Some("describe the scenario in a paragraph".into()),
+            );
+        }
+    }
     let lane = build_lane(ctx, raw.lane.into_inner());
     let initiator = match raw.initiator {
         Some(i) => build_initiator(ctx, i.into_inner()),
@@ -426,7 +556,7 @@ fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
             Some(t) => targets.push(*t),
             None => {
                 let valid: Vec<&str> = TargetKind::ALL.iter().map(|t| t.as_str()).collect();
-                let what = format!("target kind `{name}`");
+                let what = format!("target kind `{}`", shorten(&name));
                 unknown_value(
                     ctx,
                     span,
@@ -482,47 +612,6 @@ fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
     })
 }
 
-/// Node keys the schema names: setting them in `[initiator.settings]` too
-/// would make the value ambiguous.
-const NAMED_KEYS: &[(&str, &str)] = &[
-    (KEY_NOOP_OUT_INTERVAL, "initiator.noop_out_interval"),
-    (KEY_NOOP_OUT_TIMEOUT, "initiator.noop_out_timeout"),
-    (KEY_REPLACEMENT_TIMEOUT, "initiator.replacement_timeout"),
-];
-
-/// Node settings open-iscsi reads as whole seconds that must be > 0 (it
-/// replaces 0 with its default and logs an error, so we refuse it up front)
-/// or >= 0.
-/// Node settings iscsiadm takes only from a list, compared exactly (open-iscsi
-/// usr/idbm.c, `__recinfo_int_o*` and `strcmp`): anything else it rejects.
-const ENUM_KEYS: &[(&str, &[&str])] = &[
-    ("node.conn[0].iscsi.HeaderDigest", DIGESTS),
-    ("node.conn[0].iscsi.DataDigest", DIGESTS),
-    ("node.conn[0].iscsi.IFMarker", NO_YES),
-    ("node.conn[0].iscsi.OFMarker", NO_YES),
-    ("node.session.iscsi.InitialR2T", NO_YES),
-    ("node.session.iscsi.ImmediateData", NO_YES),
-    ("node.session.iscsi.FastAbort", NO_YES),
-    ("node.session.auth.authmethod", &["None", "CHAP"]),
-];
-const DIGESTS: &[&str] = &["None", "CRC32C", "CRC32C,None", "None,CRC32C"];
-const NO_YES: &[&str] = &["No", "Yes"];
-
-const POSITIVE_SECONDS_KEYS: &[&str] = &[
-    KEY_LOGIN_TIMEOUT,
-    "node.conn[0].timeo.logout_timeout",
-    "node.session.initial_login_retry_max",
-];
-const NON_NEGATIVE_SECONDS_KEYS: &[&str] = &[
-    KEY_ABORT_TIMEOUT,
-    "node.session.err_timeo.lu_reset_timeout",
-    "node.session.err_timeo.tgt_reset_timeout",
-    "node.session.err_timeo.host_reset_timeout",
-    "node.conn[0].timeo.auth_timeout",
-    "node.session.queue_depth",
-    "node.session.cmds_max",
-];
-
 fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
     let mut ok = true;
     let mut seconds = |ctx: &mut Ctx<'_>, v: &Option<Spanned<i64>>, field: &str, default: u32| {
@@ -530,13 +619,13 @@ fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
             None => Some(default),
             Some(v) => {
                 let x = *v.get_ref();
-                if (0..=i64::from(i32::MAX)).contains(&x) {
+                if (0..=MAX_TIMER_S).contains(&x) {
                     Some(x as u32)
                 } else {
                     ctx.err(
                         v.span(),
                         field,
-                        format!("must be >= 0 whole seconds, got {x}"),
+                        format!("must be >= 0 whole seconds (at most {MAX_TIMER_S}), got {x}"),
                         Some("0 turns NOP-Outs off (set both noop_out_interval and noop_out_timeout to 0)".into()),
                     );
                     ok = false;
@@ -580,13 +669,17 @@ fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
         None => Some(DEFAULT_REPLACEMENT_TIMEOUT),
         Some(v) => {
             let x = *v.get_ref();
-            if (i64::from(i32::MIN)..=i64::from(i32::MAX)).contains(&x) {
+            if (i64::from(i32::MIN)..=MAX_TIMER_S).contains(&x) {
                 Some(x)
             } else {
                 ctx.err(
                     v.span(),
                     "initiator.replacement_timeout",
-                    format!("{x} does not fit open-iscsi's 32-bit setting"),
+                    if x > 0 {
+                        format!("must be at most {MAX_TIMER_S} whole seconds, got {x}")
+                    } else {
+                        format!("{x} does not fit open-iscsi's 32-bit setting")
+                    },
                     Some("whole seconds; 0 fails I/O at once, -1 queues it forever".into()),
                 );
                 None
@@ -594,89 +687,76 @@ fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
         }
     };
     let mut extra = BTreeMap::new();
+    // Spans of the login keys, for the total-wait check.
+    let mut login_spans: Vec<(Range<usize>, String)> = Vec::new();
+    let mut burst_spans: Vec<(Range<usize>, String)> = Vec::new();
     for (key, value) in &raw.settings {
         let k = key.get_ref().as_str();
         let field = format!("initiator.settings.{}", quote_key(k));
-        if let Some((_, named)) = NAMED_KEYS.iter().find(|(n, _)| *n == k) {
-            ctx.err(
-                key.span(),
-                &field,
-                "is set by a named field".into(),
-                Some(format!("use {named} instead")),
-            );
-            ok = false;
-            continue;
-        }
-        if !(k.starts_with("node.") || k.starts_with("iface.")) {
-            ctx.err(
-                key.span(),
-                &field,
-                "is not an iscsiadm node setting".into(),
-                Some(r#"node settings start with "node." or "iface.", e.g. "node.session.timeo.replacement_timeout"; quote the key"#.into()),
-            );
-            ok = false;
-            continue;
-        }
-        let text = match value.get_ref() {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Table(_) => {
-                ctx.err(
-                    value.span(),
-                    &field,
-                    "expected a value, found a table".into(),
-                    Some(r#"quote dotted keys: "node.session.x" = "v""#.into()),
-                );
-                ok = false;
-                continue;
-            }
-            other => {
-                ctx.err(
-                    value.span(),
-                    &field,
-                    format!(
-                        "expected a string or an integer, found {}",
-                        other.type_str()
-                    ),
-                    Some(r#"iscsiadm takes text values, e.g. "Yes", "No", "None""#.into()),
-                );
-                ok = false;
-                continue;
-            }
-        };
-        if let Some((_, valid)) = ENUM_KEYS.iter().find(|(n, _)| *n == k) {
-            if !valid.contains(&text.as_str()) {
-                unknown_value(
-                    ctx,
-                    value.span(),
-                    &field,
-                    &format!("value `{text}` for {k}"),
-                    &text,
-                    valid,
-                    "values",
-                );
-                ok = false;
-                continue;
-            }
-        }
-        let positive = POSITIVE_SECONDS_KEYS.contains(&k);
-        if positive || NON_NEGATIVE_SECONDS_KEYS.contains(&k) {
-            let min = i64::from(positive);
-            match text.trim().parse::<i64>() {
-                Ok(n) if n >= min && n <= i64::from(i32::MAX) => {}
-                _ => {
-                    ctx.err(
-                        value.span(),
-                        &field,
-                        format!("must be a whole number >= {min}, got {}", value.get_ref()),
-                        Some("open-iscsi rejects or replaces other values".into()),
-                    );
-                    ok = false;
-                    continue;
+        match build_setting(ctx, k, &field, key.span(), value) {
+            Some(text) => {
+                if k == KEY_LOGIN_TIMEOUT || k == KEY_INITIAL_LOGIN_RETRY_MAX {
+                    login_spans.push((value.span(), field));
+                } else if k == settings::KEY_FIRST_BURST || k == settings::KEY_MAX_BURST {
+                    burst_spans.push((value.span(), field));
                 }
+                extra.insert(k.to_string(), text);
             }
+            None => ok = false,
         }
-        extra.insert(k.to_string(), text);
+    }
+    if ok {
+        let i = Initiator {
+            extra: extra.clone(),
+            ..Initiator::default()
+        };
+        // RFC 7143 12.14: FirstBurstLength <= MaxBurstLength, or the
+        // login fails (open-iscsi's defaults where one is not given).
+        let len = |key: &str, default: u32| -> u32 {
+            i.extra
+                .get(key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let first = len(settings::KEY_FIRST_BURST, settings::DEFAULT_FIRST_BURST);
+        let max = len(settings::KEY_MAX_BURST, settings::DEFAULT_MAX_BURST);
+        if first > max {
+            let (span, field) = burst_spans
+                .first()
+                .cloned()
+                .unwrap_or((0..0, "initiator.settings".into()));
+            ctx.err(
+                span,
+                &field,
+                format!("FirstBurstLength {first} is larger than MaxBurstLength {max}"),
+                Some(
+                    "the first burst is part of a burst: FirstBurstLength <= MaxBurstLength".into(),
+                ),
+            );
+            ok = false;
+        }
+        let wait = i.login_wait_s();
+        if wait > settings::MAX_LOGIN_WAIT_S {
+            let (span, field) = login_spans
+                .first()
+                .cloned()
+                .unwrap_or((0..0, "initiator.settings".into()));
+            ctx.err(
+                span,
+                &field,
+                format!(
+                    "a login may wait login_timeout × (initial_login_retry_max + 1) = {} × {} = {wait} s: more than {} s",
+                    i.login_timeout(),
+                    u64::from(i.initial_login_retry_max()) + 1,
+                    settings::MAX_LOGIN_WAIT_S
+                ),
+                Some(format!(
+                    "lower login_timeout or initial_login_retry_max (defaults {DEFAULT_LOGIN_TIMEOUT} and {})",
+                    settings::DEFAULT_INITIAL_LOGIN_RETRY_MAX
+                )),
+            );
+            ok = false;
+        }
     }
     if !ok {
         return None;
@@ -689,6 +769,166 @@ fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
     })
 }
 
+/// One `[initiator.settings]` entry, checked against the allow-list
+/// ([`settings::SETTINGS`]): the value as iscsiadm takes it. A secret's
+/// value is never part of a message.
+fn build_setting(
+    ctx: &mut Ctx<'_>,
+    k: &str,
+    field: &str,
+    key_span: Range<usize>,
+    value: &Spanned<toml::Value>,
+) -> Option<String> {
+    if let Some((_, named)) = settings::NAMED.iter().find(|(n, _)| *n == k) {
+        ctx.err(
+            key_span,
+            field,
+            "is set by a named field".into(),
+            Some(format!("use {named} instead")),
+        );
+        return None;
+    }
+    if let Some(r) = settings::refusal(k) {
+        ctx.err(
+            key_span,
+            field,
+            format!("`{k}` may not be set: {}", r.why),
+            Some("remove it; the allowed keys are listed in harness/src/parse/mod.rs".into()),
+        );
+        return None;
+    }
+    let Some(def) = settings::setting(k) else {
+        let known = settings::known_keys();
+        let hint = match known.iter().find(|v| v.eq_ignore_ascii_case(k)) {
+            Some(v) => format!("did you mean `{v}`? (case matters)"),
+            None => match closest(k, &known) {
+                Some(v) => format!("did you mean `{v}`?"),
+                None => "not a setting the harness allows; the allowed keys are listed in harness/src/parse/mod.rs (quote dotted keys)".into(),
+            },
+        };
+        ctx.err(
+            key_span,
+            field,
+            format!("unknown initiator setting `{}`", shorten(k)),
+            Some(hint),
+        );
+        return None;
+    };
+    let secret = def.is_secret();
+    let shown = |v: &toml::Value| -> String {
+        if secret {
+            settings::REDACTED.to_string()
+        } else {
+            shorten(&v.to_string())
+        }
+    };
+    if let toml::Value::Table(_) = value.get_ref() {
+        ctx.err(
+            value.span(),
+            field,
+            "expected a value, found a table".into(),
+            Some(r#"quote dotted keys: "node.session.x" = "v""#.into()),
+        );
+        return None;
+    }
+    match def.ty {
+        SettingType::Seconds { min, max } | SettingType::Int { min, max, .. } => {
+            let (zero, pow2) = match def.ty {
+                SettingType::Int { zero, pow2, .. } => (zero, pow2),
+                _ => (false, false),
+            };
+            let n = match value.get_ref() {
+                toml::Value::Integer(i) => Some(*i),
+                toml::Value::String(t) => t.trim().parse::<i64>().ok(),
+                _ => None,
+            };
+            let unit = if matches!(def.ty, SettingType::Seconds { .. }) {
+                " seconds"
+            } else {
+                ""
+            };
+            match n {
+                Some(n)
+                    if ((min..=max).contains(&n) || (zero && n == 0))
+                        && (!pow2 || (n > 0 && (n & (n - 1)) == 0)) =>
+                {
+                    Some(n.to_string())
+                }
+                _ => {
+                    let range = format!(
+                        "{}a whole number >= {min} and <= {max}{unit}{}",
+                        if zero { "0 or " } else { "" },
+                        if pow2 { ", a power of 2" } else { "" }
+                    );
+                    ctx.err(
+                        value.span(),
+                        field,
+                        format!("must be {range}, got {}", shown(value.get_ref())),
+                        Some(def.what.into()),
+                    );
+                    None
+                }
+            }
+        }
+        SettingType::Word(valid) => match value.get_ref() {
+            toml::Value::String(text) if valid.contains(&text.as_str()) => Some(text.clone()),
+            toml::Value::String(text) => {
+                unknown_value(
+                    ctx,
+                    value.span(),
+                    field,
+                    &format!("value `{}` for {k}", shorten(text)),
+                    text,
+                    valid,
+                    "values",
+                );
+                None
+            }
+            other => {
+                ctx.err(
+                    value.span(),
+                    field,
+                    format!("expected a string, found {}", other.type_str()),
+                    Some(format!("valid values: {}", valid.join(", "))),
+                );
+                None
+            }
+        },
+        SettingType::Secret => match value.get_ref() {
+            toml::Value::String(text)
+                if (1..=settings::MAX_SECRET_LEN).contains(&text.len())
+                    && text.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Some(text.clone())
+            }
+            toml::Value::String(_) => {
+                ctx.err(
+                    value.span(),
+                    field,
+                    format!(
+                        "must be 1 to {} printable ASCII characters without spaces (value not shown)",
+                        settings::MAX_SECRET_LEN
+                    ),
+                    Some(def.what.into()),
+                );
+                None
+            }
+            other => {
+                ctx.err(
+                    value.span(),
+                    field,
+                    format!(
+                        "expected a string, found {} (value not shown)",
+                        other.type_str()
+                    ),
+                    Some(def.what.into()),
+                );
+                None
+            }
+        },
+    }
+}
+
 fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Probe>> {
     if raw.is_empty() {
         return Some(vec![Probe {
@@ -698,6 +938,18 @@ fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Pr
         }]);
     }
     let mut ok = true;
+    if raw.len() > MAX_PROBES {
+        ctx.err(
+            raw[MAX_PROBES].span(),
+            &format!("probe[{MAX_PROBES}]"),
+            format!(
+                "{} probes: more than the {MAX_PROBES} a scenario may have",
+                raw.len()
+            ),
+            Some("one probe per kind of I/O is enough".into()),
+        );
+        return None;
+    }
     let mut probes: Vec<Probe> = Vec::new();
     for (i, p) in raw.iter().enumerate() {
         let p = p.get_ref();
@@ -705,7 +957,7 @@ fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Pr
             "blkprobe" => Some(ProbeKind::Blkprobe),
             other => {
                 let field = format!("probe[{i}].kind");
-                let what = format!("probe kind `{other}`");
+                let what = format!("probe kind `{}`", shorten(other));
                 unknown_value(
                     ctx,
                     p.kind.span(),
@@ -720,12 +972,21 @@ fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Pr
         };
         let interval_ms = match &p.interval_ms {
             None => Some(10),
-            Some(v) if *v.get_ref() > 0 => Some(*v.get_ref() as u64),
+            Some(v) if (1..=MAX_PROBE_INTERVAL_MS).contains(v.get_ref()) => {
+                Some(*v.get_ref() as u64)
+            }
             Some(v) => {
                 ctx.err(
                     v.span(),
                     &format!("probe[{i}].interval_ms"),
-                    format!("must be > 0, got {}", v.get_ref()),
+                    if *v.get_ref() > 0 {
+                        format!(
+                            "must be from 1 to {MAX_PROBE_INTERVAL_MS}, got {}",
+                            v.get_ref()
+                        )
+                    } else {
+                        format!("must be > 0, got {}", v.get_ref())
+                    },
                     Some("milliseconds between operations, e.g. 10".into()),
                 );
                 None
@@ -742,6 +1003,14 @@ fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Pr
                 &format!("probe[{i}].name"),
                 "must not be empty".into(),
                 None,
+            );
+            ok = false;
+        } else if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+            ctx.err(
+                name_span,
+                &format!("probe[{i}].name"),
+                format!("must be at most {MAX_NAME_LEN} characters, without control characters"),
+                Some("a short word, e.g. \"blk\"".into()),
             );
             ok = false;
         } else if probes.iter().any(|q| q.name == name) {
@@ -863,6 +1132,8 @@ fn build_faults(
     let mut ok = true;
     // (fault, span of start_s, span of kind) for the overlap check.
     let mut faults: Vec<(Fault, Range<usize>, Range<usize>)> = Vec::new();
+    let mut total_pulses = 0usize;
+    let mut pulses_reported = false;
     for (i, f) in raw.iter().enumerate() {
         let kind_field = fault_string(ctx, f, i, "kind");
         let kind_field = match kind_field {
@@ -891,7 +1162,7 @@ fn build_faults(
                         ctx.err(
                             d.span(),
                             &format!("fault[{i}].direction"),
-                            format!("unknown direction `{}`", d.get_ref()),
+                            format!("unknown direction `{}`", shorten(d.get_ref())),
                             Some(closest_hint(d.get_ref(), &valid, "directions")),
                         );
                         None
@@ -941,13 +1212,26 @@ fn build_faults(
         let start = ctx.non_negative(
             &start_v,
             &format!("fault[{i}].start_s"),
+            MAX_DURATION_S,
             "seconds from the start of the I/O phase",
         );
-        let duration = ctx.positive(
-            &duration_v,
-            &format!("fault[{i}].duration_s"),
-            "how long the fault lasts, in seconds",
-        );
+        let duration = if *duration_v.get_ref() > 0.0 && *duration_v.get_ref() < fault::MIN_STEP_S {
+            ctx.bounded(
+                &duration_v,
+                &format!("fault[{i}].duration_s"),
+                fault::MIN_STEP_S,
+                true,
+                MAX_DURATION_S,
+                "a fault step takes a few milliseconds to apply: shorter faults are not what they say",
+            )
+        } else {
+            ctx.positive(
+                &duration_v,
+                &format!("fault[{i}].duration_s"),
+                MAX_DURATION_S,
+                "how long the fault lasts, in seconds",
+            )
+        };
         let (Some(kind), Some(start_s), Some(duration_s)) = (kind, start, duration) else {
             ok = false;
             continue;
@@ -976,6 +1260,7 @@ fn build_faults(
             }
         }
         if fault.pulse_count() > MAX_PULSES {
+            pulses_reported = true;
             ctx.err(
                 duration_v.span(),
                 &format!("fault[{i}].duration_s"),
@@ -984,6 +1269,17 @@ fn build_faults(
                     fault.pulse_count()
                 ),
                 Some("use a longer period_s or a shorter duration_s".into()),
+            );
+            ok = false;
+        }
+        total_pulses = total_pulses.saturating_add(fault.pulse_count());
+        if total_pulses > MAX_PULSES && !pulses_reported {
+            pulses_reported = true;
+            ctx.err(
+                duration_v.span(),
+                &format!("fault[{i}].duration_s"),
+                format!("the faults have {total_pulses} pulses in all: more than the {MAX_PULSES} a scenario may have"),
+                Some("use fewer faults or longer periods".into()),
             );
             ok = false;
         }
@@ -1044,7 +1340,7 @@ fn build_fault_kind(
         ctx.err(
             kind_name.span(),
             &field("kind"),
-            format!("unknown fault kind `{name}`"),
+            format!("unknown fault kind `{}`", shorten(name)),
             Some(hint),
         );
         return None;
@@ -1073,7 +1369,7 @@ fn build_fault_kind(
             ctx.err(
                 span,
                 &field(key),
-                format!("unknown field `{key}`"),
+                format!("unknown field `{}`", shorten(key)),
                 Some(closest_hint(key, &valid, "keys")),
             );
         } else {
@@ -1178,7 +1474,7 @@ fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
                 ctx.err(
                     v.span(),
                     "expect.first_error",
-                    format!("unknown value `{s}`"),
+                    format!("unknown value `{}`", shorten(s)),
                     Some(closest_hint(s, &["oracle", "none"], "words")),
                 );
                 ok = false;
@@ -1189,12 +1485,14 @@ fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
                     .as_float()
                     .or(v.get_ref().as_integer().map(|i| i as f64));
                 match x {
-                    Some(x) if x.is_finite() && x >= 0.0 => e.first_error = FirstErrorExpect::At(x),
+                    Some(x) if x.is_finite() && (0.0..=MAX_DURATION_S).contains(&x) => {
+                        e.first_error = FirstErrorExpect::At(x)
+                    }
                     _ => {
                         ctx.err(
                             v.span(),
                             "expect.first_error",
-                            "must be >= 0 seconds".into(),
+                            format!("must be from 0 to {MAX_DURATION_S} seconds"),
                             Some(hint.into()),
                         );
                         ok = false;
@@ -1213,7 +1511,7 @@ fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
         }
     }
     if let Some(t) = &raw.tolerance_s {
-        match ctx.positive(t, "expect.tolerance_s", "seconds, e.g. 1.5") {
+        match ctx.positive(t, "expect.tolerance_s", MAX_DURATION_S, "seconds, e.g. 1.5") {
             Some(x) if matches!(e.first_error, FirstErrorExpect::At(_)) => e.tolerance_s = x,
             Some(_) => {
                 ctx.err(
@@ -1237,7 +1535,7 @@ fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
         ),
     ] {
         if let Some(v) = v {
-            match ctx.non_negative(v, field, "seconds") {
+            match ctx.non_negative(v, field, MAX_DURATION_S + MAX_DEADLINE_S, "seconds") {
                 Some(x) => *slot = Some(x),
                 None => ok = false,
             }
@@ -1274,6 +1572,7 @@ fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> {
         match ctx.positive(
             v,
             "expect.deadline_s",
+            MAX_DEADLINE_S,
             "seconds after duration_s for the probe to verify and end, e.g. 50",
         ) {
             Some(x) if x >= MIN_DEADLINE_S => e.deadline_s = x,
@@ -1337,14 +1636,32 @@ fn unknown_value(
 
 /// `did you mean `x`?` when one valid name is close, the list otherwise.
 fn closest_hint(got: &str, valid: &[&str], what: &str) -> String {
-    let best = valid
+    match closest(got, valid) {
+        Some(v) => format!("did you mean `{v}`?"),
+        None => format!("valid {what}: {}", valid.join(", ")),
+    }
+}
+
+/// The valid name closest to `got`, when it is close. Very long input is
+/// not compared (the distance is quadratic).
+fn closest<'v>(got: &str, valid: &[&'v str]) -> Option<&'v str> {
+    if got.len() > MAX_COMPARED_LEN {
+        return None;
+    }
+    valid
         .iter()
         .map(|v| (strsim::damerau_levenshtein(got, v), *v))
-        .min_by_key(|(d, _)| *d);
-    match best {
-        Some((d, v)) if d <= (v.len() / 3).max(2) => format!("did you mean `{v}`?"),
-        _ => format!("valid {what}: {}", valid.join(", ")),
-    }
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, v)| *d <= (v.len() / 3).max(2))
+        .map(|(_, v)| v)
+}
+
+/// Longest input [`closest`] compares.
+const MAX_COMPARED_LEN: usize = 256;
+
+/// Text from the file as shown in a message: at most 80 characters.
+fn shorten(s: &str) -> String {
+    clip(s, 80)
 }
 
 /// A key as written in a dotted path: bare when it can be, quoted otherwise.
@@ -1401,13 +1718,36 @@ fn serde_diagnostic(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
     if field.is_empty() {
         field = field_on_line(text, span.start);
     }
-    Diagnostic {
+    clipped(Diagnostic {
         file: file.to_string(),
         line,
         column,
         field,
         message,
         hint,
+    })
+}
+
+/// A diagnostic of bounded size, whatever the input echoed into it: the
+/// field at most [`MAX_FIELD_LEN`] characters, message and hint at most
+/// [`MAX_MESSAGE_LEN`].
+fn clipped(mut d: Diagnostic) -> Diagnostic {
+    d.field = clip(&d.field, MAX_FIELD_LEN);
+    d.message = clip(&d.message, MAX_MESSAGE_LEN);
+    d.hint = d.hint.map(|h| clip(&h, MAX_MESSAGE_LEN));
+    d
+}
+
+const MAX_FIELD_LEN: usize = 200;
+const MAX_MESSAGE_LEN: usize = 1000;
+
+/// `s` cut to `max` characters, with `...` when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(max).collect();
+        format!("{head}...")
     }
 }
 
@@ -2007,7 +2347,7 @@ max_stall_s = 8
         ));
         assert_eq!(d.hint.as_deref(), Some("valid values: None, CHAP"));
         // Each valid word passes.
-        for v in DIGESTS {
+        for v in settings::DIGESTS {
             let text = GOOD.replace(
                 "\"node.session.iscsi.InitialR2T\" = \"No\"",
                 &format!("\"node.conn[0].iscsi.DataDigest\" = \"{v}\""),
@@ -2023,6 +2363,240 @@ max_stall_s = 8
             d.hint.as_deref(),
             Some("did you mean `tgt`? (case matters)")
         );
+    }
+
+    /// GOOD with its InitialR2T setting replaced by `line`.
+    fn with_setting(line: &str) -> String {
+        GOOD.replace("\"node.session.iscsi.InitialR2T\" = \"No\"", line)
+    }
+
+    #[test]
+    fn settings_outside_the_allow_list_are_refused_with_the_closest_key() {
+        // A typo: line 17, the key's column, the closest allowed key.
+        let d = one(&with_setting("\"node.session.iscsi.InitialRT2\" = \"No\""));
+        assert_eq!(
+            (d.field.as_str(), d.line, d.column),
+            (
+                "initiator.settings.\"node.session.iscsi.InitialRT2\"",
+                17,
+                1
+            )
+        );
+        assert_eq!(
+            d.message,
+            "unknown initiator setting `node.session.iscsi.InitialRT2`"
+        );
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("did you mean `node.session.iscsi.InitialR2T`?")
+        );
+        let d = one(&with_setting("\"node.conn[0].timeo.login_timout\" = 5"));
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("did you mean `node.conn[0].timeo.login_timeout`?")
+        );
+        let d = one(&with_setting("\"node.session.iscsi.initialr2t\" = \"No\""));
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("did you mean `node.session.iscsi.InitialR2T`? (case matters)")
+        );
+        // Far from every key: pointed at the list.
+        let d = one(&with_setting("\"node.session.xmit_thread_priority\" = -20"));
+        assert!(d.hint.as_deref().unwrap().contains("allowed keys"), "{d}");
+        // Not a node key at all.
+        let d = one(&with_setting("\"foo\" = 1"));
+        assert!(d.message.contains("unknown initiator setting `foo`"), "{d}");
+    }
+
+    #[test]
+    fn dangerous_settings_are_refused_with_the_reason() {
+        for (key, why) in [
+            ("node.startup", "boot"),
+            ("node.conn[0].startup", "boot"),
+            ("iface.net_ifacename", "another network interface"),
+            ("iface.iscsi_ifacename", "another network interface"),
+            ("node.session.scan", "LUN scan"),
+            ("node.session.nr_sessions", "one session"),
+            ("node.conn[0].address", "lane address"),
+        ] {
+            let d = one(&with_setting(&format!("\"{key}\" = \"automatic\"")));
+            assert_eq!(d.field, format!("initiator.settings.{key:?}"));
+            assert_eq!((d.line, d.column), (17, 1), "{d}");
+            assert!(d.message.contains("may not be set"), "{d}");
+            assert!(d.message.contains(why), "{d}");
+        }
+    }
+
+    #[test]
+    fn settings_values_are_typed_and_bounded() {
+        let ok = |line: &str| Scenario::parse(&with_setting(line), "x.toml").unwrap();
+        let s = ok("\"node.session.cmds_max\" = 64");
+        assert_eq!(s.initiator.extra["node.session.cmds_max"], "64");
+        // A number written as a string is normalized.
+        let s = ok("\"node.session.queue_depth\" = \" 16\"");
+        assert_eq!(s.initiator.extra["node.session.queue_depth"], "16");
+        let s = ok("\"node.conn[0].iscsi.MaxXmitDataSegmentLength\" = 0");
+        assert_eq!(
+            s.initiator.extra["node.conn[0].iscsi.MaxXmitDataSegmentLength"],
+            "0"
+        );
+        ok("\"node.session.iscsi.FirstBurstLength\" = 262144");
+        ok("\"node.conn[0].timeo.logout_timeout\" = 25");
+        for (line, part) in [
+            ("\"node.session.cmds_max\" = 100", "a power of 2"),
+            ("\"node.session.cmds_max\" = 4096", "<= 2048"),
+            ("\"node.session.queue_depth\" = 0", ">= 1"),
+            (
+                "\"node.session.iscsi.MaxBurstLength\" = 16777216",
+                "<= 16777215",
+            ),
+            (
+                "\"node.conn[0].iscsi.MaxRecvDataSegmentLength\" = 100",
+                ">= 512",
+            ),
+            (
+                "\"node.conn[0].timeo.logout_timeout\" = 60",
+                "<= 25 seconds",
+            ),
+            ("\"node.session.err_timeo.abort_timeout\" = -1", ">= 0"),
+            (
+                "\"node.session.err_timeo.lu_reset_timeout\" = 9223372036854775807",
+                "<= 120",
+            ),
+            (
+                "\"node.session.initial_login_retry_max\" = \"many\"",
+                ">= 1",
+            ),
+            ("\"node.session.queue_depth\" = 1.5", "got 1.5"),
+        ] {
+            let d = one(&with_setting(line));
+            assert_eq!(d.line, 17, "{d}");
+            assert!(d.field.starts_with("initiator.settings."), "{d}");
+            assert!(d.message.contains(part), "{line}: {d}");
+        }
+        // A word setting takes a string only.
+        let d = one(&with_setting("\"node.session.iscsi.ImmediateData\" = 1"));
+        assert_eq!(d.hint.as_deref(), Some("valid values: No, Yes"));
+    }
+
+    #[test]
+    fn the_first_burst_fits_in_a_burst() {
+        let d = one(&with_setting(
+            "\"node.session.iscsi.FirstBurstLength\" = 65536\n\"node.session.iscsi.MaxBurstLength\" = 8192",
+        ));
+        assert_eq!(d.line, 17);
+        assert!(
+            d.message
+                .contains("65536 is larger than MaxBurstLength 8192"),
+            "{d}"
+        );
+        // Against open-iscsi's default MaxBurstLength (16776192).
+        let d = one(&with_setting(
+            "\"node.session.iscsi.FirstBurstLength\" = 16777215",
+        ));
+        assert!(d.message.contains("MaxBurstLength 16776192"), "{d}");
+        Scenario::parse(
+            &with_setting("\"node.session.iscsi.MaxBurstLength\" = 262144"),
+            "x.toml",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_login_may_not_wait_past_the_cap() {
+        let login = |timeout: &str, retries: &str| {
+            GOOD.replace(
+                "\"node.conn[0].timeo.login_timeout\" = 5",
+                &format!(
+                    "\"node.conn[0].timeo.login_timeout\" = {timeout}\n\"node.session.initial_login_retry_max\" = {retries}"
+                ),
+            )
+        };
+        // open-iscsi's defaults are the cap: 15 s × (8 + 1) = 135 s.
+        let s = Scenario::parse(&login("15", "8"), "x.toml").unwrap();
+        assert_eq!(s.initiator.login_wait_s(), settings::MAX_LOGIN_WAIT_S);
+        let s = Scenario::parse(&login("5", "2"), "x.toml").unwrap();
+        assert_eq!(s.initiator.login_wait_s(), 15);
+        let d = one(&login("30", "8"));
+        assert_eq!(
+            (d.field.as_str(), d.line),
+            (
+                "initiator.settings.\"node.conn[0].timeo.login_timeout\"",
+                16
+            )
+        );
+        assert!(d.message.contains("30 × 9 = 270 s: more than 135 s"), "{d}");
+        // The default retry count counts when only the timeout is given.
+        let d = one(&GOOD.replace("login_timeout\" = 5", "login_timeout\" = 20"));
+        assert!(d.message.contains("20 × 9 = 180 s"), "{d}");
+        // Each alone within its own range, together too much.
+        let d = one(&login("10", "64"));
+        assert!(d.message.contains("10 × 65 = 650 s"), "{d}");
+        // And the retry count's own range.
+        let d = one(&login("1", "65"));
+        assert!(d.message.contains("<= 64"), "{d}");
+    }
+
+    #[test]
+    fn chap_values_are_checked_without_being_echoed() {
+        let s = Scenario::parse(
+            &with_setting(
+                "\"node.session.auth.authmethod\" = \"CHAP\"\n\"node.session.auth.username\" = \"iqn.user\"\n\"node.session.auth.password\" = \"s3cret-pass\"",
+            ),
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            s.initiator.extra["node.session.auth.password"],
+            "s3cret-pass"
+        );
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("s3cret-pass") && !debug.contains("iqn.user"),
+            "{debug}"
+        );
+        assert!(debug.contains(settings::REDACTED));
+        let shown = s.initiator.shown_settings();
+        assert!(shown
+            .iter()
+            .all(|(_, v)| v != "s3cret-pass" && v != "iqn.user"));
+        for bad in [
+            "\"hunter 2\"",
+            "\"hunter2\\n\"",
+            "\"\"",
+            "12345678",
+            "\"é-hunter2\"",
+            "[\"hunter2\"]",
+        ] {
+            let text = with_setting(&format!("\"node.session.auth.password_in\" = {bad}"));
+            let e = Scenario::parse(&text, "x.toml").unwrap_err();
+            let d = &e.diagnostics()[0];
+            assert_eq!(d.line, 17, "{d}");
+            assert_eq!(
+                d.field,
+                "initiator.settings.\"node.session.auth.password_in\""
+            );
+            let shown = e.to_string();
+            assert!(!shown.contains("hunter"), "{shown}");
+            assert!(!shown.contains("12345678"), "{shown}");
+        }
+        let long = format!("\"node.session.auth.password\" = \"{}\"", "x".repeat(300));
+        let d = one(&with_setting(&long));
+        assert!(d.message.contains("1 to 255"), "{d}");
+        assert!(!d.to_string().contains("xxxxxxxx"), "{d}");
+    }
+
+    #[test]
+    fn the_schema_lists_every_allowed_setting() {
+        let doc = include_str!("mod.rs");
+        let doc = &doc[..doc.find("\nuse ").unwrap()];
+        for k in settings::SETTINGS {
+            assert!(
+                doc.contains(&format!("| `{}` |", k.key)),
+                "{} missing from the schema",
+                k.key
+            );
+        }
     }
 
     #[test]

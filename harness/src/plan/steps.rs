@@ -94,6 +94,23 @@ mod tests {
         assert_eq!(plain.delay, Duration::ZERO);
     }
 
+    #[test]
+    fn conversions_never_panic_outside_the_parser_bounds() {
+        // The parser refuses these; a hand-made spec still converts.
+        for x in [f64::NAN, f64::INFINITY, -1.0, 1e308] {
+            let n = netem_for(&NetemSpec {
+                delay_ms: x,
+                jitter_ms: x,
+                rate_kbit: Some(u64::MAX),
+                ..NetemSpec::default()
+            });
+            assert!(n.delay <= Duration::from_secs(60), "{x}: {:?}", n.delay);
+            assert_eq!(n.rate.unwrap().bytes_per_s, u64::MAX / 8);
+        }
+        let t = tbf_for(u64::MAX);
+        assert_eq!((t.burst_bytes, t.limit_bytes), (u32::MAX, u32::MAX));
+    }
+
     const HEAD: &str = "version = 1\nduration_s = 40\n[lane]\ntarget = \"tgt\"\n";
 
     fn plan_of(faults: &str) -> Vec<Step> {

@@ -70,31 +70,17 @@ pub fn expected(p: &Prediction) -> Expected {
     }
 }
 
-/// The initiator settings a run applied, as the report lists them: CHAP
-/// secrets (any `*.auth.*` key) redacted.
+/// The initiator settings a run applied, as the report lists them: secrets
+/// redacted (the allow-list in [`crate::model::settings`] decides which).
 fn settings_of(run: &Run) -> BTreeMap<String, String> {
     run.scenario
         .initiator
-        .iscsiadm_settings()
+        .shown_settings()
         .into_iter()
-        .map(|(k, v)| {
-            let v = if is_secret(&k) {
-                REDACTED.to_string()
-            } else {
-                v
-            };
-            (k, v)
-        })
         .collect()
 }
 
-/// What a secret's value reads as in reports.
-pub const REDACTED: &str = "(redacted)";
-
-/// Whether an iscsiadm key holds a CHAP name or secret.
-pub fn is_secret(key: &str) -> bool {
-    key.contains(".auth.")
-}
+pub use crate::model::settings::{is_secret, REDACTED};
 
 /// How report entries are made from runs (harness side: they know checks
 /// and predictions).
@@ -303,6 +289,8 @@ mod tests {
         let s = Scenario::parse(
             "version = 1\nduration_s = 10\n[lane]\ntarget = \"tgt\"\n\
              [initiator.settings]\n\"node.session.auth.password\" = \"hunter2\"\n\
+             \"node.session.auth.username\" = \"alice.chap\"\n\
+             \"node.session.auth.password_in\" = \"hunter3\"\n\
              \"node.session.auth.authmethod\" = \"CHAP\"\n",
             "s.toml",
         )
@@ -316,11 +304,20 @@ mod tests {
             Timings::default(),
         );
         assert_eq!(e.settings["node.session.auth.password"], REDACTED);
-        assert!(!Report {
+        assert_eq!(e.settings["node.session.auth.username"], REDACTED);
+        assert_eq!(e.settings["node.session.auth.password_in"], REDACTED);
+        // The method is no secret: the report says CHAP was used.
+        assert_eq!(e.settings["node.session.auth.authmethod"], "CHAP");
+        let json = Report {
             schema: SCHEMA,
-            scenarios: vec![e]
+            scenarios: vec![e],
         }
-        .to_json()
-        .contains("hunter2"));
+        .to_json();
+        for secret in ["hunter2", "hunter3", "alice.chap"] {
+            assert!(!json.contains(secret), "{json}");
+        }
+        // Nor does the plan's Debug form (logs, panics) show them.
+        let debug = format!("{planned:?}");
+        assert!(!debug.contains("hunter") && !debug.contains("alice.chap"));
     }
 }

@@ -38,8 +38,14 @@ pub struct Pulse {
     pub period_s: f64,
 }
 
-/// Most pulses one fault may have: a flap of 1 s over a 10-hour run.
+/// Most pulses one fault (and one scenario) may have: a flap of 1 s over a
+/// 10-hour run.
 pub const MAX_PULSES: usize = 36_000;
+
+/// Shortest fault, pulse or gap between pulses, in seconds: a step takes
+/// milliseconds to apply (a netlink or nft call, more under TCG), so a
+/// shorter one would not be what the scenario says.
+pub const MIN_STEP_S: f64 = 0.1;
 
 /// What a fault does to the link, in the oracle's terms.
 #[derive(Debug, Clone, Copy, PartialEq)]
