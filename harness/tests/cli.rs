@@ -95,3 +95,59 @@ fn list_shows_every_shipped_scenario_with_its_target() {
         assert!(line.contains("lackhole"), "no description in: {line}");
     }
 }
+
+/// A valid scenario (the shipped short blackhole).
+fn good_scenario() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/outage/short-blackhole.toml")
+}
+
+#[test]
+fn a_symlink_planted_in_out_is_refused_and_its_target_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("shadow");
+    std::fs::write(&victim, "root:$6$secret:19000::::::\n").unwrap();
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    std::os::unix::fs::symlink(&victim, out_dir.join("report.json")).unwrap();
+    let out = Command::new(HARNESS)
+        .arg("run")
+        .arg(good_scenario())
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("report.json is a symbolic link"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "root:$6$secret:19000::::::\n"
+    );
+    assert!(std::fs::symlink_metadata(out_dir.join("report.json"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
+fn an_out_folder_other_users_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = Command::new(HARNESS)
+        .arg("run")
+        .arg(good_scenario())
+        .arg("--out")
+        .arg(&shared)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("other users can write it"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
+}

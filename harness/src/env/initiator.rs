@@ -58,16 +58,25 @@ impl Node {
         for (key, value) in manual.iter().chain(settings) {
             node.node_op(&["-o", "update", "-n", key, "-v", value])
                 .await
-                .with_context(|| format!("setting {key} = {value}"))?;
+                .with_context(|| {
+                    format!(
+                        "setting {key} = {}",
+                        crate::model::settings::shown(key, value)
+                    )
+                })?;
         }
         Ok(node)
     }
 
-    pub async fn login(&self) -> Result<Session> {
+    /// Logs in; gives up (killing iscsiadm) after `bound`, which should
+    /// cover the record's login_timeout x (initial_login_retry_max + 1).
+    pub async fn login(&self, bound: Duration) -> Result<Session> {
         self.ledger.record(Object::Session {
             iqn: self.iqn.clone(),
         })?;
-        self.node_op(&["--login"]).await?;
+        tokio::time::timeout(bound, self.node_op(&["--login"]))
+            .await
+            .map_err(|_| anyhow::anyhow!("the login did not end within {} s", bound.as_secs()))??;
         Session::find(&self.iqn).await
     }
 

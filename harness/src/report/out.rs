@@ -51,6 +51,21 @@ impl OutDir {
                 meta.mode() & 0o7777
             ));
         }
+        // A symlink where an output file goes was planted: say so rather
+        // than quietly replace it (writing never follows it either way).
+        let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let output_like = name.ends_with(".json") || name.ends_with(".jsonl");
+            if output_like && entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                let to = std::fs::read_link(entry.path()).unwrap_or_default();
+                return Err(format!(
+                    "refusing --out {}: {name} is a symbolic link (to {}), where the harness writes its output; remove it",
+                    path.display(),
+                    to.display()
+                ));
+            }
+        }
         Ok(OutDir {
             path: path.to_path_buf(),
         })
@@ -67,8 +82,8 @@ impl OutDir {
         }
         let fin = self.path.join(name);
         for _ in 0..16 {
-            let mut hasher = RandomState::new().build_hasher();
-            hasher.write_u32(std::process::id());
+            // Fresh random keys each time: a name nobody can guess ahead.
+            let hasher = RandomState::new().build_hasher();
             let partial = self
                 .path
                 .join(format!(".{name}.{:016x}.partial", hasher.finish()));
@@ -106,7 +121,12 @@ mod tests {
         let out = tmp.path().join("out");
         std::fs::create_dir(&out).unwrap();
         std::os::unix::fs::symlink(&victim, out.join("report.json")).unwrap();
+        let err = OutDir::prepare(&out).unwrap_err();
+        assert!(err.contains("report.json is a symbolic link"), "{err}");
+        // Planted after the check: writing replaces the link, never follows it.
+        std::fs::remove_file(out.join("report.json")).unwrap();
         let dir = OutDir::prepare(&out).unwrap();
+        std::os::unix::fs::symlink(&victim, out.join("report.json")).unwrap();
         dir.write("report.json", b"{}").unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"root:secret");
         let meta = std::fs::symlink_metadata(out.join("report.json")).unwrap();

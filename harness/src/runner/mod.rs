@@ -44,6 +44,9 @@ use crate::report::{Entry, EntryExt, Timings};
 const KILL_GRACE: Duration = Duration::from_secs(5);
 /// Bound on iscsiadm's logout of the session (in recovery, it only stops it).
 const LOGOUT_DEADLINE: Duration = Duration::from_secs(30);
+// The parser bounds a scenario's logout_timeout below it.
+const _: () =
+    assert!((crate::model::settings::MAX_LOGOUT_TIMEOUT_S as u64) < LOGOUT_DEADLINE.as_secs());
 /// After the logout failed the queued I/O: how long the probe may take to exit.
 const RELEASE_GRACE: Duration = Duration::from_secs(10);
 /// After the probe exited, or was given up on: how long its output may take
@@ -117,7 +120,10 @@ impl Setup {
         let settings = run.scenario.initiator.iscsiadm_settings();
         let node = Node::create(lane.ledger(), &portal.iqn, portal.addr, &settings).await?;
         let node = setup.node.insert(node);
-        setup.session = Some(node.login().await.context("logging in")?);
+        // The scenario's login wait (bounded by the parser), and slack for
+        // iscsiadm itself.
+        let login_bound = Duration::from_secs(run.scenario.initiator.login_wait_s() + 15);
+        setup.session = Some(node.login(login_bound).await.context("logging in")?);
         Ok(())
     }
 
@@ -411,7 +417,7 @@ fn spawn_probe(ctx: &RunContext, run: &Run, session: &Session, interval_ms: u64)
 async fn sleep_until(at: f64, cancel: &mut watch::Receiver<bool>) -> Result<()> {
     let wait = (at - monotonic_now()).max(0.0);
     tokio::select! {
-        _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => Ok(()),
+        _ = tokio::time::sleep(Duration::try_from_secs_f64(wait).unwrap_or(Duration::ZERO)) => Ok(()),
         _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
     }
 }
@@ -472,7 +478,8 @@ async fn timeline(
     }
     // The probe ends by itself after its duration and verification.
     let deadline = t0 + run.scenario.duration_s + run.scenario.expect.deadline_s;
-    let wait = Duration::from_secs_f64((deadline - monotonic_now()).max(0.0));
+    let wait = Duration::try_from_secs_f64((deadline - monotonic_now()).max(0.0))
+        .unwrap_or(Duration::ZERO);
     tokio::select! {
         status = child.wait() => {
             let status = status?;

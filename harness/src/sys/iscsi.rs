@@ -11,7 +11,7 @@ pub const SESSIONS: &str = "/sys/class/iscsi_session";
 
 /// Runs iscsiadm; fails with its stderr.
 pub async fn iscsiadm(args: &[&str]) -> Result<String> {
-    let what = format!("iscsiadm {}", args.join(" "));
+    let what = format!("iscsiadm {}", shown_args(args));
     let out = super::cmd::output(
         super::cmd::command("iscsiadm").args(args),
         &what,
@@ -21,12 +21,32 @@ pub async fn iscsiadm(args: &[&str]) -> Result<String> {
     if !out.status.success() {
         bail!(
             "iscsiadm {} failed ({}): {}",
-            args.join(" "),
+            shown_args(args),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// iscsiadm's arguments for messages: the value (`-v`) of a secret setting
+/// (`-n node.session.auth.password`) is not shown.
+pub fn shown_args(args: &[&str]) -> String {
+    let mut shown = Vec::with_capacity(args.len());
+    let mut key: Option<&str> = None;
+    for (i, arg) in args.iter().enumerate() {
+        if i > 0 && args[i - 1] == "-n" {
+            key = Some(arg);
+        }
+        let secret =
+            i > 0 && args[i - 1] == "-v" && key.is_some_and(crate::model::settings::is_secret);
+        shown.push(if secret {
+            crate::model::settings::REDACTED
+        } else {
+            arg
+        });
+    }
+    shown.join(" ")
 }
 
 /// Makes a child receive SIGKILL when the thread that spawned it dies (the
@@ -185,4 +205,28 @@ pub async fn logout_session(session: &str) -> Result<(), String> {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
     Err(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_not_shown_in_messages() {
+        let args = [
+            "-m",
+            "node",
+            "-o",
+            "update",
+            "-n",
+            "node.session.auth.password",
+            "-v",
+            "hunter2",
+        ];
+        let shown = shown_args(&args);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("node.session.auth.password"), "{shown}");
+        let plain = ["-o", "update", "-n", "node.session.queue_depth", "-v", "32"];
+        assert_eq!(shown_args(&plain), plain.join(" "));
+    }
 }
