@@ -597,17 +597,12 @@ fn delay_disruptions(t: &Timeouts, f: &Fault, gap: f64) -> Option<Repeated> {
 /// faults as tgt carries them out; see [`predict_run`]).
 pub fn predict_scenario(s: &Scenario) -> Prediction {
     let outages: Vec<Outage> = s.faults.iter().flat_map(Outage::of_fault).collect();
-    let mut p = predict_scenario_with(s, outages);
-    let t = Timeouts::from_initiator(&s.initiator);
-    for f in &s.faults {
-        let (borderline, notes) = target_fault_notes(&t, f, TargetKind::Tgt);
-        p.borderline |= borderline;
-        p.notes.extend(notes);
-    }
-    p
+    predict_scenario_with(s, outages, TargetKind::Tgt)
 }
 
-fn predict_scenario_with(s: &Scenario, outages: Vec<Outage>) -> Prediction {
+/// The prediction for `outages`, with the scenario's impairments and
+/// repeated disruptions, and each fault's notes as `target` carries it out.
+fn predict_scenario_with(s: &Scenario, outages: Vec<Outage>, target: TargetKind) -> Prediction {
     let interval = s
         .probes
         .iter()
@@ -661,6 +656,11 @@ fn predict_scenario_with(s: &Scenario, outages: Vec<Outage>) -> Prediction {
         } else {
             p.borderline |= borderline && error.is_none();
         }
+    }
+    for f in &s.faults {
+        let (borderline, notes) = target_fault_notes(&t, f, target);
+        p.borderline |= borderline;
+        p.notes.extend(notes);
     }
     p
 }
@@ -716,13 +716,8 @@ pub fn predict_run(run: &Run) -> Prediction {
             os
         })
         .collect();
-    let mut p = predict_scenario_with(s, outages);
+    let mut p = predict_scenario_with(s, outages, run.target);
     p.notes.extend(held);
-    for f in &s.faults {
-        let (borderline, notes) = target_fault_notes(&t, f, run.target);
-        p.borderline |= borderline;
-        p.notes.extend(notes);
-    }
     p
 }
 
