@@ -6,6 +6,7 @@
 //! Invariant: run ids are unique within a plan and usable in file names;
 //! the history file of a run is named after its id.
 
+pub mod shard;
 pub mod steps;
 
 pub use steps::{Action, Step};
@@ -28,6 +29,8 @@ pub struct PlannedRun {
     /// Its fault timeline, in time order.
     pub steps: Vec<Step>,
     pub prediction: Prediction,
+    /// Runs with no other run beside it (see [`crate::model::Lane::alone`]).
+    pub alone: bool,
 }
 
 impl PlannedRun {
@@ -38,13 +41,14 @@ impl PlannedRun {
             lane,
             steps: steps::plan(&run.scenario.faults),
             prediction: oracle::predict_run(&run),
+            alone: run.scenario.lane.alone,
             run,
         }
     }
 
     /// The file its history is saved in, in the output folder.
     pub fn history_file(&self) -> String {
-        format!("{}.history.jsonl", self.id)
+        iscsi_chaos_formats::report::history_file(&self.id)
     }
 }
 
