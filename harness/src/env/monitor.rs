@@ -170,13 +170,16 @@ impl Ours {
             }
         }
         if let Some(addr) = &self.target_addr {
+            // Both ends of a lane are in its /24: compare the subnets.
+            let subnet = |a: &str| a.rsplit_once('.').map(|(net, _)| net.to_string());
+            let ours = subnet(addr);
             let lane_net = format!("10.{}.", crate::model::names::SUBNET_OCTET);
             let other_addr = line.match_indices(&lane_net).any(|(i, _)| {
                 let tail: String = line[i..]
                     .chars()
                     .take_while(|c| c.is_ascii_digit() || *c == '.')
                     .collect();
-                tail.trim_end_matches('.') != addr
+                subnet(tail.trim_end_matches('.')) != ours
             });
             if other_addr {
                 return false;
@@ -257,6 +260,7 @@ mod tests {
             "I/O error, dev sdc, sector 2048 op 0x1:(WRITE) flags 0x8800",
             "scsi host4: iSCSI Initiator over TCP/IP",
             "iSCSI Login timeout on Network Portal 10.213.1.2:3260",
+            "Received iSCSI login request from 10.213.1.1 on iSCSI/TCP Network Portal 10.213.1.2:3260",
             "Unable to locate Target IQN: iqn.2026-11.io.iscsi-chaos:r1a-1 in Storage Node",
             "Loading iSCSI transport class v2.0-870.",
         ] {
@@ -269,6 +273,7 @@ mod tests {
             "I/O error, dev sdd, sector 2048 op 0x1:(WRITE) flags 0x8800",
             "scsi host40: iSCSI Initiator over TCP/IP",
             "iSCSI Login timeout on Network Portal 10.213.12.2:3260",
+            "Received iSCSI login request from 10.213.12.1 on iSCSI/TCP Network Portal 10.213.12.2:3260",
             "Unable to locate Target IQN: iqn.2026-11.io.iscsi-chaos:r1a-10 in Storage Node",
             "Unable to locate Target IQN: iqn.2026-11.io.iscsi-chaos:r2b-1 in Storage Node",
         ] {
