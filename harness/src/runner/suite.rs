@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use super::{run_one, RunContext};
 use crate::check::Verdict;
+use crate::plan::shard::expected_s;
 use crate::plan::PlannedRun;
 use crate::report::events::{Reporters, RunEvent};
 use crate::report::{Entry, EntryExt, Report, Timings};
@@ -55,25 +56,21 @@ fn choose_jobs(cpus: usize, available_mib: Option<u64>) -> (usize, String) {
     }
 }
 
-/// The order runs start in: plan order, except that a run marked `alone`
-/// waits for the runs before it and holds the ones after it back. Returns
-/// groups: each group's runs may share the host.
+/// The order runs start in, as waves: first every run that may share the
+/// host, longest expected first (so the lanes stay full to the end); then
+/// each run marked `alone`, one wave each, in plan order.
 pub fn waves(plan: &[PlannedRun]) -> Vec<Vec<usize>> {
-    let mut waves: Vec<Vec<usize>> = Vec::new();
-    let mut current = Vec::new();
-    for (i, p) in plan.iter().enumerate() {
-        if p.alone {
-            if !current.is_empty() {
-                waves.push(std::mem::take(&mut current));
-            }
-            waves.push(vec![i]);
-        } else {
-            current.push(i);
-        }
+    let mut shared: Vec<usize> = (0..plan.len()).filter(|&i| !plan[i].alone).collect();
+    shared.sort_by(|&a, &b| {
+        expected_s(&plan[b])
+            .total_cmp(&expected_s(&plan[a]))
+            .then(a.cmp(&b))
+    });
+    let mut waves = Vec::new();
+    if !shared.is_empty() {
+        waves.push(shared);
     }
-    if !current.is_empty() {
-        waves.push(current);
-    }
+    waves.extend((0..plan.len()).filter(|&i| plan[i].alone).map(|i| vec![i]));
     waves
 }
 
@@ -161,10 +158,11 @@ mod tests {
     }
 
     #[test]
-    fn runs_marked_alone_get_a_wave_of_their_own() {
+    fn shared_runs_go_first_longest_leading_then_each_alone_run_by_itself() {
         let s = |name: &str, alone: bool| {
+            let duration = if name == "d" { 50 } else { 10 };
             let text = format!(
-                "version = 1\nduration_s = 10\n[lane]\ntarget = \"tgt\"\nalone = {alone}\n"
+                "version = 1\nduration_s = {duration}\n[lane]\ntarget = \"tgt\"\nalone = {alone}\n"
             );
             Scenario::parse(&text, format!("{name}.toml")).unwrap()
         };
@@ -176,9 +174,7 @@ mod tests {
             s("e", true),
             s("f", true),
         ]);
-        assert_eq!(
-            waves(&plan),
-            vec![vec![0, 1], vec![2], vec![3], vec![4], vec![5]]
-        );
+        // The shared runs first, the longest (d) leading; then each alone.
+        assert_eq!(waves(&plan), vec![vec![3, 0, 1], vec![2], vec![4], vec![5]]);
     }
 }
