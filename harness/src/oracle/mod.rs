@@ -174,6 +174,31 @@ pub struct Prediction {
     pub notes: Vec<String>,
 }
 
+impl Prediction {
+    /// What is wrong with the figures, if anything: every time must be
+    /// finite and non-negative, every window ordered (the fuzz target and
+    /// the property tests hold every prediction to this).
+    pub fn insane(&self) -> Option<String> {
+        let ok = |x: f64| x.is_finite() && x >= 0.0;
+        if let Some(x) = self.first_error_s.filter(|x| !ok(*x)) {
+            return Some(format!("first_error_s {x}"));
+        }
+        if !ok(self.tolerance_s) {
+            return Some(format!("tolerance_s {}", self.tolerance_s));
+        }
+        [
+            ("detection_s", self.detection_s),
+            ("max_stall_s", self.max_stall_s),
+            ("recovery_s", self.recovery_s),
+        ]
+        .into_iter()
+        .find_map(|(name, w)| {
+            let w = w?;
+            (!(ok(w.lo) && ok(w.hi) && w.lo <= w.hi)).then(|| format!("{name} {w:?}"))
+        })
+    }
+}
+
 /// The model for one outage, times from its start.
 #[derive(Debug, Clone, PartialEq)]
 struct Single {
@@ -1233,5 +1258,16 @@ mod tests {
         let p = predict_run(&run_of(&format!("{portal}{short}"), TargetKind::Tgt));
         assert_eq!(p.first_error_s, None);
         assert!(p.detection_s.is_none());
+    }
+
+    #[test]
+    fn insane_figures_are_named() {
+        let mut p = predict(&timeouts(2.0, 2.0, 5.0), &[drop(0.0, 60.0)], BUSY);
+        assert_eq!(p.insane(), None);
+        p.first_error_s = Some(f64::NAN);
+        assert!(p.insane().unwrap().starts_with("first_error_s"));
+        p.first_error_s = None;
+        p.recovery_s = Some(Window { lo: 3.0, hi: 1.0 });
+        assert!(p.insane().unwrap().starts_with("recovery_s"));
     }
 }
