@@ -46,12 +46,24 @@ impl Window {
         (self.lo + self.hi) / 2.0
     }
 }
+/// The file a run's history is saved in, beside report.json.
+pub fn history_file(run_id: &str) -> String {
+    format!("{run_id}.history.jsonl")
+}
+
 /// Bump only with an incompatible change of `report.json`.
 pub const SCHEMA: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub schema: u32,
+    /// Every run id of the whole plan, in plan order (also the runs other
+    /// shards ran): what `iscsi-chaos merge` checks shards against.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<String>,
+    /// `K/N` when this report holds one shard of the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub scenarios: Vec<Entry>,
 }
 
@@ -59,6 +71,8 @@ impl Default for Report {
     fn default() -> Self {
         Report {
             schema: SCHEMA,
+            plan: Vec::new(),
+            shard: None,
             scenarios: Vec::new(),
         }
     }
@@ -66,6 +80,10 @@ impl Default for Report {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The run id (`scenario` or `scenario@target`); its history is
+    /// `<id>.history.jsonl`.
+    #[serde(default)]
+    pub id: String,
     pub name: String,
     pub target: String,
     pub verdict: Verdict,

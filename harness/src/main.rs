@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use iscsi_chaos::ledger::host::IscsidUse;
 use iscsi_chaos::model::Scenario;
+use iscsi_chaos::plan::shard::Shard;
+use iscsi_chaos::plan::PlannedRun;
 use iscsi_chaos::report::events::{Reporters, RunEvent};
 use iscsi_chaos::report::json::JsonReport;
 use iscsi_chaos::report::out::OutDir;
@@ -13,7 +15,7 @@ use iscsi_chaos::report::progress::Progress;
 use iscsi_chaos::report::table::SummaryTable;
 use iscsi_chaos::report::Report;
 use iscsi_chaos::runner::{self as run, RunContext};
-use iscsi_chaos::runner::{cleanup, doctor};
+use iscsi_chaos::runner::{cleanup, doctor, suite};
 
 /// Exit status for bad input (scenario files, arguments).
 use iscsi_chaos_formats::exit;
@@ -42,6 +44,21 @@ enum Cmd {
         /// Output folder: report.json and one history per run.
         #[arg(long)]
         out: PathBuf,
+        /// Runs at once, each on its own lane (default: from the host's CPUs and memory).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
+        /// Run only shard K of N (K/N): a stable share of the runs, balanced by expected duration.
+        #[arg(long)]
+        shard: Option<Shard>,
+    },
+    /// Merge the output folders of shards (`run --shard`) into one report.json and their histories.
+    Merge {
+        /// The shards' output folders.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Output folder for the merged report.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// List scenarios with their one-line description and target expansion.
     List {
@@ -67,13 +84,25 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // A worker per lane at once (blocking calls happen on them), at least 2.
+    let workers = match &cli.command {
+        Cmd::Run { jobs, .. } => jobs.map_or_else(|| suite::default_jobs().0, usize::from),
+        _ => 2,
+    }
+    .max(2);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("tokio runtime");
     let code = match cli.command {
-        Cmd::Run { scenarios, out } => runtime.block_on(run_command(&scenarios, &out)),
+        Cmd::Run {
+            scenarios,
+            out,
+            jobs,
+            shard,
+        } => runtime.block_on(run_command(&scenarios, &out, jobs, shard)),
+        Cmd::Merge { shards, out } => merge_command(&shards, &out),
         Cmd::List { scenarios } => list(&scenarios),
         Cmd::Doctor { brief } => doctor::command(brief),
         Cmd::Cleanup => runtime.block_on(cleanup::command()),
@@ -167,11 +196,32 @@ fn new_run_id() -> String {
     format!("r{:x}{random:08x}", secs & 0xffffff)
 }
 
-async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
+async fn run_command(paths: &[PathBuf], out: &Path, jobs: Option<u16>, shard: Option<Shard>) -> u8 {
     let Ok(scenarios) = load_all(paths) else {
         return INPUT_ERROR;
     };
-    let plan = iscsi_chaos::plan::suite(&scenarios);
+    let full = iscsi_chaos::plan::suite(&scenarios);
+    let plan: Vec<PlannedRun> = match shard {
+        Some(s) => iscsi_chaos::plan::shard::select(&full, s)
+            .into_iter()
+            .map(|i| full[i].clone())
+            .collect(),
+        None => full.clone(),
+    };
+    let (jobs, mut why) = match jobs {
+        Some(j) => (usize::from(j), format!("--jobs {j}")),
+        None => {
+            let (j, why) = suite::default_jobs();
+            (j, format!("--jobs {j}: {why}"))
+        }
+    };
+    if let Some(s) = shard {
+        why.push_str(&format!(
+            "; shard {s}: {} of {} runs",
+            plan.len(),
+            full.len()
+        ));
+    }
     let out_dir = match OutDir::prepare(out) {
         Ok(d) => d,
         Err(e) => {
@@ -255,21 +305,14 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
             report_path,
         }),
     ]);
-    reporters.emit(RunEvent::SuiteStarted { runs: &plan });
-    let mut report = Report::default();
-    for (index, planned) in plan.iter().enumerate() {
-        if *ctx.cancel.borrow() {
-            break;
-        }
-        reporters.emit(RunEvent::RunStarted { index, planned });
-        let entry = run::run_one(&ctx, planned).await;
-        reporters.emit(RunEvent::RunFinished {
-            index,
-            planned,
-            entry: &entry,
-        });
-        report.push(entry);
-    }
+    reporters.emit(RunEvent::SuiteStarted {
+        runs: &plan,
+        jobs,
+        why: &why,
+    });
+    let mut report = suite::run_all(std::sync::Arc::new(ctx), &plan, jobs, &mut reporters).await;
+    report.plan = full.iter().map(|p| p.id.clone()).collect();
+    report.shard = shard.map(|s| s.to_string());
     iscsid.release().await;
     // The whole run's ledger: anything of any run still there goes now.
     let sweep = live.ledger().sweep().await;
@@ -286,4 +329,63 @@ async fn run_command(paths: &[PathBuf], out: &Path) -> u8 {
     }
     signal.abort();
     report.exit_status() as u8
+}
+
+/// `merge`: the shards' reports into one (as one unsharded run would have
+/// written it), their histories beside it.
+fn merge_command(shards: &[PathBuf], out: &Path) -> u8 {
+    let mut reports = Vec::new();
+    for dir in shards {
+        let path = dir.join(iscsi_chaos::report::json::FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("iscsi-chaos: {}: {e}", path.display());
+                return INPUT_ERROR;
+            }
+        };
+        match Report::from_json(&text) {
+            Ok(r) => reports.push((path.display().to_string(), r)),
+            Err(e) => {
+                eprintln!("iscsi-chaos: {}: not a report: {e}", path.display());
+                return INPUT_ERROR;
+            }
+        }
+    }
+    let merged = match iscsi_chaos::report::merge::merge(&reports) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("iscsi-chaos: cannot merge: {e}");
+            return INPUT_ERROR;
+        }
+    };
+    let out_dir = match OutDir::prepare(out) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("iscsi-chaos: {e}");
+            return INPUT_ERROR;
+        }
+    };
+    for dir in shards {
+        for entry in &merged.scenarios {
+            let file = iscsi_chaos_formats::report::history_file(&entry.id);
+            let Ok(bytes) = std::fs::read(dir.join(&file)) else {
+                continue;
+            };
+            if let Err(e) = out_dir.write(&file, &bytes) {
+                eprintln!("iscsi-chaos: writing {file}: {e}");
+                return 1;
+            }
+        }
+    }
+    let report_path = out.join(iscsi_chaos::report::json::FILE);
+    let mut reporters = Reporters(vec![
+        Box::new(JsonReport { out: out_dir }),
+        Box::new(SummaryTable {
+            out: std::io::stdout(),
+            report_path,
+        }),
+    ]);
+    reporters.emit(RunEvent::SuiteFinished { report: &merged });
+    merged.exit_status() as u8
 }

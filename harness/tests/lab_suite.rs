@@ -649,3 +649,51 @@ fn planted_folders_named_like_ours_are_left_alone() {
     }
     assert_nothing_left("a run beside planted folders");
 }
+
+/// Two lanes side by side in one run (`--jobs 2`): one blackholed, the
+/// other quiet. The quiet one sees no stall beyond its normal latency and
+/// none of the other session's kernel lines; the blackholed one behaves as
+/// it does alone.
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn a_blackhole_on_one_lane_leaves_the_lane_beside_it_alone() {
+    let _ = *ISCSID_BEFORE;
+    let out = tempfile::tempdir().unwrap();
+    let broken = shipped_on("outage/long-blackhole.toml", "tgt", out.path());
+    let quiet = out.path().join("quiet.toml");
+    std::fs::write(
+        &quiet,
+        "version = 1\nduration_s = 30\n[lane]\ntarget = \"lio\"\n\
+         [[probe]]\nkind = \"blkprobe\"\ninterval_ms = 10\n",
+    )
+    .unwrap();
+    let status = Command::new(HARNESS)
+        .arg("run")
+        .args([&broken, &quiet])
+        .args(["--jobs", "2", "--out"])
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    let report = report(out.path());
+    assert_eq!(status.code(), Some(0), "{report:#?}");
+    let entry = |name: &str| {
+        report
+            .scenarios
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("no {name}: {report:#?}"))
+    };
+    let (b, q) = (entry("long-blackhole"), entry("quiet"));
+    assert_eq!(b.verdict, Verdict::Pass, "{b:#?}");
+    assert!(b.measured.first_error_s.is_some(), "{b:#?}");
+    assert_eq!(q.verdict, Verdict::Pass, "{q:#?}");
+    assert_eq!(q.measured.errors, 0, "{q:#?}");
+    assert!(q.measured.max_stall_s < 2.0, "{q:#?}");
+    let history = std::fs::read_to_string(out.path().join("quiet.history.jsonl")).unwrap();
+    assert!(
+        !history.contains("detected conn error"),
+        "the quiet lane's history holds the other session's kernel lines"
+    );
+    assert_nothing_left("two lanes side by side");
+}

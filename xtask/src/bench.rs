@@ -6,6 +6,10 @@
 //! - suite: per scenario, the harness's own overhead (setup, teardown) and the
 //!   delay from a fault step's scheduled instant to its qdisc being in place,
 //!   read from the report.json of a `cargo xtask chaos` run.
+//! - lanes (`--jobs 1,2,4`): the whole suite in the lab once per jobs value:
+//!   wall time, the serial sum of its runs, their ratio, verdicts, the worst
+//!   |measured - predicted| first error, and the largest probe op gap
+//!   outside fault windows (what parallel lanes must not blur).
 
 use std::path::PathBuf;
 
@@ -22,6 +26,10 @@ pub struct BenchArgs {
     /// Also summarise the timings of this report.json (e.g. target/chaos-out/report.json).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Run the shipped suite in the lab at each of these `--jobs` values
+    /// (comma-separated, e.g. 1,2,4) and compare wall time and fidelity.
+    #[arg(long, value_delimiter = ',')]
+    jobs: Vec<u16>,
     #[command(flatten)]
     image: ImageArgs,
     #[command(flatten)]
@@ -43,6 +51,9 @@ fn stats(values: &[f64]) -> String {
 
 pub fn bench(args: &BenchArgs) -> Result<i32> {
     let image = image::ensure(&args.image, false)?;
+    if !args.jobs.is_empty() {
+        return lanes(args, &image);
+    }
     let (mut boot, mut wall) = (Vec::new(), Vec::new());
     for _ in 0..args.boots {
         let b = vm::boot(&image, &args.vm, &["true".to_string()])?;
@@ -82,4 +93,215 @@ pub fn bench(args: &BenchArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// After the last fault ends, recovery (relogin, the stalled write's
+/// retry) belongs to the fault too: gaps starting before this are not
+/// counted as "outside fault windows".
+const RECOVERY_MARGIN_S: f64 = 15.0;
+
+/// One `--jobs` value's figures.
+struct LaneFigures {
+    jobs: u16,
+    wall_s: f64,
+    serial_s: f64,
+    passed: usize,
+    runs: usize,
+    worst_first_error_s: Option<f64>,
+    worst_quiet_gap_s: f64,
+}
+
+fn lanes(args: &BenchArgs, image: &image::Image) -> Result<i32> {
+    crate::workspace::build_binaries()?;
+    let root = workspace::root();
+    let base = workspace::target_dir().join("bench-lanes");
+    let mut figures = Vec::new();
+    for &jobs in &args.jobs {
+        let out = base.join(format!("jobs-{jobs}"));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out)?;
+        let cmd = vec![
+            workspace::target_dir()
+                .join("debug/iscsi-chaos")
+                .display()
+                .to_string(),
+            "run".into(),
+            "--jobs".into(),
+            jobs.to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            root.join("scenarios").display().to_string(),
+        ];
+        let mut vm_args = args.vm.clone();
+        vm_args.out = Some(out.clone());
+        let boot = vm::boot(image, &vm_args, &cmd)?;
+        let wall_s = boot.wall_s - boot.boot_to_command_s.unwrap_or(0.0);
+        let f = figures_of(jobs, wall_s, &out)?;
+        println!(
+            "jobs {jobs}: wall {:.0} s, {} of {} passed (exit {})",
+            f.wall_s, f.passed, f.runs, boot.status
+        );
+        figures.push(f);
+    }
+    let serial_wall = figures.iter().find(|f| f.jobs == 1).map(|f| f.wall_s);
+    println!(
+        "lanes ({}, {} host cores):",
+        image.release,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "  {:>4} {:>8} {:>10} {:>7} {:>9} {:>8} {:>14} {:>14}",
+        "jobs",
+        "wall s",
+        "serial s",
+        "ratio",
+        "vs -j1",
+        "passed",
+        "worst 1st err",
+        "worst quiet gap"
+    );
+    for f in &figures {
+        println!(
+            "  {:>4} {:>8.0} {:>10.0} {:>7.2} {:>9} {:>8} {:>14} {:>14.2}",
+            f.jobs,
+            f.wall_s,
+            f.serial_s,
+            f.wall_s / f.serial_s.max(1e-9),
+            serial_wall.map_or("-".into(), |s| format!("{:.2}", f.wall_s / s)),
+            format!("{}/{}", f.passed, f.runs),
+            f.worst_first_error_s
+                .map_or("-".into(), |x| format!("{x:.2} s")),
+            f.worst_quiet_gap_s
+        );
+    }
+    Ok(0)
+}
+
+fn figures_of(jobs: u16, wall_s: f64, out: &std::path::Path) -> Result<LaneFigures> {
+    use iscsi_chaos_formats::report::{history_file, Report, Verdict};
+    let text = std::fs::read_to_string(out.join("report.json"))
+        .with_context(|| format!("no report.json in {}", out.display()))?;
+    let report = Report::from_json(&text)?;
+    let mut f = LaneFigures {
+        jobs,
+        wall_s,
+        serial_s: 0.0,
+        passed: 0,
+        runs: report.scenarios.len(),
+        worst_first_error_s: None,
+        worst_quiet_gap_s: 0.0,
+    };
+    for e in &report.scenarios {
+        let t = &e.timings;
+        f.serial_s +=
+            t.setup_s.unwrap_or(0.0) + t.timeline_s.unwrap_or(0.0) + t.teardown_s.unwrap_or(0.0);
+        if e.verdict == Verdict::Pass {
+            f.passed += 1;
+        }
+        if let (Some(want), Some(got)) = (e.expected.first_error_s, e.measured.first_error_s) {
+            let d = (got - want).abs();
+            f.worst_first_error_s = Some(f.worst_first_error_s.map_or(d, |w: f64| w.max(d)));
+        }
+        if let Ok(text) = std::fs::read_to_string(out.join(history_file(&e.id))) {
+            if let Ok(h) = iscsi_chaos_formats::history::History::from_json_lines(&text) {
+                f.worst_quiet_gap_s = f.worst_quiet_gap_s.max(quiet_gap(&h));
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// The largest gap between probe operations outside the fault windows
+/// (from the first fault's begin to the last one's end plus recovery) and
+/// before verification.
+fn quiet_gap(h: &iscsi_chaos_formats::history::History) -> f64 {
+    use iscsi_chaos_formats::history::{Event, FaultPhase};
+    use iscsi_chaos_formats::probe::ProbeEvent;
+    let mut first_begin = f64::INFINITY;
+    let mut last_end = f64::NEG_INFINITY;
+    let mut verify = f64::INFINITY;
+    let mut ops = Vec::new();
+    for e in &h.entries {
+        match &e.event {
+            Event::Fault {
+                phase: FaultPhase::Begin,
+                ..
+            } => first_begin = first_begin.min(e.t),
+            Event::Fault {
+                phase: FaultPhase::End,
+                ..
+            } => last_end = last_end.max(e.t),
+            Event::Probe {
+                event: ProbeEvent::Op { t, .. },
+                ..
+            } => ops.push(*t),
+            Event::Probe {
+                event: ProbeEvent::VerifyStart { t, .. },
+                ..
+            } => verify = verify.min(*t),
+            _ => {}
+        }
+    }
+    ops.retain(|t| *t < verify);
+    ops.sort_by(f64::total_cmp);
+    let fault = (first_begin, last_end + RECOVERY_MARGIN_S);
+    ops.windows(2)
+        .filter(|w| w[1] <= fault.0 || w[0] >= fault.1)
+        .map(|w| w[1] - w[0])
+        .fold(0.0, f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iscsi_chaos_formats::history::{Event, FaultPhase, History};
+    use iscsi_chaos_formats::probe::{OpKind, ProbeEvent};
+
+    fn op(h: &mut History, t: f64) {
+        h.push(
+            t,
+            Event::Probe {
+                probe: "p".into(),
+                event: ProbeEvent::Op {
+                    t,
+                    start: t - 0.001,
+                    op: OpKind::Write,
+                    seq: 0,
+                    block: 0,
+                    ok: true,
+                    errno: None,
+                },
+            },
+        );
+    }
+
+    fn fault(h: &mut History, t: f64, phase: FaultPhase) {
+        h.push(
+            t,
+            Event::Fault {
+                step: 0,
+                phase,
+                kind: "blackhole".into(),
+                scheduled: t,
+            },
+        );
+    }
+
+    #[test]
+    fn gaps_inside_fault_windows_and_recovery_do_not_count() {
+        let mut h = History::default();
+        for t in [1.0, 1.1, 1.9, 2.0] {
+            op(&mut h, t);
+        }
+        fault(&mut h, 3.0, FaultPhase::Begin);
+        fault(&mut h, 10.0, FaultPhase::End);
+        // The fault's own stall (2 -> 20) and recovery do not count.
+        for t in [20.0, 26.0, 26.5, 27.2] {
+            op(&mut h, t);
+        }
+        assert!((quiet_gap(&h) - 0.8).abs() < 1e-9, "{}", quiet_gap(&h));
+        // A quiet stall after recovery does.
+        op(&mut h, 30.0);
+        assert!((quiet_gap(&h) - 2.8).abs() < 1e-9, "{}", quiet_gap(&h));
+    }
 }

@@ -25,6 +25,13 @@ pub struct ChaosArgs {
     /// Where report.json and the histories go.
     #[arg(long, default_value = "target/chaos-out")]
     report_dir: PathBuf,
+    /// Runs at once (`iscsi-chaos run --jobs`; default: the harness picks
+    /// from the CPUs and memory of where it runs).
+    #[arg(long)]
+    jobs: Option<u16>,
+    /// Only shard K of N (`iscsi-chaos run --shard K/N`), e.g. one job of a CI matrix.
+    #[arg(long)]
+    shard: Option<String>,
     /// Scenario files or folders (default: the shipped suite in scenarios/).
     scenarios: Vec<PathBuf>,
     #[command(flatten)]
@@ -103,6 +110,12 @@ pub fn chaos(args: &ChaosArgs) -> Result<i32> {
         "--out".to_string(),
         report_dir.display().to_string(),
     ];
+    if let Some(jobs) = args.jobs {
+        cmd.extend(["--jobs".to_string(), jobs.to_string()]);
+    }
+    if let Some(shard) = &args.shard {
+        cmd.extend(["--shard".to_string(), shard.clone()]);
+    }
     cmd.extend(scenarios.iter().map(|s| s.display().to_string()));
     match choose_place(args.native, args.lab) {
         Place::Native => {

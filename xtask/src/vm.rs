@@ -147,8 +147,11 @@ fn share(tag: &str, path: &Path, readonly: bool) -> String {
 fn qemu_command(image: &Image, args: &VmArgs, accel: &str) -> Command {
     let mut qemu = Command::new("qemu-system-x86_64");
     let cpu = if accel == "kvm" { "host" } else { "max" };
+    // As many vCPUs as the host has cores: the harness runs lanes side by
+    // side (`--jobs`, chosen from the guest's CPUs).
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     qemu.args(["-machine", &format!("q35,accel={accel}")])
-        .args(["-cpu", cpu, "-smp", "2"])
+        .args(["-cpu", cpu, "-smp", &cpus.to_string()])
         .args(["-m", &args.memory_mib.to_string()])
         .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
         // The image is the cache: the guest writes to a throw-away overlay.

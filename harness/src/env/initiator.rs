@@ -105,6 +105,36 @@ pub struct Session {
 }
 
 impl Session {
+    /// What names this session in kernel lines (for [`crate::env::monitor::Ours`]).
+    pub fn kernel_names(&self, node: &Node) -> crate::env::monitor::Ours {
+        let session = self
+            .name
+            .strip_prefix("session")
+            .and_then(|n| n.parse().ok());
+        // /sys/class/iscsi_session/sessionN/device -> .../hostH/sessionN
+        let host = std::fs::canonicalize(self.sysfs.join("device"))
+            .ok()
+            .and_then(|p| {
+                p.components().find_map(|c| {
+                    c.as_os_str()
+                        .to_str()?
+                        .strip_prefix("host")?
+                        .parse::<u32>()
+                        .ok()
+                })
+            });
+        crate::env::monitor::Ours {
+            session,
+            host,
+            disk: self
+                .disk
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned()),
+            target_addr: Some(node.portal.ip().to_string()),
+            iqn: Some(node.iqn.clone()),
+        }
+    }
+
     /// Waits for the session of `iqn` and its disk to appear.
     pub async fn find(iqn: &str) -> Result<Session> {
         let started = Instant::now();

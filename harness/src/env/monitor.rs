@@ -66,8 +66,9 @@ impl Monitor {
         })
     }
 
-    /// Follows /dev/kmsg from now on, keeping iSCSI and SCSI lines.
-    pub fn kernel_log() -> Monitor {
+    /// Follows /dev/kmsg from now on, keeping iSCSI and SCSI lines that are
+    /// not another lane's (see [`Ours::claims`]).
+    pub fn kernel_log(ours: Ours) -> Monitor {
         Monitor::spawn(move |stop| {
             let mut out = Vec::new();
             let Ok(mut kmsg) = std::fs::OpenOptions::new()
@@ -80,23 +81,23 @@ impl Monitor {
             let _ = kmsg.seek(SeekFrom::End(0));
             let mut buf = vec![0u8; 8192];
             while !stop.load(Ordering::SeqCst) {
-                drain_kmsg(&mut kmsg, &mut buf, &mut out);
+                drain_kmsg(&mut kmsg, &mut buf, &ours, &mut out);
                 std::thread::sleep(Duration::from_millis(50));
             }
-            drain_kmsg(&mut kmsg, &mut buf, &mut out);
+            drain_kmsg(&mut kmsg, &mut buf, &ours, &mut out);
             out
         })
     }
 }
 
-fn drain_kmsg(kmsg: &mut File, buf: &mut [u8], out: &mut Vec<(f64, Event)>) {
+fn drain_kmsg(kmsg: &mut File, buf: &mut [u8], ours: &Ours, out: &mut Vec<(f64, Event)>) {
     loop {
         // Each read returns one record; EAGAIN: none left; EPIPE: overrun.
         match kmsg.read(buf) {
             Ok(0) => return,
             Ok(n) => {
                 if let Some((t, line)) = parse_kmsg_record(&String::from_utf8_lossy(&buf[..n])) {
-                    if is_storage_line(&line) {
+                    if is_storage_line(&line) && ours.claims(&line) {
                         out.push((t, Event::Kernel { line }));
                     }
                 }
@@ -105,6 +106,99 @@ fn drain_kmsg(kmsg: &mut File, buf: &mut [u8], out: &mut Vec<(f64, Event)>) {
             Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
             Err(_) => return,
         }
+    }
+}
+
+/// What names one run's session in kernel lines: the session and SCSI
+/// host numbers, the disk, the target's address and IQN. With lanes side
+/// by side every run reads every line; it keeps those that name it, and
+/// those that name no session at all (module messages), and drops the ones
+/// that name another's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ours {
+    /// `N` of `sessionN` and of `connectionN:0`.
+    pub session: Option<u32>,
+    /// `H` of `scsi hostH` and of `sd H:0:0:L`.
+    pub host: Option<u32>,
+    /// `sdb` of `[sdb]` and `dev sdb`.
+    pub disk: Option<String>,
+    pub target_addr: Option<String>,
+    pub iqn: Option<String>,
+}
+
+/// The numbers right after each `prefix` in `line` (`connection12:0` → 12).
+fn numbers_after<'a>(line: &'a str, prefix: &'a str) -> impl Iterator<Item = u32> + 'a {
+    line.match_indices(prefix).filter_map(move |(i, _)| {
+        let rest = &line[i + prefix.len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
+/// Disk names in `line`: `[sdX]`, `dev sdX`.
+fn disks(line: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for prefix in ["[sd", "dev sd"] {
+        for (i, _) in line.match_indices(prefix) {
+            let rest = &line[i + prefix.len()..];
+            let letters: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
+            if !letters.is_empty() {
+                found.push(format!("sd{letters}"));
+            }
+        }
+    }
+    found
+}
+
+impl Ours {
+    /// Whether `line` is this run's to keep: it names nothing of any
+    /// session, or everything it names is ours.
+    pub fn claims(&self, line: &str) -> bool {
+        let sessions = numbers_after(line, "session").chain(numbers_after(line, "connection"));
+        let hosts = numbers_after(line, "scsi host")
+            .chain(numbers_after(line, "sd "))
+            .chain(numbers_after(line, "scsi "));
+        let mismatch = |mine: Option<u32>, theirs: Vec<u32>| {
+            theirs.into_iter().any(|n| mine.is_some_and(|m| m != n))
+        };
+        if mismatch(self.session, sessions.collect()) || mismatch(self.host, hosts.collect()) {
+            return false;
+        }
+        if let Some(disk) = &self.disk {
+            if disks(line).iter().any(|d| d != disk) {
+                return false;
+            }
+        }
+        if let Some(addr) = &self.target_addr {
+            // Both ends of a lane are in its /24: compare the subnets.
+            let subnet = |a: &str| a.rsplit_once('.').map(|(net, _)| net.to_string());
+            let ours = subnet(addr);
+            let lane_net = format!("10.{}.", crate::model::names::SUBNET_OCTET);
+            let other_addr = line.match_indices(&lane_net).any(|(i, _)| {
+                let tail: String = line[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.')
+                    .collect();
+                subnet(tail.trim_end_matches('.')) != ours
+            });
+            if other_addr {
+                return false;
+            }
+        }
+        if let Some(iqn) = &self.iqn {
+            let prefix = crate::model::names::IQN_PREFIX;
+            let other_iqn = line.match_indices(prefix).any(|(i, _)| {
+                let name: String = line[i + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                iqn.strip_prefix(prefix) != Some(name.as_str())
+            });
+            if other_iqn {
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -148,5 +242,44 @@ mod tests {
         assert!(is_storage_line(&line));
         assert!(!is_storage_line("usb 1-1: new high-speed USB device"));
         assert_eq!(parse_kmsg_record("garbage"), None);
+    }
+
+    #[test]
+    fn each_lane_keeps_its_own_kernel_lines_and_drops_the_others() {
+        let ours = Ours {
+            session: Some(3),
+            host: Some(4),
+            disk: Some("sdc".into()),
+            target_addr: Some("10.213.1.2".into()),
+            iqn: Some("iqn.2026-11.io.iscsi-chaos:r1a-1".into()),
+        };
+        for mine in [
+            " connection3:0: detected conn error (1022)",
+            " session3: session recovery timed out after 5 secs",
+            "sd 4:0:0:1: [sdc] tag#12 FAILED Result: hostbyte=DID_TRANSPORT_FAILFAST",
+            "I/O error, dev sdc, sector 2048 op 0x1:(WRITE) flags 0x8800",
+            "scsi host4: iSCSI Initiator over TCP/IP",
+            "iSCSI Login timeout on Network Portal 10.213.1.2:3260",
+            "Received iSCSI login request from 10.213.1.1 on iSCSI/TCP Network Portal 10.213.1.2:3260",
+            "Unable to locate Target IQN: iqn.2026-11.io.iscsi-chaos:r1a-1 in Storage Node",
+            "Loading iSCSI transport class v2.0-870.",
+        ] {
+            assert!(ours.claims(mine), "{mine}");
+        }
+        for theirs in [
+            " connection13:0: detected conn error (1022)",
+            " session30: session recovery timed out after 5 secs",
+            "sd 5:0:0:1: [sdd] tag#12 FAILED Result: hostbyte=DID_TRANSPORT_FAILFAST",
+            "I/O error, dev sdd, sector 2048 op 0x1:(WRITE) flags 0x8800",
+            "scsi host40: iSCSI Initiator over TCP/IP",
+            "iSCSI Login timeout on Network Portal 10.213.12.2:3260",
+            "Received iSCSI login request from 10.213.12.1 on iSCSI/TCP Network Portal 10.213.12.2:3260",
+            "Unable to locate Target IQN: iqn.2026-11.io.iscsi-chaos:r1a-10 in Storage Node",
+            "Unable to locate Target IQN: iqn.2026-11.io.iscsi-chaos:r2b-1 in Storage Node",
+        ] {
+            assert!(!ours.claims(theirs), "{theirs}");
+        }
+        // Nothing known yet (before login): every line is kept.
+        assert!(Ours::default().claims(" connection13:0: detected conn error (1022)"));
     }
 }

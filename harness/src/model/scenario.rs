@@ -88,6 +88,9 @@ pub struct Lane {
     pub lun_size_mib: u64,
     /// Link MTU of both ends of the lane; `None`: the kernel's default.
     pub mtu: Option<u32>,
+    /// With `--jobs`, run with no other run beside it (it changes something
+    /// host-wide, or its timing must not share the CPU).
+    pub alone: bool,
 }
 
 /// Initiator settings, validated as open-iscsi would take them. Its `Debug`

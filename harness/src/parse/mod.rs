@@ -19,6 +19,7 @@
 //! target = "tgt"                   # "tgt" | "lio" | ["tgt", "lio"]: one run per target
 //! lun_size_mib = 64                # default 64; 1..1048576
 //! mtu = 9000                       # link MTU of both veth ends, 576..65535 (default: the kernel's 1500)
+//! alone = true                     # default false: with --jobs, no other run shares the host meanwhile
 //!
 //! [initiator]                      # whole seconds, 0..3600; open-iscsi defaults 5, 5, 120
 //! noop_out_interval = 2            # 0 (with noop_out_timeout = 0) turns NOP-Outs off
@@ -221,6 +222,8 @@ struct RawLane {
     lun_size_mib: Option<Spanned<i64>>,
     #[serde(default)]
     mtu: Option<Spanned<i64>>,
+    #[serde(default)]
+    alone: bool,
 }
 
 #[derive(Deserialize)]
@@ -609,6 +612,7 @@ fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
         targets,
         mtu,
         lun_size_mib: lun_size_mib?,
+        alone: raw.alone,
     })
 }
 

@@ -6,6 +6,7 @@
 //! Invariant: run ids are unique within a plan and usable in file names;
 //! the history file of a run is named after its id.
 
+pub mod shard;
 pub mod steps;
 
 pub use steps::{Action, Step};
@@ -28,6 +29,8 @@ pub struct PlannedRun {
     /// Its fault timeline, in time order.
     pub steps: Vec<Step>,
     pub prediction: Prediction,
+    /// Runs with no other run beside it (see [`crate::model::Lane::alone`]).
+    pub alone: bool,
 }
 
 impl PlannedRun {
@@ -38,14 +41,30 @@ impl PlannedRun {
             lane,
             steps: steps::plan(&run.scenario.faults),
             prediction: oracle::predict_run(&run),
+            alone: must_run_alone(&run),
             run,
         }
     }
 
     /// The file its history is saved in, in the output folder.
     pub fn history_file(&self) -> String {
-        format!("{}.history.jsonl", self.id)
+        iscsi_chaos_formats::report::history_file(&self.id)
     }
+}
+
+/// Whether a run must have the host to itself: its scenario says so, or a
+/// fault of it filters packets with nftables on the target namespace's own
+/// hooks (`reset`, `mtu`). Beside other lanes those were seen to soft-lock
+/// the lab's kernel (`watchdog: BUG: soft lockup ... [tgtd]` on both CPUs
+/// while reset runs shared the host, bookworm, TCG), the same lockup the
+/// switch issue saw once in 22 serial MTU runs.
+pub fn must_run_alone(run: &Run) -> bool {
+    run.scenario.lane.alone
+        || run
+            .scenario
+            .faults
+            .iter()
+            .any(|f| f.kind.needs().contains(&crate::model::needs::NFT))
 }
 
 /// Every run of `scenarios`, in order: one per target of each scenario,
@@ -80,5 +99,18 @@ mod tests {
         assert_eq!(plan[1].steps.len(), 2);
         assert_eq!(plan[1].steps[0].at_s, 2.0);
         assert_eq!(plan[1].prediction, oracle::predict_run(&plan[1].run));
+    }
+
+    #[test]
+    fn firewall_faults_and_scenarios_that_ask_run_alone() {
+        let plan = |text: &str| suite(&[Scenario::parse(text, "a.toml").unwrap()]);
+        let base = "version = 1\nduration_s = 20\n[lane]\ntarget = \"tgt\"\n";
+        assert!(!plan(base)[0].alone);
+        assert!(plan(&base.replace("\"tgt\"\n", "\"tgt\"\nalone = true\n"))[0].alone);
+        let reset = format!("{base}[[fault]]\nkind = \"reset\"\nstart_s = 5\nduration_s = 2\n");
+        assert!(plan(&reset)[0].alone);
+        let blackhole =
+            format!("{base}[[fault]]\nkind = \"blackhole\"\nstart_s = 5\nduration_s = 2\n");
+        assert!(!plan(&blackhole)[0].alone);
     }
 }

@@ -8,8 +8,13 @@ use crate::plan::PlannedRun;
 /// One event of an `iscsi-chaos run`.
 #[derive(Debug, Clone, Copy)]
 pub enum RunEvent<'a> {
-    /// The plan is made; `runs` will be carried out in order.
-    SuiteStarted { runs: &'a [PlannedRun] },
+    /// The plan is made; `runs` will be carried out, up to `jobs` at a
+    /// time; `why` says where that number comes from (and the shard).
+    SuiteStarted {
+        runs: &'a [PlannedRun],
+        jobs: usize,
+        why: &'a str,
+    },
     /// Run `index` (of the plan) starts.
     RunStarted {
         index: usize,

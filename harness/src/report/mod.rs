@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod json;
+pub mod merge;
 pub mod out;
 pub mod progress;
 pub mod table;
@@ -115,6 +116,7 @@ impl EntryExt for Entry {
             timings.fault_apply_latency_max_s = check.measured.fault_apply_latency_max_s;
         }
         Entry {
+            id: run.id(),
             name: run.scenario.name.clone(),
             target: run.target.to_string(),
             verdict: check.verdict,
@@ -136,6 +138,7 @@ impl EntryExt for Entry {
         timings: Timings,
     ) -> Entry {
         Entry {
+            id: run.id(),
             name: run.scenario.name.clone(),
             target: run.target.to_string(),
             verdict,
@@ -309,8 +312,8 @@ mod tests {
         // The method is no secret: the report says CHAP was used.
         assert_eq!(e.settings["node.session.auth.authmethod"], "CHAP");
         let json = Report {
-            schema: SCHEMA,
             scenarios: vec![e],
+            ..Report::default()
         }
         .to_json();
         for secret in ["hunter2", "hunter3", "alice.chap"] {

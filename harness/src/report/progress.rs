@@ -19,9 +19,18 @@ impl<W: Write> Progress<W> {
 impl<W: Write> Reporter for Progress<W> {
     fn event(&mut self, event: &RunEvent<'_>) {
         let _ = match event {
-            RunEvent::SuiteStarted { runs } => {
+            RunEvent::SuiteStarted { runs, jobs, why } => {
                 self.total = runs.len();
-                Ok(())
+                let at_a_time = if *jobs == 1 {
+                    "one at a time".to_string()
+                } else {
+                    format!("up to {jobs} at a time")
+                };
+                writeln!(
+                    self.out,
+                    "iscsi-chaos: {} runs, {at_a_time} ({why})",
+                    runs.len()
+                )
             }
             RunEvent::RunStarted { index, planned } => writeln!(
                 self.out,
@@ -59,7 +68,11 @@ mod tests {
         let plan = crate::plan::suite(&[s]);
         let mut out = Vec::new();
         let mut p = Progress::new(&mut out);
-        p.event(&RunEvent::SuiteStarted { runs: &plan });
+        p.event(&RunEvent::SuiteStarted {
+            runs: &plan,
+            jobs: 2,
+            why: "--jobs 2",
+        });
         p.event(&RunEvent::RunStarted {
             index: 1,
             planned: &plan[1],
@@ -81,7 +94,8 @@ mod tests {
         });
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "iscsi-chaos: [2/2] running p@lio on lio\niscsi-chaos: p@lio SKIPPED\n"
+            "iscsi-chaos: 2 runs, up to 2 at a time (--jobs 2)\n\
+             iscsi-chaos: [2/2] running p@lio on lio\niscsi-chaos: p@lio SKIPPED\n"
         );
     }
 }

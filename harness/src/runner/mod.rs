@@ -11,6 +11,7 @@
 
 pub mod cleanup;
 pub mod doctor;
+pub mod suite;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -333,7 +334,8 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> R
         .first()
         .context("the scenario has no probe")?;
     let mut history = History::default();
-    let kernel = Monitor::kernel_log();
+    let names = session.kernel_names(setup.node.as_ref().context("no node record")?);
+    let kernel = Monitor::kernel_log(names);
     let state = Monitor::session_state(session.sysfs.clone());
 
     let mut child = spawn_probe(ctx, run, &session, probe.interval_ms)?;

@@ -1,0 +1,181 @@
+//! A suite of planned runs, up to `jobs` at a time, each on its own lane;
+//! runs the plan marks `alone` have the host to themselves. Reporters hear
+//! of each run as it starts and ends; the report keeps plan order.
+//!
+//! Invariant: a run's failure, panic or hang ends as that run's entry (its
+//! own deadline bounds it); the other lanes go on.
+
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use super::{run_one, RunContext};
+use crate::check::Verdict;
+use crate::plan::shard::expected_s;
+use crate::plan::PlannedRun;
+use crate::report::events::{Reporters, RunEvent};
+use crate::report::{Entry, EntryExt, Report, Timings};
+
+/// Lanes a host carries at once by default: one per CPU (a run mostly
+/// waits on the initiator's timers, but under TCG four lanes on two vCPUs
+/// starved 1 s NOP-Out timers; more with an explicit `--jobs`), at most [`MAX_DEFAULT_JOBS`], and no
+/// more than the memory allows at [`LANE_MEMORY_MIB`] each.
+pub const JOBS_PER_CPU: usize = 1;
+pub const MAX_DEFAULT_JOBS: usize = 8;
+/// What one lane costs in memory (tgtd or LIO, the probe, the page cache
+/// of its LUN's writes), measured in the lab with a margin.
+pub const LANE_MEMORY_MIB: u64 = 256;
+
+/// The default number of lanes at once for this host, and why.
+pub fn default_jobs() -> (usize, String) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let available_mib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024);
+    choose_jobs(cpus, available_mib)
+}
+
+fn choose_jobs(cpus: usize, available_mib: Option<u64>) -> (usize, String) {
+    let by_cpu = (cpus * JOBS_PER_CPU).min(MAX_DEFAULT_JOBS);
+    match available_mib {
+        Some(mib) if ((mib / LANE_MEMORY_MIB) as usize) < by_cpu => {
+            let jobs = ((mib / LANE_MEMORY_MIB) as usize).max(1);
+            (
+                jobs,
+                format!("{mib} MiB available, {LANE_MEMORY_MIB} MiB per lane"),
+            )
+        }
+        _ => (
+            by_cpu,
+            format!("{cpus} CPU(s), {JOBS_PER_CPU} lanes per CPU, at most {MAX_DEFAULT_JOBS}"),
+        ),
+    }
+}
+
+/// The order runs start in, as waves: first every run that may share the
+/// host, longest expected first (so the lanes stay full to the end); then
+/// each run marked `alone`, one wave each, in plan order.
+pub fn waves(plan: &[PlannedRun]) -> Vec<Vec<usize>> {
+    let mut shared: Vec<usize> = (0..plan.len()).filter(|&i| !plan[i].alone).collect();
+    shared.sort_by(|&a, &b| {
+        expected_s(&plan[b])
+            .total_cmp(&expected_s(&plan[a]))
+            .then(a.cmp(&b))
+    });
+    let mut waves = Vec::new();
+    if !shared.is_empty() {
+        waves.push(shared);
+    }
+    waves.extend((0..plan.len()).filter(|&i| plan[i].alone).map(|i| vec![i]));
+    waves
+}
+
+/// Carries out `plan` up to `jobs` runs at a time; stops starting runs once
+/// the context is cancelled.
+pub async fn run_all(
+    ctx: Arc<RunContext>,
+    plan: &[PlannedRun],
+    jobs: usize,
+    reporters: &mut Reporters,
+) -> Report {
+    let mut entries: Vec<Option<Entry>> = vec![None; plan.len()];
+    'waves: for wave in waves(plan) {
+        let mut running: JoinSet<(usize, Entry)> = JoinSet::new();
+        let mut task_of = std::collections::HashMap::new();
+        let mut next = wave.into_iter();
+        loop {
+            while running.len() < jobs.max(1) {
+                if *ctx.cancel.borrow() {
+                    break;
+                }
+                let Some(index) = next.next() else { break };
+                let planned = plan[index].clone();
+                reporters.emit(RunEvent::RunStarted {
+                    index,
+                    planned: &plan[index],
+                });
+                let ctx = ctx.clone();
+                let task = running.spawn(async move { (index, run_one(&ctx, &planned).await) });
+                task_of.insert(task.id(), index);
+            }
+            let Some(joined) = running.join_next().await else {
+                if *ctx.cancel.borrow() {
+                    break 'waves;
+                }
+                break;
+            };
+            let (index, entry) = match joined {
+                Ok(done) => done,
+                // run_one catches its panics; this is the runtime's own
+                // failure (a panic that escaped, or cancellation).
+                Err(e) => {
+                    let Some(&index) = task_of.get(&e.id()) else {
+                        continue;
+                    };
+                    let p = &plan[index];
+                    let entry = Entry::unchecked(
+                        &p.run,
+                        &p.prediction,
+                        Verdict::Error,
+                        format!("the run's task failed: {e}"),
+                        Timings::default(),
+                    );
+                    (index, entry)
+                }
+            };
+            reporters.emit(RunEvent::RunFinished {
+                index,
+                planned: &plan[index],
+                entry: &entry,
+            });
+            entries[index] = Some(entry);
+        }
+    }
+    let mut report = Report::default();
+    for entry in entries.into_iter().flatten() {
+        report.push(entry);
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Scenario;
+
+    #[test]
+    fn jobs_follow_cpus_unless_memory_is_short() {
+        assert_eq!(choose_jobs(2, Some(8192)).0, 2);
+        assert_eq!(choose_jobs(16, None).0, MAX_DEFAULT_JOBS);
+        let (jobs, why) = choose_jobs(8, Some(600));
+        assert_eq!(jobs, 2);
+        assert!(why.contains("600 MiB"), "{why}");
+        assert_eq!(choose_jobs(4, Some(100)).0, 1);
+    }
+
+    #[test]
+    fn shared_runs_go_first_longest_leading_then_each_alone_run_by_itself() {
+        let s = |name: &str, alone: bool| {
+            let duration = if name == "d" { 50 } else { 10 };
+            let text = format!(
+                "version = 1\nduration_s = {duration}\n[lane]\ntarget = \"tgt\"\nalone = {alone}\n"
+            );
+            Scenario::parse(&text, format!("{name}.toml")).unwrap()
+        };
+        let plan = crate::plan::suite(&[
+            s("a", false),
+            s("b", false),
+            s("c", true),
+            s("d", false),
+            s("e", true),
+            s("f", true),
+        ]);
+        // The shared runs first, the longest (d) leading; then each alone.
+        assert_eq!(waves(&plan), vec![vec![3, 0, 1], vec![2], vec![4], vec![5]]);
+    }
+}
