@@ -338,7 +338,7 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> R
     let kernel = Monitor::kernel_log(names);
     let state = Monitor::session_state(session.sysfs.clone());
 
-    let mut child = spawn_probe(ctx, run, &session, probe.interval_ms)?;
+    let mut child = spawn_probe(ctx, run, &session, probe.interval_ms).await?;
     let ledger = setup.lane.as_ref().context("no lane")?.ledger();
     if let Err(e) = ledger.record_process("blkprobe", child.id(), Vec::new()) {
         let _ = child.kill().await;
@@ -393,7 +393,12 @@ fn probe_event(name: &str, event: ProbeEvent) -> Event {
     }
 }
 
-fn spawn_probe(ctx: &RunContext, run: &Run, session: &Session, interval_ms: u64) -> Result<Child> {
+async fn spawn_probe(
+    ctx: &RunContext,
+    run: &Run,
+    session: &Session,
+    interval_ms: u64,
+) -> Result<Child> {
     let mut cmd = tokio::process::Command::new(&ctx.probe_binary);
     cmd.env(crate::sys::cmd::MARKER_VAR, &ctx.run_id);
     cmd.arg("--device")
@@ -410,8 +415,8 @@ fn spawn_probe(ctx: &RunContext, run: &Run, session: &Session, interval_ms: u64)
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
     // If the harness is killed, the probe must not go on writing.
-    crate::env::initiator::die_with_parent(&mut cmd);
-    cmd.spawn()
+    crate::sys::cmd::spawn_dying_with_harness(cmd)
+        .await
         .with_context(|| format!("starting {}", ctx.probe_binary.display()))
 }
 

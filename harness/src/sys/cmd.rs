@@ -35,6 +35,60 @@ pub fn command(program: &str) -> tokio::process::Command {
     cmd
 }
 
+/// Starts `cmd` so that it is SIGKILLed when the harness dies, however it
+/// dies: no process of ours goes on writing to a disk after us.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits,
+/// not the process. Tokio's blocking threads come and go (an idle one exits
+/// after 10 s), and a probe forked on one was SIGKILLed mid-run while other
+/// lanes kept the runtime busy. So the fork happens on one thread that lives
+/// as long as the process, and the child checks it was not orphaned before
+/// the signal was armed.
+pub async fn spawn_dying_with_harness(
+    mut cmd: tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    type Job = Box<dyn FnOnce() + Send>;
+    static FORKER: OnceLock<std::sync::mpsc::Sender<Job>> = OnceLock::new();
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe; nothing else runs in
+    // the child between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other("the harness died"));
+            }
+            Ok(())
+        });
+    }
+    let forker = FORKER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("forker".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("starting the forker thread");
+        tx
+    });
+    let runtime = tokio::runtime::Handle::current();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        // The child is reaped by this runtime's process driver.
+        let _entered = runtime.enter();
+        let _ = tx.send(cmd.spawn());
+    });
+    forker
+        .send(job)
+        .map_err(|_| std::io::Error::other("the forker thread is gone"))?;
+    rx.await
+        .map_err(|_| std::io::Error::other("the forker thread is gone"))?
+}
+
 /// A blocking command for `program` (for [`output_blocking`]), marked.
 pub fn blocking_command(program: &str) -> std::process::Command {
     let mut cmd = std::process::Command::new(program);

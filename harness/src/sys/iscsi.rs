@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use tokio::process::Command;
 
 pub const SESSIONS: &str = "/sys/class/iscsi_session";
 
@@ -47,20 +46,6 @@ pub fn shown_args(args: &[&str]) -> String {
         });
     }
     shown.join(" ")
-}
-
-/// Makes a child receive SIGKILL when the thread that spawned it dies (the
-/// harness killed with SIGKILL): no process of ours outlives the harness.
-pub fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
 }
 
 pub fn iscsid_running() -> bool {
