@@ -86,6 +86,18 @@ pub enum Effect {
     /// A veth end's administrative state, and its operational state after
     /// the change (`end`: "initiator" or "target").
     Link { end: String, up: bool, oper: String },
+    /// The MTU the switch's ports were set to, and the frames each had
+    /// dropped as they came in so far, read right before the change
+    /// (`[port facing the initiator, port facing the target]`).
+    PortMtu { mtu: u32, rx_dropped: [u64; 2] },
+    /// A switch port stopped forwarding (`forwarding: false`) or resumed,
+    /// and its bridge port state after the change (`port`: the side it
+    /// faces, "initiator" or "target").
+    Port {
+        port: String,
+        forwarding: bool,
+        state: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -108,18 +108,22 @@ async fn read_capacity(portal: &Portal) -> u64 {
 
 async fn assert_lane_gone(lane: &Lane) {
     let names = lane.names().clone();
-    assert!(
-        !NetNs::exists(&names.netns),
-        "netns {} remains",
-        names.netns
-    );
-    assert!(
-        !PathBuf::from("/run/netns").join(&names.netns).exists(),
-        "netns mount point remains"
-    );
+    for ns in [&names.netns, &names.switch_netns] {
+        assert!(!NetNs::exists(ns), "netns {ns} remains");
+        assert!(
+            !PathBuf::from("/run/netns").join(ns).exists(),
+            "netns mount point {ns} remains"
+        );
+    }
     let root = root_handle().unwrap();
-    assert_eq!(link_index(&root, &names.host_veth).await.unwrap(), None);
-    assert_eq!(link_index(&root, &names.target_veth).await.unwrap(), None);
+    for link in [
+        &names.host_veth,
+        &names.target_veth,
+        &names.initiator_port,
+        &names.target_port,
+    ] {
+        assert_eq!(link_index(&root, link).await.unwrap(), None, "{link}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,6 +287,7 @@ async fn destroy_cleans_half_built_lanes() {
             .unwrap_or_else(|e| panic!("{stage:?}: {e:#}"));
         let names = lane.names().clone();
         assert!(NetNs::exists(&names.netns), "{stage:?}");
+        assert!(NetNs::exists(&names.switch_netns), "{stage:?}");
         let root = root_handle().unwrap();
         let host = link_index(&root, &names.host_veth).await.unwrap();
         assert_eq!(host.is_some(), stage >= LaneStage::VethPair, "{stage:?}");
@@ -300,7 +305,8 @@ async fn destroy_cleans_half_built_lanes() {
         .await
         .unwrap();
     let report = cleanup_run(&guard.run_id).await.unwrap();
-    assert_eq!(report.netns.len(), 2, "{report:?}");
+    // Two lanes: each a target's namespace and a switch's.
+    assert_eq!(report.netns.len(), 4, "{report:?}");
     assert!(!report.veths.is_empty(), "{report:?}");
     assert!(cleanup_run(&guard.run_id).await.unwrap() == Default::default());
     assert_lane_gone(&b).await;
@@ -410,6 +416,109 @@ async fn tgt_portal_and_access_actions_refuse_and_restore() {
     assert!(ok && out.contains(&portal.iqn), "access back: {out}");
     target.teardown().await.unwrap();
     drop(target);
+    lane.destroy().await.unwrap();
+    assert_lane_gone(&lane).await;
+}
+
+/// Sends `len` bytes from the root namespace to a listener in the lane's
+/// target namespace; returns how many arrived within `wait`.
+fn bytes_through(lane: &Lane, port: u16, len: usize, wait: Duration) -> usize {
+    let ns = lane.netns().unwrap().clone();
+    let at = SocketAddr::from((lane.target_addr(), port));
+    let listener = ns.run_in(|| TcpListener::bind(at)).unwrap().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(wait)).unwrap();
+        let mut got = 0;
+        let mut buf = vec![0u8; 65536];
+        let start = std::time::Instant::now();
+        while got < len && start.elapsed() < wait {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        got
+    });
+    let mut client = std::net::TcpStream::connect_timeout(&at, Duration::from_secs(5)).unwrap();
+    client.set_write_timeout(Some(wait)).unwrap();
+    let _ = client.write_all(&vec![7u8; len]);
+    let got = server.join().unwrap();
+    drop(client);
+    got
+}
+
+/// The switch drops what a switch would, in the middle: oversize frames at
+/// a port with a smaller MTU (counted there, while small packets pass and
+/// the hosts keep their jumbo MTU), and everything at a disabled port while
+/// the host beside it keeps its carrier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, netns and the bridge module"]
+async fn the_switch_drops_oversize_frames_and_stops_at_a_disabled_port() {
+    use iscsi_chaos::env::lane::{bridge_port_state, oper_state};
+    use iscsi_chaos::model::action::LinkSide;
+    let guard = RunGuard::new("switch");
+    let mut lane = Lane::create(&guard.run_id, 207).await.unwrap();
+    let names = lane.names().clone();
+    let sw = netns_handle(lane.switch().unwrap()).unwrap();
+    for side in [LinkSide::Initiator, LinkSide::Target] {
+        let state = bridge_port_state(&sw, lane.port_ifindex(side))
+            .await
+            .unwrap();
+        assert_eq!(state, "forwarding", "{side:?}");
+    }
+    // Jumbo hosts cut their own wire-sized frames.
+    lane.set_mtu(9000).await.unwrap();
+    assert_eq!(
+        iscsi_chaos::sys::ethtool::segmentation_offload(&names.host_veth).unwrap(),
+        (false, false)
+    );
+    let mb = 1 << 20;
+    let wait = Duration::from_secs(3);
+    assert_eq!(bytes_through(&lane, 5601, mb, wait), mb, "jumbo path works");
+
+    lane.set_port_mtu(1500).await.unwrap();
+    let before = lane.port_rx_dropped().await.unwrap();
+    // The connection (small SYNs) comes up, the jumbo segments vanish.
+    let got = bytes_through(&lane, 5602, mb, wait);
+    let after = lane.port_rx_dropped().await.unwrap();
+    assert!(got < mb / 4, "only {got} of {mb} bytes should pass");
+    assert!(
+        after.0 > before.0,
+        "the port facing the initiator counted its drops: {before:?} -> {after:?}"
+    );
+    lane.set_port_mtu(9000).await.unwrap();
+    assert_eq!(bytes_through(&lane, 5603, mb, wait), mb, "MTU restored");
+
+    // A disabled port: no frame passes, the host keeps carrier.
+    let state = lane
+        .set_port_forwarding(LinkSide::Target, false)
+        .await
+        .unwrap();
+    assert_eq!(state, "disabled");
+    let root = root_handle().unwrap();
+    assert_eq!(
+        oper_state(&root, lane.host_ifindex()).await.unwrap(),
+        "up",
+        "the host keeps its carrier"
+    );
+    let at = SocketAddr::from((lane.target_addr(), 5604));
+    let ns = lane.netns().unwrap().clone();
+    let _listener = ns.run_in(|| TcpListener::bind(at)).unwrap().unwrap();
+    assert!(
+        std::net::TcpStream::connect_timeout(&at, Duration::from_secs(2)).is_err(),
+        "nothing passes a disabled port"
+    );
+    let state = lane
+        .set_port_forwarding(LinkSide::Target, true)
+        .await
+        .unwrap();
+    assert_eq!(state, "forwarding");
+    assert_eq!(
+        bytes_through(&lane, 5605, mb, wait),
+        mb,
+        "port enabled again"
+    );
     lane.destroy().await.unwrap();
     assert_lane_gone(&lane).await;
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use guest_probes::ProbeEvent;
 use serde::Serialize;
 
-use crate::history::{Event, FaultPhase, History};
+use crate::history::{Effect, Event, FaultPhase, History};
 use crate::model::{FirstErrorExpect, Scenario};
 use crate::oracle::Prediction;
 use crate::wire::nft::Rule;
@@ -93,6 +93,7 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
     let mut m = Measured::default();
     let mut begins: Vec<(usize, f64)> = Vec::new();
     let mut ends: Vec<(usize, f64)> = Vec::new();
+    let mut port_drops: Vec<(usize, u64, u64)> = Vec::new();
     for e in &history.entries {
         if let Event::Qdisc { packets, drops, .. } = &e.event {
             *m.qdisc_packets.get_or_insert(0) += packets;
@@ -102,7 +103,18 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
             Event::Firewall { rule, packets, .. } if rule == Rule::Reset.name() => {
                 *m.resets_sent.get_or_insert(0) += packets
             }
-            Event::Firewall { packets, .. } => *m.oversize_drops.get_or_insert(0) += packets,
+            // The switch's ports' counters, read when the MTU fault began
+            // and ended: the frames it dropped are the difference.
+            Event::Effect {
+                step,
+                effect: Effect::PortMtu { rx_dropped, .. },
+            } => {
+                let n: u64 = rx_dropped.iter().sum();
+                match port_drops.iter_mut().find(|(s, _, _)| s == step) {
+                    Some((_, _, last)) => *last = n,
+                    None => port_drops.push((*step, n, n)),
+                }
+            }
             _ => {}
         }
         if let Event::Fault {
@@ -120,6 +132,9 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
             m.fault_apply_latency_max_s =
                 Some(m.fault_apply_latency_max_s.map_or(lat, |x| x.max(lat)));
         }
+    }
+    for (_, first, last) in &port_drops {
+        *m.oversize_drops.get_or_insert(0) += last.saturating_sub(*first);
     }
     for f in &scenario.faults {
         if !begins.iter().any(|(s, _)| *s == f.index) {

@@ -1,6 +1,16 @@
-//! Lanes: one target network namespace behind one veth pair per lane, with a
-//! subnet of its own (LIO matches portals by address alone, so two lanes must
-//! never share one). The initiator end stays in the root namespace.
+//! Lanes: per lane, a target network namespace and a switch between it and
+//! the initiator, with a subnet of its own (LIO matches portals by address
+//! alone, so two lanes must never share one). The initiator end stays in the
+//! root namespace.
+//!
+//! ```text
+//!   root ns            switch ns (bridge)              target ns
+//!   host_veth <-> initiator_port ==br== target_port <-> target_veth
+//! ```
+//!
+//! The switch is a Linux bridge in a namespace of its own: faults a fabric
+//! causes (loss, delay, blackholes, a port down, a port with a smaller MTU)
+//! are put on its ports, so neither endpoint's stack sees anything local.
 //!
 //! A lane's subnet is a host-wide slot ([`LaneSlot`]: an flock under
 //! /run/iscsi-chaos/lanes, held while the lane lives), tried from the
@@ -13,12 +23,11 @@
 //! found again with [`cleanup_run`] / [`cleanup_all_runs`].
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsRawFd;
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::{Handle, LinkUnspec, LinkVeth};
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth};
 
 use crate::ledger::host::{slots_from, LaneSlot};
 use crate::ledger::{Ledger, Object};
@@ -48,8 +57,14 @@ pub struct Lane {
     ledger: Ledger,
     names: LaneNames,
     netns: Option<NetNs>,
+    switch: Option<NetNs>,
     host_ifindex: u32,
     target_ifindex: u32,
+    /// The switch's ports (inside the switch's namespace).
+    initiator_port_ifindex: u32,
+    target_port_ifindex: u32,
+    /// The hosts' MTU (the lane's).
+    mtu: u32,
     initiator_addr: Ipv4Addr,
     target_addr: Ipv4Addr,
     /// The subnet's slot, held until the lane is dropped.
@@ -79,8 +94,12 @@ impl Lane {
             ledger: Ledger::of_run(run_id).lane(index),
             names,
             netns: None,
+            switch: None,
             host_ifindex: 0,
             target_ifindex: 0,
+            initiator_port_ifindex: 0,
+            target_port_ifindex: 0,
+            mtu: DEFAULT_MTU,
             initiator_addr,
             target_addr,
             slot,
@@ -99,50 +118,68 @@ impl Lane {
     async fn build(&mut self, root: &Handle, stage: LaneStage) -> Result<()> {
         let names = self.names.clone();
         tracing::debug!(?names, "creating lane");
-        let ns_name = names.netns.clone();
-        self.ledger.record(Object::Netns {
-            name: ns_name.clone(),
-        })?;
-        let ns = tokio::task::spawn_blocking(move || NetNs::create(&ns_name))
-            .await
-            .context("join netns creation")??;
+        let ns = self.make_netns(&names.netns).await?;
         self.netns = Some(ns.clone());
+        let switch = self.make_netns(&names.switch_netns).await?;
+        self.switch = Some(switch.clone());
         if stage == LaneStage::Netns {
             return Ok(());
         }
 
-        // The host end stands for the pair: deleting it deletes its peer,
+        // Both pairs are made in the root namespace, then their ends moved.
+        // A host end stands for its pair: deleting it deletes its peer,
         // wherever the peer is.
-        self.ledger.record(Object::Veth {
-            name: names.host_veth.clone(),
-        })?;
-        root.link()
-            .add(LinkVeth::new(&names.host_veth, &names.target_veth).build())
-            .execute()
-            .await
-            .with_context(|| format!("add veth {}/{}", names.host_veth, names.target_veth))?;
+        let initiator_port = self
+            .make_pair(root, &names.host_veth, &names.initiator_port)
+            .await?;
         self.host_ifindex = link_index(root, &names.host_veth)
             .await?
             .ok_or_else(|| anyhow!("veth {} vanished", names.host_veth))?;
-        let peer_index = link_index(root, &names.target_veth)
+        let target_port = self
+            .make_pair(root, &names.target_veth, &names.target_port)
+            .await?;
+        let target_end = link_index(root, &names.target_veth)
             .await?
             .ok_or_else(|| anyhow!("veth {} vanished", names.target_veth))?;
         if stage == LaneStage::VethPair {
             return Ok(());
         }
 
-        root.link()
-            .set(
-                LinkUnspec::new_with_index(peer_index)
-                    .setns_by_fd(ns.fd().as_raw_fd())
-                    .build(),
-            )
-            .execute()
-            .await
-            .with_context(|| format!("move {} into {}", names.target_veth, ns.name()))?;
+        move_link(root, initiator_port, &switch, &names.initiator_port).await?;
+        move_link(root, target_port, &switch, &names.target_port).await?;
+        move_link(root, target_end, &ns, &names.target_veth).await?;
         if stage == LaneStage::VethMoved {
             return Ok(());
         }
+
+        // The switch: a bridge joining its two ports (no STP: the ports
+        // forward at once).
+        let sw = netns_handle(&switch)?;
+        sw.link()
+            .add(LinkBridge::new(&names.bridge).build())
+            .execute()
+            .await
+            .with_context(|| format!("add bridge {}", names.bridge))?;
+        let bridge = link_index(&sw, &names.bridge)
+            .await?
+            .ok_or_else(|| anyhow!("bridge {} vanished", names.bridge))?;
+        for port in [&names.initiator_port, &names.target_port] {
+            let index = link_index(&sw, port)
+                .await?
+                .ok_or_else(|| anyhow!("{port} not found in {}", switch.name()))?;
+            sw.link()
+                .set(LinkUnspec::new_with_index(index).controller(bridge).build())
+                .execute()
+                .await
+                .with_context(|| format!("attach {port} to {}", names.bridge))?;
+            set_up(&sw, index).await?;
+            if *port == names.initiator_port {
+                self.initiator_port_ifindex = index;
+            } else {
+                self.target_port_ifindex = index;
+            }
+        }
+        set_up(&sw, bridge).await?;
 
         root.address()
             .add(
@@ -176,6 +213,33 @@ impl Lane {
         Ok(())
     }
 
+    /// Writes namespace `name` in the ledger, then makes it.
+    async fn make_netns(&self, name: &str) -> Result<NetNs> {
+        self.ledger.record(Object::Netns {
+            name: name.to_string(),
+        })?;
+        let n = name.to_string();
+        Ok(tokio::task::spawn_blocking(move || NetNs::create(&n))
+            .await
+            .context("join netns creation")??)
+    }
+
+    /// Writes veth `end` in the ledger, then makes the pair `end`/`peer` in
+    /// the root namespace; returns the peer's ifindex.
+    async fn make_pair(&self, root: &Handle, end: &str, peer: &str) -> Result<u32> {
+        self.ledger.record(Object::Veth {
+            name: end.to_string(),
+        })?;
+        root.link()
+            .add(LinkVeth::new(end, peer).build())
+            .execute()
+            .await
+            .with_context(|| format!("add veth {end}/{peer}"))?;
+        link_index(root, peer)
+            .await?
+            .ok_or_else(|| anyhow!("veth {peer} vanished"))
+    }
+
     /// Remove the lane: its namespace (which takes the target end of the veth
     /// with it once nothing holds the namespace) and the host end (which takes
     /// the peer at once). Idempotent, and works on half-built lanes.
@@ -189,15 +253,23 @@ impl Lane {
         }
         // If the pair was created but the move failed, the peer is in the
         // root namespace (and already gone with its host end); check anyway.
-        if let Err(e) = delete_link_by_name(&root, &self.names.target_veth).await {
-            errors.push(e);
+        for name in [
+            &self.names.target_veth,
+            &self.names.initiator_port,
+            &self.names.target_port,
+        ] {
+            if let Err(e) = delete_link_by_name(&root, name).await {
+                errors.push(e);
+            }
         }
         self.netns = None;
-        let ns_name = self.names.netns.clone();
-        match tokio::task::spawn_blocking(move || kill_and_delete_netns(&ns_name)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => errors.push(e),
-            Err(e) => errors.push(anyhow!(e)),
+        self.switch = None;
+        for ns_name in [self.names.netns.clone(), self.names.switch_netns.clone()] {
+            match tokio::task::spawn_blocking(move || kill_and_delete_netns(&ns_name)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(e),
+                Err(e) => errors.push(anyhow!(e)),
+            }
         }
         match errors.into_iter().next() {
             None => Ok(()),
@@ -227,6 +299,25 @@ impl Lane {
     pub fn netns(&self) -> Option<&NetNs> {
         self.netns.as_ref()
     }
+    /// The switch's namespace (None once destroyed, or if creation stopped
+    /// before it).
+    pub fn switch(&self) -> Option<&NetNs> {
+        self.switch.as_ref()
+    }
+    /// ifindex of the switch's port facing `side`, in the switch's namespace.
+    pub fn port_ifindex(&self, side: LinkSide) -> u32 {
+        match side {
+            LinkSide::Initiator => self.initiator_port_ifindex,
+            LinkSide::Target => self.target_port_ifindex,
+        }
+    }
+    /// Name of the switch's port facing `side`.
+    pub fn port_name(&self, side: LinkSide) -> &str {
+        match side {
+            LinkSide::Initiator => &self.names.initiator_port,
+            LinkSide::Target => &self.names.target_port,
+        }
+    }
     /// ifindex of the host (initiator-side) veth, in the root namespace.
     pub fn host_ifindex(&self) -> u32 {
         self.host_ifindex
@@ -235,7 +326,6 @@ impl Lane {
     pub fn target_ifindex(&self) -> u32 {
         self.target_ifindex
     }
-    /// Sets the link MTU of both ends (jumbo frames on the lane's hosts).
     /// Sets one veth end administratively down or up (a pulled cable),
     /// and returns the operational state of the end after the change.
     pub async fn set_end_up(&self, end: LinkSide, up: bool) -> Result<String> {
@@ -250,10 +340,72 @@ impl Lane {
         oper_state(&handle, index).await
     }
 
-    pub async fn set_mtu(&self, mtu: u32) -> Result<()> {
+    fn switch_handle(&self) -> Result<Handle> {
+        netns_handle(self.switch.as_ref().context("the lane has no switch")?)
+    }
+
+    /// The lane's MTU on both hosts and the switch's ports (jumbo frames).
+    /// A lane with a larger MTU than Ethernet's also has the hosts cut
+    /// their own wire-sized frames (segmentation offload off), so an MTU
+    /// fault in the switch sees each frame as a switch would.
+    pub async fn set_mtu(&mut self, mtu: u32) -> Result<()> {
         set_mtu(&root_handle()?, self.host_ifindex, mtu).await?;
         let ns = self.netns.as_ref().context("the lane has no namespace")?;
-        set_mtu(&netns_handle(ns)?, self.target_ifindex, mtu).await
+        set_mtu(&netns_handle(ns)?, self.target_ifindex, mtu).await?;
+        self.set_port_mtu(mtu).await?;
+        self.mtu = mtu;
+        if mtu > DEFAULT_MTU {
+            let on = false;
+            let host = self.names.host_veth.clone();
+            crate::sys::ethtool::set_segmentation_offload(&host, on)
+                .with_context(|| format!("segmentation offload off on {host}"))?;
+            let target = self.names.target_veth.clone();
+            ns.run_in(move || crate::sys::ethtool::set_segmentation_offload(&target, on))?
+                .with_context(|| {
+                    format!("segmentation offload off on {}", self.names.target_veth)
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The hosts' MTU.
+    pub fn mtu(&self) -> u32 {
+        self.mtu
+    }
+
+    /// Sets the MTU of both of the switch's ports: frames larger than it
+    /// are dropped as they come in (counted in the port's rx_dropped), as a
+    /// switch not set up for jumbo frames drops them.
+    pub async fn set_port_mtu(&self, mtu: u32) -> Result<()> {
+        let sw = self.switch_handle()?;
+        for side in [LinkSide::Initiator, LinkSide::Target] {
+            set_mtu(&sw, self.port_ifindex(side), mtu)
+                .await
+                .with_context(|| format!("the switch port {}", self.port_name(side)))?;
+        }
+        Ok(())
+    }
+
+    /// Frames each of the switch's ports dropped as they came in so far
+    /// (initiator's side, target's side).
+    pub async fn port_rx_dropped(&self) -> Result<(u64, u64)> {
+        let sw = self.switch_handle()?;
+        Ok((
+            rx_dropped(&sw, self.initiator_port_ifindex).await?,
+            rx_dropped(&sw, self.target_port_ifindex).await?,
+        ))
+    }
+
+    /// Stops (false) or resumes (true) forwarding on the switch's port
+    /// facing `side` (bridge port state disabled / forwarding): the host
+    /// keeps its carrier. Returns the port's state after the change.
+    pub async fn set_port_forwarding(&self, side: LinkSide, forwarding: bool) -> Result<String> {
+        let sw = self.switch_handle()?;
+        let index = self.port_ifindex(side);
+        set_bridge_port_state(&sw, index, forwarding)
+            .await
+            .with_context(|| format!("the switch port {}", self.port_name(side)))?;
+        bridge_port_state(&sw, index).await
     }
 
     pub fn initiator_addr(&self) -> Ipv4Addr {

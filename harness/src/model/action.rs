@@ -81,6 +81,10 @@ pub enum Action {
     SetStoreDelay { ms: f64 },
     /// Set one veth end administratively up or down (a pulled cable).
     SetLink { end: LinkSide, up: bool },
+    /// Set the MTU of the switch's ports (`None`: back to the lane's).
+    SetPortMtu { mtu: Option<u32> },
+    /// Stop or resume forwarding on the switch's port facing `side`.
+    SetPort { side: LinkSide, forwarding: bool },
 }
 
 /// One end of a lane's link.

@@ -17,6 +17,9 @@ pub const VETH_PREFIX: &str = "icX";
 /// Second octet of the lanes' 10.x.0.0/16.
 pub const SUBNET_OCTET: u8 = 213;
 
+/// A lane's MTU unless its scenario sets one (Ethernet's).
+pub const DEFAULT_MTU: u32 = 1500;
+
 /// Lane subnet prefix length.
 pub const LANE_PREFIX_LEN: u8 = 24;
 
@@ -61,7 +64,9 @@ pub fn run_hash(run_id: &str) -> u64 {
     h
 }
 
-/// Names of everything a lane creates.
+/// Names of everything a lane creates: the target's namespace, the
+/// switch's namespace with its bridge, and two veth pairs (initiator to
+/// switch, switch to target).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaneNames {
     pub netns: String,
@@ -69,6 +74,14 @@ pub struct LaneNames {
     pub host_veth: String,
     /// End moved into the lane's namespace (the target's side).
     pub target_veth: String,
+    /// The switch's namespace.
+    pub switch_netns: String,
+    /// The switch's bridge.
+    pub bridge: String,
+    /// The switch's port facing the initiator (peer of `host_veth`).
+    pub initiator_port: String,
+    /// The switch's port facing the target (peer of `target_veth`).
+    pub target_port: String,
 }
 
 /// Namespace names of a run all start with this.
@@ -76,12 +89,17 @@ pub fn netns_prefix_for_run(run_id: &str) -> String {
     format!("{NETNS_PREFIX}{run_id}-")
 }
 
-/// Whether `name` is a lane namespace of exactly this run (run `ab` must not
-/// match run `ab-1`'s `iscsi-chaos-ab-1-0`).
+/// Whether `name` is a lane namespace (target's, `…-<lane>`, or switch's,
+/// `…-sw<lane>`) of exactly this run (run `ab` must not match run `ab-1`'s
+/// `iscsi-chaos-ab-1-0`).
 pub fn is_netns_of_run(name: &str, run_id: &str) -> bool {
     name.strip_prefix(&netns_prefix_for_run(run_id))
+        .map(|lane| lane.strip_prefix(SWITCH_MARK).unwrap_or(lane))
         .is_some_and(|lane| !lane.is_empty() && lane.bytes().all(|b| b.is_ascii_digit()))
 }
+
+/// What sets a switch namespace's name apart from its lane's.
+const SWITCH_MARK: &str = "sw";
 
 /// Veth names of a run all start with this.
 pub fn veth_prefix_for_run(run_id: &str) -> String {
@@ -94,11 +112,16 @@ pub fn lane_names(run_id: &str, index: u8) -> LaneNames {
         netns: format!("{}{index}", netns_prefix_for_run(run_id)),
         host_veth: format!("{veth}i{index}"),
         target_veth: format!("{veth}t{index}"),
+        switch_netns: format!("{}{SWITCH_MARK}{index}", netns_prefix_for_run(run_id)),
+        bridge: format!("{veth}w{index}"),
+        initiator_port: format!("{veth}a{index}"),
+        target_port: format!("{veth}b{index}"),
     }
 }
 
 /// Whether `name` has exactly the shape of one of our veth names
-/// (`icX` + 6 base-36 + `i`|`t` + lane number), so cleanup can never take
+/// (`icX` + 6 base-36 + `i`|`t`|`a`|`b` + lane number: initiator, target,
+/// and the switch's ports facing them), so cleanup can never take
 /// someone else's interface that merely starts with the same letters.
 pub fn is_our_veth_name(name: &str) -> bool {
     let Some(rest) = name.strip_prefix(VETH_PREFIX) else {
@@ -111,7 +134,7 @@ pub fn is_our_veth_name(name: &str) -> bool {
     let (side, num) = rest.split_at(1);
     tag.bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && (side == "i" || side == "t")
+        && matches!(side, "i" | "t" | "a" | "b")
         && !num.is_empty()
         && num.len() <= 3
         && num.bytes().all(|b| b.is_ascii_digit())
@@ -163,6 +186,11 @@ mod tests {
         assert!(n.target_veth.ends_with("t255"));
         assert!(is_our_veth_name(&n.host_veth));
         assert!(is_our_veth_name(&n.target_veth));
+        assert!(is_our_veth_name(&n.initiator_port));
+        assert!(is_our_veth_name(&n.target_port));
+        assert!(n.bridge.len() <= 15);
+        assert!(!is_our_veth_name(&n.bridge), "the bridge is no veth");
+        assert_eq!(n.switch_netns, "iscsi-chaos-20261122-0315-abcdef-sw255");
     }
 
     #[test]
@@ -172,6 +200,9 @@ mod tests {
         assert!(!is_netns_of_run("iscsi-chaos-ab-1-0", "ab"));
         assert!(!is_netns_of_run("iscsi-chaos-ab-", "ab"));
         assert!(!is_netns_of_run("other-ab-0", "ab"));
+        assert!(is_netns_of_run("iscsi-chaos-ab-sw3", "ab"));
+        assert!(!is_netns_of_run("iscsi-chaos-ab-sw", "ab"));
+        assert!(!is_netns_of_run("iscsi-chaos-ab-1-sw0", "ab"));
     }
 
     #[test]

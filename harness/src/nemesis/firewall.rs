@@ -3,11 +3,8 @@
 //! - reset: every packet to the portal is answered with a TCP RST (`reject
 //!   with tcp reset` on the input hook), so the initiator's live connection
 //!   is reset at once and its reconnects are refused while the rule is in
-//!   place;
-//! - oversize drop: packets longer than a hop's MTU are dropped silently both
-//!   ways (input and output hooks), as a switch port with a smaller MTU
-//!   would; the hosts keep their (jumbo) link MTU, so TCP keeps sending
-//!   large segments, also on new connections.
+//!   place. (A fault of the fabric, such as an MTU mismatch, is the
+//!   switch's: see [`crate::env::lane`].)
 //!
 //! A fault installs one table, [`TABLE`]; its rules count what they matched:
 //! the proof that the fault touched packets.

@@ -1,17 +1,18 @@
 //! The nemesis: puts a scenario's fault steps in place and clears them.
 //!
-//! netem shapes only egress, so each direction is a qdisc on the sending end
-//! of the lane's veth: the host end for initiator-to-target traffic, the
-//! target end (inside the lane's namespace) for target-to-initiator traffic.
-//! The target end's netlink socket is opened on a thread switched into the
-//! namespace; after that it is used from anywhere.
+//! Faults of the fabric happen in the lane's switch, in the middle, where
+//! neither endpoint's stack sees them. netem shapes only egress, so each
+//! direction is a qdisc on the switch port it leaves by: the port facing
+//! the target for initiator-to-target traffic, the port facing the
+//! initiator for the way back. The switch's netlink socket is opened on a
+//! thread switched into its namespace; after that it is used from anywhere.
 //!
-//! Resets and MTU faults (oversize frames dropped on the path) are nftables
-//! rules in the lane's namespace ([`crate::firewall`]).
+//! Resets (the target's end answering with RST) are nftables rules in the
+//! target's namespace ([`crate::firewall`]).
 //!
-//! Invariant: only the root qdisc of our own veth ends is ever replaced or
-//! deleted, only our own table in the lane's namespace is added or deleted,
-//! and `clear_all` leaves both ends at the kernel's default.
+//! Invariant: only the root qdisc of our own switch ports is ever replaced
+//! or deleted, only our own table in the lane's namespace is added or
+//! deleted, and `clear_all` leaves both ports at the kernel's default.
 
 use std::io;
 use std::net::SocketAddrV4;
@@ -22,6 +23,7 @@ pub mod firewall;
 
 use crate::env::lane::Lane;
 use crate::ledger::{Ledger, Object};
+use crate::model::action::LinkSide;
 use crate::model::Direction;
 pub use crate::plan::{Action, Step};
 use crate::sys::tc::{Qdisc, QdiscStats, RouteSocket};
@@ -60,9 +62,11 @@ impl LinkEnd {
 }
 
 pub struct Nemesis {
-    /// Host end: shapes initiator-to-target packets.
+    /// The switch's port facing the target: shapes initiator-to-target
+    /// packets.
     to_target: LinkEnd,
-    /// Target end: shapes target-to-initiator packets.
+    /// The switch's port facing the initiator: shapes target-to-initiator
+    /// packets.
     to_initiator: LinkEnd,
     /// The reset rule in the lane's namespace.
     firewall: Firewall,
@@ -81,40 +85,32 @@ impl Nemesis {
     /// The nemesis of `lane`, whose target listens at `portal`.
     pub fn new(lane: &Lane, portal: SocketAddrV4) -> Result<Nemesis> {
         let target_ns = lane.netns().context("the lane has no namespace")?;
-        let names = lane.names();
+        let switch = lane.switch().context("the lane has no switch")?;
         let ledger = lane.ledger().clone();
-        let host = RouteSocket::open().context("opening a netlink socket")?;
-        let target = target_ns
-            .run_in(RouteSocket::open)?
-            .context("opening a netlink socket in the lane's namespace")?;
+        let end = |side: LinkSide| -> Result<LinkEnd> {
+            let socket = switch
+                .run_in(RouteSocket::open)?
+                .context("opening a netlink socket in the lane's switch")?;
+            Ok(LinkEnd {
+                socket,
+                ifindex: lane.port_ifindex(side) as i32,
+                shaped: false,
+                entry: Object::Qdisc {
+                    netns: Some(switch.name().to_string()),
+                    link: lane.port_name(side).to_string(),
+                },
+                ledger: ledger.clone(),
+                recorded: false,
+            })
+        };
         Ok(Nemesis {
-            to_target: LinkEnd {
-                socket: host,
-                ifindex: lane.host_ifindex() as i32,
-                shaped: false,
-                entry: Object::Qdisc {
-                    netns: None,
-                    link: names.host_veth.clone(),
-                },
-                ledger: ledger.clone(),
-                recorded: false,
-            },
-            to_initiator: LinkEnd {
-                socket: target,
-                ifindex: lane.target_ifindex() as i32,
-                shaped: false,
-                entry: Object::Qdisc {
-                    netns: Some(target_ns.name().to_string()),
-                    link: names.target_veth.clone(),
-                },
-                ledger: ledger.clone(),
-                recorded: false,
-            },
-            firewall: Firewall::new(target_ns.clone(), portal, ledger),
+            to_target: end(LinkSide::Target)?,
+            to_initiator: end(LinkSide::Initiator)?,
+            firewall: Firewall::new(target_ns.clone(), portal, ledger.clone()),
         })
     }
 
-    /// The firewall rule of reset and MTU faults.
+    /// The firewall rule of reset faults.
     pub fn firewall(&mut self) -> &mut Firewall {
         &mut self.firewall
     }
@@ -170,13 +166,13 @@ impl Nemesis {
         let a = self.to_target.clear();
         let b = self.to_initiator.clear();
         let c = self.firewall.remove();
-        a.context("clearing the host end")?;
-        b.context("clearing the target end")?;
+        a.context("clearing the switch port facing the target")?;
+        b.context("clearing the switch port facing the initiator")?;
         c.context("removing the firewall rule")?;
         Ok(())
     }
 
-    /// Counters of the qdiscs on both ends (host end, target end): proof
+    /// Counters of the qdiscs on both ports (to target, to initiator): proof
     /// that a fault really dropped packets.
     pub fn stats(&mut self) -> (Option<QdiscStats>, Option<QdiscStats>) {
         let a = self

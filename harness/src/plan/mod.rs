@@ -54,10 +54,11 @@ impl PlannedRun {
 
 /// Whether a run must have the host to itself: its scenario says so, or a
 /// fault of it filters packets with nftables on the target namespace's own
-/// hooks (`reset`, `mtu`). Beside other lanes those were seen to soft-lock
-/// the lab's kernel (`watchdog: BUG: soft lockup ... [tgtd]` on both CPUs
-/// while reset runs shared the host, bookworm, TCG), the same lockup the
-/// switch issue saw once in 22 serial MTU runs.
+/// hooks (`reset`). Beside other lanes that was seen to soft-lock the lab's
+/// kernel (`watchdog: BUG: soft lockup ... [tgtd]` on both CPUs while reset
+/// runs shared the host, bookworm, TCG), the lockup an MTU fault on the same
+/// hooks caused once in 22 serial runs before MTU faults moved to the
+/// switch.
 pub fn must_run_alone(run: &Run) -> bool {
     run.scenario.lane.alone
         || run

@@ -223,9 +223,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             plan(&s.faults)[0].action,
-            Action::Firewall {
-                rule: Rule::DropOversize { mtu: 1500 }
-            }
+            Action::SetPortMtu { mtu: Some(1500) }
         );
     }
 

@@ -21,6 +21,8 @@ pub const GLOBAL: &[Requirement] = &[
     Module("iscsi_tcp"),
     Module("sd_mod"),
     Module("veth"),
+    // The lane's switch.
+    Module("bridge"),
     Tool {
         name: "iscsiadm",
         package: "open-iscsi",
@@ -183,7 +185,7 @@ fn suite_problem() -> Option<String> {
 /// Loads the modules the harness uses (iscsiadm and tc would too, but an
 /// explicit load gives a clear error, and sd_mod is never autoloaded without udev).
 pub fn load_modules() {
-    for m in ["sd_mod", "iscsi_tcp", "sch_netem", "veth"] {
+    for m in ["sd_mod", "iscsi_tcp", "sch_netem", "veth", "bridge"] {
         modprobe(&["-q", m]);
     }
 }

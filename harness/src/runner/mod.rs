@@ -797,6 +797,32 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
                 },
             );
         }
+        Action::SetPortMtu { mtu } => {
+            let lane = setup.lane.as_ref().context("no lane")?;
+            // Read first: at the end of the fault, the drops during it.
+            let (a, b) = lane.port_rx_dropped().await?;
+            let mtu = mtu.unwrap_or(lane.mtu());
+            lane.set_port_mtu(mtu).await?;
+            effect(
+                history,
+                Effect::PortMtu {
+                    mtu,
+                    rx_dropped: [a, b],
+                },
+            );
+        }
+        Action::SetPort { side, forwarding } => {
+            let lane = setup.lane.as_ref().context("no lane")?;
+            let state = lane.set_port_forwarding(*side, *forwarding).await?;
+            effect(
+                history,
+                Effect::Port {
+                    port: side.as_str().to_string(),
+                    forwarding: *forwarding,
+                    state,
+                },
+            );
+        }
         Action::SetStoreDelay { ms } => {
             let store = setup.store.as_mut().context("no slow store")?;
             store

@@ -8,8 +8,13 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use rtnetlink::{Handle, LinkUnspec};
+use std::os::fd::AsRawFd;
+
+use rtnetlink::packet_route::link::{
+    BridgePortState, InfoBridgePort, InfoKind, InfoPortData, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage,
+};
+use rtnetlink::{Handle, LinkBridgePort, LinkUnspec};
 
 use crate::model::names::{check_run_id, is_netns_of_run, is_our_veth_name, veth_prefix_for_run};
 use crate::sys::netns::NetNs;
@@ -80,12 +85,7 @@ pub async fn set_admin(handle: &Handle, index: u32, up: bool) -> Result<()> {
 /// The operational state of link `index` (`up`, `down`,
 /// `lowerlayerdown`, ...), as the kernel reports it.
 pub async fn oper_state(handle: &Handle, index: u32) -> Result<String> {
-    let mut links = handle.link().get().match_index(index).execute();
-    let msg = links
-        .try_next()
-        .await
-        .with_context(|| format!("get link {index}"))?
-        .with_context(|| format!("link {index} is gone"))?;
+    let msg = link_message(handle, index).await?;
     Ok(msg
         .attributes
         .iter()
@@ -103,6 +103,76 @@ pub async fn set_mtu(handle: &Handle, index: u32, mtu: u32) -> Result<()> {
         .execute()
         .await
         .with_context(|| format!("set link {index} mtu {mtu}"))
+}
+
+/// Moves link `index` (named `name`) of `handle`'s namespace into `ns`.
+pub async fn move_link(handle: &Handle, index: u32, ns: &NetNs, name: &str) -> Result<()> {
+    handle
+        .link()
+        .set(
+            LinkUnspec::new_with_index(index)
+                .setns_by_fd(ns.fd().as_raw_fd())
+                .build(),
+        )
+        .execute()
+        .await
+        .with_context(|| format!("move {name} into {}", ns.name()))
+}
+
+async fn link_message(handle: &Handle, index: u32) -> Result<LinkMessage> {
+    let mut links = handle.link().get().match_index(index).execute();
+    links
+        .try_next()
+        .await
+        .with_context(|| format!("get link {index}"))?
+        .with_context(|| format!("link {index} is gone"))
+}
+
+/// Frames link `index` dropped as they came in (its rx_dropped counter).
+pub async fn rx_dropped(handle: &Handle, index: u32) -> Result<u64> {
+    let msg = link_message(handle, index).await?;
+    Ok(msg
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Stats64(s) => Some(s.rx_dropped),
+            _ => None,
+        })
+        .unwrap_or(0))
+}
+
+/// Sets bridge port `index` forwarding, or disabled (it neither takes in
+/// nor sends out frames; its link stays up).
+pub async fn set_bridge_port_state(handle: &Handle, index: u32, forwarding: bool) -> Result<()> {
+    let state = if forwarding {
+        BridgePortState::Forwarding
+    } else {
+        BridgePortState::Disabled
+    };
+    handle
+        .link()
+        .set(LinkBridgePort::new(index).state(state).build())
+        .execute()
+        .await
+        .with_context(|| format!("set bridge port {index} {state:?}"))
+}
+
+/// The state of bridge port `index` (`forwarding`, `disabled`, ...).
+pub async fn bridge_port_state(handle: &Handle, index: u32) -> Result<String> {
+    let msg = link_message(handle, index).await?;
+    let state = msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
+            LinkInfo::PortData(InfoPortData::BridgePort(port)) => {
+                port.iter().find_map(|p| match p {
+                    InfoBridgePort::State(s) => Some(format!("{s:?}").to_lowercase()),
+                    _ => None,
+                })
+            }
+            _ => None,
+        }),
+        _ => None,
+    });
+    Ok(state.unwrap_or_else(|| "unknown".into()))
 }
 
 /// What one interface looks like, read back through rtnetlink.

@@ -5,6 +5,7 @@
 pub mod cmd;
 pub mod configfs;
 pub mod dm;
+pub mod ethtool;
 pub mod iscsi;
 pub mod link;
 pub mod netns;

@@ -14,8 +14,6 @@ pub const TABLE: &str = "inet iscsi_chaos";
 pub enum Rule {
     /// Answer every packet to the portal with a TCP RST.
     Reset,
-    /// Drop packets longer than this many bytes (IP length), both ways.
-    DropOversize { mtu: u32 },
 }
 
 impl Rule {
@@ -23,7 +21,6 @@ impl Rule {
     pub fn name(&self) -> &'static str {
         match self {
             Rule::Reset => "reset",
-            Rule::DropOversize { .. } => "drop_oversize",
         }
     }
 }
@@ -48,10 +45,6 @@ pub fn ruleset(rule: Rule, portal: SocketAddrV4) -> String {
                 portal.port()
             ),
         ),
-        Rule::DropOversize { mtu } => {
-            let statement = format!("meta length > {mtu} counter drop");
-            chain("input", &statement) + &chain("output", &statement)
-        }
     };
     format!("table {TABLE} {{\n{chains}}}\n")
 }
@@ -91,17 +84,6 @@ mod tests {
         // Never a flush, never another table.
         assert!(!text.contains("flush"));
         assert_eq!(text.matches("table ").count(), 1);
-    }
-
-    #[test]
-    fn oversize_drop_is_both_ways() {
-        let text = ruleset(
-            Rule::DropOversize { mtu: 1500 },
-            "10.213.3.2:3260".parse().unwrap(),
-        );
-        assert_eq!(text.matches("meta length > 1500 counter drop").count(), 2);
-        assert!(text.contains("hook input") && text.contains("hook output"));
-        assert!(!text.contains("chain reset"), "`reset` is an nft keyword");
     }
 
     #[test]

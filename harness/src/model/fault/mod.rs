@@ -23,6 +23,7 @@ pub mod flap;
 pub mod link_down;
 pub mod mtu;
 pub mod netem;
+pub mod port_down;
 pub mod portal_remove;
 pub mod reset;
 pub mod slow_store;
@@ -155,6 +156,7 @@ kinds! {
     AccessRevoke(access_revoke::AccessRevoke),
     SlowStore(slow_store::SlowStore),
     LinkDown(link_down::LinkDown),
+    PortDown(port_down::PortDown),
 }
 
 impl FaultKind {

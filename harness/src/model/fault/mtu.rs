@@ -1,13 +1,18 @@
-//! `mtu`: jumbo frames on one hop only: packets longer than `mtu` vanish
-//! both ways while both hosts keep the lane's larger MTU (so TCP keeps
-//! sending large segments, on new connections too); small ones (login,
-//! NOP-Out) pass. The lane's MTU must be larger (checked by the parser).
+//! `mtu`: jumbo frames on the hosts, not on the switch: the switch's ports
+//! get the smaller `mtu` and drop every larger frame as it comes in,
+//! silently, one at a time, both ways, while both hosts keep the lane's
+//! larger MTU (so TCP keeps sending large segments, on new connections
+//! too); small ones (login, NOP-Out) pass. The lane's MTU must be larger
+//! (checked by the parser), and a jumbo lane's hosts cut wire-sized frames
+//! themselves ([`crate::env::lane::Lane::set_mtu`]), so no 64 KB
+//! super-packet slips past the check. The ports' rx_dropped counters prove
+//! the frames vanished.
 
-use super::{evidence, Kind, LinkEffect, Registration};
+use super::{Kind, LinkEffect, Registration};
+use crate::history::{Effect, Event};
 use crate::model::action::Action;
-use crate::model::needs::{Requirement, FIREWALL};
+use crate::model::needs::Requirement;
 use crate::model::{Direction, TargetKind, MTU_RANGE};
-use crate::wire::nft::Rule;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Mtu {
@@ -44,8 +49,23 @@ pub const REGISTRATION: Registration = Registration {
             }
         }
     },
-    took_effect: evidence::rule_matched,
+    took_effect: ports_dropped,
 };
+
+/// The switch's ports dropped frames between the fault's start and end.
+fn ports_dropped(events: &[&Event]) -> bool {
+    let counts: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Effect {
+                effect: Effect::PortMtu { rx_dropped, .. },
+                ..
+            } => Some(rx_dropped.iter().sum()),
+            _ => None,
+        })
+        .collect();
+    matches!((counts.first(), counts.last()), (Some(a), Some(b)) if b > a)
+}
 
 impl Kind for Mtu {
     fn direction(&self) -> Option<Direction> {
@@ -53,16 +73,42 @@ impl Kind for Mtu {
     }
     fn actions(&self) -> (Action, Action) {
         (
-            Action::Firewall {
-                rule: Rule::DropOversize { mtu: self.mtu },
+            Action::SetPortMtu {
+                mtu: Some(self.mtu),
             },
-            Action::ClearFirewall,
+            Action::SetPortMtu { mtu: None },
         )
     }
     fn link_effect(&self, _: TargetKind) -> LinkEffect {
         LinkEffect::Oversize { mtu: self.mtu }
     }
     fn needs(&self) -> &'static [Requirement] {
-        FIREWALL
+        &[]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::history::{Effect, Entry, Event};
+    use crate::model::fault::took_effect;
+
+    fn port_mtu(t: f64, mtu: u32, rx_dropped: [u64; 2]) -> Entry {
+        Entry {
+            t,
+            event: Event::Effect {
+                step: 0,
+                effect: Effect::PortMtu { mtu, rx_dropped },
+            },
+        }
+    }
+
+    #[test]
+    fn it_took_effect_only_if_the_ports_dropped_frames_during_it() {
+        let during = vec![port_mtu(1.0, 1500, [3, 4]), port_mtu(9.0, 9000, [3, 80])];
+        assert!(took_effect("mtu", 0, &during));
+        let nothing = vec![port_mtu(1.0, 1500, [3, 4]), port_mtu(9.0, 9000, [3, 4])];
+        assert!(!took_effect("mtu", 0, &nothing));
+        assert!(!took_effect("mtu", 0, &during[..1]));
+        assert!(!took_effect("mtu", 1, &during), "another step's evidence");
     }
 }
