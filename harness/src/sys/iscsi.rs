@@ -8,15 +8,32 @@ use anyhow::{bail, Context, Result};
 
 pub const SESSIONS: &str = "/sys/class/iscsi_session";
 
+/// iscsiadm's exit status for "iSCSI database failure".
+const ISCSI_ERR_IDBM: i32 = 6;
+
 /// Runs iscsiadm; fails with its stderr.
+///
+/// An operation on matched node records (`-m node -T … -p …`) reads every
+/// record in the database; another run creating or deleting its own record
+/// meanwhile makes that read fail with "encountered iSCSI database failure"
+/// (exit 6; seen with two lanes tearing down at once). Such a failure is
+/// tried again, a few times.
 pub async fn iscsiadm(args: &[&str]) -> Result<String> {
     let what = format!("iscsiadm {}", shown_args(args));
-    let out = super::cmd::output(
-        super::cmd::command("iscsiadm").args(args),
-        &what,
-        super::cmd::TOOL_TIMEOUT,
-    )
-    .await?;
+    let mut attempt = 0;
+    let out = loop {
+        attempt += 1;
+        let out = super::cmd::output(
+            super::cmd::command("iscsiadm").args(args),
+            &what,
+            super::cmd::TOOL_TIMEOUT,
+        )
+        .await?;
+        if out.status.code() != Some(ISCSI_ERR_IDBM) || attempt >= 5 {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+    };
     if !out.status.success() {
         bail!(
             "iscsiadm {} failed ({}): {}",
