@@ -339,7 +339,8 @@ async fn cleanup_run_kills_tgtd_left_in_a_lane() {
     std::mem::forget(lane);
     assert!(tgtd_with_port_running(port));
     let report = cleanup_run(&guard.run_id).await.unwrap();
-    assert_eq!(report.netns.len(), 1, "{report:?}");
+    // The target's namespace and the switch's.
+    assert_eq!(report.netns.len(), 2, "{report:?}");
     assert!(!tgtd_with_port_running(port), "tgtd {pid} survived cleanup");
     // The forgotten TempDir is not ours to find again; remove it by hand.
     let _ = std::fs::remove_dir_all(backing.parent().unwrap());

@@ -10,11 +10,13 @@ use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
 use std::os::fd::AsRawFd;
 
+use rtnetlink::packet_core::DefaultNla;
 use rtnetlink::packet_route::link::{
     BridgePortState, InfoBridgePort, InfoKind, InfoPortData, LinkAttribute, LinkFlags, LinkInfo,
-    LinkMessage,
+    LinkMessage, LinkProtoInfoBridge,
 };
-use rtnetlink::{Handle, LinkBridgePort, LinkUnspec};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::{Handle, LinkUnspec};
 
 use crate::model::names::{check_run_id, is_netns_of_run, is_our_veth_name, veth_prefix_for_run};
 use crate::sys::netns::NetNs;
@@ -142,16 +144,26 @@ pub async fn rx_dropped(handle: &Handle, index: u32) -> Result<u64> {
 }
 
 /// Sets bridge port `index` forwarding, or disabled (it neither takes in
-/// nor sends out frames; its link stays up).
+/// nor sends out frames; its link stays up). As `bridge link set dev X
+/// state N`: an AF_BRIDGE RTM_SETLINK with the state in IFLA_PROTINFO (the
+/// port data of an RTM_NEWLINK, `ip link set X type bridge_slave state 0`,
+/// leaves a port of a bridge without STP forwarding: tried on 6.18).
 pub async fn set_bridge_port_state(handle: &Handle, index: u32, forwarding: bool) -> Result<()> {
+    const IFLA_BRPORT_STATE: u16 = 1;
     let state = if forwarding {
         BridgePortState::Forwarding
     } else {
         BridgePortState::Disabled
     };
+    let mut msg = LinkMessage::default();
+    msg.header.interface_family = AddressFamily::Bridge;
+    msg.header.index = index;
+    msg.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
+        LinkProtoInfoBridge::Other(DefaultNla::new(IFLA_BRPORT_STATE, vec![u8::from(state)])),
+    ]));
     handle
         .link()
-        .set(LinkBridgePort::new(index).state(state).build())
+        .set(msg)
         .execute()
         .await
         .with_context(|| format!("set bridge port {index} {state:?}"))
