@@ -85,6 +85,12 @@ fn leftovers() -> Vec<String> {
     found
 }
 
+/// `tc qdisc show` of the root namespace and of every named one (a fault of
+/// the fabric is a qdisc in a lane's switch).
+fn qdiscs_everywhere() -> String {
+    sh("tc qdisc show; for n in $(ip netns list | cut -d' ' -f1); do tc -n \"$n\" qdisc show; done")
+}
+
 fn assert_nothing_left(after: &str) {
     let left = leftovers();
     assert!(left.is_empty(), "{after} left behind: {left:#?}");
@@ -192,7 +198,7 @@ fn start_long_outage(out: &Path, target: &str) -> std::process::Child {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while !sh("tc qdisc show").contains("netem") {
+    while !qdiscs_everywhere().contains("netem") {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the fault never began"
@@ -434,7 +440,12 @@ deadline_s = {DEADLINE_S}
     let netns = loop {
         let ns = sh("ip netns list")
             .lines()
-            .find(|l| l.starts_with("iscsi-chaos-"))
+            // The target's namespace, not the switch's (`…-sw<lane>`).
+            .find(|l| {
+                let name = l.split_whitespace().next().unwrap_or("");
+                name.starts_with("iscsi-chaos-")
+                    && !name.rsplit('-').next().unwrap_or("").starts_with("sw")
+            })
             .map(|l| l.split_whitespace().next().unwrap().to_string());
         let probing = !sh("pgrep -x blkprobe").trim().is_empty();
         match ns {
@@ -598,7 +609,7 @@ fn cleanup_mid_outage_leaves_the_live_run_passing() {
     let said = String::from_utf8_lossy(&cleanup.stdout);
     assert_eq!(said.trim(), "nothing to clean up", "{said}");
     // The fault is still in place, the run's objects all there.
-    assert!(sh("tc qdisc show").contains("netem"));
+    assert!(qdiscs_everywhere().contains("netem"));
     let status = child.wait_with_output().unwrap().status;
     let report = report(out.path());
     assert_eq!(status.code(), Some(0), "{report:#?}");
