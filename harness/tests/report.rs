@@ -60,6 +60,18 @@ fn history(b: f64, e: f64, release: f64, eio: Option<f64>, lost: u64) -> History
             },
         );
     }
+    // The blackhole's evidence: its qdisc dropped what was sent meanwhile.
+    h.push(
+        e,
+        Event::Qdisc {
+            step: 0,
+            side: "to_target".into(),
+            kind: "netem".into(),
+            packets: 40,
+            bytes: 40 * 1500,
+            drops: 40,
+        },
+    );
     seq += 1;
     match eio {
         None => op(&mut h, seq, b, release, None),

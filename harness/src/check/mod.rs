@@ -141,6 +141,15 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
             problems.push(format!("fault[{}] never started", f.index));
         } else if !ends.iter().any(|(s, _)| *s == f.index) {
             problems.push(format!("fault[{}] was never cleared", f.index));
+        } else if !crate::model::fault::took_effect(f.kind.name(), f.index, &history.entries) {
+            // The run did not do what the scenario says: what it measured
+            // is not the fault's outcome.
+            problems.push(format!(
+                "fault[{}] ({}) left no evidence that it took effect (its counters or effects \
+                 in the history)",
+                f.index,
+                f.kind.name()
+            ));
         }
     }
     let first_begin = begins.iter().map(|b| b.1).reduce(f64::min);
@@ -442,6 +451,21 @@ mod tests {
             }
         }
         fn fault(&mut self, begin: f64, end: f64) {
+            self.fault_without_evidence(begin, end);
+            // The blackhole's evidence: its qdisc dropped packets.
+            self.h.push(
+                end,
+                Event::Qdisc {
+                    step: 0,
+                    side: "to_target".into(),
+                    kind: "netem".into(),
+                    packets: 12,
+                    bytes: 9000,
+                    drops: 12,
+                },
+            );
+        }
+        fn fault_without_evidence(&mut self, begin: f64, end: f64) {
             for (t, phase) in [(begin, FaultPhase::Begin), (end, FaultPhase::End)] {
                 self.h.push(
                     t,
@@ -673,9 +697,10 @@ mod tests {
         let p = predict_scenario(&sc);
         let mut h = outage_history(2.5, 108.0, None, 0);
         let c = check(&h, &sc, &p);
+        // The blackhole's own evidence (12 packets, all dropped).
         assert_eq!(
             (c.measured.qdisc_packets, c.measured.qdisc_drops),
-            (None, None)
+            (Some(12), Some(12))
         );
         for (side, packets, drops) in [("to_target", 0, 7), ("to_initiator", 3, 5)] {
             h.push(
@@ -695,7 +720,34 @@ mod tests {
         assert_eq!(c.verdict, Verdict::Pass, "{c:#?}");
         assert_eq!(
             (c.measured.qdisc_packets, c.measured.qdisc_drops),
-            (Some(3), Some(12))
+            (Some(15), Some(24))
+        );
+    }
+
+    /// A fault that was applied and cleared but shows no effect (a qdisc
+    /// that dropped nothing, a port that kept forwarding) makes the run an
+    /// error: what was measured is not that fault's outcome.
+    #[test]
+    fn a_fault_without_evidence_is_an_error() {
+        let sc = scenario(
+            "noop_out_interval = 5\nnoop_out_timeout = 5\nreplacement_timeout = 5",
+            5.0,
+            2.5,
+            "",
+        );
+        let mut sim = Sim::new();
+        sim.ops(100.0, 105.0);
+        sim.fault_without_evidence(105.0, 107.5);
+        sim.ops(105.0, 110.0);
+        sim.summary(111.0, 250, 0);
+        let c = check(&sim.done(), &sc, &predict_scenario(&sc));
+        assert_eq!(c.verdict, Verdict::Error, "{c:#?}");
+        assert_eq!(
+            c.reasons,
+            vec![
+                "fault[0] (blackhole) left no evidence that it took effect (its counters or \
+                 effects in the history)"
+            ]
         );
     }
 }
