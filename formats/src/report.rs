@@ -90,6 +90,9 @@ pub struct Entry {
     pub reasons: Vec<String>,
     /// The initiator settings applied: iscsiadm node key -> value.
     pub settings: BTreeMap<String, String>,
+    /// A sweep's point: axis key -> value (absent for a run of no sweep).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub point: BTreeMap<String, String>,
     pub expected: Expected,
     pub measured: MeasuredJson,
     pub timings: Timings,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use iscsi_chaos::ledger::host::IscsidUse;
 use iscsi_chaos::model::Scenario;
+use iscsi_chaos::parse::sweep::Axis;
 use iscsi_chaos::plan::shard::Shard;
 use iscsi_chaos::plan::PlannedRun;
 use iscsi_chaos::report::events::{Reporters, RunEvent};
@@ -50,6 +51,11 @@ enum Cmd {
         /// Run only shard K of N (K/N): a stable share of the runs, balanced by expected duration.
         #[arg(long)]
         shard: Option<Shard>,
+        /// Sweep KEY over values: one run per point of the grid (repeat for more axes).
+        /// KEY: target, replacement_timeout, noop_out_interval, noop_out_timeout, an
+        /// iscsiadm node key, fault[N].field, or a path such as duration_s.
+        #[arg(long = "sweep", value_name = "KEY=V1,V2,...", value_parser = parse_axis)]
+        sweeps: Vec<Axis>,
     },
     /// Merge the output folders of shards (`run --shard`) into one report.json and their histories.
     Merge {
@@ -64,6 +70,9 @@ enum Cmd {
     List {
         #[arg(default_value = "scenarios")]
         scenarios: Vec<PathBuf>,
+        /// Sweep KEY over values, as for `run`.
+        #[arg(long = "sweep", value_name = "KEY=V1,V2,...", value_parser = parse_axis)]
+        sweeps: Vec<Axis>,
     },
     /// Check this host: root, kernel modules, tools, configfs.
     Doctor {
@@ -101,9 +110,10 @@ fn main() -> ExitCode {
             out,
             jobs,
             shard,
-        } => runtime.block_on(run_command(&scenarios, &out, jobs, shard)),
+            sweeps,
+        } => runtime.block_on(run_command(&scenarios, &sweeps, &out, jobs, shard)),
         Cmd::Merge { shards, out } => merge_command(&shards, &out),
-        Cmd::List { scenarios } => list(&scenarios),
+        Cmd::List { scenarios, sweeps } => list(&scenarios, &sweeps),
         Cmd::Doctor { brief } => doctor::command(brief),
         Cmd::Cleanup => runtime.block_on(cleanup::command()),
     };
@@ -133,7 +143,13 @@ fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Loads every scenario; prints every problem of every file.
-fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ()> {
+fn parse_axis(spec: &str) -> Result<Axis, String> {
+    iscsi_chaos::parse::sweep::parse_cli_axis(spec)
+}
+
+/// Loads every scenario (each sweep expanded, with the command line's
+/// `axes`); prints every problem of every file.
+fn load_all(paths: &[PathBuf], axes: &[Axis]) -> Result<Vec<Scenario>, ()> {
     let files = scenario_files(paths);
     if files.is_empty() {
         eprintln!("iscsi-chaos: no scenario files (*.toml) found");
@@ -142,8 +158,8 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ()> {
     let mut scenarios = Vec::new();
     let mut bad = false;
     for file in files {
-        match Scenario::load(&file) {
-            Ok(s) => scenarios.push(s),
+        match Scenario::load_swept(&file, axes) {
+            Ok(s) => scenarios.extend(s),
             Err(e) => {
                 eprintln!("{e}");
                 bad = true;
@@ -157,8 +173,8 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ()> {
     }
 }
 
-fn list(paths: &[PathBuf]) -> u8 {
-    let Ok(scenarios) = load_all(paths) else {
+fn list(paths: &[PathBuf], axes: &[Axis]) -> u8 {
+    let Ok(scenarios) = load_all(paths, axes) else {
         return INPUT_ERROR;
     };
     for planned in iscsi_chaos::plan::suite(&scenarios) {
@@ -196,8 +212,14 @@ fn new_run_id() -> String {
     format!("r{:x}{random:08x}", secs & 0xffffff)
 }
 
-async fn run_command(paths: &[PathBuf], out: &Path, jobs: Option<u16>, shard: Option<Shard>) -> u8 {
-    let Ok(scenarios) = load_all(paths) else {
+async fn run_command(
+    paths: &[PathBuf],
+    axes: &[Axis],
+    out: &Path,
+    jobs: Option<u16>,
+    shard: Option<Shard>,
+) -> u8 {
+    let Ok(scenarios) = load_all(paths, axes) else {
         return INPUT_ERROR;
     };
     let full = iscsi_chaos::plan::suite(&scenarios);

@@ -56,6 +56,8 @@ pub struct Scenario {
     /// Sorted by start; never overlapping.
     pub faults: Vec<Fault>,
     pub expect: Expect,
+    /// A sweep's point: (axis key, value) in axis order; empty otherwise.
+    pub point: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

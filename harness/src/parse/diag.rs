@@ -21,11 +21,16 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file, self.line, self.column, self.field, self.message
-        )?;
+        if self.line == 0 {
+            // Not from the file's text (a command-line sweep axis).
+            write!(f, "{}: {}: {}", self.file, self.field, self.message)?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}: {}",
+                self.file, self.line, self.column, self.field, self.message
+            )?;
+        }
         if let Some(hint) = &self.hint {
             write!(f, " (hint: {hint})")?;
         }

@@ -163,6 +163,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub mod diag;
+pub mod sweep;
 
 use crate::model::fault::{self, Value as FaultValue, MAX_PULSES};
 use crate::model::settings::{self, SettingType, MAX_TIMER_S};
@@ -212,6 +213,10 @@ struct RawScenario {
     fault: Vec<Spanned<RawFault>>,
     #[serde(default)]
     expect: Option<Spanned<RawExpect>>,
+    /// Read by [`sweep`]; a plain load takes the scenario as written.
+    #[serde(default)]
+    #[allow(dead_code)]
+    sweep: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -359,6 +364,20 @@ impl Scenario {
         Scenario::parse(&text, path)
     }
 
+    /// Reads a scenario file and expands its sweep (its `[sweep]` table and
+    /// the command line's `axes`) into one scenario per point.
+    pub fn load_swept(
+        path: impl AsRef<Path>,
+        axes: &[sweep::Axis],
+    ) -> Result<Vec<Scenario>, LoadError> {
+        let path = path.as_ref();
+        let text = read_capped(path, MAX_SCENARIO_BYTES).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        sweep::expand(&text, path, axes)
+    }
+
     /// Parses and validates scenario text; `path` names the file in messages
     /// and gives the scenario its name (the file stem).
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Scenario, LoadError> {
@@ -503,6 +522,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
         probes: probes?,
         faults: faults?,
         expect: expect?,
+        point: Vec::new(),
     })
 }
 

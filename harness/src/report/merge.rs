@@ -75,6 +75,7 @@ mod tests {
             verdict,
             reasons: vec![],
             settings: Default::default(),
+            point: Default::default(),
             expected: Expected {
                 first_error_s: None,
                 tolerance_s: 1.0,
