@@ -56,6 +56,22 @@ enum Cmd {
         /// iscsiadm node key, fault[N].field, or a path such as duration_s.
         #[arg(long = "sweep", value_name = "KEY=V1,V2,...", value_parser = parse_axis)]
         sweeps: Vec<Axis>,
+        /// Compare the results with this baseline report (a report.json or its folder):
+        /// exit 1 on any regression, one line each (see `compare`).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+    },
+    /// Compare a report with a baseline, run id by run id: a verdict that stopped passing,
+    /// a first error that appeared, vanished or moved, a stall or recovery that grew
+    /// beyond tolerance. Exit 1 on any regression.
+    Compare {
+        /// The baseline: a report.json or the folder holding it.
+        old: PathBuf,
+        /// The new report (or its folder).
+        new: PathBuf,
+        /// Tolerance in seconds (default: each baseline run's oracle tolerance, at least 1 s).
+        #[arg(long)]
+        tolerance_s: Option<f64>,
     },
     /// Merge the output folders of shards (`run --shard`) into one report.json and their histories.
     Merge {
@@ -111,7 +127,20 @@ fn main() -> ExitCode {
             jobs,
             shard,
             sweeps,
-        } => runtime.block_on(run_command(&scenarios, &sweeps, &out, jobs, shard)),
+            baseline,
+        } => runtime.block_on(run_command(
+            &scenarios,
+            &sweeps,
+            &out,
+            jobs,
+            shard,
+            baseline.as_deref(),
+        )),
+        Cmd::Compare {
+            old,
+            new,
+            tolerance_s,
+        } => compare_command(&old, &new, tolerance_s),
         Cmd::Merge { shards, out } => merge_command(&shards, &out),
         Cmd::List { scenarios, sweeps } => list(&scenarios, &sweeps),
         Cmd::Doctor { brief } => doctor::command(brief),
@@ -218,9 +247,17 @@ async fn run_command(
     out: &Path,
     jobs: Option<u16>,
     shard: Option<Shard>,
+    baseline: Option<&Path>,
 ) -> u8 {
     let Ok(scenarios) = load_all(paths, axes) else {
         return INPUT_ERROR;
+    };
+    let baseline = match baseline.map(read_report).transpose() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("iscsi-chaos: --baseline {e}");
+            return INPUT_ERROR;
+        }
     };
     let full = iscsi_chaos::plan::suite(&scenarios);
     let plan: Vec<PlannedRun> = match shard {
@@ -350,7 +387,52 @@ async fn run_command(
         return signal.await.unwrap_or(INTERRUPTED);
     }
     signal.abort();
-    report.exit_status() as u8
+    let status = report.exit_status() as u8;
+    match baseline {
+        Some(old) if print_comparison(&old, &report, None) && status == 0 => 1,
+        _ => status,
+    }
+}
+
+/// A report.json, or the one in folder `path`.
+fn read_report(path: &Path) -> Result<Report, String> {
+    let file = if path.is_dir() {
+        path.join(iscsi_chaos::report::json::FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    Report::from_json(&text).map_err(|e| format!("{}: not a report: {e}", file.display()))
+}
+
+/// Prints the comparison of `new` with the baseline `old`; true when it
+/// found a regression.
+fn print_comparison(old: &Report, new: &Report, tolerance_s: Option<f64>) -> bool {
+    let c = iscsi_chaos::report::compare::compare(old, new, tolerance_s);
+    for line in &c.regressions {
+        println!("regression: {line}");
+    }
+    for line in &c.notes {
+        println!("note: {line}");
+    }
+    println!(
+        "compared {} run(s) with the baseline: {} regression(s)",
+        c.compared,
+        c.regressions.len()
+    );
+    !c.regressions.is_empty()
+}
+
+/// `compare`: exit 1 on any regression.
+fn compare_command(old: &Path, new: &Path, tolerance_s: Option<f64>) -> u8 {
+    let (old, new) = match (read_report(old), read_report(new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("iscsi-chaos: {e}");
+            return INPUT_ERROR;
+        }
+    };
+    u8::from(print_comparison(&old, &new, tolerance_s))
 }
 
 /// `merge`: the shards' reports into one (as one unsharded run would have
@@ -359,17 +441,10 @@ fn merge_command(shards: &[PathBuf], out: &Path) -> u8 {
     let mut reports = Vec::new();
     for dir in shards {
         let path = dir.join(iscsi_chaos::report::json::FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("iscsi-chaos: {}: {e}", path.display());
-                return INPUT_ERROR;
-            }
-        };
-        match Report::from_json(&text) {
+        match read_report(&path) {
             Ok(r) => reports.push((path.display().to_string(), r)),
             Err(e) => {
-                eprintln!("iscsi-chaos: {}: not a report: {e}", path.display());
+                eprintln!("iscsi-chaos: {e}");
                 return INPUT_ERROR;
             }
         }

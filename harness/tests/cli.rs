@@ -151,3 +151,66 @@ fn an_out_folder_other_users_can_write_is_refused() {
     assert!(stderr.contains("other users can write it"), "{stderr}");
     assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
 }
+
+/// `compare` on a recorded report (the report snapshot's): quiet on the
+/// same report and on noise, exit 1 with a line when a first error appears
+/// (replacement_timeout shortened under an outage the host rode through).
+#[test]
+fn compare_flags_a_regression_and_stays_quiet_on_noise() {
+    let snap = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/snapshots/report__report_json_snapshot.snap"),
+    )
+    .unwrap();
+    // An insta snapshot: a `---` header, then the JSON.
+    let json = snap.splitn(3, "---\n").nth(2).unwrap();
+    let mut old: serde_json::Value = serde_json::from_str(json).unwrap();
+    // Its first two runs (the rest repeat their ids, which a real report
+    // never does); the snapshot redacts the timings.
+    old["scenarios"].as_array_mut().unwrap().truncate(2);
+    for entry in old["scenarios"].as_array_mut().unwrap() {
+        entry["timings"] = serde_json::json!({});
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, v: &serde_json::Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, serde_json::to_string(v).unwrap()).unwrap();
+        p
+    };
+    let compare = |a: &Path, b: &Path| {
+        let out = Command::new(HARNESS)
+            .arg("compare")
+            .arg(a)
+            .arg(b)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let base = write("old.json", &old);
+    let (code, said) = compare(&base, &base);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("0 regression(s)"), "{said}");
+
+    let mut noisy = old.clone();
+    noisy["scenarios"][1]["measured"]["first_error_s"] = serde_json::json!(9.6);
+    let (code, said) = compare(&base, &write("noisy.json", &noisy));
+    assert_eq!(code, Some(0), "{said}");
+
+    let mut worse = old.clone();
+    worse["scenarios"][0]["measured"]["first_error_s"] = serde_json::json!(4.2);
+    let (code, said) = compare(&base, &write("worse.json", &worse));
+    assert_eq!(code, Some(1), "{said}");
+    let id = old["scenarios"][0]["id"].as_str().unwrap().to_string();
+    assert!(
+        said.contains(&format!(
+            "regression: {id}: first error appeared at 4.2 s (baseline: none)"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("1 regression(s)"), "{said}");
+    let (code, _) = compare(&base, &dir.path().join("missing.json"));
+    assert_eq!(code, Some(2));
+}

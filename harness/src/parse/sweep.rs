@@ -392,7 +392,11 @@ fn field_of_key(key: &str) -> String {
 
 fn axis_diag(file: &str, axis: &Axis, value: &toml::Value, message: String) -> Diagnostic {
     let (line, column, field) = match axis.origin {
-        Origin::File { line, column } => (line, column, format!("sweep.{}", axis.key)),
+        Origin::File { line, column } => (
+            line,
+            column,
+            format!("sweep.{}", super::quote_key(&axis.key)),
+        ),
         Origin::Cli => (0, 0, format!("--sweep {}", axis.key)),
     };
     diag(
@@ -508,7 +512,7 @@ mod tests {
         let e = expand(&text, Path::new("s.toml"), &[])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("s.toml:17:1: sweep.fault[0].duration_s: at fault[0].duration_s = -1: fault[0].duration_s: must be"), "{e}");
+        assert!(e.contains("s.toml:17:1: sweep.\"fault[0].duration_s\": at fault[0].duration_s = -1: fault[0].duration_s: must be"), "{e}");
         let e = expand(
             &format!("{BASE}[sweep]\n\"fault[3].duration_s\" = [4]\n"),
             Path::new("s.toml"),

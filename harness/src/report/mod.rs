@@ -2,6 +2,7 @@
 //! and other tools read) and the reporters that consume the run event
 //! stream ([`events`]): progress lines, the JSON file, the summary table.
 
+pub mod compare;
 pub mod events;
 pub mod json;
 pub mod merge;
