@@ -93,7 +93,8 @@ fn malformed_scenarios_name_line_and_field() {
         let line: usize = parts.next().unwrap().parse().unwrap();
         let field = parts.next().unwrap();
         let part = parts.next().unwrap();
-        let err = Scenario::load(&path).expect_err(&path.display().to_string());
+        // As the command line reads a file: its sweep expanded.
+        let err = Scenario::load_swept(&path, &[]).expect_err(&path.display().to_string());
         let d = &err.diagnostics()[0];
         let shown = err.to_string();
         assert_eq!((d.line, d.field.as_str()), (line, field), "{shown}");
