@@ -358,7 +358,10 @@ async fn run_command(
     let report_path = out.join(iscsi_chaos::report::json::FILE);
     let mut reporters = Reporters(vec![
         Box::new(Progress::new(std::io::stderr())),
-        Box::new(JsonReport { out: out_dir }),
+        Box::new(JsonReport {
+            out: out_dir.clone(),
+        }),
+        Box::new(iscsi_chaos::report::outcome::OutcomeMap { out: out_dir }),
         Box::new(SummaryTable {
             out: std::io::stdout(),
             report_path,
@@ -477,7 +480,10 @@ fn merge_command(shards: &[PathBuf], out: &Path) -> u8 {
     }
     let report_path = out.join(iscsi_chaos::report::json::FILE);
     let mut reporters = Reporters(vec![
-        Box::new(JsonReport { out: out_dir }),
+        Box::new(JsonReport {
+            out: out_dir.clone(),
+        }),
+        Box::new(iscsi_chaos::report::outcome::OutcomeMap { out: out_dir }),
         Box::new(SummaryTable {
             out: std::io::stdout(),
             report_path,

@@ -7,6 +7,7 @@ pub mod events;
 pub mod json;
 pub mod merge;
 pub mod out;
+pub mod outcome;
 pub mod progress;
 pub mod table;
 
