@@ -89,7 +89,7 @@ impl Node {
     }
 
     pub async fn delete(&self) -> Result<()> {
-        self.node_op(&["-o", "delete"]).await.map(|_| ())
+        delete_node_record(&self.iqn, &self.portal_arg()).await
     }
 }
 

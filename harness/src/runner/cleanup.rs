@@ -100,7 +100,7 @@ pub async fn stale() -> Vec<String> {
     for (portal, iqn) in node_records().await {
         let tail = &iqn[IQN_PREFIX.len()..];
         if run_of(tail).is_some_and(is_stale) {
-            let _ = iscsiadm(&["-m", "node", "-o", "delete", "-T", &iqn, "-p", &portal]).await;
+            let _ = crate::sys::iscsi::delete_node_record(&iqn, &portal).await;
             removed.push(format!("node record {iqn}"));
         }
     }

@@ -10,6 +10,8 @@ pub const SESSIONS: &str = "/sys/class/iscsi_session";
 
 /// iscsiadm's exit status for "iSCSI database failure".
 const ISCSI_ERR_IDBM: i32 = 6;
+/// iscsiadm's exit status for "No records found".
+const ISCSI_ERR_NO_OBJS_FOUND: i32 = 21;
 
 /// Runs iscsiadm; fails with its stderr.
 ///
@@ -19,6 +21,25 @@ const ISCSI_ERR_IDBM: i32 = 6;
 /// (exit 6; seen with two lanes tearing down at once). Such a failure is
 /// tried again, a few times.
 pub async fn iscsiadm(args: &[&str]) -> Result<String> {
+    let out = run_iscsiadm(args).await?;
+    if !out.status.success() {
+        return Err(failed(args, &out));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The error of an iscsiadm call that exited with `out`.
+fn failed(args: &[&str], out: &std::process::Output) -> anyhow::Error {
+    anyhow::anyhow!(
+        "iscsiadm {} failed ({}): {}",
+        shown_args(args),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    )
+}
+
+/// Runs iscsiadm to its end (an exit-6 race tried again); any status.
+async fn run_iscsiadm(args: &[&str]) -> Result<std::process::Output> {
     let what = format!("iscsiadm {}", shown_args(args));
     let mut attempt = 0;
     let out = loop {
@@ -34,15 +55,7 @@ pub async fn iscsiadm(args: &[&str]) -> Result<String> {
         }
         tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
     };
-    if !out.status.success() {
-        bail!(
-            "iscsiadm {} failed ({}): {}",
-            shown_args(args),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(out)
 }
 
 /// iscsiadm's arguments for messages: the value (`-v`) of a secret setting
@@ -136,11 +149,17 @@ pub async fn node_record_exists(iqn: &str, portal: &str) -> bool {
         .is_ok()
 }
 
-/// Deletes the node record (`iqn`, `portal`) (for the ledger).
+/// Deletes the node record (`iqn`, `portal`); a record already gone is
+/// not an error. (A delete that raced another run's record change can
+/// have removed ours before failing with exit 6; tried again it finds "No
+/// records found", exit 21: the record is gone, which is what was asked.)
 pub async fn delete_node_record(iqn: &str, portal: &str) -> Result<()> {
-    iscsiadm(&["-m", "node", "-o", "delete", "-T", iqn, "-p", portal])
-        .await
-        .map(drop)
+    let args = ["-m", "node", "-o", "delete", "-T", iqn, "-p", portal];
+    let out = run_iscsiadm(&args).await?;
+    match out.status.code() {
+        Some(0) | Some(ISCSI_ERR_NO_OBJS_FOUND) => Ok(()),
+        _ => Err(failed(&args, &out)),
+    }
 }
 
 /// The id (`N` of `sessionN`) of the session to target `iqn`, if one exists.
