@@ -56,6 +56,10 @@ enum Cmd {
         /// iscsiadm node key, fault[N].field, or a path such as duration_s.
         #[arg(long = "sweep", value_name = "KEY=V1,V2,...", value_parser = parse_axis)]
         sweeps: Vec<Axis>,
+        /// Apply the node settings of this iscsid.conf to every scenario (what it
+        /// cannot apply is listed); a --sweep of the same key still varies it.
+        #[arg(long)]
+        iscsid_conf: Option<PathBuf>,
         /// Compare the results with this baseline report (a report.json or its folder):
         /// exit 1 on any regression, one line each (see `compare`).
         #[arg(long)]
@@ -89,6 +93,9 @@ enum Cmd {
         /// Sweep KEY over values, as for `run`.
         #[arg(long = "sweep", value_name = "KEY=V1,V2,...", value_parser = parse_axis)]
         sweeps: Vec<Axis>,
+        /// Apply an iscsid.conf's node settings, as for `run`.
+        #[arg(long)]
+        iscsid_conf: Option<PathBuf>,
     },
     /// Check this host: root, kernel modules, tools, configfs.
     Doctor {
@@ -127,10 +134,11 @@ fn main() -> ExitCode {
             jobs,
             shard,
             sweeps,
+            iscsid_conf,
             baseline,
         } => runtime.block_on(run_command(
             &scenarios,
-            &sweeps,
+            &with_conf(iscsid_conf.as_deref(), sweeps),
             &out,
             jobs,
             shard,
@@ -142,7 +150,11 @@ fn main() -> ExitCode {
             tolerance_s,
         } => compare_command(&old, &new, tolerance_s),
         Cmd::Merge { shards, out } => merge_command(&shards, &out),
-        Cmd::List { scenarios, sweeps } => list(&scenarios, &sweeps),
+        Cmd::List {
+            scenarios,
+            sweeps,
+            iscsid_conf,
+        } => list(&scenarios, &with_conf(iscsid_conf.as_deref(), sweeps)),
         Cmd::Doctor { brief } => doctor::command(brief),
         Cmd::Cleanup => runtime.block_on(cleanup::command()),
     };
@@ -172,6 +184,26 @@ fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Loads every scenario; prints every problem of every file.
+/// The settings of `conf` (if given) ahead of the sweeps; `None` when the
+/// conf cannot be read (said on stderr).
+fn with_conf(conf: Option<&Path>, sweeps: Vec<Axis>) -> Option<Vec<Axis>> {
+    let Some(path) = conf else {
+        return Some(sweeps);
+    };
+    match iscsi_chaos::parse::iscsid_conf::read(path) {
+        Ok(c) => {
+            for line in &c.not_applied {
+                eprintln!("iscsi-chaos: not applied: {line}");
+            }
+            Some(c.settings.into_iter().chain(sweeps).collect())
+        }
+        Err(e) => {
+            eprintln!("iscsi-chaos: --iscsid-conf {e}");
+            None
+        }
+    }
+}
+
 fn parse_axis(spec: &str) -> Result<Axis, String> {
     iscsi_chaos::parse::sweep::parse_cli_axis(spec)
 }
@@ -202,7 +234,10 @@ fn load_all(paths: &[PathBuf], axes: &[Axis]) -> Result<Vec<Scenario>, ()> {
     }
 }
 
-fn list(paths: &[PathBuf], axes: &[Axis]) -> u8 {
+fn list(paths: &[PathBuf], axes: &Option<Vec<Axis>>) -> u8 {
+    let Some(axes) = axes else {
+        return INPUT_ERROR;
+    };
     let Ok(scenarios) = load_all(paths, axes) else {
         return INPUT_ERROR;
     };
@@ -243,12 +278,15 @@ fn new_run_id() -> String {
 
 async fn run_command(
     paths: &[PathBuf],
-    axes: &[Axis],
+    axes: &Option<Vec<Axis>>,
     out: &Path,
     jobs: Option<u16>,
     shard: Option<Shard>,
     baseline: Option<&Path>,
 ) -> u8 {
+    let Some(axes) = axes else {
+        return INPUT_ERROR;
+    };
     let Ok(scenarios) = load_all(paths, axes) else {
         return INPUT_ERROR;
     };

@@ -163,6 +163,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub mod diag;
+pub mod iscsid_conf;
 pub mod sweep;
 
 use crate::model::fault::{self, Value as FaultValue, MAX_PULSES};
@@ -428,7 +429,7 @@ impl Scenario {
 }
 
 /// Reads the regular file at `path`, at most `cap` bytes, as UTF-8.
-fn read_capped(path: &Path, cap: u64) -> std::io::Result<String> {
+pub(crate) fn read_capped(path: &Path, cap: u64) -> std::io::Result<String> {
     use std::io::{Error, ErrorKind, Read};
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let file = std::fs::OpenOptions::new()

@@ -32,6 +32,8 @@ pub enum Origin {
     /// On the command line (its diagnostics have line 0: no place in the
     /// file).
     Cli,
+    /// A setting of an iscsid.conf (`--iscsid-conf`), at this line.
+    Conf { file: String, line: usize },
 }
 
 /// One axis of a sweep: a key and the values it takes.
@@ -40,6 +42,9 @@ pub struct Axis {
     pub key: String,
     pub values: Vec<toml::Value>,
     pub origin: Origin,
+    /// Whether the axis names its points (a sweep's) or only sets a value
+    /// (an iscsid.conf's setting: the same for every point).
+    pub named: bool,
 }
 
 /// One step of a path into the TOML document.
@@ -171,6 +176,7 @@ pub fn parse_cli_axis(spec: &str) -> Result<Axis, String> {
         key: key.to_string(),
         values,
         origin: Origin::Cli,
+        named: true,
     })
 }
 
@@ -223,6 +229,7 @@ pub fn file_axes(file: &str, text: &str) -> Result<Vec<Axis>, Vec<Diagnostic>> {
                 key: name,
                 values,
                 origin: Origin::File { line, column },
+                named: true,
             }),
             None => diags.push(diag(
                 file,
@@ -282,18 +289,21 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
 pub fn expand(text: &str, path: &Path, cli: &[Axis]) -> Result<Vec<Scenario>, LoadError> {
     let file = path.display().to_string();
     let mut axes = file_axes(&file, text).map_err(LoadError::Invalid)?;
-    // A command-line axis replaces a file axis of the same key.
+    // A command-line axis replaces a file axis of the same key; settings
+    // (unnamed axes) come first, so a sweep of the same key overrides them.
     axes.retain(|a| !cli.iter().any(|c| resolve(&c.key) == resolve(&a.key)));
-    axes.extend(cli.iter().cloned());
+    let (settings, sweeps): (Vec<Axis>, Vec<Axis>) = cli.iter().cloned().partition(|a| !a.named);
+    let axes: Vec<Axis> = settings.into_iter().chain(axes).chain(sweeps).collect();
     let base = Scenario::parse(text, path)?;
     if axes.is_empty() {
         return Ok(vec![base]);
     }
+    let named = axes.iter().any(|a| a.named);
     let points = grid(&axes);
     if points.len() > MAX_POINTS {
         let (line, column) = match axes[0].origin {
             Origin::File { line, column } => (line, column),
-            Origin::Cli => (0, 0),
+            Origin::Cli | Origin::Conf { .. } => (0, 0),
         };
         return Err(LoadError::Invalid(vec![diag(
             &file,
@@ -338,12 +348,16 @@ pub fn expand(text: &str, path: &Path, cli: &[Axis]) -> Result<Vec<Scenario>, Lo
         let edited = toml::to_string(&d).expect("a TOML table serializes");
         match Scenario::parse(&edited, path) {
             Ok(mut s) => {
-                let ids: Vec<String> = coords
-                    .iter()
-                    .map(|(a, v)| format!("{}={}", id_key(&a.key), shown(v)))
-                    .collect();
-                s.name = format!("{}[{}]", base.name, ids.join(","));
-                s.point = coords
+                let swept: Vec<&(&Axis, &toml::Value)> =
+                    coords.iter().filter(|(a, _)| a.named).collect();
+                if named {
+                    let ids: Vec<String> = swept
+                        .iter()
+                        .map(|(a, v)| format!("{}={}", id_key(&a.key), shown(v)))
+                        .collect();
+                    s.name = format!("{}[{}]", base.name, ids.join(","));
+                }
+                s.point = swept
                     .iter()
                     .map(|(a, v)| (a.key.clone(), shown(v)))
                     .collect();
@@ -391,22 +405,27 @@ fn field_of_key(key: &str) -> String {
 }
 
 fn axis_diag(file: &str, axis: &Axis, value: &toml::Value, message: String) -> Diagnostic {
-    let (line, column, field) = match axis.origin {
-        Origin::File { line, column } => (
-            line,
-            column,
-            format!("sweep.{}", super::quote_key(&axis.key)),
+    let at = format!("at {} = {}: {message}", axis.key, shown(value));
+    match &axis.origin {
+        Origin::File { line, column } => diag(
+            file,
+            *line,
+            *column,
+            &format!("sweep.{}", super::quote_key(&axis.key)),
+            at,
+            None,
         ),
-        Origin::Cli => (0, 0, format!("--sweep {}", axis.key)),
-    };
-    diag(
-        file,
-        line,
-        column,
-        &field,
-        format!("at {} = {}: {message}", axis.key, shown(value)),
-        None,
-    )
+        Origin::Cli => diag(file, 0, 0, &format!("--sweep {}", axis.key), at, None),
+        // Told at the iscsid.conf's line, naming the scenario it broke.
+        Origin::Conf { file: conf, line } => diag(
+            conf,
+            *line,
+            1,
+            &axis.key,
+            format!("{} (in scenario {file}): {message}", shown(value)),
+            None,
+        ),
+    }
 }
 
 #[cfg(test)]
