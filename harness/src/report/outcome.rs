@@ -92,11 +92,12 @@ pub fn predicted(e: &Entry) -> String {
         None => "no error".to_string(),
     };
     if let Some(w) = &x.max_stall_s {
-        s.push_str(&format!(
-            ", stall {:.1}-{:.1} s",
-            w.lo.min(w.hi),
-            w.hi.max(w.lo)
-        ));
+        let (lo, hi) = (w.lo.min(w.hi), w.hi.max(w.lo));
+        if hi - lo < 0.05 {
+            s.push_str(&format!(", stall {lo:.1} s"));
+        } else {
+            s.push_str(&format!(", stall {lo:.1}-{hi:.1} s"));
+        }
     }
     s
 }
@@ -117,7 +118,10 @@ pub fn outcome(report: &Report) -> Option<Outcome> {
         let fixed: BTreeMap<String, String> = e
             .point
             .iter()
-            .filter(|(k, _)| **k != row_axis && Some(*k) != column_axis.as_ref())
+            // The target has a table of its own already.
+            .filter(|(k, _)| {
+                **k != row_axis && Some(*k) != column_axis.as_ref() && k.as_str() != "target"
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let row = e.point.get(&row_axis).cloned().unwrap_or_default();
@@ -184,7 +188,7 @@ pub fn markdown(o: &Outcome) -> String {
             .map(|(k, v)| format!("`{k}` = {v}"))
             .collect();
         md.push_str(&format!(
-            "\n## {}{}\n\n",
+            "\n\n## {}{}\n\n",
             t.target,
             if fixed.is_empty() {
                 String::new()
