@@ -137,3 +137,43 @@ fn target_side_scenarios_say_what_they_expect() {
         }
     }
 }
+
+/// Every shipped profile applies cleanly to every shipped scenario, sets
+/// what it says, and cites its source.
+#[test]
+fn shipped_profiles_apply_to_every_shipped_scenario() {
+    use iscsi_chaos::parse::iscsid_conf;
+    let profiles = root().join("profiles");
+    let mut files: Vec<_> = std::fs::read_dir(&profiles)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    for profile in files {
+        let text = std::fs::read_to_string(&profile).unwrap();
+        assert!(
+            text.contains("# Source:"),
+            "{}: cite the source",
+            profile.display()
+        );
+        let conf = iscsid_conf::read(&profile).unwrap();
+        assert!(conf.not_applied.is_empty(), "{:?}", conf.not_applied);
+        let rt = conf
+            .settings
+            .iter()
+            .find(|a| a.key == "node.session.timeo.replacement_timeout")
+            .and_then(|a| a.values[0].as_integer())
+            .expect("a profile sets replacement_timeout");
+        for file in toml_files(&root().join("scenarios")) {
+            let got = Scenario::load_swept(&file, &conf.settings)
+                .unwrap_or_else(|e| panic!("{} on {}: {e}", profile.display(), file.display()));
+            assert!(
+                got.iter().all(|s| s.initiator.replacement_timeout == rt),
+                "{}",
+                file.display()
+            );
+        }
+    }
+}
