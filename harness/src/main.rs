@@ -9,7 +9,7 @@ use iscsi_chaos::model::Scenario;
 use iscsi_chaos::parse::sweep::Axis;
 use iscsi_chaos::plan::shard::Shard;
 use iscsi_chaos::plan::PlannedRun;
-use iscsi_chaos::report::events::{Reporters, RunEvent};
+use iscsi_chaos::report::events::{Reporter, Reporters, RunEvent};
 use iscsi_chaos::report::json::JsonReport;
 use iscsi_chaos::report::out::OutDir;
 use iscsi_chaos::report::progress::Progress;
@@ -394,17 +394,11 @@ async fn run_command(
         }
     };
     let report_path = out.join(iscsi_chaos::report::json::FILE);
-    let mut reporters = Reporters(vec![
-        Box::new(Progress::new(std::io::stderr())),
-        Box::new(JsonReport {
-            out: out_dir.clone(),
-        }),
-        Box::new(iscsi_chaos::report::outcome::OutcomeMap { out: out_dir }),
-        Box::new(SummaryTable {
-            out: std::io::stdout(),
-            report_path,
-        }),
-    ]);
+    let mut reporters = Reporters(
+        std::iter::once(Box::new(Progress::new(std::io::stderr())) as Box<dyn Reporter>)
+            .chain(file_reporters(out_dir, report_path))
+            .collect(),
+    );
     reporters.emit(RunEvent::SuiteStarted {
         runs: &plan,
         jobs,
@@ -433,6 +427,21 @@ async fn run_command(
         Some(old) if print_comparison(&old, &report, None) && status == 0 => 1,
         _ => status,
     }
+}
+
+/// What a finished suite writes (report.json, the outcome map, the summary
+/// table): the same for `run` and `merge`.
+fn file_reporters(out_dir: OutDir, report_path: PathBuf) -> Vec<Box<dyn Reporter>> {
+    vec![
+        Box::new(JsonReport {
+            out: out_dir.clone(),
+        }),
+        Box::new(iscsi_chaos::report::outcome::OutcomeMap { out: out_dir }),
+        Box::new(SummaryTable {
+            out: std::io::stdout(),
+            report_path,
+        }),
+    ]
 }
 
 /// A report.json, or the one in folder `path`.
@@ -517,16 +526,7 @@ fn merge_command(shards: &[PathBuf], out: &Path) -> u8 {
         }
     }
     let report_path = out.join(iscsi_chaos::report::json::FILE);
-    let mut reporters = Reporters(vec![
-        Box::new(JsonReport {
-            out: out_dir.clone(),
-        }),
-        Box::new(iscsi_chaos::report::outcome::OutcomeMap { out: out_dir }),
-        Box::new(SummaryTable {
-            out: std::io::stdout(),
-            report_path,
-        }),
-    ]);
+    let mut reporters = Reporters(file_reporters(out_dir, report_path));
     reporters.emit(RunEvent::SuiteFinished { report: &merged });
     merged.exit_status() as u8
 }

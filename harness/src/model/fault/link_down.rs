@@ -41,19 +41,7 @@ pub const REGISTRATION: Registration = Registration {
     whole_link: Some("a pulled cable cuts both directions: choose the end with `end`"),
     parse: |o, _| {
         let hint = "\"initiator\" (the host's end) or \"target\"";
-        let end = match o.string("end", hint).ok()?.as_deref() {
-            None | Some("initiator") => LinkSide::Initiator,
-            Some("target") => LinkSide::Target,
-            Some(other) => {
-                o.err(
-                    o.span("end"),
-                    "end",
-                    format!("unknown end `{other}`"),
-                    Some(hint.into()),
-                );
-                return None;
-            }
-        };
+        let end = side(o, "end", LinkSide::Initiator, hint)?;
         Some(LinkDown { end }.into())
     },
     took_effect: |events| {
@@ -63,6 +51,30 @@ pub const REGISTRATION: Registration = Registration {
         )
     },
 };
+
+/// Option `key` naming a side of the link (`"initiator"` or `"target"`),
+/// `default` when absent; an unknown value is a problem in `o`.
+pub(super) fn side(
+    o: &mut super::Options<'_>,
+    key: &str,
+    default: LinkSide,
+    hint: &str,
+) -> Option<LinkSide> {
+    match o.string(key, hint).ok()?.as_deref() {
+        None => Some(default),
+        Some("initiator") => Some(LinkSide::Initiator),
+        Some("target") => Some(LinkSide::Target),
+        Some(other) => {
+            o.err(
+                o.span(key),
+                key,
+                format!("unknown {key} `{other}`"),
+                Some(hint.into()),
+            );
+            None
+        }
+    }
+}
 
 impl Kind for LinkDown {
     fn direction(&self) -> Option<Direction> {

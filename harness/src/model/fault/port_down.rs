@@ -24,19 +24,7 @@ pub const REGISTRATION: Registration = Registration {
     whole_link: Some("a port that stops forwarding cuts both directions: choose it with `port`"),
     parse: |o, _| {
         let hint = "\"target\" (the array's port) or \"initiator\" (the host's)";
-        let port = match o.string("port", hint).ok()?.as_deref() {
-            None | Some("target") => LinkSide::Target,
-            Some("initiator") => LinkSide::Initiator,
-            Some(other) => {
-                o.err(
-                    o.span("port"),
-                    "port",
-                    format!("unknown port `{other}`"),
-                    Some(hint.into()),
-                );
-                return None;
-            }
-        };
+        let port = super::link_down::side(o, "port", LinkSide::Target, hint)?;
         Some(PortDown { port }.into())
     },
     took_effect: |events| {
