@@ -93,9 +93,24 @@ pub struct Entry {
     /// A sweep's point: axis key -> value (absent for a run of no sweep).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub point: BTreeMap<String, String>,
+    /// The scenario's faults, in file order (`step` of the history).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultJson>,
     pub expected: Expected,
     pub measured: MeasuredJson,
     pub timings: Timings,
+}
+
+/// One fault of the scenario, as pictures and reports label it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultJson {
+    pub kind: String,
+    /// Seconds from the start of the I/O phase, as scheduled.
+    pub start_s: f64,
+    pub duration_s: f64,
+    /// Kind, duration, direction and parameters in a few words
+    /// ("netem 20 s, to_target, loss 30%").
+    pub label: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +119,9 @@ pub struct Expected {
     pub tolerance_s: f64,
     pub borderline: bool,
     pub imprecise: bool,
+    /// When the first detected outage is detected (from its start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_s: Option<Window>,
     pub max_stall_s: Option<Window>,
     pub recovery_s: Option<Window>,
     pub notes: Vec<String>,

@@ -128,11 +128,13 @@ mod tests {
             reasons: vec!["why".into()],
             settings: Default::default(),
             point: Default::default(),
+            faults: Vec::new(),
             expected: Expected {
                 first_error_s: first_error,
                 tolerance_s: 1.5,
                 borderline: false,
                 imprecise: false,
+                detection_s: None,
                 max_stall_s: None,
                 recovery_s: None,
                 notes: vec![],

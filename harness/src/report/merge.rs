@@ -76,11 +76,13 @@ mod tests {
             reasons: vec![],
             settings: Default::default(),
             point: Default::default(),
+            faults: Vec::new(),
             expected: Expected {
                 first_error_s: None,
                 tolerance_s: 1.0,
                 borderline: false,
                 imprecise: false,
+                detection_s: None,
                 max_stall_s: None,
                 recovery_s: None,
                 notes: vec![],

@@ -67,6 +67,7 @@ pub fn expected(p: &Prediction) -> Expected {
         tolerance_s: ms(p.tolerance_s),
         borderline: p.borderline,
         imprecise: p.imprecise,
+        detection_s: p.detection_s.map(ms_window),
         max_stall_s: p.max_stall_s.map(ms_window),
         recovery_s: p.recovery_s.map(ms_window),
         notes: p.notes.clone(),
@@ -80,6 +81,20 @@ fn settings_of(run: &Run) -> BTreeMap<String, String> {
         .initiator
         .shown_settings()
         .into_iter()
+        .collect()
+}
+
+/// The scenario's faults with their labels, in file order.
+fn faults_of(run: &Run) -> Vec<FaultJson> {
+    run.scenario
+        .faults
+        .iter()
+        .map(|f| FaultJson {
+            kind: f.kind.name().to_string(),
+            start_s: f.start_s,
+            duration_s: f.duration_s,
+            label: f.label(),
+        })
         .collect()
 }
 
@@ -125,6 +140,7 @@ impl EntryExt for Entry {
             reasons: check.reasons.clone(),
             settings: settings_of(run),
             point: run.scenario.point.iter().cloned().collect(),
+            faults: faults_of(run),
             expected: expected(prediction),
             measured: measured_json(&check.measured, origin),
             timings,
@@ -148,6 +164,7 @@ impl EntryExt for Entry {
             reasons: vec![reason.into()],
             settings: settings_of(run),
             point: run.scenario.point.iter().cloned().collect(),
+            faults: faults_of(run),
             expected: expected(prediction),
             measured: MeasuredJson::default(),
             timings,

@@ -279,11 +279,13 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            faults: Vec::new(),
             expected: Expected {
                 first_error_s: first_error.map(|_| 9.0),
                 tolerance_s: 1.5,
                 borderline: false,
                 imprecise: false,
+                detection_s: None,
                 max_stall_s: None,
                 recovery_s: None,
                 notes: vec![],

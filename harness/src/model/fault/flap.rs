@@ -109,4 +109,7 @@ impl Kind for Flap {
     fn needs(&self) -> &'static [Requirement] {
         &[NETEM]
     }
+    fn parameters(&self) -> String {
+        format!("{} s on every {} s", self.on_s, self.period_s)
+    }
 }

@@ -106,6 +106,9 @@ impl Kind for LinkDown {
     fn needs(&self) -> &'static [Requirement] {
         &[]
     }
+    fn parameters(&self) -> String {
+        format!("{} end", self.end.as_str())
+    }
 }
 
 #[cfg(test)]

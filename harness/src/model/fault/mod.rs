@@ -87,6 +87,11 @@ pub trait Kind: fmt::Debug {
     }
     /// What it needs of the host beyond every run's needs.
     fn needs(&self) -> &'static [Requirement];
+    /// Its options in a few words, for labels ("loss 30%"); empty when it
+    /// has none beyond its direction.
+    fn parameters(&self) -> String {
+        String::new()
+    }
 }
 
 /// A kind's notes for the oracle.
@@ -250,6 +255,20 @@ pub struct Fault {
 }
 
 impl Fault {
+    /// Kind, duration, direction and parameters, as pictures and reports
+    /// label the fault: "netem 20 s, to_target, loss 30%".
+    pub fn label(&self) -> String {
+        let mut label = format!("{} {} s", self.kind.name(), self.duration_s);
+        if let Some(d) = self.kind.direction() {
+            label.push_str(&format!(", {}", d.as_str()));
+        }
+        let p = self.kind.kind().parameters();
+        if !p.is_empty() {
+            label.push_str(&format!(", {p}"));
+        }
+        label
+    }
+
     pub fn end_s(&self) -> f64 {
         self.start_s + self.duration_s
     }

@@ -85,6 +85,9 @@ impl Kind for Mtu {
     fn needs(&self) -> &'static [Requirement] {
         &[]
     }
+    fn parameters(&self) -> String {
+        format!("MTU {}", self.mtu)
+    }
 }
 
 #[cfg(test)]

@@ -73,6 +73,33 @@ pub fn rate_kbit(o: &mut Options<'_>, required: bool) -> Option<Option<u64>> {
     }
 }
 
+/// The impairments that are set, in the order of [`OPTIONS`]:
+/// "delay 200 ms ± 50 ms, loss 30%".
+fn describe(s: &NetemSpec) -> String {
+    let mut parts = Vec::new();
+    if s.delay_ms > 0.0 {
+        parts.push(if s.jitter_ms > 0.0 {
+            format!("delay {} ms ± {} ms", s.delay_ms, s.jitter_ms)
+        } else {
+            format!("delay {} ms", s.delay_ms)
+        });
+    }
+    for (name, pct) in [
+        ("loss", s.loss_pct),
+        ("duplicate", s.duplicate_pct),
+        ("corrupt", s.corrupt_pct),
+        ("reorder", s.reorder_pct),
+    ] {
+        if pct > 0.0 {
+            parts.push(format!("{name} {pct}%"));
+        }
+    }
+    if let Some(r) = s.rate_kbit {
+        parts.push(format!("rate {r} kbit/s"));
+    }
+    parts.join(", ")
+}
+
 /// Largest delay or jitter, in ms (netem takes more, but a minute per
 /// packet is an outage).
 pub const MAX_DELAY_MS: f64 = 60_000.0;
@@ -185,5 +212,8 @@ impl Kind for Netem {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[NETEM]
+    }
+    fn parameters(&self) -> String {
+        describe(&self.spec)
     }
 }

@@ -57,6 +57,9 @@ impl Kind for PortDown {
     fn needs(&self) -> &'static [Requirement] {
         &[]
     }
+    fn parameters(&self) -> String {
+        format!("port facing the {}", self.port.as_str())
+    }
 }
 
 #[cfg(test)]

@@ -48,4 +48,9 @@ impl Kind for Reset {
     fn needs(&self) -> &'static [Requirement] {
         FIREWALL
     }
+    fn parameters(&self) -> String {
+        self.pulse.map_or(String::new(), |p| {
+            format!("{} s on every {} s", p.on_s, p.period_s)
+        })
+    }
 }

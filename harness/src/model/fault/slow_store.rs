@@ -93,4 +93,7 @@ impl Kind for SlowStore {
     fn needs(&self) -> &'static [Requirement] {
         SLOW_STORE
     }
+    fn parameters(&self) -> String {
+        format!("{} ms per I/O", self.io_delay_ms)
+    }
 }

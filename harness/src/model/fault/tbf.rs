@@ -52,4 +52,7 @@ impl Kind for Tbf {
     fn needs(&self) -> &'static [Requirement] {
         &[Requirement::Module("sch_tbf")]
     }
+    fn parameters(&self) -> String {
+        format!("{} kbit/s", self.rate_kbit)
+    }
 }
