@@ -429,14 +429,28 @@ async fn run_command(
     }
 }
 
-/// What a finished suite writes (report.json, the outcome map, the summary
-/// table): the same for `run` and `merge`.
+/// What a finished suite writes (report.json, the outcome map, the
+/// timelines, the summary table): the same for `run` and `merge`.
 fn file_reporters(out_dir: OutDir, report_path: PathBuf) -> Vec<Box<dyn Reporter>> {
     vec![
         Box::new(JsonReport {
             out: out_dir.clone(),
         }),
-        Box::new(iscsi_chaos::report::outcome::OutcomeMap { out: out_dir }),
+        Box::new(iscsi_chaos::report::outcome::OutcomeMap {
+            out: out_dir.clone(),
+        }),
+        Box::new(iscsi_chaos::report::timeline::Timelines {
+            out: out_dir.clone(),
+        }),
+        Box::new(iscsi_chaos::report::junit::Junit {
+            out: out_dir.clone(),
+        }),
+        Box::new(iscsi_chaos::report::summary::Summary {
+            out: out_dir,
+            step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+        }),
         Box::new(SummaryTable {
             out: std::io::stdout(),
             report_path,

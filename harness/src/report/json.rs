@@ -14,10 +14,7 @@ pub struct JsonReport {
 impl Reporter for JsonReport {
     fn event(&mut self, event: &RunEvent<'_>) {
         if let RunEvent::SuiteFinished { report } = event {
-            if let Err(e) = self.out.write(FILE, report.to_json().as_bytes()) {
-                let path = self.out.path().join(FILE);
-                eprintln!("iscsi-chaos: writing {}: {e}", path.display());
-            }
+            self.out.write_or_say(FILE, report.to_json().as_bytes());
         }
     }
 }

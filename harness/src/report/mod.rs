@@ -5,11 +5,15 @@
 pub mod compare;
 pub mod events;
 pub mod json;
+pub mod junit;
 pub mod merge;
 pub mod out;
 pub mod outcome;
 pub mod progress;
+pub mod summary;
+pub mod svg;
 pub mod table;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 

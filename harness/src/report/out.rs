@@ -14,6 +14,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// What the reporters write: a symlink under such a name is refused.
+const OUTPUT_EXTENSIONS: [&str; 6] = [".json", ".jsonl", ".svg", ".xml", ".md", ".html"];
+
 /// A checked output folder.
 #[derive(Debug, Clone)]
 pub struct OutDir {
@@ -56,7 +59,7 @@ impl OutDir {
         let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let output_like = name.ends_with(".json") || name.ends_with(".jsonl");
+            let output_like = OUTPUT_EXTENSIONS.iter().any(|x| name.ends_with(x));
             if output_like && entry.file_type().is_ok_and(|t| t.is_symlink()) {
                 let to = std::fs::read_link(entry.path()).unwrap_or_default();
                 return Err(format!(
@@ -73,6 +76,17 @@ impl OutDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A reporter's write: what goes wrong is said on standard error, since
+    /// one output format failing must not stop the others.
+    pub fn write_or_say(&self, name: &str, bytes: &[u8]) {
+        if let Err(e) = self.write(name, bytes) {
+            eprintln!(
+                "iscsi-chaos: writing {}: {e}",
+                self.path.join(name).display()
+            );
+        }
     }
 
     /// Writes `bytes` as `name` (a plain file name) in the folder, whole.

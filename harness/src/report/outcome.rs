@@ -244,12 +244,7 @@ impl Reporter for OutcomeMap {
         };
         let json = serde_json::to_string_pretty(&o).expect("the map serializes");
         for (file, text) in [(JSON_FILE, json), (MD_FILE, markdown(&o))] {
-            if let Err(e) = self.out.write(file, text.as_bytes()) {
-                eprintln!(
-                    "iscsi-chaos: writing {}: {e}",
-                    self.out.path().join(file).display()
-                );
-            }
+            self.out.write_or_say(file, text.as_bytes());
         }
     }
 }

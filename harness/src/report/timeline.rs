@@ -1,0 +1,863 @@
+//! The timeline picture of one run (`<id>.timeline.svg`): on one time
+//! axis, every probe operation's latency (log scale; ok, error, still
+//! blocked), the stalls, each fault's window shaded and labelled, the
+//! session's state as a band, the kernel's iSCSI lines as ticks, and the
+//! oracle's predicted detection and first error (with its tolerance) next
+//! to the measured first error.
+//!
+//! Drawn from the report entry and the run's history only, so a saved
+//! output folder (or `merge` of shards) draws the same picture again.
+//! Time 0 is the first fault's begin, the origin the check measures the
+//! first error from.
+
+use std::collections::BTreeSet;
+
+use super::events::{Reporter, RunEvent};
+use super::out::OutDir;
+use super::svg::{num, text_width, Anchor, Svg};
+use super::{history_file, Entry};
+use iscsi_chaos_formats::history::{Event, FaultPhase, History};
+use iscsi_chaos_formats::probe::ProbeEvent;
+
+/// The file a run's timeline is saved in, beside its history.
+pub fn file(run_id: &str) -> String {
+    format!("{run_id}.timeline.svg")
+}
+
+/// What the kernel said, as the picture labels it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KernelMark {
+    /// "detected conn error (1020)": the connection failed, with its code.
+    ConnError(String),
+    /// A NOP-Out went unanswered.
+    PingTimeout,
+    /// replacement_timeout expired: queued I/O fails from here.
+    RecoveryTimedOut,
+    /// The SCSI layer gave up on the device.
+    Offline,
+    /// A block-layer I/O error.
+    IoError,
+    /// Anything else (login, reset, ...): a tick without a label.
+    Other,
+}
+
+impl KernelMark {
+    pub fn classify(line: &str) -> KernelMark {
+        if let Some(i) = line.find("conn error (") {
+            let code: String = line[i + "conn error (".len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            return KernelMark::ConnError(code);
+        }
+        if line.contains("ping timeout") {
+            KernelMark::PingTimeout
+        } else if line.contains("recovery timed out") {
+            KernelMark::RecoveryTimedOut
+        } else if line.contains("offline device") || line.contains("Device offlined") {
+            KernelMark::Offline
+        } else if line.contains("I/O error") {
+            KernelMark::IoError
+        } else {
+            KernelMark::Other
+        }
+    }
+
+    fn label(&self) -> Option<String> {
+        match self {
+            KernelMark::ConnError(code) => Some(format!("conn error {code}")),
+            KernelMark::PingTimeout => Some("NOP-Out timed out".into()),
+            KernelMark::RecoveryTimedOut => Some("recovery timed out".into()),
+            KernelMark::Offline => Some("device offline".into()),
+            KernelMark::IoError => Some("I/O error".into()),
+            KernelMark::Other => None,
+        }
+    }
+}
+
+/// An operation as a point: completion time, latency, and what it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OpClass {
+    Ok,
+    Error,
+    /// Still blocked in the kernel when the watchdog looked.
+    InFlight,
+}
+
+/// Everything the picture shows, in seconds from the origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    pub title: String,
+    pub subtitle: String,
+    pub verdict: String,
+    pub t0: f64,
+    pub t1: f64,
+    /// (completed or seen at, latency s, class)
+    pub ops: Vec<(f64, f64, OpClass)>,
+    /// (begin, end, label); an end of `None` was never cleared.
+    pub faults: Vec<(f64, Option<f64>, String)>,
+    /// (start, duration)
+    pub stalls: Vec<(f64, f64)>,
+    /// (from, state) in time order.
+    pub session: Vec<(f64, String)>,
+    /// (at, mark, the kernel's line)
+    pub kernel: Vec<(f64, KernelMark, String)>,
+    /// When the probe started its read-back of acknowledged writes.
+    pub verify_at: Option<f64>,
+    pub predicted_first_error: Option<(f64, f64)>,
+    pub predicted_detection: Option<(f64, f64)>,
+    pub measured_first_error: Option<f64>,
+}
+
+impl Timeline {
+    pub fn new(entry: &Entry, history: &History) -> Timeline {
+        let origin = history
+            .entries
+            .iter()
+            .find_map(|e| match e.event {
+                Event::Fault {
+                    phase: FaultPhase::Begin,
+                    ..
+                } => Some(e.t),
+                _ => None,
+            })
+            .or_else(|| history.entries.first().map(|e| e.t))
+            .unwrap_or(0.0);
+        let rel = |t: f64| t - origin;
+        let mut tl = Timeline {
+            title: format!("{}: {}", entry.id, entry.verdict.as_str().to_uppercase()),
+            subtitle: entry
+                .reasons
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "as the timeout model predicted".into()),
+            verdict: entry.verdict.as_str().to_string(),
+            t0: f64::INFINITY,
+            t1: f64::NEG_INFINITY,
+            ops: Vec::new(),
+            faults: Vec::new(),
+            stalls: entry
+                .measured
+                .stalls
+                .iter()
+                .map(|s| (s.start_s, s.duration_s))
+                .collect(),
+            session: Vec::new(),
+            kernel: Vec::new(),
+            verify_at: None,
+            predicted_first_error: entry
+                .expected
+                .first_error_s
+                .map(|t| (t, entry.expected.tolerance_s)),
+            predicted_detection: entry.expected.detection_s.map(|w| (w.lo, w.hi)),
+            measured_first_error: entry.measured.first_error_s,
+        };
+        for e in &history.entries {
+            let t = rel(e.t);
+            match &e.event {
+                Event::Fault {
+                    step, phase, kind, ..
+                } => match phase {
+                    FaultPhase::Begin => {
+                        let label = entry
+                            .faults
+                            .get(*step)
+                            .map_or_else(|| kind.clone(), |f| f.label.clone());
+                        tl.faults.push((t, None, format!("fault[{step}] {label}")));
+                    }
+                    FaultPhase::End => {
+                        let prefix = format!("fault[{step}] ");
+                        if let Some(f) = tl
+                            .faults
+                            .iter_mut()
+                            .rev()
+                            .find(|f| f.1.is_none() && f.2.starts_with(&prefix))
+                        {
+                            f.1 = Some(t);
+                        }
+                    }
+                },
+                Event::Probe { event, .. } => match event {
+                    ProbeEvent::Op {
+                        t: done, start, ok, ..
+                    } => {
+                        let class = if *ok { OpClass::Ok } else { OpClass::Error };
+                        tl.ops.push((rel(*done), done - start, class));
+                        tl.t0 = tl.t0.min(rel(*start));
+                    }
+                    ProbeEvent::Stalled { t: at, since, .. } => {
+                        tl.ops.push((rel(*at), at - since, OpClass::InFlight));
+                    }
+                    ProbeEvent::Start { t: at, .. } => tl.t0 = tl.t0.min(rel(*at)),
+                    ProbeEvent::VerifyStart { t: at, .. } => {
+                        tl.verify_at.get_or_insert(rel(*at));
+                    }
+                    _ => {}
+                },
+                Event::Session { state } if tl.session.last().map(|s| &s.1) != Some(state) => {
+                    tl.session.push((t, state.clone()));
+                }
+                Event::Kernel { line } => {
+                    tl.kernel
+                        .push((t, KernelMark::classify(line), line.clone()))
+                }
+                _ => {}
+            }
+        }
+        // The span: the probe's I/O and the faults; session and kernel
+        // entries before or after it are clipped.
+        for &(t, lat, _) in &tl.ops {
+            tl.t0 = tl.t0.min(t - lat);
+            tl.t1 = tl.t1.max(t);
+        }
+        for (b, e, _) in &tl.faults {
+            tl.t0 = tl.t0.min(*b);
+            tl.t1 = tl.t1.max(e.unwrap_or(*b));
+        }
+        if !tl.t0.is_finite() || !tl.t1.is_finite() || tl.t1 - tl.t0 < 1.0 {
+            let t0 = if tl.t0.is_finite() { tl.t0 } else { 0.0 };
+            tl.t0 = t0;
+            tl.t1 = t0 + 1.0;
+        }
+        tl
+    }
+}
+
+const W: f64 = 1000.0;
+const LEFT: f64 = 74.0;
+const RIGHT: f64 = 24.0;
+const PLOT_TOP: f64 = 96.0;
+const PLOT_BOT: f64 = 300.0;
+const SESSION_TOP: f64 = 326.0;
+const SESSION_H: f64 = 18.0;
+const KERNEL_Y: f64 = 358.0;
+const KERNEL_ROWS: [f64; 3] = [384.0, 398.0, 412.0];
+const LEGEND_Y: f64 = 436.0;
+const H: f64 = 452.0;
+
+const FONT: f64 = 11.0;
+const GREY: &str = "#6b7280";
+const RED: &str = "#dc2626";
+const ORANGE: &str = "#ea580c";
+const PURPLE: &str = "#7c3aed";
+
+/// Label rows: each label goes on the first row where it does not overlap
+/// the one before it.
+struct Rows {
+    right_edges: Vec<f64>,
+}
+
+impl Rows {
+    fn new(n: usize) -> Rows {
+        Rows {
+            right_edges: vec![f64::NEG_INFINITY; n],
+        }
+    }
+
+    /// The row for a label from `x` of width `w`; the last row when all
+    /// are taken (labels then overlap rather than vanish).
+    fn place(&mut self, x: f64, w: f64) -> usize {
+        let n = self.right_edges.len();
+        let row = (0..n)
+            .find(|&r| self.right_edges[r] + 6.0 <= x)
+            .unwrap_or(n - 1);
+        self.right_edges[row] = self.right_edges[row].max(x + w);
+        row
+    }
+}
+
+/// A step for about `n` ticks over `span` seconds: 1, 2 or 5 times a power
+/// of ten.
+fn tick_step(span: f64, n: f64) -> f64 {
+    let raw = (span / n).max(1e-3);
+    let p = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * p)
+}
+
+fn session_colour(state: &str) -> &'static str {
+    match state {
+        "LOGGED_IN" => "#16a34a",
+        "FAILED" => RED,
+        "FREE" | "GONE" => "#9ca3af",
+        _ => "#eab308",
+    }
+}
+
+fn latency_label(decade: i32) -> String {
+    match decade {
+        d if d < -3 => format!("{} µs", 10f64.powi(d + 6)),
+        d if d < 0 => format!("{} ms", 10f64.powi(d + 3)),
+        d => format!("{} s", 10f64.powi(d)),
+    }
+}
+
+/// The picture, as an SVG document.
+pub fn render(tl: &Timeline) -> String {
+    let mut svg = Svg::new(W, H);
+    let (t0, t1) = (tl.t0, tl.t1);
+    let x = |t: f64| LEFT + (t.clamp(t0, t1) - t0) / (t1 - t0) * (W - LEFT - RIGHT);
+    // Latency: decades from 0.1 ms to the one above the slowest operation
+    // (at least 10 s, where iSCSI's timers live).
+    let slowest = tl.ops.iter().map(|o| o.1).fold(10.0_f64, f64::max);
+    let (lo_dec, hi_dec) = (-4, slowest.log10().ceil() as i32);
+    let y = |lat: f64| {
+        let l = lat.max(1e-4).log10();
+        PLOT_BOT - (l - lo_dec as f64) / (hi_dec - lo_dec) as f64 * (PLOT_BOT - PLOT_TOP)
+    };
+
+    // Title.
+    let verdict_colour = match tl.verdict.as_str() {
+        "pass" => "#16a34a",
+        "fail" | "error" => RED,
+        _ => GREY,
+    };
+    svg.text(
+        LEFT,
+        20.0,
+        14.0,
+        Anchor::Start,
+        &format!("font-weight=\"bold\" fill=\"{verdict_colour}\""),
+        &tl.title,
+    );
+    let mut subtitle = tl.subtitle.clone();
+    if subtitle.chars().count() > 150 {
+        subtitle = subtitle.chars().take(149).collect::<String>() + "…";
+    }
+    svg.text(
+        LEFT,
+        36.0,
+        FONT,
+        Anchor::Start,
+        "fill=\"#374151\"",
+        &subtitle,
+    );
+
+    // Plot frame and the latency axis.
+    svg.rect(
+        LEFT,
+        PLOT_TOP,
+        W - LEFT - RIGHT,
+        PLOT_BOT - PLOT_TOP,
+        "fill=\"#ffffff\" stroke=\"#d1d5db\"",
+        None,
+    );
+    for d in lo_dec..=hi_dec {
+        let yy = y(10f64.powi(d));
+        svg.line(LEFT, yy, W - RIGHT, yy, "stroke=\"#f3f4f6\"");
+        svg.text(
+            LEFT - 6.0,
+            yy + 4.0,
+            10.0,
+            Anchor::End,
+            "fill=\"#6b7280\"",
+            &latency_label(d),
+        );
+    }
+    svg.text(
+        14.0,
+        (PLOT_TOP + PLOT_BOT) / 2.0,
+        10.0,
+        Anchor::Middle,
+        &format!(
+            "fill=\"#6b7280\" transform=\"rotate(-90 14 {})\"",
+            num((PLOT_TOP + PLOT_BOT) / 2.0)
+        ),
+        "I/O latency (log)",
+    );
+
+    // Fault windows, labelled above the plot.
+    let mut fault_rows = Rows::new(3);
+    for (b, e, label) in &tl.faults {
+        let (xb, xe) = (x(*b), x(e.unwrap_or(t1)));
+        svg.rect(
+            xb,
+            PLOT_TOP,
+            (xe - xb).max(1.0),
+            PLOT_BOT - PLOT_TOP,
+            "fill=\"#3b82f6\" fill-opacity=\"0.13\"",
+            Some(label),
+        );
+        let shown = if e.is_none() {
+            format!("{label} (never cleared)")
+        } else {
+            label.clone()
+        };
+        let row = fault_rows.place(xb, text_width(&shown, FONT));
+        let ly = 54.0 + row as f64 * 13.0;
+        svg.line(
+            xb,
+            ly + 2.0,
+            xb,
+            PLOT_TOP,
+            "stroke=\"#3b82f6\" stroke-width=\"1\"",
+        );
+        svg.text(
+            xb + 2.0,
+            ly,
+            FONT,
+            Anchor::Start,
+            "fill=\"#1d4ed8\"",
+            &shown,
+        );
+    }
+    if let Some(v) = tl.verify_at {
+        svg.rect(
+            x(v),
+            PLOT_TOP,
+            x(t1) - x(v),
+            PLOT_BOT - PLOT_TOP,
+            "fill=\"#a3a3a3\" fill-opacity=\"0.12\"",
+            Some("read-back of acknowledged writes"),
+        );
+        svg.text(
+            x(v) + 3.0,
+            PLOT_BOT - 4.0,
+            10.0,
+            Anchor::Start,
+            "fill=\"#6b7280\"",
+            "verify",
+        );
+    }
+
+    // The oracle's marks and the measured first error, labelled inside the
+    // top of the plot.
+    let mut mark_rows = Rows::new(3);
+    let mut mark_label = |svg: &mut Svg, at: f64, colour: &str, text: &str| {
+        let row = mark_rows.place(x(at), text_width(text, 10.0) + 4.0);
+        svg.text(
+            x(at) + 3.0,
+            PLOT_TOP + 12.0 + row as f64 * 12.0,
+            10.0,
+            Anchor::Start,
+            &format!("fill=\"{colour}\""),
+            text,
+        );
+    };
+    if let Some((lo, hi)) = tl.predicted_detection {
+        svg.rect(
+            x(lo),
+            PLOT_TOP,
+            (x(hi) - x(lo)).max(2.0),
+            PLOT_BOT - PLOT_TOP,
+            &format!("fill=\"{PURPLE}\" fill-opacity=\"0.10\""),
+            Some(&format!("predicted detection {lo:.1}-{hi:.1} s")),
+        );
+        svg.line(
+            x(lo),
+            PLOT_TOP,
+            x(lo),
+            PLOT_BOT,
+            &format!("stroke=\"{PURPLE}\" stroke-dasharray=\"2 3\""),
+        );
+        mark_label(
+            &mut svg,
+            lo,
+            PURPLE,
+            &format!("predicted detection {lo:.1} s"),
+        );
+    }
+    if let Some((at, tol)) = tl.predicted_first_error {
+        svg.rect(
+            x(at - tol),
+            PLOT_TOP,
+            (x(at + tol) - x(at - tol)).max(1.0),
+            PLOT_BOT - PLOT_TOP,
+            &format!("fill=\"{RED}\" fill-opacity=\"0.08\""),
+            Some(&format!("predicted first error {at:.1} ± {tol:.1} s")),
+        );
+        svg.line(
+            x(at),
+            PLOT_TOP,
+            x(at),
+            PLOT_BOT,
+            &format!("stroke=\"{RED}\" stroke-dasharray=\"5 3\""),
+        );
+        mark_label(
+            &mut svg,
+            at,
+            RED,
+            &format!("predicted first error {at:.1} ± {tol:.1} s"),
+        );
+    }
+    if let Some(at) = tl.measured_first_error {
+        svg.line(
+            x(at),
+            PLOT_TOP,
+            x(at),
+            PLOT_BOT,
+            &format!("stroke=\"{RED}\" stroke-width=\"2\""),
+        );
+        mark_label(&mut svg, at, RED, &format!("first error {at:.1} s"));
+    }
+
+    // Stalls: a bar along the bottom of the plot.
+    for (start, dur) in &tl.stalls {
+        svg.rect(
+            x(*start),
+            PLOT_BOT - 5.0,
+            (x(start + dur) - x(*start)).max(1.0),
+            5.0,
+            &format!("fill=\"{ORANGE}\""),
+            Some(&format!("stall {dur:.1} s from {start:.1} s")),
+        );
+    }
+
+    // Operations, one mark per pixel and class.
+    let points: BTreeSet<(i64, i64, OpClass)> = tl
+        .ops
+        .iter()
+        .map(|&(t, lat, c)| (x(t).round() as i64, y(lat).round() as i64, c))
+        .collect();
+    let mut crosses = String::new();
+    for (px, py, class) in &points {
+        let (px, py) = (*px as f64, *py as f64);
+        match class {
+            OpClass::Ok => svg.circle(px, py, 1.6, &format!("fill=\"{GREY}\""), None),
+            OpClass::InFlight => svg.circle(px, py, 2.2, &format!("fill=\"{ORANGE}\""), None),
+            OpClass::Error => crosses.push_str(&format!(
+                "M{} {} L{} {} M{} {} L{} {} ",
+                num(px - 3.0),
+                num(py - 3.0),
+                num(px + 3.0),
+                num(py + 3.0),
+                num(px - 3.0),
+                num(py + 3.0),
+                num(px + 3.0),
+                num(py - 3.0)
+            )),
+        }
+    }
+    if !crosses.is_empty() {
+        svg.path(
+            crosses.trim_end(),
+            &format!("stroke=\"{RED}\" stroke-width=\"1.5\" fill=\"none\""),
+            Some("failed I/O"),
+        );
+    }
+
+    // Time axis.
+    let step = tick_step(t1 - t0, 12.0);
+    let mut t = (t0 / step).ceil() * step;
+    while t <= t1 + 1e-9 {
+        svg.line(x(t), PLOT_BOT, x(t), PLOT_BOT + 4.0, "stroke=\"#9ca3af\"");
+        let decimals = if step < 1.0 { 1 } else { 0 };
+        svg.text(
+            x(t),
+            PLOT_BOT + 15.0,
+            10.0,
+            Anchor::Middle,
+            "fill=\"#6b7280\"",
+            &format!("{t:.decimals$}"),
+        );
+        t += step;
+    }
+    svg.text(
+        W - RIGHT,
+        PLOT_BOT + 15.0,
+        10.0,
+        Anchor::End,
+        "fill=\"#6b7280\"",
+        "s from the first fault",
+    );
+
+    // Session state band.
+    svg.text(
+        LEFT - 6.0,
+        SESSION_TOP + 13.0,
+        10.0,
+        Anchor::End,
+        "fill=\"#374151\"",
+        "session",
+    );
+    for (i, (from, state)) in tl.session.iter().enumerate() {
+        let until = tl.session.get(i + 1).map_or(t1, |n| n.0);
+        if until < t0 || *from > t1 {
+            continue;
+        }
+        let (xa, xb) = (x(*from), x(until));
+        svg.rect(
+            xa,
+            SESSION_TOP,
+            (xb - xa).max(1.0),
+            SESSION_H,
+            &format!("fill=\"{}\"", session_colour(state)),
+            Some(&format!("{state} from {from:.1} s")),
+        );
+        if xb - xa > text_width(state, 10.0) + 6.0 {
+            svg.text(
+                (xa + xb) / 2.0,
+                SESSION_TOP + 13.0,
+                10.0,
+                Anchor::Middle,
+                "fill=\"#ffffff\"",
+                state,
+            );
+        }
+    }
+
+    // Kernel lines: a tick each, labelled once per kind and second.
+    svg.text(
+        LEFT - 6.0,
+        KERNEL_Y + 4.0,
+        10.0,
+        Anchor::End,
+        "fill=\"#374151\"",
+        "kernel",
+    );
+    svg.line(LEFT, KERNEL_Y, W - RIGHT, KERNEL_Y, "stroke=\"#e5e7eb\"");
+    let mut kernel_rows = Rows::new(KERNEL_ROWS.len());
+    let mut labelled: Vec<(f64, &KernelMark)> = Vec::new();
+    for (at, mark, line) in &tl.kernel {
+        if *at < t0 || *at > t1 {
+            continue;
+        }
+        let colour = if *mark == KernelMark::Other {
+            "#9ca3af"
+        } else {
+            "#111827"
+        };
+        svg.path(
+            &format!(
+                "M{} {} L{} {}",
+                num(x(*at)),
+                num(KERNEL_Y - 6.0),
+                num(x(*at)),
+                num(KERNEL_Y + 6.0)
+            ),
+            &format!("stroke=\"{colour}\" stroke-width=\"1.5\""),
+            Some(line),
+        );
+        let Some(label) = mark.label() else { continue };
+        if labelled
+            .iter()
+            .any(|(t, m)| *m == mark && (at - t).abs() < 1.0)
+        {
+            continue;
+        }
+        labelled.push((*at, mark));
+        let label = format!("{label} ({at:.1} s)");
+        let w = text_width(&label, 10.0);
+        let row = kernel_rows.place(x(*at) - 2.0, w + 4.0);
+        let ly = KERNEL_ROWS[row];
+        svg.line(
+            x(*at),
+            KERNEL_Y + 6.0,
+            x(*at),
+            ly - 9.0,
+            "stroke=\"#d1d5db\"",
+        );
+        svg.text(
+            x(*at) - 2.0,
+            ly,
+            10.0,
+            Anchor::Start,
+            "fill=\"#111827\"",
+            &label,
+        );
+    }
+
+    // Legend.
+    let mut lx = LEFT;
+    let mut legend = |svg: &mut Svg, swatch: &dyn Fn(&mut Svg, f64), text: &str| {
+        swatch(svg, lx);
+        svg.text(
+            lx + 14.0,
+            LEGEND_Y + 4.0,
+            10.0,
+            Anchor::Start,
+            "fill=\"#374151\"",
+            text,
+        );
+        lx += 22.0 + text_width(text, 10.0);
+    };
+    legend(
+        &mut svg,
+        &|s, at| s.circle(at + 4.0, LEGEND_Y, 2.0, &format!("fill=\"{GREY}\""), None),
+        "I/O ok",
+    );
+    legend(
+        &mut svg,
+        &|s, at| {
+            s.path(
+                &format!(
+                    "M{} {} L{} {} M{} {} L{} {}",
+                    num(at + 1.0),
+                    num(LEGEND_Y - 3.0),
+                    num(at + 7.0),
+                    num(LEGEND_Y + 3.0),
+                    num(at + 1.0),
+                    num(LEGEND_Y + 3.0),
+                    num(at + 7.0),
+                    num(LEGEND_Y - 3.0)
+                ),
+                &format!("stroke=\"{RED}\" stroke-width=\"1.5\""),
+                None,
+            )
+        },
+        "I/O error",
+    );
+    legend(
+        &mut svg,
+        &|s, at| s.circle(at + 4.0, LEGEND_Y, 2.5, &format!("fill=\"{ORANGE}\""), None),
+        "still blocked",
+    );
+    legend(
+        &mut svg,
+        &|s, at| {
+            s.rect(
+                at,
+                LEGEND_Y - 3.0,
+                10.0,
+                5.0,
+                &format!("fill=\"{ORANGE}\""),
+                None,
+            )
+        },
+        "stall",
+    );
+    legend(
+        &mut svg,
+        &|s, at| {
+            s.rect(
+                at,
+                LEGEND_Y - 5.0,
+                10.0,
+                10.0,
+                "fill=\"#3b82f6\" fill-opacity=\"0.25\"",
+                None,
+            )
+        },
+        "fault",
+    );
+    legend(
+        &mut svg,
+        &|s, at| {
+            s.line(
+                at + 4.0,
+                LEGEND_Y - 6.0,
+                at + 4.0,
+                LEGEND_Y + 6.0,
+                &format!("stroke=\"{RED}\" stroke-dasharray=\"3 2\""),
+            )
+        },
+        "predicted first error ± tolerance",
+    );
+    legend(
+        &mut svg,
+        &|s, at| {
+            s.line(
+                at + 4.0,
+                LEGEND_Y - 6.0,
+                at + 4.0,
+                LEGEND_Y + 6.0,
+                &format!("stroke=\"{RED}\" stroke-width=\"2\""),
+            )
+        },
+        "measured first error",
+    );
+    legend(
+        &mut svg,
+        &|s, at| {
+            s.line(
+                at + 4.0,
+                LEGEND_Y - 6.0,
+                at + 4.0,
+                LEGEND_Y + 6.0,
+                &format!("stroke=\"{PURPLE}\" stroke-dasharray=\"2 2\""),
+            )
+        },
+        "predicted detection",
+    );
+
+    svg.finish(&format!("timeline of {}", tl.title))
+}
+
+/// Draws `<id>.timeline.svg` for every run whose history is in the output
+/// folder, when the suite ends (so `merge` draws them too).
+pub struct Timelines {
+    pub out: OutDir,
+}
+
+impl Timelines {
+    /// The picture of `entry`, from its saved history; `None` when the run
+    /// left none (skipped, or it failed before its I/O).
+    pub fn draw(&self, entry: &Entry) -> Option<Result<String, String>> {
+        let path = self.out.path().join(history_file(&entry.id));
+        let text = std::fs::read_to_string(&path).ok()?;
+        Some(
+            History::from_json_lines(&text)
+                .map(|h| render(&Timeline::new(entry, &h)))
+                .map_err(|e| format!("{}: not a history: {e}", path.display())),
+        )
+    }
+}
+
+impl Reporter for Timelines {
+    fn event(&mut self, event: &RunEvent<'_>) {
+        let RunEvent::SuiteFinished { report } = event else {
+            return;
+        };
+        for entry in &report.scenarios {
+            match self.draw(entry) {
+                None => {}
+                Some(Ok(svg)) => self.out.write_or_say(&file(&entry.id), svg.as_bytes()),
+                Some(Err(e)) => eprintln!("iscsi-chaos: timeline of {}: {e}", entry.id),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_lines_are_classified_by_what_they_mean() {
+        let c = KernelMark::classify;
+        assert_eq!(
+            c(" connection1:0: detected conn error (1022)"),
+            KernelMark::ConnError("1022".into())
+        );
+        assert_eq!(
+            c("session1: session recovery timed out after 5 secs"),
+            KernelMark::RecoveryTimedOut
+        );
+        assert_eq!(
+            c("sd 2:0:0:0: rejecting I/O to offline device"),
+            KernelMark::Offline
+        );
+        assert_eq!(
+            c(" connection1:0: ping timeout of 5 secs expired, recv timeout 5"),
+            KernelMark::PingTimeout
+        );
+        assert_eq!(
+            c("I/O error, dev sda, sector 8 op 0x1:(WRITE)"),
+            KernelMark::IoError
+        );
+        assert_eq!(
+            c("scsi host2: iSCSI Initiator over TCP/IP"),
+            KernelMark::Other
+        );
+    }
+
+    #[test]
+    fn ticks_are_one_two_or_five_times_a_power_of_ten() {
+        assert_eq!(tick_step(60.0, 12.0), 5.0);
+        assert_eq!(tick_step(200.0, 12.0), 20.0);
+        assert_eq!(tick_step(3.0, 12.0), 0.5);
+    }
+
+    #[test]
+    fn labels_that_would_overlap_go_on_the_next_row() {
+        let mut rows = Rows::new(2);
+        assert_eq!(rows.place(0.0, 100.0), 0);
+        assert_eq!(rows.place(50.0, 10.0), 1);
+        assert_eq!(rows.place(120.0, 10.0), 0);
+        // Every row taken: the last one.
+        assert_eq!(rows.place(60.0, 10.0), 1);
+    }
+}
