@@ -414,10 +414,10 @@ pub fn render(tl: &Timeline) -> String {
             Some("read-back of acknowledged writes"),
         );
         svg.text(
-            x(v) + 3.0,
-            PLOT_BOT - 4.0,
+            x(t1) - 3.0,
+            PLOT_BOT - 8.0,
             10.0,
-            Anchor::Start,
+            Anchor::End,
             "fill=\"#6b7280\"",
             "verify",
         );
@@ -542,17 +542,23 @@ pub fn render(tl: &Timeline) -> String {
     // Time axis.
     let step = tick_step(t1 - t0, 12.0);
     let mut t = (t0 / step).ceil() * step;
+    let axis_title = "s from the first fault";
+    let title_left = W - RIGHT - text_width(axis_title, 10.0) - 12.0;
     while t <= t1 + 1e-9 {
         svg.line(x(t), PLOT_BOT, x(t), PLOT_BOT + 4.0, "stroke=\"#9ca3af\"");
         let decimals = if step < 1.0 { 1 } else { 0 };
-        svg.text(
-            x(t),
-            PLOT_BOT + 15.0,
-            10.0,
-            Anchor::Middle,
-            "fill=\"#6b7280\"",
-            &format!("{t:.decimals$}"),
-        );
+        // No "-0", and no number under the axis title.
+        let shown = if t.abs() < step / 2.0 { 0.0 } else { t };
+        if x(t) < title_left {
+            svg.text(
+                x(t),
+                PLOT_BOT + 15.0,
+                10.0,
+                Anchor::Middle,
+                "fill=\"#6b7280\"",
+                &format!("{shown:.decimals$}"),
+            );
+        }
         t += step;
     }
     svg.text(
@@ -561,7 +567,7 @@ pub fn render(tl: &Timeline) -> String {
         10.0,
         Anchor::End,
         "fill=\"#6b7280\"",
-        "s from the first fault",
+        axis_title,
     );
 
     // Session state band.
