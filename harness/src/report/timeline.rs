@@ -254,15 +254,21 @@ impl Rows {
         }
     }
 
-    /// The row for a label from `x` of width `w`; the last row when all
-    /// are taken (labels then overlap rather than vanish).
+    /// The free row for a label from `x` of width `w`, if any.
+    fn free(&mut self, x: f64, w: f64) -> Option<usize> {
+        let row = (0..self.right_edges.len()).find(|&r| self.right_edges[r] + 6.0 <= x)?;
+        self.right_edges[row] = x + w;
+        Some(row)
+    }
+
+    /// As [`Rows::free`], but the last row when all are taken: a label
+    /// that must be shown then overlaps rather than vanishes.
     fn place(&mut self, x: f64, w: f64) -> usize {
-        let n = self.right_edges.len();
-        let row = (0..n)
-            .find(|&r| self.right_edges[r] + 6.0 <= x)
-            .unwrap_or(n - 1);
-        self.right_edges[row] = self.right_edges[row].max(x + w);
-        row
+        self.free(x, w).unwrap_or_else(|| {
+            let last = self.right_edges.len() - 1;
+            self.right_edges[last] = self.right_edges[last].max(x + w);
+            last
+        })
     }
 }
 
@@ -644,10 +650,13 @@ pub fn render(tl: &Timeline) -> String {
         {
             continue;
         }
-        labelled.push((*at, mark));
         let label = format!("{label} ({at:.1} s)");
         let w = text_width(&label, 10.0);
-        let row = kernel_rows.place(x(*at) - 2.0, w + 4.0);
+        // No room: the tick keeps the line as its tooltip.
+        let Some(row) = kernel_rows.free(x(*at) - 2.0, w + 4.0) else {
+            continue;
+        };
+        labelled.push((*at, mark));
         let ly = KERNEL_ROWS[row];
         svg.line(
             x(*at),
@@ -863,7 +872,8 @@ mod tests {
         assert_eq!(rows.place(0.0, 100.0), 0);
         assert_eq!(rows.place(50.0, 10.0), 1);
         assert_eq!(rows.place(120.0, 10.0), 0);
-        // Every row taken: the last one.
+        // Every row taken: the last one, or none.
+        assert_eq!(rows.free(60.0, 10.0), None);
         assert_eq!(rows.place(60.0, 10.0), 1);
     }
 }
