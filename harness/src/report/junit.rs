@@ -117,3 +117,44 @@ impl Reporter for Junit {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Scenario;
+    use crate::report::{EntryExt, Timings};
+
+    #[test]
+    fn each_run_is_a_case_that_junit_readers_parse_back() {
+        let s = Scenario::parse(
+            "version = 1\nduration_s = 10\n[lane]\ntarget = [\"tgt\", \"lio\"]\n",
+            "s.toml",
+        )
+        .unwrap();
+        let plan = crate::plan::suite(&[s]);
+        let mut report = Report::default();
+        for (p, verdict) in plan.iter().zip([Verdict::Fail, Verdict::Skipped]) {
+            report.push(Entry::unchecked(
+                &p.run,
+                &p.prediction,
+                verdict,
+                "first error: expected none, measured 3.0 s",
+                Timings::default(),
+            ));
+        }
+        let xml = junit(&report);
+        let back = quick_junit::Report::deserialize_from_str(&xml).expect("JUnit parses");
+        assert_eq!((back.tests, back.failures, back.skipped), (2, 1, 1));
+        let cases = &back.test_suites[0].test_cases;
+        assert_eq!(cases[0].name.as_str(), "s@tgt");
+        assert_eq!(cases[0].classname.as_ref().unwrap().as_str(), "s");
+        assert!(
+            xml.contains("message=\"first error: expected none, measured 3.0 s\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("name=\"expected.first_error_s\" value=\"none\""),
+            "{xml}"
+        );
+    }
+}
