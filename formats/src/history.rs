@@ -143,6 +143,18 @@ impl History {
         Ok(History { entries })
     }
 
+    /// When the first fault step was put in place: the origin the check
+    /// measures the first error from.
+    pub fn first_fault_begin(&self) -> Option<f64> {
+        self.entries.iter().find_map(|e| match e.event {
+            Event::Fault {
+                phase: FaultPhase::Begin,
+                ..
+            } => Some(e.t),
+            _ => None,
+        })
+    }
+
     /// Probe events in time order, with the probe's name.
     pub fn probe_events(&self) -> impl Iterator<Item = (f64, &str, &ProbeEvent)> {
         self.entries.iter().filter_map(|e| match &e.event {

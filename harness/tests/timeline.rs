@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use iscsi_chaos::check::check;
-use iscsi_chaos::history::{Event, FaultPhase, History};
+use iscsi_chaos::history::History;
 use iscsi_chaos::model::Scenario;
 use iscsi_chaos::oracle::predict_run;
 use iscsi_chaos::report::timeline::{render, Timeline};
@@ -36,17 +36,7 @@ fn picture(folder: &str, name: &str) -> (Entry, String) {
         .unwrap();
     let p = predict_run(&run);
     let c = check(&history, &run.scenario, &p);
-    let origin = history
-        .entries
-        .iter()
-        .find_map(|e| match e.event {
-            Event::Fault {
-                phase: FaultPhase::Begin,
-                ..
-            } => Some(e.t),
-            _ => None,
-        })
-        .unwrap();
+    let origin = history.first_fault_begin().unwrap();
     let entry = Entry::checked(&run, &p, &c, origin, Timings::default());
     let svg = render(&Timeline::new(&entry, &history));
     (entry, svg)

@@ -79,6 +79,18 @@ pub fn suite(scenarios: &[Scenario]) -> Vec<PlannedRun> {
         .collect()
 }
 
+/// The plan of a 10 s scenario without faults, `<name>.toml`, on
+/// `targets`: what reporter tests feed their events with.
+#[cfg(test)]
+pub fn minimal(name: &str, targets: &[&str]) -> Vec<PlannedRun> {
+    let targets: Vec<String> = targets.iter().map(|t| format!("{t:?}")).collect();
+    let text = format!(
+        "version = 1\nduration_s = 10\n[lane]\ntarget = [{}]\n",
+        targets.join(", ")
+    );
+    suite(&[Scenario::parse(&text, &format!("{name}.toml")).unwrap()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

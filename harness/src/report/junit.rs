@@ -121,17 +121,11 @@ impl Reporter for Junit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Scenario;
     use crate::report::{EntryExt, Timings};
 
     #[test]
     fn each_run_is_a_case_that_junit_readers_parse_back() {
-        let s = Scenario::parse(
-            "version = 1\nduration_s = 10\n[lane]\ntarget = [\"tgt\", \"lio\"]\n",
-            "s.toml",
-        )
-        .unwrap();
-        let plan = crate::plan::suite(&[s]);
+        let plan = crate::plan::minimal("s", &["tgt", "lio"]);
         let mut report = Report::default();
         for (p, verdict) in plan.iter().zip([Verdict::Fail, Verdict::Skipped]) {
             report.push(Entry::unchecked(

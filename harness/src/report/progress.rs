@@ -55,17 +55,11 @@ impl<W: Write> Reporter for Progress<W> {
 mod tests {
     use super::*;
     use crate::check::Verdict;
-    use crate::model::Scenario;
     use crate::report::{Entry, EntryExt, Report, Timings};
 
     #[test]
     fn progress_counts_runs_and_says_each_verdict() {
-        let s = Scenario::parse(
-            "version = 1\nduration_s = 10\n[lane]\ntarget = [\"tgt\", \"lio\"]\n",
-            "p.toml",
-        )
-        .unwrap();
-        let plan = crate::plan::suite(&[s]);
+        let plan = crate::plan::minimal("p", &["tgt", "lio"]);
         let mut out = Vec::new();
         let mut p = Progress::new(&mut out);
         p.event(&RunEvent::SuiteStarted {

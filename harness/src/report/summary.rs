@@ -163,16 +163,10 @@ impl Reporter for Summary {
 mod tests {
     use super::*;
     use crate::check::Verdict;
-    use crate::model::Scenario;
     use crate::report::{EntryExt, Timings};
 
     fn report(n: usize) -> Report {
-        let s = Scenario::parse(
-            "version = 1\nduration_s = 10\n[lane]\ntarget = [\"tgt\"]\n",
-            "s.toml",
-        )
-        .unwrap();
-        let plan = crate::plan::suite(&[s]);
+        let plan = crate::plan::minimal("s", &["tgt"]);
         let mut r = Report::default();
         for i in 0..n {
             let mut e = Entry::unchecked(

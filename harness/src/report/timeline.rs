@@ -112,15 +112,7 @@ pub struct Timeline {
 impl Timeline {
     pub fn new(entry: &Entry, history: &History) -> Timeline {
         let origin = history
-            .entries
-            .iter()
-            .find_map(|e| match e.event {
-                Event::Fault {
-                    phase: FaultPhase::Begin,
-                    ..
-                } => Some(e.t),
-                _ => None,
-            })
+            .first_fault_begin()
             .or_else(|| history.entries.first().map(|e| e.t))
             .unwrap_or(0.0);
         let rel = |t: f64| t - origin;
@@ -748,45 +740,27 @@ pub fn render(tl: &Timeline) -> String {
         },
         "fault",
     );
-    legend(
-        &mut svg,
-        &|s, at| {
-            s.line(
-                at + 4.0,
-                LEGEND_Y - 6.0,
-                at + 4.0,
-                LEGEND_Y + 6.0,
-                &format!("stroke=\"{RED}\" stroke-dasharray=\"3 2\""),
-            )
-        },
-        "predicted first error ± tolerance",
-    );
-    legend(
-        &mut svg,
-        &|s, at| {
-            s.line(
-                at + 4.0,
-                LEGEND_Y - 6.0,
-                at + 4.0,
-                LEGEND_Y + 6.0,
-                &format!("stroke=\"{RED}\" stroke-width=\"2\""),
-            )
-        },
-        "measured first error",
-    );
-    legend(
-        &mut svg,
-        &|s, at| {
-            s.line(
-                at + 4.0,
-                LEGEND_Y - 6.0,
-                at + 4.0,
-                LEGEND_Y + 6.0,
-                &format!("stroke=\"{PURPLE}\" stroke-dasharray=\"2 2\""),
-            )
-        },
-        "predicted detection",
-    );
+    // The oracle's and the measurement's vertical marks.
+    for (style, text) in [
+        (
+            format!("stroke=\"{RED}\" stroke-dasharray=\"3 2\""),
+            "predicted first error ± tolerance",
+        ),
+        (
+            format!("stroke=\"{RED}\" stroke-width=\"2\""),
+            "measured first error",
+        ),
+        (
+            format!("stroke=\"{PURPLE}\" stroke-dasharray=\"2 2\""),
+            "predicted detection",
+        ),
+    ] {
+        legend(
+            &mut svg,
+            &|s, at| s.line(at + 4.0, LEGEND_Y - 6.0, at + 4.0, LEGEND_Y + 6.0, &style),
+            text,
+        );
+    }
 
     svg.finish(&format!("timeline of {}", tl.title))
 }

@@ -294,7 +294,7 @@ async fn run_unguarded(ctx: &RunContext, planned: &PlannedRun, ledger: &Ledger) 
                 tracing::warn!("writing {}: {e}", ctx.out.path().join(&file).display());
             }
             let check = check::check(&history, &run.scenario, prediction);
-            let origin = first_fault_begin(&history).unwrap_or(0.0);
+            let origin = history.first_fault_begin().unwrap_or(0.0);
             Entry::checked(run, prediction, &check, origin, timings)
         }
         Err(e) if e.downcast_ref::<Unsupported>().is_some() => {
@@ -312,16 +312,6 @@ fn with_reason(mut entry: Entry, reason: String) -> Entry {
     entry.verdict = Verdict::Error;
     entry.reasons.push(reason);
     entry
-}
-
-fn first_fault_begin(history: &History) -> Option<f64> {
-    history.entries.iter().find_map(|e| match e.event {
-        Event::Fault {
-            phase: FaultPhase::Begin,
-            ..
-        } => Some(e.t),
-        _ => None,
-    })
 }
 
 /// The I/O phase: probe, observers, fault timeline, verification.
