@@ -88,7 +88,7 @@ pub fn minimal(name: &str, targets: &[&str]) -> Vec<PlannedRun> {
         "version = 1\nduration_s = 10\n[lane]\ntarget = [{}]\n",
         targets.join(", ")
     );
-    suite(&[Scenario::parse(&text, &format!("{name}.toml")).unwrap()])
+    suite(&[Scenario::parse(&text, format!("{name}.toml")).unwrap()])
 }
 
 #[cfg(test)]
