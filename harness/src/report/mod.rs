@@ -176,6 +176,77 @@ impl EntryExt for Entry {
     }
 }
 
+/// The summary's columns: the terminal table and `summary.md` show these.
+pub const SUMMARY_HEADER: [&str; 10] = [
+    "scenario",
+    "target",
+    "verdict",
+    "1st err",
+    "expected",
+    "stall",
+    "recov",
+    "errors",
+    "lost",
+    "fault hits",
+];
+
+/// One run's summary cells, under [`SUMMARY_HEADER`]; "-" where the run
+/// measured nothing.
+pub fn summary_row(e: &Entry) -> [String; 10] {
+    let opt = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}s"));
+    let expected = match e.expected.first_error_s {
+        Some(x) => format!("{x:.1}±{:.1}s", e.expected.tolerance_s),
+        None => "none".to_string(),
+    };
+    let unchecked = matches!(e.verdict, Verdict::Skipped)
+        || (e.verdict == Verdict::Error && e.measured.ops == 0);
+    let m = &e.measured;
+    let cells = if unchecked {
+        [
+            "-".to_string(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        ]
+    } else {
+        [
+            opt(m.first_error_s),
+            format!("{:.1}s", m.max_stall_s),
+            opt(m.recovered_s),
+            m.errors.to_string(),
+            format!("{}/{}", m.lost_writes, m.acked_writes),
+        ]
+    };
+    let [fe, st, rc, er, lo] = cells;
+    // What proves the faults touched packets.
+    let hits: Vec<String> = [
+        (m.qdisc_drops, "dropped"),
+        (m.resets_sent, "RST"),
+        (m.oversize_drops, "oversize"),
+    ]
+    .iter()
+    .filter_map(|(n, what)| n.map(|n| format!("{n} {what}")))
+    .collect();
+    let hits = if hits.is_empty() {
+        "-".to_string()
+    } else {
+        hits.join(", ")
+    };
+    [
+        e.name.clone(),
+        e.target.clone(),
+        e.verdict.as_str().to_string(),
+        fe,
+        expected,
+        st,
+        rc,
+        er,
+        lo,
+        hits,
+    ]
+}
+
 /// The summary table (harness side: it knows the column layout).
 pub trait SummaryTableExt {
     fn summary_table(&self) -> String;
@@ -185,76 +256,8 @@ impl SummaryTableExt for Report {
     /// The terminal summary: one aligned row per run, then the reasons of
     /// the runs that did not pass.
     fn summary_table(&self) -> String {
-        let header = [
-            "scenario",
-            "target",
-            "verdict",
-            "1st err",
-            "expected",
-            "stall",
-            "recov",
-            "errors",
-            "lost",
-            "fault hits",
-        ];
-        let opt = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}s"));
-        let rows: Vec<[String; 10]> = self
-            .scenarios
-            .iter()
-            .map(|e| {
-                let expected = match e.expected.first_error_s {
-                    Some(x) => format!("{x:.1}±{:.1}s", e.expected.tolerance_s),
-                    None => "none".to_string(),
-                };
-                let unchecked = matches!(e.verdict, Verdict::Skipped)
-                    || (e.verdict == Verdict::Error && e.measured.ops == 0);
-                let m = &e.measured;
-                let cells = if unchecked {
-                    [
-                        "-".to_string(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                    ]
-                } else {
-                    [
-                        opt(m.first_error_s),
-                        format!("{:.1}s", m.max_stall_s),
-                        opt(m.recovered_s),
-                        m.errors.to_string(),
-                        format!("{}/{}", m.lost_writes, m.acked_writes),
-                    ]
-                };
-                let [fe, st, rc, er, lo] = cells;
-                // What proves the faults touched packets.
-                let hits: Vec<String> = [
-                    (m.qdisc_drops, "dropped"),
-                    (m.resets_sent, "RST"),
-                    (m.oversize_drops, "oversize"),
-                ]
-                .iter()
-                .filter_map(|(n, what)| n.map(|n| format!("{n} {what}")))
-                .collect();
-                let hits = if hits.is_empty() {
-                    "-".to_string()
-                } else {
-                    hits.join(", ")
-                };
-                [
-                    e.name.clone(),
-                    e.target.clone(),
-                    e.verdict.as_str().to_string(),
-                    fe,
-                    expected,
-                    st,
-                    rc,
-                    er,
-                    lo,
-                    hits,
-                ]
-            })
-            .collect();
+        let header = SUMMARY_HEADER;
+        let rows: Vec<[String; 10]> = self.scenarios.iter().map(summary_row).collect();
         let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
         for r in &rows {
             for (w, c) in widths.iter_mut().zip(r) {

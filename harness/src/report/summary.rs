@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use super::events::{Reporter, RunEvent};
 use super::out::OutDir;
 use super::outcome;
-use super::{Entry, Report, Verdict};
+use super::{summary_row, Entry, Report, Verdict, SUMMARY_HEADER};
 
 pub const FILE: &str = "summary.md";
 
@@ -25,39 +25,17 @@ fn mark(v: Verdict) -> &'static str {
     }
 }
 
-fn secs(x: Option<f64>) -> String {
-    x.map_or_else(|| "–".into(), |x| format!("{x:.1} s"))
-}
-
 /// A Markdown table cell: no pipes, no line breaks.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The terminal table's row of `e`, as Markdown (the verdict marked).
 fn row(e: &Entry) -> String {
-    let x = &e.expected;
-    let m = &e.measured;
-    let ran = m.ops > 0;
-    let expected = match x.first_error_s {
-        Some(t) => format!("{t:.1} ± {:.1} s", x.tolerance_s),
-        None => "no error".into(),
-    };
-    let (first, stall, recovered, lost) = if ran {
-        (
-            m.first_error_s
-                .map_or_else(|| "no error".into(), |t| format!("{t:.1} s")),
-            format!("{:.1} s", m.max_stall_s),
-            secs(m.recovered_s),
-            format!("{}/{}", m.lost_writes, m.acked_writes),
-        )
-    } else {
-        ("–".into(), "–".into(), "–".into(), "–".into())
-    };
-    format!(
-        "| `{}` | {} | {first} | {expected} | {stall} | {recovered} | {lost} |\n",
-        cell(&e.id),
-        mark(e.verdict)
-    )
+    let mut cells = summary_row(e);
+    cells[2] = mark(e.verdict).to_string();
+    let cells: Vec<String> = cells.iter().map(|c| cell(c)).collect();
+    format!("| {} |\n", cells.join(" | "))
 }
 
 /// The summary of `report`, at most `cap` bytes.
@@ -93,11 +71,11 @@ pub fn markdown(report: &Report, cap: usize) -> String {
         }
         lines.push("\n".into());
     }
-    lines.push(
-        "| run | verdict | first error | expected | longest stall | recovered after | lost writes |\n\
-         |---|---|---|---|---|---|---|\n"
-            .into(),
-    );
+    lines.push(format!(
+        "| {} |\n|{}\n",
+        SUMMARY_HEADER.join(" | "),
+        "---|".repeat(SUMMARY_HEADER.len())
+    ));
     lines.extend(report.scenarios.iter().map(row));
     if let Some(o) = outcome::outcome(report) {
         lines.push("\n".into());
@@ -194,12 +172,12 @@ mod tests {
             "{md}"
         );
         let failures = md.find("### Runs that did not pass").unwrap();
-        let table = md.find("| run | verdict").unwrap();
+        let table = md.find("| scenario | target | verdict").unwrap();
         assert!(failures < table, "{md}");
         assert!(
             md.contains("- `s0@tgt` ❌ fail\n  - first error: expected none, measured 0.0 s | x\n")
         );
-        assert!(md.contains("| `s1@tgt` | ✅ pass | – | no error |"), "{md}");
+        assert!(md.contains("| s | tgt | ✅ pass | - | none |"), "{md}");
         assert!(!md.contains("Truncated"));
     }
 

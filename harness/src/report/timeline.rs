@@ -84,6 +84,17 @@ pub enum OpClass {
     InFlight,
 }
 
+/// One fault step's time in place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultWindow {
+    pub step: usize,
+    pub begin: f64,
+    /// `None`: never cleared.
+    pub end: Option<f64>,
+    /// "fault[0] blackhole 15 s, both"
+    pub label: String,
+}
+
 /// Everything the picture shows, in seconds from the origin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {
@@ -94,8 +105,7 @@ pub struct Timeline {
     pub t1: f64,
     /// (completed or seen at, latency s, class)
     pub ops: Vec<(f64, f64, OpClass)>,
-    /// (begin, end, label); an end of `None` was never cleared.
-    pub faults: Vec<(f64, Option<f64>, String)>,
+    pub faults: Vec<FaultWindow>,
     /// (start, duration)
     pub stalls: Vec<(f64, f64)>,
     /// (from, state) in time order.
@@ -155,17 +165,21 @@ impl Timeline {
                             .faults
                             .get(*step)
                             .map_or_else(|| kind.clone(), |f| f.label.clone());
-                        tl.faults.push((t, None, format!("fault[{step}] {label}")));
+                        tl.faults.push(FaultWindow {
+                            step: *step,
+                            begin: t,
+                            end: None,
+                            label: format!("fault[{step}] {label}"),
+                        });
                     }
                     FaultPhase::End => {
-                        let prefix = format!("fault[{step}] ");
                         if let Some(f) = tl
                             .faults
                             .iter_mut()
                             .rev()
-                            .find(|f| f.1.is_none() && f.2.starts_with(&prefix))
+                            .find(|f| f.end.is_none() && f.step == *step)
                         {
-                            f.1 = Some(t);
+                            f.end = Some(t);
                         }
                     }
                 },
@@ -202,9 +216,9 @@ impl Timeline {
             tl.t0 = tl.t0.min(t - lat);
             tl.t1 = tl.t1.max(t);
         }
-        for (b, e, _) in &tl.faults {
-            tl.t0 = tl.t0.min(*b);
-            tl.t1 = tl.t1.max(e.unwrap_or(*b));
+        for f in &tl.faults {
+            tl.t0 = tl.t0.min(f.begin);
+            tl.t1 = tl.t1.max(f.end.unwrap_or(f.begin));
         }
         if !tl.t0.is_finite() || !tl.t1.is_finite() || tl.t1 - tl.t0 < 1.0 {
             let t0 = if tl.t0.is_finite() { tl.t0 } else { 0.0 };
@@ -369,8 +383,11 @@ pub fn render(tl: &Timeline) -> String {
 
     // Fault windows, labelled above the plot.
     let mut fault_rows = Rows::new(3);
-    for (b, e, label) in &tl.faults {
-        let (xb, xe) = (x(*b), x(e.unwrap_or(t1)));
+    for FaultWindow {
+        begin, end, label, ..
+    } in &tl.faults
+    {
+        let (xb, xe) = (x(*begin), x(end.unwrap_or(t1)));
         svg.rect(
             xb,
             PLOT_TOP,
@@ -379,7 +396,7 @@ pub fn render(tl: &Timeline) -> String {
             "fill=\"#3b82f6\" fill-opacity=\"0.13\"",
             Some(label),
         );
-        let shown = if e.is_none() {
+        let shown = if end.is_none() {
             format!("{label} (never cleared)")
         } else {
             label.clone()
