@@ -446,10 +446,13 @@ fn file_reporters(out_dir: OutDir, report_path: PathBuf) -> Vec<Box<dyn Reporter
             out: out_dir.clone(),
         }),
         Box::new(iscsi_chaos::report::summary::Summary {
-            out: out_dir,
+            out: out_dir.clone(),
             step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from),
+        }),
+        Box::new(iscsi_chaos::report::html::Html {
+            out: out_dir.clone(),
         }),
         Box::new(SummaryTable {
             out: std::io::stdout(),

@@ -105,15 +105,20 @@ fn report(dir: &Path) -> Report {
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn the_shipped_suite_passes_and_leaves_nothing() {
     let _ = *ISCSID_BEFORE;
-    let out = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // `cargo xtask test` keeps this folder to open its report.html in a
+    // browser afterwards.
+    let out = std::env::var_os("ISCSI_CHAOS_SUITE_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     let status = Command::new(HARNESS)
         .arg("run")
         .arg(workspace().join("scenarios"))
         .arg("--out")
-        .arg(out.path())
+        .arg(&out)
         .status()
         .unwrap();
-    let report = report(out.path());
+    let report = report(&out);
     assert_eq!(status.code(), Some(0), "report: {report:#?}");
     assert_eq!(report.schema, iscsi_chaos::report::SCHEMA);
     let scenarios = &report.scenarios;
@@ -135,11 +140,20 @@ fn the_shipped_suite_passes_and_leaves_nothing() {
             None => assert!(s.measured.first_error_s.is_none(), "{s:#?}"),
         }
     }
-    for entry in std::fs::read_dir(out.path()).unwrap() {
+    for entry in std::fs::read_dir(&out).unwrap() {
         let path = entry.unwrap().path();
         if path.to_string_lossy().ends_with(".history.jsonl") {
             assert_every_fault_hit(&path);
         }
+    }
+    // The reports people and CI read, and one picture per run.
+    for file in ["report.html", "junit.xml", "summary.md"] {
+        assert!(out.join(file).is_file(), "{file} written");
+    }
+    for s in scenarios {
+        let svg = out.join(iscsi_chaos::report::timeline::file(&s.id));
+        let svg = std::fs::read_to_string(&svg).expect("a timeline per run");
+        roxmltree::Document::parse(&svg).expect("the timeline is XML");
     }
     assert_nothing_left("a finished run");
 }

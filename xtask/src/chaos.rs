@@ -45,6 +45,9 @@ pub struct TestArgs {
     /// Only the unit tests that need neither root nor the lab.
     #[arg(long)]
     unit_only: bool,
+    /// Skip opening the lab suite's report.html in headless Chromium.
+    #[arg(long)]
+    no_browser: bool,
     #[command(flatten)]
     image: ImageArgs,
     #[command(flatten)]
@@ -166,13 +169,27 @@ pub fn test(args: &TestArgs) -> Result<i32> {
         ));
     }
     // The shipped suite runs inside harness/tests/lab_suite.rs, which also
-    // checks that nothing is left behind.
+    // checks that nothing is left behind; it keeps its output folder here
+    // so that its report.html is checked in a browser below.
     script.push_str("exit $status\n");
+    let suite_out = report_dir.join("suite");
+    let _ = std::fs::remove_dir_all(&suite_out);
+    let script = format!("export {SUITE_OUT}={}\n{script}", suite_out.display());
     let image = image::ensure(&args.image, false)?;
     let mut vm_args = args.vm.clone();
     vm_args.out = Some(report_dir);
-    vm::run(&image, &vm_args, &["sh".into(), "-c".into(), script])
+    let status = vm::run(&image, &vm_args, &["sh".into(), "-c".into(), script])?;
+    if !args.no_browser {
+        crate::browser::check(&crate::browser::BrowserArgs {
+            report: suite_out,
+            screenshot: None,
+        })?;
+    }
+    Ok(status)
 }
+
+/// Where the lab suite test keeps its output (harness/tests/lab_suite.rs).
+const SUITE_OUT: &str = "ISCSI_CHAOS_SUITE_OUT";
 
 /// The test executables cargo built, from its JSON messages.
 fn test_executables(cargo: &str, root: &Path) -> Result<Vec<PathBuf>> {

@@ -6,6 +6,7 @@
 //! needs a crate that talks to the kernel.
 
 mod bench;
+mod browser;
 mod chaos;
 mod image;
 mod interrupt;
@@ -32,6 +33,8 @@ enum Command {
     Test(chaos::TestArgs),
     /// Timing figures: lab boot, trivial run, and (with --report) harness overhead per scenario.
     Bench(bench::BenchArgs),
+    /// Open a report.html in headless Chromium; fail on console errors, broken links or fetches.
+    BrowserCheck(browser::BrowserArgs),
     /// Build or use the lab VM.
     Lab {
         #[command(subcommand)]
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Chaos(args) => chaos::chaos(&args),
         Command::Test(args) => chaos::test(&args),
         Command::Bench(args) => bench::bench(&args),
+        Command::BrowserCheck(args) => browser::check(&args),
         Command::Lab { command } => match command {
             LabCommand::Build { image, force } => image::ensure(&image, force).map(|_| 0),
             LabCommand::Run { image, vm, cmd } => {

@@ -4,6 +4,8 @@
 
 pub mod compare;
 pub mod events;
+pub mod heatmap;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod merge;

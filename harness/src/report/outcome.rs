@@ -1,7 +1,8 @@
 //! Outcome maps: a sweep's runs as tables over two of its axes, each cell
 //! the measured outcome beside the predicted one ("no error, stall 6.1 s",
 //! "EIO at 9.2 s"), disagreements and borderline cells marked. Written as
-//! `outcome.json` and `outcome.md` when the report holds sweep points.
+//! `outcome.json`, `outcome.md` and the heatmap `outcome.svg`
+//! ([`super::heatmap`]) when the report holds sweep points.
 //!
 //! Rows are the first axis, columns the second (in the order of the
 //! point's keys); every other axis, and the target, makes a table of its
@@ -17,6 +18,7 @@ use super::{Entry, Report, Verdict};
 
 pub const JSON_FILE: &str = "outcome.json";
 pub const MD_FILE: &str = "outcome.md";
+pub const SVG_FILE: &str = "outcome.svg";
 
 /// One cell: a run of the sweep.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,6 +32,10 @@ pub struct Cell {
     /// The run passed: what was measured is what the oracle predicted.
     pub agrees: bool,
     pub borderline: bool,
+    /// The figures the picture colours by (`None`: the run measured
+    /// nothing, skipped or errored before its I/O).
+    pub first_error_s: Option<f64>,
+    pub max_stall_s: Option<f64>,
 }
 
 /// One table: the runs of one target and one value of every other axis.
@@ -161,6 +167,9 @@ pub fn outcome(report: &Report) -> Option<Outcome> {
             predicted: predicted(e),
             agrees: e.verdict == Verdict::Pass,
             borderline: e.expected.borderline,
+            first_error_s: e.measured.first_error_s,
+            max_stall_s: matches!(e.verdict, Verdict::Pass | Verdict::Fail)
+                .then_some(e.measured.max_stall_s),
         });
     }
     Some(Outcome {
@@ -243,7 +252,11 @@ impl Reporter for OutcomeMap {
             return;
         };
         let json = serde_json::to_string_pretty(&o).expect("the map serializes");
-        for (file, text) in [(JSON_FILE, json), (MD_FILE, markdown(&o))] {
+        for (file, text) in [
+            (JSON_FILE, json),
+            (MD_FILE, markdown(&o)),
+            (SVG_FILE, super::heatmap::render(&o)),
+        ] {
             self.out.write_or_say(file, text.as_bytes());
         }
     }
