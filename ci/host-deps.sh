@@ -1,5 +1,6 @@
 #!/bin/sh
-# Host packages the lab needs (QEMU, debootstrap, mkfs.ext4), installed only
+# Host packages the lab needs (QEMU, debootstrap, mkfs.ext4) and the
+# browser that checks report.html (chromium), installed only
 # when missing. Run as root. The harness itself needs none of them when the
 # host runs scenarios natively (open-iscsi, tgt and the kernel modules then).
 set -eu
@@ -8,6 +9,8 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86"
 command -v debootstrap >/dev/null 2>&1 || need="$need debootstrap"
 command -v mkfs.ext4 >/dev/null 2>&1 || need="$need e2fsprogs"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
+# `cargo xtask browser-check` opens report.html in it.
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 if [ -n "$need" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "ci/host-deps.sh: missing:$need; run as root to install them" >&2

@@ -32,7 +32,17 @@ pub struct ChaosArgs {
     /// Only shard K of N (`iscsi-chaos run --shard K/N`), e.g. one job of a CI matrix.
     #[arg(long)]
     shard: Option<String>,
+    /// Apply the node settings of this iscsid.conf to every scenario (`iscsi-chaos run --iscsid-conf`).
+    #[arg(long)]
+    iscsid_conf: Option<PathBuf>,
+    /// Sweep KEY over values (`iscsi-chaos run --sweep`; repeat for more axes).
+    #[arg(long, value_name = "KEY=V1,V2,...")]
+    sweep: Vec<String>,
+    /// Compare with this baseline report and exit 1 on a regression (`iscsi-chaos run --baseline`).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Scenario files or folders (default: the shipped suite in scenarios/).
+    /// In the lab they must lie inside this workspace (the guest sees it).
     scenarios: Vec<PathBuf>,
     #[command(flatten)]
     image: ImageArgs,
@@ -118,6 +128,20 @@ pub fn chaos(args: &ChaosArgs) -> Result<i32> {
     }
     if let Some(shard) = &args.shard {
         cmd.extend(["--shard".to_string(), shard.clone()]);
+    }
+    for (flag, file) in [
+        ("--iscsid-conf", &args.iscsid_conf),
+        ("--baseline", &args.baseline),
+    ] {
+        if let Some(file) = file {
+            cmd.extend([
+                flag.to_string(),
+                absolute(&root, file).display().to_string(),
+            ]);
+        }
+    }
+    for sweep in &args.sweep {
+        cmd.extend(["--sweep".to_string(), sweep.clone()]);
     }
     cmd.extend(scenarios.iter().map(|s| s.display().to_string()));
     match choose_place(args.native, args.lab) {
