@@ -383,6 +383,7 @@ async fn run_command(
         out: out_dir.clone(),
         probe_binary: run::probe_binary_beside(&exe),
         cancel,
+        phases: None,
     };
     // Shared with every other run on the host; the last user stops an
     // iscsid a run started.
@@ -395,7 +396,7 @@ async fn run_command(
     };
     let report_path = out.join(iscsi_chaos::report::json::FILE);
     let mut reporters = Reporters(
-        std::iter::once(Box::new(Progress::new(std::io::stderr())) as Box<dyn Reporter>)
+        std::iter::once(Box::new(Progress::stderr()) as Box<dyn Reporter>)
             .chain(file_reporters(out_dir, report_path))
             .collect(),
     );
@@ -404,7 +405,7 @@ async fn run_command(
         jobs,
         why: &why,
     });
-    let mut report = suite::run_all(std::sync::Arc::new(ctx), &plan, jobs, &mut reporters).await;
+    let mut report = suite::run_all(ctx, &plan, jobs, &mut reporters).await;
     report.plan = full.iter().map(|p| p.id.clone()).collect();
     report.shard = shard.map(|s| s.to_string());
     iscsid.release().await;

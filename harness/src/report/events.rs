@@ -20,6 +20,12 @@ pub enum RunEvent<'a> {
         index: usize,
         planned: &'a PlannedRun,
     },
+    /// Run `index` entered `phase`.
+    RunPhase {
+        index: usize,
+        planned: &'a PlannedRun,
+        phase: Phase,
+    },
     /// Run `index` ended with this entry.
     RunFinished {
         index: usize,
@@ -28,6 +34,27 @@ pub enum RunEvent<'a> {
     },
     /// Everything ended; `report` holds every entry.
     SuiteFinished { report: &'a Report },
+}
+
+/// Where a run is: setup (lane, target, login), the fault timeline (the
+/// probe's I/O phase), the probe's verification of its writes, teardown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Setup,
+    Fault,
+    Verify,
+    Teardown,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Setup => "setup",
+            Phase::Fault => "fault",
+            Phase::Verify => "verify",
+            Phase::Teardown => "teardown",
+        }
+    }
 }
 
 /// A consumer of run events: an output format.

@@ -1,53 +1,246 @@
-//! Progress lines on standard error: which run of how many, and its verdict.
+//! Progress on standard error: which run of how many, each run's phase
+//! (setup, fault, verify, teardown), the elapsed time and an estimate of
+//! the rest; then each run's verdict. On a terminal a live bar (indicatif)
+//! holds the running runs' phases; elsewhere (CI logs, pipes) every change
+//! is one plain line.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
-use super::events::{Reporter, RunEvent};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Writes `iscsi-chaos: [k/n] running ...` and the verdict of each run.
+use super::events::{Phase, Reporter, RunEvent};
+use crate::plan::shard::expected_s;
+
+/// What is known of the suite so far, for the estimate.
+#[derive(Debug, Default)]
+struct Suite {
+    /// Each run's expected duration (plan order).
+    expected: Vec<f64>,
+    /// Runs that started: when, and their phase; `None` once finished.
+    running: Vec<Option<(Instant, Phase)>>,
+    finished: Vec<bool>,
+    jobs: usize,
+    started: Option<Instant>,
+}
+
+/// Seconds of the suite still to go: the expected work not yet done
+/// (a running run counts what it has used of its expectation, never more),
+/// spread over `jobs` lanes.
+pub fn remaining_s(
+    expected: &[f64],
+    finished: &[bool],
+    elapsed: &[Option<f64>],
+    jobs: usize,
+) -> f64 {
+    let mut left = 0.0;
+    for (i, &e) in expected.iter().enumerate() {
+        if finished.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let used = elapsed.get(i).copied().flatten().unwrap_or(0.0);
+        // A run past its expectation still has a little to go.
+        left += (e - used).max(e * 0.05);
+    }
+    left / jobs.max(1) as f64
+}
+
+/// `1m05s`, `42s`.
+pub fn duration(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+impl Suite {
+    fn remaining_s(&self, now: Instant) -> f64 {
+        let elapsed: Vec<Option<f64>> = self
+            .running
+            .iter()
+            .map(|r| r.map(|(t, _)| now.duration_since(t).as_secs_f64()))
+            .collect();
+        remaining_s(&self.expected, &self.finished, &elapsed, self.jobs)
+    }
+
+    fn done(&self) -> usize {
+        self.finished.iter().filter(|f| **f).count()
+    }
+
+    /// `elapsed 2m10s, about 14m00s left`.
+    fn clock(&self, now: Instant) -> String {
+        let elapsed = self
+            .started
+            .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
+        format!(
+            "elapsed {}, about {} left",
+            duration(elapsed),
+            duration(self.remaining_s(now))
+        )
+    }
+
+    /// The running runs and their phases, for the live bar.
+    fn phases(&self, plan_ids: &[String]) -> String {
+        let mut parts: Vec<String> = self
+            .running
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.map(|(_, p)| format!("{} {}", plan_ids[i], p.as_str())))
+            .collect();
+        parts.sort();
+        parts.join(" · ")
+    }
+}
+
+enum Out<W: Write> {
+    Lines(W),
+    Bar(ProgressBar),
+}
+
+/// The progress reporter.
 pub struct Progress<W: Write> {
-    out: W,
-    total: usize,
+    out: Out<W>,
+    suite: Suite,
+    ids: Vec<String>,
 }
 
 impl<W: Write> Progress<W> {
+    /// Plain lines to `out`.
     pub fn new(out: W) -> Progress<W> {
-        Progress { out, total: 0 }
+        Progress {
+            out: Out::Lines(out),
+            suite: Suite::default(),
+            ids: Vec::new(),
+        }
+    }
+
+    fn say(&mut self, line: String) {
+        match &mut self.out {
+            Out::Lines(w) => {
+                let _ = writeln!(w, "{line}");
+            }
+            Out::Bar(bar) => bar.println(line),
+        }
+    }
+
+    fn refresh(&mut self, now: Instant) {
+        if let Out::Bar(bar) = &self.out {
+            bar.set_position(self.suite.done() as u64);
+            bar.set_message(format!(
+                "{} | {}",
+                self.suite.clock(now),
+                self.suite.phases(&self.ids)
+            ));
+        }
+    }
+}
+
+impl Progress<std::io::Stderr> {
+    /// A live bar when standard error is a terminal, plain lines otherwise.
+    pub fn stderr() -> Progress<std::io::Stderr> {
+        let mut p = Progress::new(std::io::stderr());
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{bar:24.cyan/blue} {pos}/{len} runs {wide_msg}")
+                    .expect("a valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_secs(1));
+            p.out = Out::Bar(bar);
+        }
+        p
     }
 }
 
 impl<W: Write> Reporter for Progress<W> {
     fn event(&mut self, event: &RunEvent<'_>) {
-        let _ = match event {
+        let now = Instant::now();
+        let total = self.suite.expected.len();
+        match event {
             RunEvent::SuiteStarted { runs, jobs, why } => {
-                self.total = runs.len();
+                self.suite = Suite {
+                    expected: runs.iter().map(expected_s).collect(),
+                    running: vec![None; runs.len()],
+                    finished: vec![false; runs.len()],
+                    jobs: *jobs,
+                    started: Some(now),
+                };
+                self.ids = runs.iter().map(|r| r.id.clone()).collect();
                 let at_a_time = if *jobs == 1 {
                     "one at a time".to_string()
                 } else {
                     format!("up to {jobs} at a time")
                 };
-                writeln!(
-                    self.out,
-                    "iscsi-chaos: {} runs, {at_a_time} ({why})",
-                    runs.len()
-                )
+                if let Out::Bar(bar) = &self.out {
+                    bar.set_length(runs.len() as u64);
+                }
+                self.say(format!(
+                    "iscsi-chaos: {} runs, {at_a_time} ({why}); about {}",
+                    runs.len(),
+                    duration(self.suite.remaining_s(now))
+                ));
             }
-            RunEvent::RunStarted { index, planned } => writeln!(
-                self.out,
-                "iscsi-chaos: [{}/{}] running {} on {}",
-                index + 1,
-                self.total,
-                planned.id,
-                planned.run.target
-            ),
-            RunEvent::RunFinished { planned, entry, .. } => writeln!(
-                self.out,
-                "iscsi-chaos: {} {}",
-                planned.id,
-                entry.verdict.as_str().to_uppercase()
-            ),
-            RunEvent::SuiteFinished { .. } => Ok(()),
-        };
+            RunEvent::RunStarted { index, planned } => {
+                if let Some(r) = self.suite.running.get_mut(*index) {
+                    *r = Some((now, Phase::Setup));
+                }
+                if let Out::Lines(_) = self.out {
+                    self.say(format!(
+                        "iscsi-chaos: [{}/{total}] running {} on {}",
+                        index + 1,
+                        planned.id,
+                        planned.run.target
+                    ));
+                }
+            }
+            RunEvent::RunPhase {
+                index,
+                planned,
+                phase,
+            } => {
+                if let Some(Some((_, p))) = self.suite.running.get_mut(*index) {
+                    *p = *phase;
+                }
+                // Setup is said by "running"; the others each get a line.
+                if let (Out::Lines(_), false) = (&self.out, *phase == Phase::Setup) {
+                    let clock = self.suite.clock(now);
+                    self.say(format!(
+                        "iscsi-chaos: [{}/{total}] {} {} ({clock})",
+                        index + 1,
+                        planned.id,
+                        phase.as_str()
+                    ));
+                }
+            }
+            RunEvent::RunFinished {
+                index,
+                planned,
+                entry,
+            } => {
+                if let Some(r) = self.suite.running.get_mut(*index) {
+                    *r = None;
+                }
+                if let Some(f) = self.suite.finished.get_mut(*index) {
+                    *f = true;
+                }
+                let line = format!(
+                    "iscsi-chaos: {} {} ({} of {total} done, {})",
+                    planned.id,
+                    entry.verdict.as_str().to_uppercase(),
+                    self.suite.done(),
+                    self.suite.clock(now)
+                );
+                self.say(line);
+            }
+            RunEvent::SuiteFinished { .. } => {
+                if let Out::Bar(bar) = &self.out {
+                    bar.finish_and_clear();
+                }
+            }
+        }
+        self.refresh(now);
     }
 }
 
@@ -58,7 +251,7 @@ mod tests {
     use crate::report::{Entry, EntryExt, Report, Timings};
 
     #[test]
-    fn progress_counts_runs_and_says_each_verdict() {
+    fn progress_counts_runs_and_says_each_phase_and_verdict() {
         let plan = crate::plan::minimal("p", &["tgt", "lio"]);
         let mut out = Vec::new();
         let mut p = Progress::new(&mut out);
@@ -71,6 +264,13 @@ mod tests {
             index: 1,
             planned: &plan[1],
         });
+        for phase in [Phase::Setup, Phase::Fault, Phase::Verify, Phase::Teardown] {
+            p.event(&RunEvent::RunPhase {
+                index: 1,
+                planned: &plan[1],
+                phase,
+            });
+        }
         let entry = Entry::unchecked(
             &plan[1].run,
             &plan[1].prediction,
@@ -86,10 +286,42 @@ mod tests {
         p.event(&RunEvent::SuiteFinished {
             report: &Report::default(),
         });
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "iscsi-chaos: 2 runs, up to 2 at a time (--jobs 2)\n\
-             iscsi-chaos: [2/2] running p@lio on lio\niscsi-chaos: p@lio SKIPPED\n"
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        assert!(
+            lines[0].starts_with("iscsi-chaos: 2 runs, up to 2 at a time (--jobs 2); about "),
+            "{text}"
         );
+        assert_eq!(lines[1], "iscsi-chaos: [2/2] running p@lio on lio");
+        for (line, phase) in lines[2..5].iter().zip(["fault", "verify", "teardown"]) {
+            assert!(
+                line.starts_with(&format!(
+                    "iscsi-chaos: [2/2] p@lio {phase} (elapsed 0s, about "
+                )),
+                "{line}"
+            );
+        }
+        assert!(
+            lines[5].starts_with("iscsi-chaos: p@lio SKIPPED (1 of 2 done, elapsed 0s"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_estimate_is_the_work_left_over_the_lanes() {
+        // Two 100 s runs and one of 40 s on two lanes: one done, one half way.
+        let left = remaining_s(
+            &[100.0, 100.0, 40.0],
+            &[true, false, false],
+            &[None, Some(50.0), None],
+            2,
+        );
+        assert_eq!(left, (50.0 + 40.0) / 2.0);
+        // A run over its expectation is nearly done, not negative.
+        let late = remaining_s(&[100.0], &[false], &[Some(300.0)], 1);
+        assert_eq!(late, 5.0);
+        assert_eq!(duration(65.4), "1m05s");
+        assert_eq!(duration(42.0), "42s");
     }
 }

@@ -35,6 +35,7 @@ use crate::model::{Initiator, Run};
 use crate::nemesis::{self, Action, Nemesis, Step};
 use crate::oracle::{self, Prediction};
 use crate::plan::PlannedRun;
+use crate::report::events::Phase;
 use crate::report::{Entry, EntryExt, Timings};
 
 // The probe's deadline (verify + slack after the I/O phase) is the
@@ -61,7 +62,22 @@ pub struct RunContext {
     pub probe_binary: PathBuf,
     /// Flips to true on Ctrl-C/SIGTERM: the current run stops and tears down.
     pub cancel: watch::Receiver<bool>,
+    /// Where runs say which phase they are in (`None`: nobody listens).
+    pub phases: Option<PhaseSender>,
 }
+
+impl RunContext {
+    fn phase(&self, planned: &PlannedRun, phase: Phase) {
+        if let Some(tx) = &self.phases {
+            let _ = tx.send((planned.id.clone(), phase));
+        }
+    }
+}
+
+/// How a run tells the suite where it is (the suite turns it into
+/// [`crate::report::events::RunEvent::RunPhase`]): the run's id and its new
+/// phase.
+pub type PhaseSender = tokio::sync::mpsc::UnboundedSender<(String, Phase)>;
 
 /// Everything a run created, torn down in reverse order of creation.
 #[derive(Default)]
@@ -262,6 +278,7 @@ async fn run_unguarded(ctx: &RunContext, planned: &PlannedRun, ledger: &Ledger) 
         );
     }
     let started = Instant::now();
+    ctx.phase(planned, Phase::Setup);
     let mut timings = Timings::default();
     let mut setup = Setup::default();
     // Setup races cancellation: a Ctrl-C during a long login ends it (what
@@ -276,6 +293,7 @@ async fn run_unguarded(ctx: &RunContext, planned: &PlannedRun, ledger: &Ledger) 
                 panic!("{PANIC_AFTER_SETUP_ENV} is set");
             }
             timings.setup_s = Some(started.elapsed().as_secs_f64());
+            ctx.phase(planned, Phase::Fault);
             let timeline_started = Instant::now();
             let outcome = execute(ctx, planned, &mut setup).await;
             timings.timeline_s = Some(timeline_started.elapsed().as_secs_f64());
@@ -284,6 +302,7 @@ async fn run_unguarded(ctx: &RunContext, planned: &PlannedRun, ledger: &Ledger) 
         Err(e) => Err(e),
     };
     let teardown_started = Instant::now();
+    ctx.phase(planned, Phase::Teardown);
     let teardown = setup.teardown(ledger).await;
     timings.teardown_s = Some(teardown_started.elapsed().as_secs_f64());
 
@@ -475,20 +494,34 @@ async fn timeline(
     }
     // The probe ends by itself after its duration and verification.
     let deadline = t0 + run.scenario.duration_s + run.scenario.expect.deadline_s;
-    let wait = Duration::try_from_secs_f64((deadline - monotonic_now()).max(0.0))
-        .unwrap_or(Duration::ZERO);
-    tokio::select! {
-        status = child.wait() => {
-            let status = status?;
-            if !status.success() {
-                bail!("the probe exited with {status}");
+    let after = |at: f64| {
+        tokio::time::sleep(
+            Duration::try_from_secs_f64((at - monotonic_now()).max(0.0)).unwrap_or(Duration::ZERO),
+        )
+    };
+    let io_end = t0 + run.scenario.duration_s;
+    let (verify, hung) = (after(io_end), after(deadline));
+    tokio::pin!(verify, hung);
+    let mut verifying = false;
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                let status = status?;
+                if !status.success() {
+                    bail!("the probe exited with {status}");
+                }
+                return Ok(());
             }
-            Ok(())
+            // The I/O phase is over: the probe reads back what it wrote.
+            _ = &mut verify, if !verifying => {
+                verifying = true;
+                ctx.phase(planned, Phase::Verify);
+            }
+            _ = &mut hung => {
+                return Err(ProbeHung { t0, io_end, declared: monotonic_now() }.into());
+            }
+            _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
         }
-        _ = tokio::time::sleep(wait) => {
-            Err(ProbeHung { t0, io_end: t0 + run.scenario.duration_s, declared: monotonic_now() }.into())
-        }
-        _ = cancel.wait_for(|c| *c) => bail!("interrupted"),
     }
 }
 

@@ -78,11 +78,19 @@ pub fn waves(plan: &[PlannedRun]) -> Vec<Vec<usize>> {
 /// Carries out `plan` up to `jobs` runs at a time; stops starting runs once
 /// the context is cancelled.
 pub async fn run_all(
-    ctx: Arc<RunContext>,
+    mut ctx: RunContext,
     plan: &[PlannedRun],
     jobs: usize,
     reporters: &mut Reporters,
 ) -> Report {
+    let (phase_tx, mut phases) = tokio::sync::mpsc::unbounded_channel();
+    ctx.phases = Some(phase_tx);
+    let ctx = Arc::new(ctx);
+    let index_of: std::collections::HashMap<&str, usize> = plan
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
     let mut entries: Vec<Option<Entry>> = vec![None; plan.len()];
     'waves: for wave in waves(plan) {
         let mut running: JoinSet<(usize, Entry)> = JoinSet::new();
@@ -103,7 +111,18 @@ pub async fn run_all(
                 let task = running.spawn(async move { (index, run_one(&ctx, &planned).await) });
                 task_of.insert(task.id(), index);
             }
-            let Some(joined) = running.join_next().await else {
+            let joined = tokio::select! {
+                // A run's phases before its end.
+                biased;
+                Some((id, phase)) = phases.recv() => {
+                    if let Some(&index) = index_of.get(id.as_str()) {
+                        reporters.emit(RunEvent::RunPhase { index, planned: &plan[index], phase });
+                    }
+                    continue;
+                }
+                joined = running.join_next() => joined,
+            };
+            let Some(joined) = joined else {
                 if *ctx.cancel.borrow() {
                     break 'waves;
                 }
