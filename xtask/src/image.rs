@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::buildlog::{self, BuildLog};
 use crate::workspace::{self, require_root, require_tool, run};
 use crate::ImageArgs;
 
@@ -157,7 +158,10 @@ fn build(recipe: &Recipe, args: &ImageArgs, key: &str, dir: &Path) -> Result<()>
         args.release,
         dir.display()
     );
-    let result = build_into(recipe, &args.release, &mirror, &partial);
+    let log_path = parent.join(format!("{}.build.log", args.release));
+    let mut log = BuildLog::create(&log_path, 3)?;
+    eprintln!("lab: the tools' output goes to {}", log.path().display());
+    let result = build_into(recipe, &args.release, &mirror, &partial, &mut log);
     let rootfs = partial.join("rootfs");
     if let Err(err) = result {
         let _ = remove_build_dir(&partial);
@@ -181,15 +185,28 @@ fn build(recipe: &Recipe, args: &ImageArgs, key: &str, dir: &Path) -> Result<()>
     Ok(())
 }
 
-fn build_into(recipe: &Recipe, release: &str, mirror: &str, out: &Path) -> Result<()> {
+fn build_into(
+    recipe: &Recipe,
+    release: &str,
+    mirror: &str,
+    out: &Path,
+    log: &mut BuildLog,
+) -> Result<()> {
     let rootfs = out.join("rootfs");
     fs::create_dir_all(&rootfs)?;
-    run(Command::new("debootstrap")
-        .arg("--variant=minbase")
-        .arg(format!("--include={}", recipe.packages.join(",")))
-        .arg(release)
-        .arg(&rootfs)
-        .arg(mirror))
+    log.stage(
+        &format!(
+            "debootstrap: Debian {release} with {} packages",
+            recipe.packages.len()
+        ),
+        Command::new("debootstrap")
+            .arg("--variant=minbase")
+            .arg(format!("--include={}", recipe.packages.join(",")))
+            .arg(release)
+            .arg(&rootfs)
+            .arg(mirror),
+        Some(buildlog::debootstrap_phase),
+    )
     .context("debootstrap failed (is the package archive reachable?)")?;
 
     // A small initramfs: only what mounts the virtio root disk.
@@ -208,18 +225,27 @@ fn build_into(recipe: &Recipe, release: &str, mirror: &str, out: &Path) -> Resul
             .args(["--bind", src])
             .arg(rootfs.join(dst)))?;
     }
-    run(Command::new("chroot")
-        .arg(&rootfs)
-        .args(["update-initramfs", "-u", "-k", "all"]))?;
+    let initramfs = log.stage(
+        "initramfs: the virtio root disk's modules",
+        Command::new("chroot")
+            .arg(&rootfs)
+            .args(["update-initramfs", "-u", "-k", "all"]),
+        None,
+    );
     unmount_chroot(&rootfs);
+    initramfs?;
 
     copy_newest(&rootfs.join("boot"), "vmlinuz-", &out.join(KERNEL))?;
     copy_newest(&rootfs.join("boot"), "initrd.img-", &out.join(INITRD))?;
-    run(Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-L", "labroot", "-d"])
-        .arg(&rootfs)
-        .arg(out.join(ROOTFS))
-        .arg(format!("{}M", recipe.image_size_mib)))?;
+    log.stage(
+        &format!("root disk: {} MiB ext4", recipe.image_size_mib),
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "labroot", "-d"])
+            .arg(&rootfs)
+            .arg(out.join(ROOTFS))
+            .arg(format!("{}M", recipe.image_size_mib)),
+        None,
+    )?;
     Ok(())
 }
 

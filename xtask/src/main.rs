@@ -7,6 +7,7 @@
 
 mod bench;
 mod browser;
+mod buildlog;
 mod chaos;
 mod image;
 mod interrupt;
