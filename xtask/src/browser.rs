@@ -11,6 +11,7 @@
 //! Then it takes a screenshot of the page (`report.png` beside it), for a
 //! person to look at.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -68,11 +69,20 @@ fn chromium(bin: &str, profile: &Path, url: &str, extra: &[String]) -> Result<(S
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {bin}"))?;
+    // Read both pipes while it runs: a page's DOM is larger than a pipe.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let started = Instant::now();
-    loop {
-        if child.try_wait()?.is_some() {
-            break;
-        }
+    while child.try_wait()?.is_none() {
         if started.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
             let _ = child.wait();
@@ -80,10 +90,9 @@ fn chromium(bin: &str, profile: &Path, url: &str, extra: &[String]) -> Result<(S
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let out = child.wait_with_output()?;
     Ok((
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
     ))
 }
 
