@@ -118,6 +118,9 @@ fn job_script(work: &Path, out: &Path, cmd: &[String]) -> String {
     script.push_str("mkdir -p \"$LAB_OUT\" 2>/dev/null || true\n");
     script.push_str("mount --bind /lab/out \"$LAB_OUT\"\n");
     script.push_str("cd \"$LAB_WORK\"\nset +e\n");
+    // The guest's console is a serial terminal whose output ends up in the
+    // host's log: progress as plain lines, not a redrawn bar.
+    script.push_str("export ISCSI_CHAOS_PROGRESS=plain\n");
     for var in ["RUST_LOG", "RUST_BACKTRACE", "ISCSI_CHAOS_LOG"] {
         if let Ok(value) = std::env::var(var) {
             script.push_str(&format!("export {var}={}\n", quote(Path::new(&value))));
@@ -390,5 +393,6 @@ mod tests {
             "{script}"
         );
         assert!(script.contains("LAB_WORK='/w'"));
+        assert!(script.contains("export ISCSI_CHAOS_PROGRESS=plain\n"));
     }
 }

@@ -10,12 +10,13 @@
 use super::outcome::{Cell, Outcome};
 use super::svg::{text_width, Anchor, Svg};
 
-const CELL_W: f64 = 170.0;
+const CELL_W: f64 = 200.0;
 const CELL_H: f64 = 46.0;
 const MARGIN: f64 = 16.0;
 const TITLE_H: f64 = 24.0;
 const HEAD_H: f64 = 22.0;
 const LEGEND_H: f64 = 60.0;
+const LEGEND_W: f64 = 820.0;
 
 type Rgb = (f64, f64, f64);
 
@@ -100,7 +101,7 @@ pub fn render(o: &Outcome) -> String {
         .fold(text_width(&o.row_axis, 12.0), f64::max)
         + 16.0;
     let columns = o.tables.iter().map(|t| t.columns.len()).max().unwrap_or(1);
-    let width = (MARGIN * 2.0 + label_w + CELL_W * columns as f64).max(560.0);
+    let width = (MARGIN * 2.0 + label_w + CELL_W * columns as f64).max(LEGEND_W);
     let height = MARGIN
         + o.tables
             .iter()
@@ -205,11 +206,7 @@ fn draw_cell(svg: &mut Svg, scale: &Scale, cell: &Cell, x: f64, y: f64) {
         9.0,
         Anchor::Middle,
         "fill=\"#444\"",
-        &fit(
-            &format!("predicted: {}", cell.predicted),
-            CELL_W - 10.0,
-            9.0,
-        ),
+        &fit(&cell.predicted, CELL_W - 10.0, 9.0),
     );
 }
 
@@ -235,7 +232,7 @@ fn legend(svg: &mut Svg, scale: &Scale, x: f64, y: f64) {
         LONG_STALL,
         &format!("no error, stall {:.1} s", scale.max_stall_s),
     );
-    at = swatch(svg, at, y, SOON_ERROR, "I/O error at once (lighter: later)");
+    at = swatch(svg, at, y, SOON_ERROR, "I/O error (lighter: later)");
     swatch(svg, at, y, NOTHING, "nothing measured");
     svg.rect(
         x,
@@ -268,6 +265,14 @@ fn legend(svg: &mut Svg, scale: &Scale, x: f64, y: f64) {
         Anchor::Start,
         "",
         "borderline (the oracle calls it a race)",
+    );
+    svg.text(
+        x + 470.0,
+        y + 37.0,
+        11.0,
+        Anchor::Start,
+        "fill=\"#444\"",
+        "each cell: measured, then predicted",
     );
 }
 

@@ -12,6 +12,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::events::{Phase, Reporter, RunEvent};
 use crate::plan::shard::expected_s;
 
+/// `plain` or `bar`: how progress is shown, whatever standard error is.
+pub const PROGRESS_ENV: &str = "ISCSI_CHAOS_PROGRESS";
+
 /// What is known of the suite so far, for the estimate.
 #[derive(Debug, Default)]
 struct Suite {
@@ -138,10 +141,20 @@ impl<W: Write> Progress<W> {
 }
 
 impl Progress<std::io::Stderr> {
-    /// A live bar when standard error is a terminal, plain lines otherwise.
+    /// A live bar when standard error is a terminal, plain lines otherwise;
+    /// `ISCSI_CHAOS_PROGRESS=plain` or `bar` decides instead (the lab sets
+    /// plain: its console is a serial terminal that ends up in a log).
     pub fn stderr() -> Progress<std::io::Stderr> {
         let mut p = Progress::new(std::io::stderr());
-        if std::io::stderr().is_terminal() {
+        let bar = match std::env::var(PROGRESS_ENV).as_deref() {
+            Ok("plain") => false,
+            Ok("bar") => true,
+            _ => {
+                std::io::stderr().is_terminal()
+                    && std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb")
+            }
+        };
+        if bar {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{bar:24.cyan/blue} {pos}/{len} runs {wide_msg}")
