@@ -41,6 +41,13 @@ pub enum Event {
     Kernel { line: String },
     /// A note from the harness itself (setup done, teardown started, ...).
     Note { text: String },
+    /// The timers the kernel really uses, read from sysfs (`when`:
+    /// "after_login", before the I/O starts, or "at_end"): key (object and
+    /// attribute, such as `session.recovery_tmo`) -> value as sysfs shows it.
+    Settings {
+        when: String,
+        values: std::collections::BTreeMap<String, String>,
+    },
     /// Counters of a qdisc the nemesis installed for fault `step`, read just
     /// before it was removed: proof that the fault really touched packets.
     /// `side`: "to_target" (host end) or "to_initiator" (target end).

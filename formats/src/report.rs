@@ -159,6 +159,14 @@ pub struct MeasuredJson {
     /// Frames the lane dropped for exceeding the MTU (MTU faults).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oversize_drops: Option<u64>,
+    /// The timers the kernel used, read from sysfs after login
+    /// (`session.recovery_tmo`, `connection.ping_tmo`, `disk.timeout`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub effective: BTreeMap<String, String>,
+    /// Where those differ from what the run asked for (or changed during
+    /// the run): the run's figures were made with other timers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings_warnings: Vec<String>,
 }
 
 /// Harness overhead, filled by the orchestrator (seconds, `None` when not

@@ -5,7 +5,9 @@
 //! fault step was in place (the `Fault`/`Begin` entry's `t`, not its
 //! scheduled instant) and ends when it was cleared (`End`).
 
-use std::collections::BTreeSet;
+pub mod settings;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use guest_probes::ProbeEvent;
 use serde::Serialize;
@@ -62,6 +64,10 @@ pub struct Measured {
     pub qdisc_drops: Option<u64>,
     /// TCP resets sent by reset faults (their rule's counter).
     pub resets_sent: Option<u64>,
+    /// The timers the kernel used, from sysfs after login ([`settings`]).
+    pub effective: BTreeMap<String, String>,
+    /// Where they differ from what was asked, or changed during the run.
+    pub settings_warnings: Vec<String>,
     /// Frames dropped for being larger than the MTU (MTU faults).
     pub oversize_drops: Option<u64>,
 }
@@ -227,6 +233,7 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
     slow.extend(open_stalls.iter().map(|(_, since, t, _)| (*since, *t)));
     m.stalls = stalls(slow);
     m.max_stall_s = m.stalls.iter().map(Stall::duration).fold(0.0, f64::max);
+    (m.effective, m.settings_warnings) = settings::effective(history, &scenario.initiator);
     for p in &scenario.probes {
         if !probes.contains(&p.name) {
             problems.push(format!("probe {} recorded nothing", p.name));

@@ -6,8 +6,9 @@
 //! id) and is deleted at the end; the disk is found from the session's sysfs
 //! tree, never by guessing /dev names; an iscsid we started is stopped by us.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -133,6 +134,36 @@ impl Session {
             target_addr: Some(node.portal.ip().to_string()),
             iqn: Some(node.iqn.clone()),
         }
+    }
+
+    /// The timers the kernel uses for this session, read from sysfs: the
+    /// session's recovery and error-handling timeouts, the connection's
+    /// NOP-Out settings (iscsid sets `recv_tmo` from noop_out_interval and
+    /// `ping_tmo` from noop_out_timeout), and the disk's SCSI timeouts.
+    /// What a kernel does not expose is left out.
+    pub fn effective_settings(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let mut read = |key: &str, path: PathBuf| {
+            if let Ok(v) = std::fs::read_to_string(&path) {
+                out.insert(key.to_string(), v.trim().to_string());
+            }
+        };
+        for attr in ["recovery_tmo", "abort_tmo", "lu_reset_tmo", "tgt_reset_tmo"] {
+            read(&format!("session.{attr}"), self.sysfs.join(attr));
+        }
+        if let Some(n) = self.name.strip_prefix("session") {
+            let conn = PathBuf::from(format!("/sys/class/iscsi_connection/connection{n}:0"));
+            for attr in ["ping_tmo", "recv_tmo"] {
+                read(&format!("connection.{attr}"), conn.join(attr));
+            }
+        }
+        if let Some(disk) = self.disk.file_name() {
+            let dev = Path::new("/sys/block").join(disk).join("device");
+            for attr in ["timeout", "eh_timeout"] {
+                read(&format!("disk.{attr}"), dev.join(attr));
+            }
+        }
+        out
     }
 
     /// Waits for the session of `iqn` and its disk to appear.

@@ -42,6 +42,7 @@ th{background:#f3f3f3}
 section.run{border:1px solid #ddd;border-radius:6px;padding:1em;margin:1em 0}
 section.run.bad{border-color:#e57373}
 ul.reasons li{margin:.2em 0}
+ul.warnings{color:#8a5300}
 figure{margin:.5em 0;overflow-x:auto}
 #filter label{margin-right:1em}
 .muted{color:#666}
@@ -206,6 +207,13 @@ fn run_section(out: &OutDir, index: usize, e: &Entry) -> String {
         }
         h.push_str("</ul>\n");
     }
+    if !e.measured.settings_warnings.is_empty() {
+        h.push_str("<ul class=\"warnings\">");
+        for w in &e.measured.settings_warnings {
+            h.push_str(&format!("<li>warning: {}</li>", escape(w)));
+        }
+        h.push_str("</ul>\n");
+    }
     if !e.faults.is_empty() {
         h.push_str("<p>Faults: ");
         let faults: Vec<String> = e
@@ -251,10 +259,17 @@ fn run_section(out: &OutDir, index: usize, e: &Entry) -> String {
     if !links.is_empty() {
         h.push_str(&format!("<p>{}</p>\n", links.join(" · ")));
     }
-    h.push_str("<details><summary>settings and timings</summary><table>");
+    h.push_str("<details><summary>settings (asked and the kernel's) and timings</summary><table>");
     for (k, v) in &e.settings {
         h.push_str(&format!(
             "<tr><th><code>{}</code></th><td>{}</td></tr>",
+            escape(k),
+            escape(v)
+        ));
+    }
+    for (k, v) in &e.measured.effective {
+        h.push_str(&format!(
+            "<tr><th>kernel <code>{}</code></th><td>{}</td></tr>",
             escape(k),
             escape(v)
         ));

@@ -26,6 +26,12 @@ fn properties(e: &Entry) -> Vec<Property> {
     for (k, v) in &e.settings {
         p.push(Property::new(format!("setting.{k}"), v.as_str()));
     }
+    for (k, v) in &e.measured.effective {
+        p.push(Property::new(format!("effective.{k}"), v.as_str()));
+    }
+    for w in &e.measured.settings_warnings {
+        p.push(Property::new("warning", w.as_str()));
+    }
     for (k, v) in &e.point {
         p.push(Property::new(format!("point.{k}"), v.as_str()));
     }

@@ -63,6 +63,8 @@ pub fn measured_json(m: &Measured, origin: f64) -> MeasuredJson {
         qdisc_drops: m.qdisc_drops,
         resets_sent: m.resets_sent,
         oversize_drops: m.oversize_drops,
+        effective: m.effective.clone(),
+        settings_warnings: m.settings_warnings.clone(),
     }
 }
 
@@ -298,6 +300,11 @@ impl SummaryTableExt for Report {
                         e.verdict.as_str()
                     ));
                 }
+            }
+        }
+        for e in &self.scenarios {
+            for w in &e.measured.settings_warnings {
+                out.push_str(&format!("{} [{}] warning: {w}\n", e.name, e.target));
             }
         }
         let count = |v: Verdict| self.scenarios.iter().filter(|e| e.verdict == v).count();

@@ -71,6 +71,20 @@ pub fn markdown(report: &Report, cap: usize) -> String {
         }
         lines.push("\n".into());
     }
+    let warned: Vec<&Entry> = report
+        .scenarios
+        .iter()
+        .filter(|e| !e.measured.settings_warnings.is_empty())
+        .collect();
+    if !warned.is_empty() {
+        lines.push("### Timers other than asked\n\n".into());
+        for e in warned {
+            for w in &e.measured.settings_warnings {
+                lines.push(format!("- `{}`: {}\n", e.id, w.replace('\n', " ")));
+            }
+        }
+        lines.push("\n".into());
+    }
     lines.push(format!(
         "| {} |\n|{}\n",
         SUMMARY_HEADER.join(" | "),

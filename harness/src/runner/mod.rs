@@ -343,6 +343,7 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> R
         .first()
         .context("the scenario has no probe")?;
     let mut history = History::default();
+    settings_now(&mut history, &session, "after_login");
     let names = session.kernel_names(setup.node.as_ref().context("no node record")?);
     let kernel = Monitor::kernel_log(names);
     let state = Monitor::session_state(session.sysfs.clone());
@@ -383,6 +384,7 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> R
     for (t, ev) in kernel.finish().into_iter().chain(state.finish()) {
         history.push(t, ev);
     }
+    settings_now(&mut history, &session, "at_end");
     history.sort();
     let result = result.map_err(|e| match e.downcast_ref::<ProbeHung>() {
         Some(hung) => anyhow::anyhow!(hung_report(hung, &ending, &history, &probe.name)),
@@ -393,6 +395,17 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> R
         .out
         .write(&planned.history_file(), history.to_json_lines().as_bytes());
     result.map(|()| history)
+}
+
+/// Records the timers the kernel uses for `session` now.
+fn settings_now(history: &mut History, session: &Session, when: &str) {
+    history.push(
+        monotonic_now(),
+        Event::Settings {
+            when: when.to_string(),
+            values: session.effective_settings(),
+        },
+    );
 }
 
 fn probe_event(name: &str, event: ProbeEvent) -> Event {
