@@ -64,6 +64,10 @@ enum Cmd {
         /// exit 1 on any regression, one line each (see `compare`).
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// Also run the scenarios marked `long = true` found in folders (a file
+        /// named on the command line always runs).
+        #[arg(long)]
+        long: bool,
     },
     /// Compare a report with a baseline, run id by run id: a verdict that stopped passing,
     /// a first error that appeared, vanished or moved, a stall or recovery that grew
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
             sweeps,
             iscsid_conf,
             baseline,
+            long,
         } => runtime.block_on(run_command(
             &scenarios,
             &with_conf(iscsid_conf.as_deref(), sweeps),
@@ -143,6 +148,7 @@ fn main() -> ExitCode {
             jobs,
             shard,
             baseline.as_deref(),
+            long,
         )),
         Cmd::Compare {
             old,
@@ -234,6 +240,14 @@ fn load_all(paths: &[PathBuf], axes: &[Axis]) -> Result<Vec<Scenario>, ()> {
     }
 }
 
+/// Whether `s` was read from a file named on the command line (not found
+/// in a folder).
+fn named_on_command_line(paths: &[PathBuf], s: &Scenario) -> bool {
+    paths
+        .iter()
+        .any(|p| p.is_file() && p.display().to_string() == s.path)
+}
+
 fn list(paths: &[PathBuf], axes: &Option<Vec<Axis>>) -> u8 {
     let Some(axes) = axes else {
         return INPUT_ERROR;
@@ -251,9 +265,14 @@ fn list(paths: &[PathBuf], axes: &Option<Vec<Axis>>) -> u8 {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
+        let long = if planned.run.scenario.long {
+            "(long) "
+        } else {
+            ""
+        };
         println!(
-            "{:<40} {:<4} {}",
-            planned.id, planned.run.target, description
+            "{:<40} {:<4} {long}{description}",
+            planned.id, planned.run.target
         );
     }
     0
@@ -283,13 +302,24 @@ async fn run_command(
     jobs: Option<u16>,
     shard: Option<Shard>,
     baseline: Option<&Path>,
+    long: bool,
 ) -> u8 {
     let Some(axes) = axes else {
         return INPUT_ERROR;
     };
-    let Ok(scenarios) = load_all(paths, axes) else {
+    let Ok(mut scenarios) = load_all(paths, axes) else {
         return INPUT_ERROR;
     };
+    if !long {
+        let before = scenarios.len();
+        scenarios.retain(|s| !s.long || named_on_command_line(paths, s));
+        if scenarios.len() < before {
+            eprintln!(
+                "iscsi-chaos: {} long scenario point(s) left out (minutes each): add --long to run them",
+                before - scenarios.len()
+            );
+        }
+    }
     let baseline = match baseline.map(read_report).transpose() {
         Ok(b) => b,
         Err(e) => {

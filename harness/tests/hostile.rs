@@ -160,12 +160,12 @@ fn hostile_numbers_are_diagnostics_naming_field_and_range() {
         (
             format!("{HEAD}[initiator]\nreplacement_timeout = 9223372036854775807\n"),
             "initiator.replacement_timeout",
-            "at most 3600",
+            "at most 86400",
         ),
         (
             format!("{HEAD}[initiator]\nnoop_out_interval = 4294967296\nnoop_out_timeout = 5\n"),
             "initiator.noop_out_interval",
-            "at most 3600",
+            "at most 86400",
         ),
         (
             format!("{HEAD}[initiator.settings]\n\"node.conn[0].timeo.login_timeout\" = 9223372036854775807\n"),

@@ -7,6 +7,7 @@ pub mod action;
 pub mod fault;
 pub mod names;
 pub mod needs;
+pub mod profiles;
 pub mod scenario;
 pub mod settings;
 pub mod timing;

@@ -50,6 +50,8 @@ pub struct Scenario {
     pub description: Option<String>,
     /// Length of the I/O phase: faults are scheduled inside it.
     pub duration_s: f64,
+    /// A long run (minutes): only in a `run --long`, not the default suite.
+    pub long: bool,
     pub lane: Lane,
     pub initiator: Initiator,
     pub probes: Vec<Probe>,

@@ -25,8 +25,10 @@ pub const MAX_LOGIN_TIMEOUT_S: i64 = 60;
 pub const MAX_LOGOUT_TIMEOUT_S: i64 = 25;
 
 /// Upper bound of the named timers (`noop_out_interval`, `noop_out_timeout`,
-/// `replacement_timeout`): an hour is "never" for any run.
-pub const MAX_TIMER_S: i64 = 3600;
+/// `replacement_timeout`): a day, the root-on-iSCSI setting (86400). No
+/// deadline of a run is derived from these (the run's own `duration_s` and
+/// `deadline_s` bound it); a timer beyond the run is "never" to the oracle.
+pub const MAX_TIMER_S: i64 = 86400;
 
 /// Longest CHAP name or secret (open-iscsi's `AUTH_STR_MAX_LEN` is 256,
 /// with the terminating NUL).

@@ -330,9 +330,16 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
     // detection give the earliest and latest relogin.
     // A new connection does not wait for the old one's backoff: the link
     // is usable for it from the outage's end.
+    // Not monotonic: a SYN schedule that starts a moment earlier can miss
+    // the outage's end by one retransmit and connect seconds later, so the
+    // window spans both ends whichever comes first.
+    let (a, b) = (
+        connect_time(t, o.mode, detect.lo + TIME2WAIT_S, d),
+        connect_time(t, o.mode, detect.hi + TIME2WAIT_S, d),
+    );
     let mut relogin = Window {
-        lo: connect_time(t, o.mode, detect.lo + TIME2WAIT_S, d),
-        hi: connect_time(t, o.mode, detect.hi + TIME2WAIT_S, d) + LOGIN_S,
+        lo: a.min(b),
+        hi: a.max(b) + LOGIN_S,
     };
     // A restarted target listens only some time after the stop ends: a
     // reconnect landing just after the end may still be refused (measured:
@@ -941,6 +948,29 @@ mod tests {
     }
 
     const INR: &str = "noop_out_interval = 2\nnoop_out_timeout = 2\nreplacement_timeout = 10";
+
+    #[test]
+    fn relogin_windows_run_low_to_high_when_a_later_detection_connects_sooner() {
+        // open-iscsi's defaults against a 30 s silent drop: detection at
+        // 9.99-10 s; the attempt from 11.99 s retransmits its SYN at 26.99,
+        // 27.99, 29.99 (just before the end), 33.99 s; the one from 12 s
+        // at 27, 28, 30 s. Relogin is anywhere from 30 to 35 s.
+        let s = scenario(
+            "noop_out_interval = 5\nnoop_out_timeout = 5\nreplacement_timeout = 120\n\
+             [initiator.settings]\n\"node.conn[0].timeo.login_timeout\" = 15\n[[probe]]\nkind = \"blkprobe\"\ninterval_ms = 10",
+            "[[fault]]\nkind = \"blackhole\"\nstart_s = 3\nduration_s = 30\n",
+        );
+        let p = predict_scenario(&s);
+        assert_eq!(p.insane(), None, "{p:#?}");
+        assert_eq!(p.first_error_s, None);
+        let stall = p.max_stall_s.unwrap();
+        assert!(
+            (stall.lo - 30.0).abs() < 0.05 && (stall.hi - 34.99).abs() < 0.05,
+            "{stall:?}"
+        );
+        let rec = p.recovery_s.unwrap();
+        assert!(rec.lo <= 0.05 && (rec.hi - 4.99).abs() < 0.05, "{rec:?}");
+    }
 
     #[test]
     fn impairments_alone_expect_no_error() {

@@ -14,6 +14,7 @@
 //! version = 1                      # required
 //! description = "..."              # optional
 //! duration_s = 25                  # required: length of the I/O phase
+//! long = true                      # default false: minutes long; run only with `run --long`
 //!
 //! [lane]
 //! target = "tgt"                   # "tgt" | "lio" | ["tgt", "lio"]: one run per target
@@ -21,10 +22,12 @@
 //! mtu = 9000                       # link MTU of both veth ends, 576..65535 (default: the kernel's 1500)
 //! alone = true                     # default false: with --jobs, no other run shares the host meanwhile
 //!
-//! [initiator]                      # whole seconds, 0..3600; open-iscsi defaults 5, 5, 120
+//! [initiator]                      # whole seconds, 0..86400; open-iscsi defaults 5, 5, 120
 //! noop_out_interval = 2            # 0 (with noop_out_timeout = 0) turns NOP-Outs off
 //! noop_out_timeout = 2
 //! replacement_timeout = 10         # 0: fail at once; < 0: queue forever
+//! profile = "multipath"            # or iscsid_conf = "my.conf" (beside this file):
+//!                                  # its node settings, under this file's own keys
 //! [initiator.settings]             # allowed node keys only (quoted), see below
 //! "node.conn[0].timeo.login_timeout" = 15
 //!
@@ -205,6 +208,8 @@ struct RawScenario {
     #[serde(default)]
     description: Option<Spanned<String>>,
     duration_s: Spanned<f64>,
+    #[serde(default)]
+    long: bool,
     lane: Spanned<RawLane>,
     #[serde(default)]
     initiator: Option<Spanned<RawInitiator>>,
@@ -241,6 +246,12 @@ struct RawInitiator {
     noop_out_timeout: Option<Spanned<i64>>,
     #[serde(default)]
     replacement_timeout: Option<Spanned<i64>>,
+    /// A named profile ([`crate::model::profiles`]) or an iscsid.conf beside
+    /// the scenario: applied by [`sweep::expand`] under the file's own keys.
+    #[serde(default)]
+    profile: Option<Spanned<String>>,
+    #[serde(default)]
+    iscsid_conf: Option<Spanned<String>>,
     #[serde(default)]
     settings: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
@@ -518,6 +529,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
         path,
         description: raw.description.map(Spanned::into_inner),
         duration_s: duration_s?,
+        long: raw.long,
         lane: lane?,
         initiator: initiator?,
         probes: probes?,
@@ -639,6 +651,29 @@ fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
 
 fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<Initiator> {
     let mut ok = true;
+    if let Some(p) = &raw.profile {
+        if crate::model::profiles::profile(p.get_ref()).is_none() {
+            ctx.err(
+                p.span(),
+                "initiator.profile",
+                format!("no profile named {:?}", p.get_ref()),
+                Some(format!(
+                    "one of {}",
+                    crate::model::profiles::names().join(", ")
+                )),
+            );
+            ok = false;
+        }
+        if let Some(c) = &raw.iscsid_conf {
+            ctx.err(
+                c.span(),
+                "initiator.iscsid_conf",
+                "give a profile or an iscsid_conf, not both".into(),
+                None,
+            );
+            ok = false;
+        }
+    }
     let mut seconds = |ctx: &mut Ctx<'_>, v: &Option<Spanned<i64>>, field: &str, default: u32| {
         match v {
             None => Some(default),

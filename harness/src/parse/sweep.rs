@@ -289,11 +289,18 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
 pub fn expand(text: &str, path: &Path, cli: &[Axis]) -> Result<Vec<Scenario>, LoadError> {
     let file = path.display().to_string();
     let mut axes = file_axes(&file, text).map_err(LoadError::Invalid)?;
+    // The scenario's own profile or iscsid.conf goes under everything else.
+    let own_conf = scenario_conf(&file, text, path)?;
     // A command-line axis replaces a file axis of the same key; settings
     // (unnamed axes) come first, so a sweep of the same key overrides them.
     axes.retain(|a| !cli.iter().any(|c| resolve(&c.key) == resolve(&a.key)));
     let (settings, sweeps): (Vec<Axis>, Vec<Axis>) = cli.iter().cloned().partition(|a| !a.named);
-    let axes: Vec<Axis> = settings.into_iter().chain(axes).chain(sweeps).collect();
+    let axes: Vec<Axis> = own_conf
+        .into_iter()
+        .chain(settings)
+        .chain(axes)
+        .chain(sweeps)
+        .collect();
     let base = Scenario::parse(text, path)?;
     if axes.is_empty() {
         return Ok(vec![base]);
@@ -396,6 +403,67 @@ pub fn expand(text: &str, path: &Path, cli: &[Axis]) -> Result<Vec<Scenario>, Lo
     }
 }
 
+/// The settings of the scenario's `[initiator] profile` or `iscsid_conf`
+/// (a path relative to the scenario's folder), as unnamed axes: each one
+/// the file does not set itself (its own keys override the profile).
+fn scenario_conf(file: &str, text: &str, path: &Path) -> Result<Vec<Axis>, LoadError> {
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        // Scenario::parse says what is wrong with it.
+        return Ok(Vec::new());
+    };
+    let initiator = doc.get("initiator").and_then(toml::Value::as_table);
+    let field = |k: &str| {
+        initiator
+            .and_then(|i| i.get(k))
+            .and_then(toml::Value::as_str)
+    };
+    let at = |k: &str| {
+        let (line, column) = text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.trim_start().starts_with(k))
+            .map_or((1, 1), |(i, l)| (i + 1, l.len() - l.trim_start().len() + 1));
+        (line, column)
+    };
+    let conf = if let Some(name) = field("profile") {
+        let Some(conf) = crate::model::profiles::profile(name) else {
+            return Ok(Vec::new()); // Scenario::parse names the bad profile.
+        };
+        super::iscsid_conf::parse(&format!("profile {name}"), conf)
+    } else if let Some(rel) = field("iscsid_conf") {
+        let conf_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+        super::iscsid_conf::read(&conf_path)
+    } else {
+        return Ok(Vec::new());
+    };
+    let conf = conf.map_err(|e| {
+        let (line, column) = at("iscsid_conf");
+        LoadError::Invalid(vec![diag(
+            file,
+            line,
+            column,
+            "initiator.iscsid_conf",
+            e,
+            None,
+        )])
+    })?;
+    let has = |segs: &[Seg]| {
+        let mut v: Option<&toml::Value> = None;
+        let mut table = Some(&doc);
+        for s in segs {
+            let Seg::Key(k) = s else { return false };
+            v = table.and_then(|t| t.get(k));
+            table = v.and_then(toml::Value::as_table);
+        }
+        v.is_some()
+    };
+    Ok(conf
+        .settings
+        .into_iter()
+        .filter(|a| resolve(&a.key).is_ok_and(|segs| !has(&segs)))
+        .collect())
+}
+
 /// The field name a key's problems are reported under.
 fn field_of_key(key: &str) -> String {
     match resolve(key).as_deref() {
@@ -475,6 +543,80 @@ mod tests {
                 "long[fault0.duration_s=4,replacement_timeout=5]@lio"
             ]
         );
+    }
+
+    #[test]
+    fn a_named_profile_applies_under_the_files_own_keys() {
+        let text = "version = 1\nduration_s = 30\n[lane]\ntarget = \"tgt\"\n\
+                    [initiator]\nprofile = \"multipath\"\nreplacement_timeout = 7\n";
+        let got = expand(text, Path::new("p.toml"), &[]).unwrap();
+        assert_eq!(names(&got), ["p"], "settings do not rename the run");
+        let i = &got[0].initiator;
+        // The file's own replacement_timeout wins; the NOP-Outs are the profile's.
+        assert_eq!(
+            (
+                i.replacement_timeout,
+                i.noop_out_interval,
+                i.noop_out_timeout
+            ),
+            (7, 5, 10)
+        );
+        // A command-line iscsid.conf still goes over both.
+        let conf = crate::parse::iscsid_conf::parse(
+            "my.conf",
+            "node.session.timeo.replacement_timeout = 40\n",
+        )
+        .unwrap();
+        let got = expand(text, Path::new("p.toml"), &conf.settings).unwrap();
+        assert_eq!(got[0].initiator.replacement_timeout, 40);
+        assert_eq!(got[0].initiator.noop_out_timeout, 10);
+    }
+
+    #[test]
+    fn a_bad_profile_or_conf_is_told_at_its_line() {
+        let text = "version = 1\nduration_s = 30\n[lane]\ntarget = \"tgt\"\n\
+                    [initiator]\nprofile = \"multipth\"\n";
+        let d = match expand(text, Path::new("p.toml"), &[]) {
+            Err(e) => e.diagnostics().to_vec(),
+            Ok(s) => panic!("{s:?}"),
+        };
+        assert_eq!((d[0].line, d[0].field.as_str()), (6, "initiator.profile"));
+        assert!(d[0].hint.as_deref().unwrap().contains("multipath"), "{d:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("site.conf"),
+            "# ours\nnode.conn[0].timeo.noop_out_interval = 3\nnode.session.timeo.replacement_timeout = -9999999999\n",
+        )
+        .unwrap();
+        let scenario = dir.path().join("s.toml");
+        let text = "version = 1\nduration_s = 30\n[lane]\ntarget = \"tgt\"\n\
+                    [initiator]\niscsid_conf = \"site.conf\"\n";
+        let d = match expand(text, &scenario, &[]) {
+            Err(e) => e.diagnostics().to_vec(),
+            Ok(s) => panic!("{s:?}"),
+        };
+        assert_eq!(d.len(), 1, "{d:#?}");
+        assert!(d[0].file.ends_with("site.conf") && d[0].line == 3, "{d:#?}");
+        // Without the bad line the conf applies.
+        std::fs::write(
+            dir.path().join("site.conf"),
+            "node.conn[0].timeo.noop_out_interval = 3\n",
+        )
+        .unwrap();
+        let got = expand(text, &scenario, &[]).unwrap();
+        assert_eq!(got[0].initiator.noop_out_interval, 3);
+        // A conf that is not there names the scenario's key.
+        let text = text.replace("site.conf", "gone.conf");
+        let d = match expand(&text, &scenario, &[]) {
+            Err(e) => e.diagnostics().to_vec(),
+            Ok(s) => panic!("{s:?}"),
+        };
+        assert_eq!(
+            (d[0].line, d[0].field.as_str()),
+            (6, "initiator.iscsid_conf")
+        );
+        assert!(d[0].message.contains("gone.conf"), "{d:?}");
     }
 
     #[test]
