@@ -41,6 +41,9 @@ pub struct ChaosArgs {
     /// Compare with this baseline report and exit 1 on a regression (`iscsi-chaos run --baseline`).
     #[arg(long)]
     baseline: Option<PathBuf>,
+    /// Also the scenarios marked `long = true` (`iscsi-chaos run --long`).
+    #[arg(long)]
+    long: bool,
     /// Scenario files or folders (default: the shipped suite in scenarios/).
     /// In the lab they must lie inside this workspace (the guest sees it).
     scenarios: Vec<PathBuf>,
@@ -142,6 +145,9 @@ pub fn chaos(args: &ChaosArgs) -> Result<i32> {
     }
     for sweep in &args.sweep {
         cmd.extend(["--sweep".to_string(), sweep.clone()]);
+    }
+    if args.long {
+        cmd.push("--long".to_string());
     }
     cmd.extend(scenarios.iter().map(|s| s.display().to_string()));
     match choose_place(args.native, args.lab) {
