@@ -101,6 +101,34 @@ enum Cmd {
         #[arg(long)]
         iscsid_conf: Option<PathBuf>,
     },
+    /// The ride-through budget: the longest value of KEY (an outage's length) the
+    /// settings ride out without an I/O error. The oracle proposes the boundary, runs on
+    /// both sides confirm it, bisecting to --resolution; per target of the scenario.
+    /// Writes budget.json and the usual reports of every run; exit 1 when the measured
+    /// boundary is further than 1.5 s from the predicted one.
+    Budget {
+        scenario: PathBuf,
+        /// The parameter to vary (any sweep key).
+        #[arg(long, default_value = "fault[0].duration_s")]
+        vary: String,
+        /// Bisect until the bracket is this narrow (seconds).
+        #[arg(long, default_value_t = 1.0)]
+        resolution: f64,
+        /// The search's range of KEY (default: 1 to the scenario's duration_s).
+        #[arg(long)]
+        min: Option<f64>,
+        #[arg(long)]
+        max: Option<f64>,
+        /// Fix KEY=VALUE for every run (repeat; any sweep key), e.g. replacement_timeout=20.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_axis)]
+        sets: Vec<Axis>,
+        /// Apply an iscsid.conf's node settings, as for `run`.
+        #[arg(long)]
+        iscsid_conf: Option<PathBuf>,
+        /// Output folder: budget.json, report.json and the runs' histories.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check this host: root, kernel modules, tools, configfs.
     Doctor {
         /// Print only the first missing piece (used by `cargo xtask chaos`).
@@ -161,6 +189,23 @@ fn main() -> ExitCode {
             sweeps,
             iscsid_conf,
         } => list(&scenarios, &with_conf(iscsid_conf.as_deref(), sweeps)),
+        Cmd::Budget {
+            scenario,
+            vary,
+            resolution,
+            min,
+            max,
+            sets,
+            iscsid_conf,
+            out,
+        } => runtime.block_on(budget_command(
+            &scenario,
+            &vary,
+            resolution,
+            (min, max),
+            &with_conf(iscsid_conf.as_deref(), sets),
+            &out,
+        )),
         Cmd::Doctor { brief } => doctor::command(brief),
         Cmd::Cleanup => runtime.block_on(cleanup::command()),
     };
@@ -356,73 +401,9 @@ async fn run_command(
             return INPUT_ERROR;
         }
     };
-    if let Some(problem) = doctor::first_problem() {
-        eprintln!("iscsi-chaos: this host cannot run scenarios: {problem}");
-        eprintln!("iscsi-chaos: run `iscsi-chaos doctor` for the whole list, or `cargo xtask chaos` to use the lab VM");
-        return 1;
-    }
-    let removed = cleanup::stale().await;
-    if !removed.is_empty() {
-        eprintln!(
-            "iscsi-chaos: removed leftovers of earlier runs: {}",
-            removed.join(", ")
-        );
-    }
-
-    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
-    let signal = tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let code = tokio::select! {
-            _ = int.recv() => INTERRUPTED,
-            _ = term.recv() => TERMINATED,
-        };
-        eprintln!("iscsi-chaos: interrupted: tearing down (interrupt again to exit at once)");
-        let _ = cancel_tx.send(true);
-        // A second signal ends the process at once; what the teardown had
-        // not removed yet stays in the ledger for `iscsi-chaos cleanup`.
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            eprintln!(
-                "iscsi-chaos: interrupted again: exiting now; run `iscsi-chaos cleanup` to remove what is left"
-            );
-            std::process::exit(code.into());
-        });
-        code
-    });
-
-    let run_id = new_run_id();
-    iscsi_chaos::sys::cmd::set_marker(&run_id);
-    // Registered before anything is created: a later run can tell our
-    // objects from a crashed run's.
-    let live = match iscsi_chaos::ledger::registry::LiveRun::register(&run_id) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("iscsi-chaos: cannot register the run: {e}");
-            return 1;
-        }
-    };
-    doctor::load_modules();
-    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("iscsi-chaos"));
-    let ctx = RunContext {
-        run_id,
-        out: out_dir.clone(),
-        probe_binary: run::probe_binary_beside(&exe),
-        cancel,
-        phases: None,
-    };
-    // Shared with every other run on the host; the last user stops an
-    // iscsid a run started.
-    let iscsid = match IscsidUse::take().await {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("iscsi-chaos: {e:#}");
-            return 1;
-        }
+    let host = match Host::open(out_dir.clone()).await {
+        Ok(h) => h,
+        Err(code) => return code,
     };
     let report_path = out.join(iscsi_chaos::report::json::FILE);
     let mut reporters = Reporters(
@@ -435,29 +416,300 @@ async fn run_command(
         jobs,
         why: &why,
     });
-    let mut report = suite::run_all(ctx, &plan, jobs, &mut reporters).await;
+    let mut report = suite::run_all(host.ctx.clone(), &plan, jobs, &mut reporters).await;
     report.plan = full.iter().map(|p| p.id.clone()).collect();
     report.shard = shard.map(|s| s.to_string());
-    iscsid.release().await;
-    // The whole run's ledger: anything of any run still there goes now.
-    let sweep = live.ledger().sweep().await;
-    for r in &sweep.removed {
-        eprintln!("iscsi-chaos: {r} was still there at the end; removed");
-    }
-    for f in &sweep.failed {
-        eprintln!("iscsi-chaos: could not remove {f}");
-    }
-    drop(live);
+    let interrupted = host.close().await;
     reporters.emit(RunEvent::SuiteFinished { report: &report });
-    if signal.is_finished() {
-        return signal.await.unwrap_or(INTERRUPTED);
+    if let Some(code) = interrupted {
+        return code;
     }
-    signal.abort();
     let status = report.exit_status() as u8;
     match baseline {
         Some(old) if print_comparison(&old, &report, None) && status == 0 => 1,
         _ => status,
     }
+}
+
+/// What a run of scenarios holds on this host while it runs: its registry
+/// entry, the shared iscsid, the signal handler, and the context runs get.
+struct Host {
+    ctx: RunContext,
+    iscsid: IscsidUse,
+    live: iscsi_chaos::ledger::registry::LiveRun,
+    signal: tokio::task::JoinHandle<u8>,
+}
+
+impl Host {
+    /// Checks the host, removes what crashed runs left, registers the run
+    /// and takes iscsid; `Err(status)` when it cannot (said on stderr).
+    async fn open(out_dir: OutDir) -> Result<Host, u8> {
+        if let Some(problem) = doctor::first_problem() {
+            eprintln!("iscsi-chaos: this host cannot run scenarios: {problem}");
+            eprintln!("iscsi-chaos: run `iscsi-chaos doctor` for the whole list, or `cargo xtask chaos` to use the lab VM");
+            return Err(1);
+        }
+        let removed = cleanup::stale().await;
+        if !removed.is_empty() {
+            eprintln!(
+                "iscsi-chaos: removed leftovers of earlier runs: {}",
+                removed.join(", ")
+            );
+        }
+
+        let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+        let signal = tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            let code = tokio::select! {
+                _ = int.recv() => INTERRUPTED,
+                _ = term.recv() => TERMINATED,
+            };
+            eprintln!("iscsi-chaos: interrupted: tearing down (interrupt again to exit at once)");
+            let _ = cancel_tx.send(true);
+            // A second signal ends the process at once; what the teardown had
+            // not removed yet stays in the ledger for `iscsi-chaos cleanup`.
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                eprintln!(
+                    "iscsi-chaos: interrupted again: exiting now; run `iscsi-chaos cleanup` to remove what is left"
+                );
+                std::process::exit(code.into());
+            });
+            code
+        });
+
+        let run_id = new_run_id();
+        iscsi_chaos::sys::cmd::set_marker(&run_id);
+        // Registered before anything is created: a later run can tell our
+        // objects from a crashed run's.
+        let live = match iscsi_chaos::ledger::registry::LiveRun::register(&run_id) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("iscsi-chaos: cannot register the run: {e}");
+                return Err(1);
+            }
+        };
+        doctor::load_modules();
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("iscsi-chaos"));
+        let ctx = RunContext {
+            run_id,
+            out: out_dir,
+            probe_binary: run::probe_binary_beside(&exe),
+            cancel,
+            phases: None,
+        };
+        // Shared with every other run on the host; the last user stops an
+        // iscsid a run started.
+        let iscsid = match IscsidUse::take().await {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("iscsi-chaos: {e:#}");
+                return Err(1);
+            }
+        };
+        Ok(Host {
+            ctx,
+            iscsid,
+            live,
+            signal,
+        })
+    }
+
+    /// Gives iscsid back and sweeps the run's ledger; the exit status of a
+    /// signal that interrupted the run, if one did.
+    async fn close(self) -> Option<u8> {
+        self.iscsid.release().await;
+        // The whole run's ledger: anything of any run still there goes now.
+        let sweep = self.live.ledger().sweep().await;
+        for r in &sweep.removed {
+            eprintln!("iscsi-chaos: {r} was still there at the end; removed");
+        }
+        for f in &sweep.failed {
+            eprintln!("iscsi-chaos: could not remove {f}");
+        }
+        drop(self.live);
+        if self.signal.is_finished() {
+            return Some(self.signal.await.unwrap_or(INTERRUPTED));
+        }
+        self.signal.abort();
+        None
+    }
+}
+
+/// The planned run of `path` at `vary = value` on `target`, with `axes`.
+fn budget_point(
+    text: &str,
+    path: &Path,
+    axes: &[Axis],
+    vary: &str,
+    value: f64,
+    target: &str,
+) -> Result<PlannedRun, String> {
+    let point = |spec: String| iscsi_chaos::parse::sweep::parse_cli_axis(&spec);
+    let mut all: Vec<Axis> = axes.to_vec();
+    all.push(point(format!("target={target}"))?);
+    all.push(point(format!("{vary}={value}"))?);
+    let scenarios =
+        iscsi_chaos::parse::sweep::expand(text, path, &all).map_err(|e| e.to_string())?;
+    iscsi_chaos::plan::suite(&scenarios)
+        .into_iter()
+        .next()
+        .ok_or_else(|| "no run at this point".to_string())
+}
+
+async fn budget_command(
+    path: &Path,
+    vary: &str,
+    resolution: f64,
+    range: (Option<f64>, Option<f64>),
+    axes: &Option<Vec<Axis>>,
+    out: &Path,
+) -> u8 {
+    use iscsi_chaos::plan::budget::{predicted_boundary, Bisect};
+    let Some(axes) = axes else {
+        return INPUT_ERROR;
+    };
+    if !(resolution >= 0.1 && resolution.is_finite()) {
+        eprintln!("iscsi-chaos: --resolution must be at least 0.1 s, got {resolution}");
+        return INPUT_ERROR;
+    }
+    let base = match Scenario::load_swept(path, axes) {
+        Ok(mut s) if s.len() == 1 => s.remove(0),
+        Ok(s) => {
+            eprintln!(
+                "iscsi-chaos: {}: a budget needs one scenario, the sweep makes {}",
+                path.display(),
+                s.len()
+            );
+            return INPUT_ERROR;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return INPUT_ERROR;
+        }
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("iscsi-chaos: {}: {e}", path.display());
+            return INPUT_ERROR;
+        }
+    };
+    let (lo, hi) = (range.0.unwrap_or(1.0), range.1.unwrap_or(base.duration_s));
+    if let Err(e) = budget_point(&text, path, axes, vary, lo, base.lane.targets[0].as_str()) {
+        eprintln!("iscsi-chaos: --vary {vary}: {e}");
+        return INPUT_ERROR;
+    }
+    let out_dir = match OutDir::prepare(out) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("iscsi-chaos: {e}");
+            return INPUT_ERROR;
+        }
+    };
+    let host = match Host::open(out_dir.clone()).await {
+        Ok(h) => h,
+        Err(code) => return code,
+    };
+    let report_path = out.join(iscsi_chaos::report::json::FILE);
+    let mut progress = Reporters(vec![Box::new(Progress::stderr())]);
+    let mut report = Report::default();
+    let mut results = Vec::new();
+    let mut status = 0;
+    'targets: for target in &base.lane.targets {
+        let target = target.as_str();
+        let Some(predicted) = predicted_boundary(
+            |v| {
+                budget_point(&text, path, axes, vary, v, target)
+                    .ok()
+                    .map(|p| p.prediction)
+            },
+            lo,
+            hi,
+            resolution,
+        ) else {
+            eprintln!(
+                "iscsi-chaos: budget on {target}: the oracle sees no boundary of {vary} in {lo}..{hi}"
+            );
+            status = 1;
+            continue;
+        };
+        eprintln!("iscsi-chaos: budget on {target}: the oracle predicts {vary} up to {predicted} rides through");
+        let mut bisect = Bisect::new(predicted, resolution, lo, hi);
+        let mut runs = Vec::new();
+        while let Some(v) = bisect.next_value() {
+            let planned = match budget_point(&text, path, axes, vary, v, target) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("iscsi-chaos: budget on {target}: at {v}: {e}");
+                    status = 1;
+                    continue 'targets;
+                }
+            };
+            let plan = [planned];
+            progress.emit(RunEvent::SuiteStarted {
+                runs: &plan,
+                jobs: 1,
+                why: "budget",
+            });
+            let got = suite::run_all(host.ctx.clone(), &plan, 1, &mut progress).await;
+            let Some(entry) = got.scenarios.into_iter().next() else {
+                break 'targets; // interrupted
+            };
+            let measured = matches!(
+                entry.verdict,
+                iscsi_chaos::check::Verdict::Pass | iscsi_chaos::check::Verdict::Fail
+            );
+            let errored = entry.measured.first_error_s.is_some();
+            runs.push(serde_json::json!({
+                "value": v, "id": entry.id, "verdict": entry.verdict.as_str(),
+                "first_error_s": entry.measured.first_error_s,
+            }));
+            report.push(entry);
+            if !measured {
+                eprintln!(
+                    "iscsi-chaos: budget on {target}: the run at {v} measured nothing; stopping"
+                );
+                status = 1;
+                continue 'targets;
+            }
+            bisect.record(v, errored);
+        }
+        let measured = bisect.measured();
+        let line = match measured {
+            Some(m) => format!(
+                "budget of {} on {target}: {vary} up to {m} rides through (fails at {}), predicted {predicted}: {:+.1} s",
+                base.name,
+                bisect.fail.unwrap_or(m),
+                m - predicted
+            ),
+            None => format!(
+                "budget of {} on {target}: no boundary found in {lo}..{hi} (predicted {predicted}); longest ride-through {:?}, shortest failure {:?}",
+                base.name, bisect.ride, bisect.fail
+            ),
+        };
+        println!("{line}");
+        if measured.is_none_or(|m| (m - predicted).abs() > 1.5) {
+            status = 1;
+        }
+        results.push(serde_json::json!({
+            "scenario": base.name, "target": target, "vary": vary, "resolution_s": resolution,
+            "predicted": predicted, "ride": bisect.ride, "fail": bisect.fail,
+            "measured": measured, "runs": runs,
+        }));
+    }
+    let interrupted = host.close().await;
+    let json =
+        serde_json::to_string_pretty(&serde_json::json!({ "budgets": results })).expect("json");
+    out_dir.write_or_say("budget.json", json.as_bytes());
+    Reporters(file_reporters(out_dir, report_path))
+        .emit(RunEvent::SuiteFinished { report: &report });
+    interrupted.unwrap_or(status)
 }
 
 /// What a finished suite writes (report.json, the outcome map, the

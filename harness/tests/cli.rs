@@ -214,3 +214,59 @@ fn compare_flags_a_regression_and_stays_quiet_on_noise() {
     let (code, _) = compare(&base, &dir.path().join("missing.json"));
     assert_eq!(code, Some(2));
 }
+
+#[test]
+fn a_budget_of_an_unknown_key_or_a_bad_resolution_is_an_input_error() {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/outage/long-blackhole.toml"
+    );
+    for (args, said) in [
+        (vec!["--vary", "nope"], "unknown sweep key `nope`"),
+        (
+            vec!["--resolution", "0"],
+            "--resolution must be at least 0.1 s",
+        ),
+        (vec!["--vary", "fault[3].duration_s"], "fault"),
+    ] {
+        let out = Command::new(HARNESS)
+            .args(["budget", scenario, "--out"])
+            .arg(tempfile::tempdir().unwrap().path())
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn long_scenarios_in_folders_wait_for_long_and_are_marked_in_the_list() {
+    let tuning = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/tuning");
+    let out = Command::new(HARNESS)
+        .args(["list", tuning])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("silent-outage-grid["))
+            .all(|l| l.contains("(long)")),
+        "{text}"
+    );
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("seed[") && !l.contains("(long)")));
+    // `run` says what it leaves out (before it needs root).
+    let out = Command::new(HARNESS)
+        .args(["run", tuning, "--out"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("24 long scenario point(s) left out (minutes each): add --long"),
+        "{stderr}"
+    );
+}

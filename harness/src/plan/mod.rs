@@ -6,6 +6,7 @@
 //! Invariant: run ids are unique within a plan and usable in file names;
 //! the history file of a run is named after its id.
 
+pub mod budget;
 pub mod shard;
 pub mod steps;
 

@@ -56,6 +56,7 @@ const RELEASE_GRACE: Duration = Duration::from_secs(10);
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// What every run of one `iscsi-chaos run` shares.
+#[derive(Clone)]
 pub struct RunContext {
     pub run_id: String,
     pub out: crate::report::out::OutDir,

@@ -1,0 +1,181 @@
+//! The ride-through budget: the longest value of one scenario parameter
+//! (an outage's length, `fault[0].duration_s`) that the settings ride out
+//! without an I/O error. The oracle proposes the boundary
+//! ([`predicted_boundary`]); runs on both sides of it confirm it and
+//! bisect to the resolution asked for ([`Bisect`]). Pure: the caller makes
+//! the scenario at each value and carries out the runs.
+
+use crate::oracle::Prediction;
+
+/// Values are kept to a tenth of a second (what a scenario's times hold).
+fn tenth(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// The oracle's boundary between `lo` and `hi`: the longest value
+/// (scanned in steps of `resolution / 10`) predicted to ride through,
+/// just below the first value predicted to fail. `predict(v)` is the
+/// prediction at `v` (`None`: no valid scenario there). `None` when every
+/// value rides through or none does.
+pub fn predicted_boundary(
+    mut predict: impl FnMut(f64) -> Option<Prediction>,
+    lo: f64,
+    hi: f64,
+    resolution: f64,
+) -> Option<f64> {
+    let step = (resolution / 10.0).max(0.1);
+    let mut last_ride = None;
+    let mut v = tenth(lo);
+    while v <= hi + 1e-9 {
+        match predict(v) {
+            Some(p) if p.first_error_s.is_none() => last_ride = Some(v),
+            Some(_) => return last_ride,
+            None => {}
+        }
+        v = tenth(v + step);
+    }
+    None
+}
+
+/// A bisection of measured runs around a predicted boundary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bisect {
+    predicted: f64,
+    resolution: f64,
+    lo: f64,
+    hi: f64,
+    /// The longest value measured to ride through, and the shortest
+    /// measured to fail.
+    pub ride: Option<f64>,
+    pub fail: Option<f64>,
+    /// How far the next probe beyond a one-sided bracket goes.
+    reach: f64,
+}
+
+impl Bisect {
+    /// Searches `lo..=hi` from the `predicted` boundary.
+    pub fn new(predicted: f64, resolution: f64, lo: f64, hi: f64) -> Bisect {
+        Bisect {
+            predicted,
+            resolution,
+            lo,
+            hi,
+            ride: None,
+            fail: None,
+            reach: resolution,
+        }
+    }
+
+    /// The next value to run, `None` once the bracket is as narrow as the
+    /// resolution (or runs against the search's bounds).
+    pub fn next_value(&mut self) -> Option<f64> {
+        let v = match (self.ride, self.fail) {
+            (None, None) => self.predicted,
+            (Some(r), None) => {
+                if r >= self.hi {
+                    return None;
+                }
+                let v = (r + self.reach).min(self.hi);
+                self.reach *= 2.0;
+                v
+            }
+            (None, Some(f)) => {
+                if f <= self.lo {
+                    return None;
+                }
+                let v = (f - self.reach).max(self.lo);
+                self.reach *= 2.0;
+                v
+            }
+            (Some(r), Some(f)) => {
+                if f - r <= self.resolution + 1e-9 {
+                    return None;
+                }
+                (r + f) / 2.0
+            }
+        };
+        Some(tenth(v))
+    }
+
+    /// What the run at `value` showed: an I/O error or not.
+    pub fn record(&mut self, value: f64, errored: bool) {
+        if errored {
+            self.fail = Some(self.fail.map_or(value, |f| f.min(value)));
+        } else {
+            self.ride = Some(self.ride.map_or(value, |r| r.max(value)));
+        }
+    }
+
+    /// The measured boundary (the longest value that rode through), once
+    /// both sides are known.
+    pub fn measured(&self) -> Option<f64> {
+        self.fail.and(self.ride)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::Window;
+
+    fn prediction(error: bool) -> Prediction {
+        Prediction {
+            first_error_s: error.then_some(9.0),
+            tolerance_s: 1.5,
+            borderline: false,
+            imprecise: false,
+            detection_s: Some(Window { lo: 4.0, hi: 4.0 }),
+            max_stall_s: None,
+            recovery_s: None,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn the_oracle_boundary_is_the_last_value_predicted_to_ride_through() {
+        // Errors from 9.1 s of outage on.
+        let b = predicted_boundary(|v| Some(prediction(v > 9.05)), 1.0, 30.0, 1.0);
+        assert_eq!(b, Some(9.0));
+        assert_eq!(
+            predicted_boundary(|_| Some(prediction(false)), 1.0, 5.0, 1.0),
+            None
+        );
+        assert_eq!(
+            predicted_boundary(|_| Some(prediction(true)), 1.0, 5.0, 1.0),
+            None
+        );
+    }
+
+    #[test]
+    fn bisection_brackets_the_measured_boundary_to_the_resolution() {
+        // The real boundary is at 11.3 s; the oracle said 9.
+        let truth = 11.3;
+        let mut b = Bisect::new(9.0, 1.0, 1.0, 60.0);
+        let mut runs = Vec::new();
+        while let Some(v) = b.next_value() {
+            runs.push(v);
+            b.record(v, v > truth);
+            assert!(runs.len() < 20, "{runs:?}");
+        }
+        let (ride, fail) = (b.ride.unwrap(), b.fail.unwrap());
+        assert!(
+            ride <= truth && truth < fail && fail - ride <= 1.0,
+            "{runs:?}"
+        );
+        assert_eq!(b.measured(), Some(ride));
+        // Out from the prediction by 1, 2, 4 s, then halving.
+        assert_eq!(&runs[..4], &[9.0, 10.0, 12.0, 11.0]);
+    }
+
+    #[test]
+    fn a_boundary_below_the_prediction_is_searched_downwards_and_bounded() {
+        let mut b = Bisect::new(9.0, 1.0, 1.0, 60.0);
+        let mut runs = Vec::new();
+        while let Some(v) = b.next_value() {
+            runs.push(v);
+            b.record(v, true); // everything fails
+        }
+        assert_eq!(runs, [9.0, 8.0, 6.0, 2.0, 1.0]);
+        assert_eq!(b.measured(), None);
+    }
+}
