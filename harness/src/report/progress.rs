@@ -22,6 +22,9 @@ struct Suite {
     expected: Vec<f64>,
     /// Runs that started: when, and their phase; `None` once finished.
     running: Vec<Option<(Instant, Phase)>>,
+    /// Each run's place in the order runs started (1-based; 0: not yet).
+    ordinal: Vec<usize>,
+    started_runs: usize,
     finished: Vec<bool>,
     jobs: usize,
     started: Option<Instant>,
@@ -176,6 +179,8 @@ impl<W: Write> Reporter for Progress<W> {
                 self.suite = Suite {
                     expected: runs.iter().map(expected_s).collect(),
                     running: vec![None; runs.len()],
+                    ordinal: vec![0; runs.len()],
+                    started_runs: 0,
                     finished: vec![false; runs.len()],
                     jobs: *jobs,
                     started: Some(now),
@@ -199,12 +204,15 @@ impl<W: Write> Reporter for Progress<W> {
                 if let Some(r) = self.suite.running.get_mut(*index) {
                     *r = Some((now, Phase::Setup));
                 }
+                self.suite.started_runs += 1;
+                let k = self.suite.started_runs;
+                if let Some(o) = self.suite.ordinal.get_mut(*index) {
+                    *o = k;
+                }
                 if let Out::Lines(_) = self.out {
                     self.say(format!(
-                        "iscsi-chaos: [{}/{total}] running {} on {}",
-                        index + 1,
-                        planned.id,
-                        planned.run.target
+                        "iscsi-chaos: [{k}/{total}] running {} on {}",
+                        planned.id, planned.run.target
                     ));
                 }
             }
@@ -219,9 +227,9 @@ impl<W: Write> Reporter for Progress<W> {
                 // Setup is said by "running"; the others each get a line.
                 if let (Out::Lines(_), false) = (&self.out, *phase == Phase::Setup) {
                     let clock = self.suite.clock(now);
+                    let k = self.suite.ordinal.get(*index).copied().unwrap_or(0);
                     self.say(format!(
-                        "iscsi-chaos: [{}/{total}] {} {} ({clock})",
-                        index + 1,
+                        "iscsi-chaos: [{k}/{total}] {} {} ({clock})",
                         planned.id,
                         phase.as_str()
                     ));
@@ -306,11 +314,12 @@ mod tests {
             lines[0].starts_with("iscsi-chaos: 2 runs, up to 2 at a time (--jobs 2); about "),
             "{text}"
         );
-        assert_eq!(lines[1], "iscsi-chaos: [2/2] running p@lio on lio");
+        // The first run to start, whatever its place in the plan.
+        assert_eq!(lines[1], "iscsi-chaos: [1/2] running p@lio on lio");
         for (line, phase) in lines[2..5].iter().zip(["fault", "verify", "teardown"]) {
             assert!(
                 line.starts_with(&format!(
-                    "iscsi-chaos: [2/2] p@lio {phase} (elapsed 0s, about "
+                    "iscsi-chaos: [1/2] p@lio {phase} (elapsed 0s, about "
                 )),
                 "{line}"
             );
