@@ -105,7 +105,8 @@ enum Cmd {
     /// settings ride out without an I/O error. The oracle proposes the boundary, runs on
     /// both sides confirm it, bisecting to --resolution; per target of the scenario.
     /// Writes budget.json and the usual reports of every run; exit 1 when the measured
-    /// boundary is further than 1.5 s from the predicted one.
+    /// boundary is further from the predicted one than its tolerance (1.5 s, plus half
+    /// the span the oracle calls a race).
     Budget {
         scenario: PathBuf,
         /// The parameter to vary (any sweep key).
@@ -128,6 +129,9 @@ enum Cmd {
         /// Output folder: budget.json, report.json and the runs' histories.
         #[arg(long)]
         out: PathBuf,
+        /// Only say the oracle's boundary; run nothing (needs no root).
+        #[arg(long)]
+        predict_only: bool,
     },
     /// Check this host: root, kernel modules, tools, configfs.
     Doctor {
@@ -198,6 +202,7 @@ fn main() -> ExitCode {
             sets,
             iscsid_conf,
             out,
+            predict_only,
         } => runtime.block_on(budget_command(
             &scenario,
             &vary,
@@ -205,6 +210,7 @@ fn main() -> ExitCode {
             (min, max),
             &with_conf(iscsid_conf.as_deref(), sets),
             &out,
+            predict_only,
         )),
         Cmd::Doctor { brief } => doctor::command(brief),
         Cmd::Cleanup => runtime.block_on(cleanup::command()),
@@ -569,6 +575,7 @@ async fn budget_command(
     range: (Option<f64>, Option<f64>),
     axes: &Option<Vec<Axis>>,
     out: &Path,
+    predict_only: bool,
 ) -> u8 {
     use iscsi_chaos::plan::budget::{predicted_boundary, Bisect};
     let Some(axes) = axes else {
@@ -605,6 +612,46 @@ async fn budget_command(
         eprintln!("iscsi-chaos: --vary {vary}: {e}");
         return INPUT_ERROR;
     }
+    // The oracle's boundary per target, said before anything runs.
+    let predictions: Vec<(&str, Option<iscsi_chaos::plan::budget::Boundary>)> = base
+        .lane
+        .targets
+        .iter()
+        .map(|t| {
+            let target = t.as_str();
+            let b = predicted_boundary(
+                |v| {
+                    budget_point(&text, path, axes, vary, v, target)
+                        .ok()
+                        .map(|p| p.prediction)
+                },
+                lo,
+                hi,
+                resolution,
+            );
+            match b {
+                Some(b) if b.fail - b.ride > resolution / 5.0 => eprintln!(
+                    "iscsi-chaos: budget on {target}: the oracle predicts {vary} up to {} rides through, from {} it fails, a race between: boundary {} ± {:.1}",
+                    b.ride, b.fail, b.centre(), b.tolerance()
+                ),
+                Some(b) => eprintln!(
+                    "iscsi-chaos: budget on {target}: the oracle predicts {vary} up to {} rides through: boundary {} ± {:.1}",
+                    b.ride, b.centre(), b.tolerance()
+                ),
+                None => eprintln!(
+                    "iscsi-chaos: budget on {target}: the oracle sees no boundary of {vary} in {lo}..{hi}"
+                ),
+            }
+            (target, b)
+        })
+        .collect();
+    if predict_only {
+        return if predictions.iter().all(|(_, b)| b.is_some()) {
+            0
+        } else {
+            1
+        };
+    }
     let out_dir = match OutDir::prepare(out) {
         Ok(d) => d,
         Err(e) => {
@@ -621,25 +668,12 @@ async fn budget_command(
     let mut report = Report::default();
     let mut results = Vec::new();
     let mut status = 0;
-    'targets: for target in &base.lane.targets {
-        let target = target.as_str();
-        let Some(predicted) = predicted_boundary(
-            |v| {
-                budget_point(&text, path, axes, vary, v, target)
-                    .ok()
-                    .map(|p| p.prediction)
-            },
-            lo,
-            hi,
-            resolution,
-        ) else {
-            eprintln!(
-                "iscsi-chaos: budget on {target}: the oracle sees no boundary of {vary} in {lo}..{hi}"
-            );
+    'targets: for (target, predicted) in predictions {
+        let Some(boundary) = predicted else {
             status = 1;
             continue;
         };
-        eprintln!("iscsi-chaos: budget on {target}: the oracle predicts {vary} up to {predicted} rides through");
+        let predicted = boundary.centre();
         let mut bisect = Bisect::new(predicted, resolution, lo, hi);
         let mut runs = Vec::new();
         while let Some(v) = bisect.next_value() {
@@ -683,10 +717,12 @@ async fn budget_command(
         let measured = bisect.measured();
         let line = match measured {
             Some(m) => format!(
-                "budget of {} on {target}: {vary} up to {m} rides through (fails at {}), predicted {predicted}: {:+.1} s",
+                "budget of {} on {target}: {vary} up to {m} rides through (fails at {}), predicted {predicted} ± {:.1}: {:+.1} s{}",
                 base.name,
                 bisect.fail.unwrap_or(m),
-                m - predicted
+                boundary.tolerance(),
+                m - predicted,
+                if (m - predicted).abs() > boundary.tolerance() { ", outside the tolerance" } else { "" }
             ),
             None => format!(
                 "budget of {} on {target}: no boundary found in {lo}..{hi} (predicted {predicted}); longest ride-through {:?}, shortest failure {:?}",
@@ -694,12 +730,13 @@ async fn budget_command(
             ),
         };
         println!("{line}");
-        if measured.is_none_or(|m| (m - predicted).abs() > 1.5) {
+        if measured.is_none_or(|m| (m - predicted).abs() > boundary.tolerance()) {
             status = 1;
         }
         results.push(serde_json::json!({
             "scenario": base.name, "target": target, "vary": vary, "resolution_s": resolution,
-            "predicted": predicted, "ride": bisect.ride, "fail": bisect.fail,
+            "predicted": predicted, "predicted_ride": boundary.ride, "predicted_fail": boundary.fail,
+            "tolerance_s": boundary.tolerance(), "ride": bisect.ride, "fail": bisect.fail,
             "measured": measured, "runs": runs,
         }));
     }

@@ -12,25 +12,48 @@ fn tenth(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// The oracle's boundary between `lo` and `hi`: the longest value
-/// (scanned in steps of `resolution / 10`) predicted to ride through,
-/// just below the first value predicted to fail. `predict(v)` is the
-/// prediction at `v` (`None`: no valid scenario there). `None` when every
-/// value rides through or none does.
+/// The oracle's boundary between `lo` and `hi`, scanned in steps of
+/// `resolution / 10`: the longest value predicted to ride through, and
+/// the shortest predicted to fail for certain (not a race). Between the
+/// two the oracle calls the outcome a race (borderline); both are equal
+/// up to a step when it does not. `predict(v)` is the prediction at `v`
+/// (`None`: no valid scenario there).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Boundary {
+    pub ride: f64,
+    pub fail: f64,
+}
+
+impl Boundary {
+    /// Where a measured boundary is expected: the middle of the race.
+    pub fn centre(&self) -> f64 {
+        tenth((self.ride + self.fail) / 2.0)
+    }
+
+    /// How far a measured boundary may be from [`Boundary::centre`]: half
+    /// the race, plus the oracle's tolerance.
+    pub fn tolerance(&self) -> f64 {
+        (self.fail - self.ride) / 2.0 + crate::model::timing::TOLERANCE_S
+    }
+}
+
+/// `None` when every value rides through or none does.
 pub fn predicted_boundary(
     mut predict: impl FnMut(f64) -> Option<Prediction>,
     lo: f64,
     hi: f64,
     resolution: f64,
-) -> Option<f64> {
+) -> Option<Boundary> {
     let step = (resolution / 10.0).max(0.1);
     let mut last_ride = None;
     let mut v = tenth(lo);
     while v <= hi + 1e-9 {
         match predict(v) {
             Some(p) if p.first_error_s.is_none() => last_ride = Some(v),
-            Some(_) => return last_ride,
-            None => {}
+            Some(p) if !p.borderline => {
+                return last_ride.map(|ride| Boundary { ride, fail: v });
+            }
+            _ => {}
         }
         v = tenth(v + step);
     }
@@ -135,7 +158,30 @@ mod tests {
     fn the_oracle_boundary_is_the_last_value_predicted_to_ride_through() {
         // Errors from 9.1 s of outage on.
         let b = predicted_boundary(|v| Some(prediction(v > 9.05)), 1.0, 30.0, 1.0);
-        assert_eq!(b, Some(9.0));
+        assert_eq!(
+            b,
+            Some(Boundary {
+                ride: 9.0,
+                fail: 9.1
+            })
+        );
+        // A race from 6 to 8.4 s: the boundary is its middle, told with
+        // half its width more tolerance.
+        let race = |v: f64| {
+            let mut p = prediction(v > 5.95);
+            p.borderline = (5.95..8.45).contains(&v);
+            Some(p)
+        };
+        let b = predicted_boundary(race, 1.0, 30.0, 1.0).unwrap();
+        assert_eq!(
+            b,
+            Boundary {
+                ride: 5.9,
+                fail: 8.5
+            }
+        );
+        assert_eq!(b.centre(), 7.2);
+        assert!((b.tolerance() - 2.8).abs() < 1e-9);
         assert_eq!(
             predicted_boundary(|_| Some(prediction(false)), 1.0, 5.0, 1.0),
             None
