@@ -143,7 +143,15 @@ pub fn render(o: &Outcome) -> String {
                 12.0,
                 Anchor::Middle,
                 "",
-                &fit(c, CELL_W - 8.0, 12.0),
+                &fit(
+                    if o.column_axis.is_some() {
+                        c
+                    } else {
+                        "measured / predicted"
+                    },
+                    CELL_W - 8.0,
+                    12.0,
+                ),
             );
         }
         y += HEAD_H;

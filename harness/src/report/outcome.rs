@@ -205,10 +205,15 @@ pub fn markdown(o: &Outcome) -> String {
                 format!(", {}", fixed.join(", "))
             }
         ));
-        let col_title = o.column_axis.as_deref().unwrap_or("");
-        md.push_str(&format!("| {} \\ {col_title} |", o.row_axis));
-        for c in &t.columns {
-            md.push_str(&format!(" {c} |"));
+        match &o.column_axis {
+            Some(col_title) => {
+                md.push_str(&format!("| {} \\ {col_title} |", o.row_axis));
+                for c in &t.columns {
+                    md.push_str(&format!(" {c} |"));
+                }
+            }
+            // One axis: one column of outcomes.
+            None => md.push_str(&format!("| {} | measured / predicted |", o.row_axis)),
         }
         md.push_str("\n|---|");
         md.push_str(&"---|".repeat(t.columns.len()));
@@ -345,6 +350,23 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("## lio"), "{md}");
+    }
+
+    #[test]
+    fn a_sweep_of_one_axis_is_one_column_of_outcomes() {
+        let mut e = entry("5", "4", "tgt", None, Verdict::Pass);
+        e.point.remove("fault[0].duration_s");
+        let report = Report {
+            scenarios: vec![e],
+            ..Report::default()
+        };
+        let md = markdown(&outcome(&report).unwrap());
+        assert!(
+            md.contains(
+                "| replacement_timeout | measured / predicted |\n|---|---|\n| 5 | no error"
+            ),
+            "{md}"
+        );
     }
 
     #[test]
