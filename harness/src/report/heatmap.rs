@@ -111,9 +111,9 @@ pub fn render(o: &Outcome) -> String {
     let mut svg = Svg::new(width, height);
     let mut y = MARGIN;
     for t in &o.tables {
-        let mut title = format!("{} on {}", o.row_axis, t.target);
+        let mut title = format!("{}: {} on {}", t.scenario, o.row_axis, t.target);
         if let Some(c) = &o.column_axis {
-            title = format!("{} × {c} on {}", o.row_axis, t.target);
+            title = format!("{}: {} × {c} on {}", t.scenario, o.row_axis, t.target);
         }
         for (k, v) in &t.fixed {
             title.push_str(&format!(", {k} = {v}"));
@@ -310,6 +310,7 @@ mod tests {
             row_axis: "len".into(),
             column_axis: Some("rt".into()),
             tables: vec![Table {
+                scenario: "s".into(),
                 target: "tgt".into(),
                 fixed: Default::default(),
                 rows: vec!["4".into(), "15".into()],

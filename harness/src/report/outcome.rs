@@ -38,9 +38,12 @@ pub struct Cell {
     pub max_stall_s: Option<f64>,
 }
 
-/// One table: the runs of one target and one value of every other axis.
+/// One table: the runs of one scenario on one target at one value of
+/// every other axis.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Table {
+    /// The scenario's name without its sweep point.
+    pub scenario: String,
     pub target: String,
     /// The other axes' values.
     pub fixed: BTreeMap<String, String>,
@@ -131,17 +134,20 @@ pub fn outcome(report: &Report) -> Option<Outcome> {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let row = e.point.get(&row_axis).cloned().unwrap_or_default();
+        // Two scenarios swept over the same axes are two tables.
+        let scenario = e.name.split('[').next().unwrap_or(&e.name).to_string();
         let column = column_axis
             .as_ref()
             .and_then(|c| e.point.get(c).cloned())
             .unwrap_or_default();
         let at = match tables
             .iter()
-            .position(|t| t.target == e.target && t.fixed == fixed)
+            .position(|t| t.scenario == scenario && t.target == e.target && t.fixed == fixed)
         {
             Some(i) => i,
             None => {
                 tables.push(Table {
+                    scenario: scenario.clone(),
                     target: e.target.clone(),
                     fixed,
                     rows: Vec::new(),
@@ -197,7 +203,8 @@ pub fn markdown(o: &Outcome) -> String {
             .map(|(k, v)| format!("`{k}` = {v}"))
             .collect();
         md.push_str(&format!(
-            "\n\n## {}{}\n\n",
+            "\n\n## {} on {}{}\n\n",
+            t.scenario,
             t.target,
             if fixed.is_empty() {
                 String::new()
@@ -349,7 +356,19 @@ mod tests {
             ),
             "{md}"
         );
-        assert!(md.contains("## lio"), "{md}");
+        assert!(md.contains("## s on lio"), "{md}");
+        // Another scenario over the same axes gets tables of its own.
+        let mut report = report;
+        let mut other = entry("5", "4", "tgt", None, Verdict::Pass);
+        other.name = "t".into();
+        report.scenarios.push(other);
+        let o = outcome(&report).unwrap();
+        assert_eq!(o.tables.len(), 3);
+        assert_eq!(
+            (o.tables[2].scenario.as_str(), o.tables[2].cells.len()),
+            ("t", 1)
+        );
+        assert_eq!(o.tables[0].cells.len(), 4);
     }
 
     #[test]
