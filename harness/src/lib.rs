@@ -6,7 +6,7 @@
 //! [`nemesis`] / probes -> [`history`] -> [`check`] -> [`report`].
 //!
 //! Pure (no I/O, no root; a tidy test keeps them so): `model`, `parse`,
-//! `plan`, `oracle`, `check`, `report`, `wire`, `history`.
+//! `plan`, `oracle`, `check`, `report`, `wire`, `history`, `template`.
 //! Kernel edges: `sys` (thin wrappers of kernel interfaces and tools),
 //! `ledger` (what we made; depends on `sys` and `model` only), `env`
 //! (lanes, initiator, targets, monitors), `nemesis` (carries out fault
@@ -20,6 +20,7 @@ pub mod oracle;
 pub mod parse;
 pub mod plan;
 pub mod report;
+pub mod template;
 pub mod wire;
 
 // Kernel edges.

@@ -133,6 +133,10 @@ enum Cmd {
         #[arg(long)]
         predict_only: bool,
     },
+    /// Start a project of your own in DIR: scenarios against your iscsid.conf (this
+    /// host's /etc/iscsi/iscsid.conf, if there is one), a baseline-compare script and a
+    /// GitHub workflow that calls the reusable suite workflow.
+    Init { dir: PathBuf },
     /// Check this host: root, kernel modules, tools, configfs.
     Doctor {
         /// Print only the first missing piece (used by `cargo xtask chaos`).
@@ -212,6 +216,7 @@ fn main() -> ExitCode {
             &out,
             predict_only,
         )),
+        Cmd::Init { dir } => init_command(&dir),
         Cmd::Doctor { brief } => doctor::command(brief),
         Cmd::Cleanup => runtime.block_on(cleanup::command()),
     };
@@ -747,6 +752,47 @@ async fn budget_command(
     Reporters(file_reporters(out_dir, report_path))
         .emit(RunEvent::SuiteFinished { report: &report });
     interrupted.unwrap_or(status)
+}
+
+fn init_command(dir: &Path) -> u8 {
+    use std::os::unix::fs::PermissionsExt;
+    if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+        eprintln!(
+            "iscsi-chaos: init: {} is not empty; give a new or empty folder",
+            dir.display()
+        );
+        return INPUT_ERROR;
+    }
+    let host_conf = std::fs::read_to_string("/etc/iscsi/iscsid.conf").ok();
+    let from = if host_conf.is_some() {
+        "/etc/iscsi/iscsid.conf"
+    } else {
+        "open-iscsi's defaults"
+    };
+    for f in iscsi_chaos::template::files(host_conf.as_deref()) {
+        let path = dir.join(f.path);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, &f.text))
+            .and_then(|()| {
+                if f.executable {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = written {
+            eprintln!("iscsi-chaos: init: {}: {e}", path.display());
+            return 1;
+        }
+        println!("{}", path.display());
+    }
+    eprintln!(
+        "iscsi-chaos: init: iscsid.conf from {from}; next: `iscsi-chaos list {0}/scenarios`, then `sudo iscsi-chaos run {0}/scenarios --out {0}/out`",
+        dir.display()
+    );
+    0
 }
 
 /// What a finished suite writes (report.json, the outcome map, the

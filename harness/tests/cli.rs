@@ -270,3 +270,39 @@ fn long_scenarios_in_folders_wait_for_long_and_are_marked_in_the_list() {
         "{stderr}"
     );
 }
+
+#[test]
+fn init_writes_a_project_whose_scenarios_list_and_refuses_a_full_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("x");
+    let out = Command::new(HARNESS)
+        .args(["init"])
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for f in [
+        "iscsid.conf",
+        "scenarios/silent-outage.toml",
+        "scenarios/target-restart.toml",
+        "compare-baseline.sh",
+        ".github/workflows/iscsi-chaos.yml",
+    ] {
+        assert!(project.join(f).is_file(), "{f}");
+    }
+    let list = Command::new(HARNESS)
+        .arg("list")
+        .arg(project.join("scenarios"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(list.status.code(), Some(0), "{list:?}");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let again = Command::new(HARNESS)
+        .args(["init"])
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
+}

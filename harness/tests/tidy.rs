@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 const PURE: &[&str] = &[
-    "model", "parse", "plan", "oracle", "check", "report", "wire", "history",
+    "model", "parse", "plan", "oracle", "check", "report", "wire", "history", "template",
 ];
 const KERNEL: &[&str] = &["sys", "ledger", "env", "nemesis", "runner"];
 const KERNEL_CRATES: &[&str] = &["tokio", "nix", "rtnetlink", "std::process"];
