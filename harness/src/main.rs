@@ -562,7 +562,16 @@ fn budget_point(
     target: &str,
 ) -> Result<PlannedRun, String> {
     let point = |spec: String| iscsi_chaos::parse::sweep::parse_cli_axis(&spec);
-    let mut all: Vec<Axis> = axes.to_vec();
+    // The fixed settings set values; only the target and the varied key
+    // name a run (and make the outcome map's axes).
+    let mut all: Vec<Axis> = axes
+        .iter()
+        .cloned()
+        .map(|mut a| {
+            a.named = false;
+            a
+        })
+        .collect();
     all.push(point(format!("target={target}"))?);
     all.push(point(format!("{vary}={value}"))?);
     let scenarios =

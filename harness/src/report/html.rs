@@ -32,7 +32,8 @@ const VERDICTS: [Verdict; 4] = [
 const STYLE: &str = "
 body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1200px}
 h1{font-size:1.5em;margin-bottom:.2em}
-h2{font-size:1.15em;margin:0 0 .4em 0}
+h2{font-size:1.15em;margin:0 0 .4em 0;overflow-wrap:anywhere}
+#summary td:first-child{max-width:30em;overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:.5em 0}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
 td.n{text-align:right;font-variant-numeric:tabular-nums}

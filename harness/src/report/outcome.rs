@@ -178,11 +178,27 @@ pub fn outcome(report: &Report) -> Option<Outcome> {
                 .then_some(e.measured.max_stall_s),
         });
     }
+    // Numbers in numeric order (a budget's bisection runs them out of order).
+    for t in &mut tables {
+        sort_numerically(&mut t.rows);
+        sort_numerically(&mut t.columns);
+    }
     Some(Outcome {
         row_axis,
         column_axis,
         tables,
     })
+}
+
+/// Sorts `values` by number when every one is a number; leaves them in
+/// their order otherwise.
+fn sort_numerically(values: &mut [String]) {
+    if values.iter().all(|v| v.parse::<f64>().is_ok()) {
+        values.sort_by(|a, b| {
+            let (a, b): (f64, f64) = (a.parse().unwrap_or(0.0), b.parse().unwrap_or(0.0));
+            a.total_cmp(&b)
+        });
+    }
 }
 
 /// The map as Markdown: one table per target and fixed values.
@@ -386,6 +402,24 @@ mod tests {
             ),
             "{md}"
         );
+    }
+
+    #[test]
+    fn numeric_axes_are_in_numeric_order_whatever_order_the_runs_came_in() {
+        let report = Report {
+            scenarios: vec![
+                entry("20", "30.5", "tgt", Some(30.7), Verdict::Pass),
+                entry("20", "28.5", "tgt", None, Verdict::Pass),
+                entry("5", "9", "tgt", None, Verdict::Pass),
+            ],
+            ..Report::default()
+        };
+        let t = &outcome(&report).unwrap().tables[0];
+        assert_eq!(t.rows, ["9", "28.5", "30.5"]);
+        assert_eq!(t.columns, ["5", "20"]);
+        let mut words = vec!["b".to_string(), "a".to_string()];
+        sort_numerically(&mut words);
+        assert_eq!(words, ["b", "a"]);
     }
 
     #[test]
