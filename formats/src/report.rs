@@ -51,6 +51,46 @@ pub fn history_file(run_id: &str) -> String {
     format!("{run_id}.history.jsonl")
 }
 
+/// A file of the output folder as report.html links it: a relative URL
+/// with everything but unreserved characters percent-encoded (run ids
+/// hold `[`, `=`, `,` and `@`; a `:` would otherwise read as a scheme).
+pub fn file_href(name: &str) -> String {
+    let mut out = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The file name a relative link of report.html names (the inverse of
+/// [`file_href`]; a `%` not followed by two hex digits stays as it is).
+pub fn file_of_href(href: &str) -> String {
+    let bytes = href.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Bump only with an incompatible change of `report.json`.
 pub const SCHEMA: u32 = 1;
 

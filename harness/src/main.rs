@@ -405,17 +405,11 @@ async fn run_command(
             full.len()
         ));
     }
-    let out_dir = match OutDir::prepare(out) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("iscsi-chaos: {e}");
-            return INPUT_ERROR;
-        }
-    };
-    let host = match Host::open(out_dir.clone()).await {
+    let host = match Host::open(out).await {
         Ok(h) => h,
         Err(code) => return code,
     };
+    let out_dir = host.ctx.out.clone();
     let report_path = out.join(iscsi_chaos::report::json::FILE);
     let mut reporters = Reporters(
         std::iter::once(Box::new(Progress::stderr()) as Box<dyn Reporter>)
@@ -452,9 +446,17 @@ struct Host {
 }
 
 impl Host {
-    /// Checks the host, removes what crashed runs left, registers the run
-    /// and takes iscsid; `Err(status)` when it cannot (said on stderr).
-    async fn open(out_dir: OutDir) -> Result<Host, u8> {
+    /// Prepares the output folder `out`, checks the host, removes what
+    /// crashed runs left, registers the run and takes iscsid; `Err(status)`
+    /// when it cannot (said on stderr).
+    async fn open(out: &Path) -> Result<Host, u8> {
+        let out_dir = match OutDir::prepare(out) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("iscsi-chaos: {e}");
+                return Err(INPUT_ERROR);
+            }
+        };
         if let Some(problem) = doctor::first_problem() {
             eprintln!("iscsi-chaos: this host cannot run scenarios: {problem}");
             eprintln!("iscsi-chaos: run `iscsi-chaos doctor` for the whole list, or `cargo xtask chaos` to use the lab VM");
@@ -666,17 +668,11 @@ async fn budget_command(
             1
         };
     }
-    let out_dir = match OutDir::prepare(out) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("iscsi-chaos: {e}");
-            return INPUT_ERROR;
-        }
-    };
-    let host = match Host::open(out_dir.clone()).await {
+    let host = match Host::open(out).await {
         Ok(h) => h,
         Err(code) => return code,
     };
+    let out_dir = host.ctx.out.clone();
     let report_path = out.join(iscsi_chaos::report::json::FILE);
     let mut progress = Reporters(vec![Box::new(Progress::stderr())]);
     let mut report = Report::default();

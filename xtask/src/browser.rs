@@ -111,27 +111,6 @@ fn attribute_values<'a>(html: &'a str, attr: &str) -> Vec<&'a str> {
     out
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        if let (b'%', Some(hex)) = (bytes[i], hex) {
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// What is wrong with the links of the page in `dir`: one line each.
 pub fn link_problems(html: &str, dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
@@ -147,7 +126,7 @@ pub fn link_problems(html: &str, dir: &Path) -> Vec<String> {
                 problems.push(format!("{attr}=\"{v}\" leaves the output folder"));
                 continue;
             }
-            let file = percent_decode(v);
+            let file = iscsi_chaos_formats::report::file_of_href(v);
             if !dir.join(&file).is_file() {
                 problems.push(format!(
                     "{attr}=\"{v}\": {file} is not in {}",
@@ -259,8 +238,12 @@ mod tests {
 
     #[test]
     fn percent_escapes_decode_to_the_file_name() {
-        assert_eq!(percent_decode("s%5Ba%3D1%5D%40tgt"), "s[a=1]@tgt");
-        assert_eq!(percent_decode("100%"), "100%");
+        use iscsi_chaos_formats::report::{file_href, file_of_href};
+        assert_eq!(file_of_href("s%5Ba%3D1%5D%40tgt"), "s[a=1]@tgt");
+        assert_eq!(file_of_href("100%"), "100%");
+        // What the page writes, the check reads back.
+        let id = "s[fault0.duration_s=4,rt=5]@tgt.history.jsonl";
+        assert_eq!(file_of_href(&file_href(id)), id);
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -26,6 +26,11 @@ const LATE_ERROR: Rgb = (255.0, 205.0, 210.0);
 const SOON_ERROR: Rgb = (229.0, 57.0, 53.0);
 const NOTHING: Rgb = (224.0, 224.0, 224.0);
 
+/// The frames of a cell that disagrees with its prediction and of a
+/// borderline one: the legend shows the same.
+const DISAGREES: &str = "stroke=\"#000\" stroke-width=\"3\"";
+const BORDERLINE: &str = "stroke=\"#333\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\"";
+
 fn hex((r, g, b): Rgb) -> String {
     let c = |x: f64| x.round().clamp(0.0, 255.0) as u8;
     format!("#{:02x}{:02x}{:02x}", c(r), c(g), c(b))
@@ -174,9 +179,9 @@ pub fn render(o: &Outcome) -> String {
 
 fn draw_cell(svg: &mut Svg, scale: &Scale, cell: &Cell, x: f64, y: f64) {
     let frame = if !cell.agrees {
-        "stroke=\"#000\" stroke-width=\"3\""
+        DISAGREES
     } else if cell.borderline {
-        "stroke=\"#333\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\""
+        BORDERLINE
     } else {
         "stroke=\"#fff\" stroke-width=\"1\""
     };
@@ -247,7 +252,7 @@ fn legend(svg: &mut Svg, scale: &Scale, x: f64, y: f64) {
         y + 26.0,
         14.0,
         14.0,
-        "fill=\"#fff\" stroke=\"#000\" stroke-width=\"3\"",
+        &format!("fill=\"#fff\" {DISAGREES}"),
         None,
     );
     svg.text(
@@ -263,7 +268,7 @@ fn legend(svg: &mut Svg, scale: &Scale, x: f64, y: f64) {
         y + 26.0,
         14.0,
         14.0,
-        "fill=\"#fff\" stroke=\"#333\" stroke-dasharray=\"4 3\"",
+        &format!("fill=\"#fff\" {BORDERLINE}"),
         None,
     );
     svg.text(
@@ -320,14 +325,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn colours_follow_stall_length_and_error_time_on_one_scale() {
-        let o = map(vec![
+    /// No error (no stall, 8 s stall), EIO at 2 s, and a disagreeing EIO at 10 s.
+    fn four_cells() -> Outcome {
+        map(vec![
             cell("4", "5", None, 0.0, true),
             cell("4", "20", None, 8.0, true),
             cell("15", "5", Some(2.0), 2.0, true),
             cell("15", "20", Some(10.0), 10.0, false),
-        ]);
+        ])
+    }
+
+    #[test]
+    fn colours_follow_stall_length_and_error_time_on_one_scale() {
+        let o = four_cells();
         let s = Scale::of(&o);
         assert_eq!((s.max_stall_s, s.max_error_s), (8.0, 10.0));
         let c = &o.tables[0].cells;
@@ -343,12 +353,7 @@ mod tests {
 
     #[test]
     fn the_heatmap_is_xml_with_one_frame_per_disagreeing_cell() {
-        let o = map(vec![
-            cell("4", "5", None, 0.0, true),
-            cell("4", "20", None, 8.0, true),
-            cell("15", "5", Some(2.0), 2.0, true),
-            cell("15", "20", Some(10.0), 10.0, false),
-        ]);
+        let o = four_cells();
         let svg = render(&o);
         let doc = roxmltree::Document::parse(&svg).expect("the heatmap is XML");
         let thick = doc

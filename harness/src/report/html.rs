@@ -81,20 +81,8 @@ const FILTER: &str = "
 })();
 ";
 
-/// A file name as a relative URL: everything but unreserved characters
-/// percent-encoded (run ids hold `[`, `=`, `,` and `@`; a `:` would
-/// otherwise read as a scheme).
-pub fn href(name: &str) -> String {
-    let mut out = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// A file of the output folder as a relative URL.
+pub use super::file_href as href;
 
 fn anchor(index: usize) -> String {
     format!("run-{index}")
