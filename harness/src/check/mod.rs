@@ -567,7 +567,7 @@ mod tests {
         assert_eq!(c.measured.errnos, BTreeSet::from([5]));
         assert!((c.measured.recovered_s.unwrap() - 1.5).abs() < 0.02);
         assert!(
-            c.reasons[0].contains("first error at 9.10 s, expected 9.00 s"),
+            c.reasons[0].contains("first error at 9.10 s, expected 9.12 s"),
             "{c:#?}"
         );
     }
@@ -585,7 +585,7 @@ mod tests {
         assert_eq!(c.verdict, Verdict::Fail);
         assert_eq!(
             c.reasons,
-            vec!["first error: expected at 9.00 s ± 1.50 s (oracle), measured 11.00 s (errno 5)"]
+            vec!["first error: expected at 9.12 s ± 1.50 s (oracle), measured 11.00 s (errno 5)"]
         );
         // An error where none was predicted.
         let sc = scenario(

@@ -45,6 +45,35 @@ pub const ACCESS_RESTORE_S: f64 = 0.5;
 /// retransmit at 5 %; at 20 % that is no longer rare over a run).
 pub const HEAVY_LOSS_PCT: f64 = 20.0;
 
+/// The kernel's tick rate (Debian's kernels: CONFIG_HZ=250).
+pub const KERNEL_HZ: f64 = 250.0;
+
+/// How late the kernel may run a timer or delayed work armed `delay_s`
+/// ahead (replacement_timeout is the session's recovery_work). The timer
+/// wheel (kernel/time/timer.c) files a timer in level n when its delay is
+/// at least 63 * 8^(n-1) ticks, and rounds its expiry up to that level's
+/// granularity of 8^n ticks, so it never fires early and up to a
+/// granularity late: at HZ 250, 4 ms below 0.25 s, 32 ms from 0.25 s,
+/// 0.256 s from 2 s, 2.048 s from 16.1 s, 16.4 s from 129 s, 131 s from
+/// 1032 s. Measured in the lab: replacement_timeout 5 fired 0.07-0.27 s
+/// late, 20 fired 0.18-1.98 s late (10 runs), 120 fired 0.57-0.77 s late.
+pub fn timer_slack_s(delay_s: f64) -> f64 {
+    if delay_s <= 0.0 {
+        return 0.0;
+    }
+    let ticks = (delay_s * KERNEL_HZ).ceil();
+    let (mut granularity, mut next_level) = (1.0, 63.0);
+    // LVL_DEPTH is 9 at HZ > 100; the last level holds every longer delay.
+    for _ in 1..9 {
+        if ticks < next_level {
+            break;
+        }
+        granularity *= 8.0;
+        next_level *= 8.0;
+    }
+    granularity / KERNEL_HZ
+}
+
 /// The timeouts the model uses, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timeouts {
@@ -167,4 +196,31 @@ impl OutageMode {
         reconnect: Reconnect::Every(LOGIN_REJECTED_RETRY_S),
         restore: Restore::Access,
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timer_slack_follows_the_wheel_levels() {
+        // Level boundaries at HZ 250: 63, 504, 4032, 32256, 258048 ticks.
+        assert_eq!(timer_slack_s(0.0), 0.0);
+        assert_eq!(timer_slack_s(0.2), 0.004);
+        assert_eq!(timer_slack_s(0.252), 0.032);
+        assert_eq!(timer_slack_s(2.0), 0.032);
+        assert_eq!(timer_slack_s(2.016), 0.256);
+        assert_eq!(timer_slack_s(5.0), 0.256);
+        assert_eq!(timer_slack_s(16.0), 0.256);
+        assert_eq!(timer_slack_s(16.128), 2.048);
+        assert_eq!(timer_slack_s(20.0), 2.048);
+        assert_eq!(timer_slack_s(120.0), 2.048);
+        assert_eq!(timer_slack_s(129.024), 16.384);
+        assert_eq!(timer_slack_s(6000.0), 131.072);
+    }
+
+    #[test]
+    fn the_last_level_holds_every_longer_delay() {
+        assert_eq!(timer_slack_s(1e9), timer_slack_s(1e12));
+    }
 }

@@ -224,10 +224,13 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("did not finish"), "{err}");
         let exec_done = |pid: i32| {
-            // /proc/<pid>/environ is the new program's once it has exec'd.
+            // /proc/<pid>/environ is the new program's once it has exec'd:
+            // comm changes first, the new stack's environment a moment
+            // later (reading it between the two gives nothing).
             let until = Instant::now() + Duration::from_secs(10);
-            while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default()
+            while (std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default()
                 != "sleep\n"
+                || std::fs::read(format!("/proc/{pid}/environ")).map_or(true, |e| e.is_empty()))
                 && Instant::now() < until
             {
                 std::thread::sleep(Duration::from_millis(10));
