@@ -5,6 +5,7 @@
 //! has a single definition. Every timestamp is CLOCK_MONOTONIC in seconds, the
 //! same clock the harness stamps fault steps and kernel log lines with.
 
+pub mod blkprobe;
 pub mod blockdev;
 pub mod emit;
 pub mod ledger;

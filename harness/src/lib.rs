@@ -10,7 +10,8 @@
 //! Kernel edges: `sys` (thin wrappers of kernel interfaces and tools),
 //! `ledger` (what we made; depends on `sys` and `model` only), `env`
 //! (lanes, initiator, targets, monitors), `nemesis` (carries out fault
-//! steps), `runner` (one run end to end, cleanup, doctor).
+//! steps), `runner` (one run end to end, cleanup, doctor). Beside them:
+//! `lab` (`run --lab`: this harness and its inputs into the lab VM).
 
 // Pure.
 pub mod check;
@@ -29,3 +30,6 @@ pub mod ledger;
 pub mod nemesis;
 pub mod runner;
 pub mod sys;
+
+// The lab VM, for hosts that cannot run the stack.
+pub mod lab;

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use iscsi_chaos::lab::LabJob;
 use iscsi_chaos::ledger::host::IscsidUse;
 use iscsi_chaos::model::Scenario;
 use iscsi_chaos::parse::sweep::Axis;
@@ -20,6 +21,8 @@ use iscsi_chaos::runner::{cleanup, doctor, suite};
 
 /// Exit status for bad input (scenario files, arguments).
 use iscsi_chaos_formats::exit;
+use iscsi_chaos_lab::cli::{lab_command, ImageArgs, LabCommand, VmArgs};
+use iscsi_chaos_lab::{glibc, image, interrupt, vm};
 
 const INPUT_ERROR: u8 = exit::INPUT_ERROR as u8;
 const INTERRUPTED: u8 = exit::INTERRUPTED as u8;
@@ -68,6 +71,15 @@ enum Cmd {
         /// named on the command line always runs).
         #[arg(long)]
         long: bool,
+        /// Run in the lab VM (Debian's kernel under QEMU) instead of on this host:
+        /// this binary and every file the run reads are copied into the guest,
+        /// the reports come back to --out.
+        #[arg(long)]
+        lab: bool,
+        #[command(flatten, next_help_heading = "Lab (with --lab)")]
+        image: ImageArgs,
+        #[command(flatten, next_help_heading = "Lab (with --lab)")]
+        vm: VmArgs,
     },
     /// Compare a report with a baseline, run id by run id: a verdict that stopped passing,
     /// a first error that appeared, vanished or moved, a stall or recovery that grew
@@ -145,9 +157,19 @@ enum Cmd {
     },
     /// Remove what crashed or killed runs left behind (only objects carrying our marker).
     Cleanup,
+    /// The lab VM: build its image, run a command in it, say where it is cached.
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
 }
 
 fn main() -> ExitCode {
+    // This binary is also the probe (an installed harness has no other).
+    let arg0 = std::env::args_os().next().unwrap_or_default();
+    if Path::new(&arg0).file_name() == Some(run::PROBE_NAME.as_ref()) {
+        return guest_probes::blkprobe::main();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ISCSI_CHAOS_LOG")
@@ -177,15 +199,35 @@ fn main() -> ExitCode {
             iscsid_conf,
             baseline,
             long,
-        } => runtime.block_on(run_command(
-            &scenarios,
-            &with_conf(iscsid_conf.as_deref(), sweeps),
-            &out,
-            jobs,
-            shard,
-            baseline.as_deref(),
-            long,
-        )),
+            lab,
+            image,
+            vm,
+        } => {
+            let axes = with_conf(iscsid_conf.as_deref(), sweeps.clone());
+            if lab {
+                let cli = LabRun {
+                    sweeps: &sweeps,
+                    iscsid_conf: iscsid_conf.as_deref(),
+                    jobs,
+                    shard,
+                    baseline: baseline.as_deref(),
+                    long,
+                };
+                run_in_lab(&scenarios, &axes, &out, &cli, image, &vm)
+            } else {
+                let code = runtime.block_on(run_command(
+                    &scenarios,
+                    &axes,
+                    &out,
+                    jobs,
+                    shard,
+                    baseline.as_deref(),
+                    long,
+                ));
+                give_back(&out);
+                code
+            }
+        }
         Cmd::Compare {
             old,
             new,
@@ -219,30 +261,12 @@ fn main() -> ExitCode {
         Cmd::Init { dir } => init_command(&dir),
         Cmd::Doctor { brief } => doctor::command(brief),
         Cmd::Cleanup => runtime.block_on(cleanup::command()),
+        Cmd::Lab { command } => {
+            interrupt::install();
+            lab_status(lab_command(command, None, PathBuf::from("lab-out")))
+        }
     };
     ExitCode::from(code)
-}
-
-/// Scenario files under the given paths, sorted, folders searched recursively.
-fn scenario_files(paths: &[PathBuf]) -> Vec<PathBuf> {
-    fn walk(path: &Path, out: &mut Vec<PathBuf>) {
-        if path.is_dir() {
-            let mut entries: Vec<_> = std::fs::read_dir(path)
-                .map(|d| d.flatten().map(|e| e.path()).collect())
-                .unwrap_or_default();
-            entries.sort();
-            for entry in entries {
-                walk(&entry, out);
-            }
-        } else if path.extension().is_some_and(|e| e == "toml") || !path.exists() {
-            out.push(path.to_path_buf());
-        }
-    }
-    let mut out = Vec::new();
-    for path in paths {
-        walk(path, &mut out);
-    }
-    out
 }
 
 /// Loads every scenario; prints every problem of every file.
@@ -266,6 +290,122 @@ fn with_conf(conf: Option<&Path>, sweeps: Vec<Axis>) -> Option<Vec<Axis>> {
     }
 }
 
+/// What `run --lab` passes on to the guest's `run` besides paths.
+struct LabRun<'a> {
+    sweeps: &'a [Axis],
+    iscsid_conf: Option<&'a Path>,
+    jobs: Option<u16>,
+    shard: Option<Shard>,
+    baseline: Option<&'a Path>,
+    long: bool,
+}
+
+/// `run --lab`: checks every input here (so errors name the user's files),
+/// picks the guest release this binary can run in, copies the binary and
+/// the inputs into the job, boots, and hands the outputs to the sudo user.
+fn run_in_lab(
+    paths: &[PathBuf],
+    axes: &Option<Vec<Axis>>,
+    out: &Path,
+    cli: &LabRun,
+    image_args: ImageArgs,
+    vm_args: &VmArgs,
+) -> u8 {
+    let Some(axes) = axes else {
+        return INPUT_ERROR;
+    };
+    if load_all(paths, axes).is_err() {
+        return INPUT_ERROR;
+    }
+    if let Some(Err(e)) = cli.baseline.map(read_report) {
+        eprintln!("iscsi-chaos: --baseline {e}");
+        return INPUT_ERROR;
+    }
+    interrupt::install();
+    let job = || -> anyhow::Result<(LabJob, PathBuf, PathBuf, String)> {
+        let exe = std::env::current_exe()?;
+        let need = glibc::needed_by(&exe)?;
+        let releases = image::releases()?;
+        let release = glibc::choose(need, image_args.release.as_deref(), &releases, &exe)?;
+        std::fs::create_dir_all(out)
+            .map_err(|e| anyhow::anyhow!("--out {}: {e}", out.display()))?;
+        let out = out.canonicalize()?;
+        let mut job = LabJob::default();
+        job.arg("run").arg("--out").arg(out.display().to_string());
+        if let Some(j) = cli.jobs {
+            job.arg("--jobs").arg(j.to_string());
+        }
+        if let Some(s) = cli.shard {
+            job.arg("--shard").arg(s.to_string());
+        }
+        for a in cli.sweeps {
+            let values: Vec<String> = a.values.iter().map(|v| v.to_string()).collect();
+            job.arg("--sweep")
+                .arg(format!("{}={}", a.key, values.join(",")));
+        }
+        if let Some(conf) = cli.iscsid_conf {
+            job.arg("--iscsid-conf").file_arg(conf)?;
+        }
+        if let Some(b) = cli.baseline {
+            job.arg("--baseline").file_arg(b)?;
+        }
+        if cli.long {
+            job.arg("--long");
+        }
+        for p in paths {
+            job.scenarios_arg(p)?;
+        }
+        Ok((job, exe, out, release.to_string()))
+    };
+    let (job, exe, out, release) = match job() {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("iscsi-chaos: --lab: {e:#}");
+            return INPUT_ERROR;
+        }
+    };
+    eprintln!(
+        "iscsi-chaos: in the lab ({release} guest): {} input file(s) copied in, reports to {}",
+        job.files().count(),
+        out.display()
+    );
+    let image_args = ImageArgs {
+        release: Some(release),
+        ..image_args
+    };
+    let status = lab_status(
+        image::ensure(&image_args, false)
+            .and_then(|img| vm::run(&img, vm_args, &job.into_job(&exe, out.clone()))),
+    );
+    give_back(&out);
+    status
+}
+
+/// A lab command's exit status (its error said on stderr).
+fn lab_status(result: anyhow::Result<i32>) -> u8 {
+    match result {
+        Ok(code) => code.clamp(0, 255) as u8,
+        Err(e) => {
+            eprintln!("iscsi-chaos: lab: {e:#}");
+            if interrupt::requested() {
+                INTERRUPTED
+            } else {
+                1
+            }
+        }
+    }
+}
+
+/// Under sudo, the output folder goes to the user who asked for it.
+fn give_back(out: &Path) {
+    if let Err(e) = iscsi_chaos::lab::give_to_sudo_user(out) {
+        eprintln!(
+            "iscsi-chaos: could not give {} to the sudo user: {e:#}",
+            out.display()
+        );
+    }
+}
+
 fn parse_axis(spec: &str) -> Result<Axis, String> {
     iscsi_chaos::parse::sweep::parse_cli_axis(spec)
 }
@@ -273,7 +413,7 @@ fn parse_axis(spec: &str) -> Result<Axis, String> {
 /// Loads every scenario (each sweep expanded, with the command line's
 /// `axes`); prints every problem of every file.
 fn load_all(paths: &[PathBuf], axes: &[Axis]) -> Result<Vec<Scenario>, ()> {
-    let files = scenario_files(paths);
+    let files = iscsi_chaos::parse::files::scenario_files(paths);
     if files.is_empty() {
         eprintln!("iscsi-chaos: no scenario files (*.toml) found");
         return Err(());

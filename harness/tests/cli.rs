@@ -306,3 +306,68 @@ fn init_writes_a_project_whose_scenarios_list_and_refuses_a_full_folder() {
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
 }
+
+#[test]
+fn run_in_the_lab_checks_a_scenario_outside_the_workspace_on_the_host() {
+    // A syntax error in the user's own file is reported with the user's
+    // path and line before any VM boots.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("mine.toml");
+    std::fs::write(
+        &bad,
+        "version = 1\nname = \"mine\"\nduration_s = 20\n[lane\ntarget = \"tgt\"\n",
+    )
+    .unwrap();
+    let out = Command::new(HARNESS)
+        .args(["run", "--lab", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&bad)
+        .env("ISCSI_CHAOS_CACHE", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:4", bad.display())),
+        "names the host path and line: {stderr}"
+    );
+    assert!(!stderr.contains("/lab/job"), "{stderr}");
+    assert!(
+        !dir.path().join("cache").exists(),
+        "nothing booted or built"
+    );
+    // A missing --iscsid-conf is named too.
+    let out = Command::new(HARNESS)
+        .args([
+            "run",
+            "--lab",
+            "--iscsid-conf",
+            "/nonexistent/iscsid.conf",
+            "--out",
+        ])
+        .arg(dir.path().join("out"))
+        .arg(good_scenario())
+        .env("ISCSI_CHAOS_CACHE", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/iscsid.conf"));
+}
+
+#[test]
+fn the_harness_binary_is_the_probe_under_the_probes_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join("blkprobe");
+    std::os::unix::fs::symlink(HARNESS, &probe).unwrap();
+    let out = Command::new(&probe).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text.contains("Write-then-read probe") && text.contains("--device"),
+        "{text}"
+    );
+    // A bad argument is the probe's own error (clap: status 2).
+    let out = Command::new(&probe).arg("--nonsense").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("blkprobe"));
+}

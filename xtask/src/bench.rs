@@ -16,7 +16,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::{image, vm, workspace, ImageArgs, VmArgs};
+use iscsi_chaos_lab::cli::{ImageArgs, VmArgs};
+use iscsi_chaos_lab::{image, vm};
+
+use crate::workspace;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -56,7 +59,14 @@ pub fn bench(args: &BenchArgs) -> Result<i32> {
     }
     let (mut boot, mut wall) = (Vec::new(), Vec::new());
     for _ in 0..args.boots {
-        let b = vm::boot(&image, &args.vm, &["true".to_string()])?;
+        let b = vm::boot(
+            &image,
+            &args.vm,
+            &workspace::job(
+                workspace::target_dir().join("lab-out"),
+                vec!["true".to_string()],
+            ),
+        )?;
         boot.extend(b.boot_to_command_s);
         wall.push(b.wall_s);
     }
@@ -132,9 +142,7 @@ fn lanes(args: &BenchArgs, image: &image::Image) -> Result<i32> {
             out.display().to_string(),
             root.join("scenarios").display().to_string(),
         ];
-        let mut vm_args = args.vm.clone();
-        vm_args.out = Some(out.clone());
-        let boot = vm::boot(image, &vm_args, &cmd)?;
+        let boot = vm::boot(image, &args.vm, &workspace::job(out.clone(), cmd))?;
         let wall_s = boot.wall_s - boot.boot_to_command_s.unwrap_or(0.0);
         let f = figures_of(jobs, wall_s, &out)?;
         println!(

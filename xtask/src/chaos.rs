@@ -11,8 +11,10 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result};
 use clap::Args;
 
+use iscsi_chaos_lab::cli::{ImageArgs, VmArgs};
+use iscsi_chaos_lab::{image, vm};
+
 use crate::workspace::{self, build_binaries, run};
-use crate::{image, vm, ImageArgs, VmArgs};
 
 #[derive(Args)]
 pub struct ChaosArgs {
@@ -160,9 +162,7 @@ pub fn chaos(args: &ChaosArgs) -> Result<i32> {
         }
         Place::Lab => {
             let image = image::ensure(&args.image, false)?;
-            let mut vm_args = args.vm.clone();
-            vm_args.out = Some(report_dir);
-            vm::run(&image, &vm_args, &cmd)
+            vm::run(&image, &args.vm, &workspace::job(report_dir, cmd))
         }
     }
 }
@@ -206,9 +206,11 @@ pub fn test(args: &TestArgs) -> Result<i32> {
     let _ = std::fs::remove_dir_all(&suite_out);
     let script = format!("export {SUITE_OUT}={}\n{script}", suite_out.display());
     let image = image::ensure(&args.image, false)?;
-    let mut vm_args = args.vm.clone();
-    vm_args.out = Some(report_dir);
-    let status = vm::run(&image, &vm_args, &["sh".into(), "-c".into(), script])?;
+    let status = vm::run(
+        &image,
+        &args.vm,
+        &workspace::job(report_dir, vec!["sh".into(), "-c".into(), script]),
+    )?;
     if !args.no_browser {
         crate::browser::check(&crate::browser::BrowserArgs {
             report: suite_out,

@@ -1,11 +1,12 @@
-//! Where things are: the workspace root, the cache, and running host tools.
+//! Where things are in this repository, and the lab job that shares it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+use iscsi_chaos_lab::vm::Job;
 
-use crate::interrupt;
+pub use iscsi_chaos_lab::host::run;
 
 /// The workspace root (the parent of xtask/).
 pub fn root() -> PathBuf {
@@ -22,51 +23,15 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-/// The cache for lab images: outside the source tree, shared by checkouts.
-pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("ISCSI_CHAOS_CACHE") {
-        return PathBuf::from(dir);
+/// A lab job that sees this workspace (read-only, at its own path, as the
+/// working directory) and writes into `out`.
+pub fn job(out: PathBuf, cmd: Vec<String>) -> Job {
+    Job {
+        work: Some(root()),
+        out,
+        cmd,
+        ..Job::default()
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/var/tmp"));
-    base.join("iscsi-chaos")
-}
-
-/// Fails with one line naming the Debian package when a host tool is missing.
-pub fn require_tool(tool: &str, package: &str) -> Result<()> {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-        .unwrap_or(false);
-    if !found {
-        bail!("`{tool}` is not installed: install it with `apt-get install {package}` (or run ci/host-deps.sh)");
-    }
-    Ok(())
-}
-
-pub fn require_root(why: &str) -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        bail!("{why} needs root: run it as root (e.g. with sudo)");
-    }
-    Ok(())
-}
-
-/// Runs a command to completion, streaming its output; fails on non-zero exit.
-pub fn run(cmd: &mut Command) -> Result<()> {
-    let shown = format!("{cmd:?}");
-    let status = cmd
-        .stdin(Stdio::null())
-        .status()
-        .with_context(|| format!("could not start {shown}"))?;
-    if interrupt::requested() {
-        bail!("interrupted");
-    }
-    if !status.success() {
-        bail!("{shown} failed with {status}");
-    }
-    Ok(())
 }
 
 /// `cargo build` of the harness and probe binaries the lab and native runs use.

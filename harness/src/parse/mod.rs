@@ -166,6 +166,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub mod diag;
+pub mod files;
 pub mod iscsid_conf;
 pub mod sweep;
 

@@ -430,8 +430,7 @@ fn scenario_conf(file: &str, text: &str, path: &Path) -> Result<Vec<Axis>, LoadE
             return Ok(Vec::new()); // Scenario::parse names the bad profile.
         };
         super::iscsid_conf::parse(&format!("profile {name}"), conf)
-    } else if let Some(rel) = field("iscsid_conf") {
-        let conf_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+    } else if let Some(conf_path) = super::files::iscsid_conf_of(path, text) {
         super::iscsid_conf::read(&conf_path)
     } else {
         return Ok(Vec::new());

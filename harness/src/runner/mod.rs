@@ -423,6 +423,9 @@ async fn spawn_probe(
     interval_ms: u64,
 ) -> Result<Child> {
     let mut cmd = tokio::process::Command::new(&ctx.probe_binary);
+    // The probe's own binary, or the harness's, which is the probe under
+    // this name.
+    cmd.arg0(PROBE_NAME);
     cmd.env(crate::sys::cmd::MARKER_VAR, &ctx.run_id);
     cmd.arg("--device")
         .arg(&session.disk)
@@ -880,11 +883,17 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
     Ok(())
 }
 
-/// The folder of the running executable: blkprobe is built beside it.
+/// The probe's name, and the argv[0] the harness's binary acts as the
+/// probe under.
+pub const PROBE_NAME: &str = "blkprobe";
+
+/// blkprobe built beside the running executable (a cargo build), else the
+/// executable itself (an installed `iscsi-chaos`, which carries the probe).
 pub fn probe_binary_beside(exe: &Path) -> PathBuf {
-    exe.parent()
-        .map(|dir| dir.join("blkprobe"))
-        .unwrap_or_else(|| PathBuf::from("blkprobe"))
+    match exe.parent().map(|dir| dir.join(PROBE_NAME)) {
+        Some(probe) if probe.is_file() => probe,
+        _ => exe.to_path_buf(),
+    }
 }
 
 /// Prediction for a run that never started (for listing).

@@ -1,9 +1,11 @@
 //! Booting the lab: one QEMU process per `lab run`, one job per boot.
 //!
-//! The guest's PID 1 (ci/lab/guest-init.sh) mounts three 9p shares: `job`
-//! (the command to run and, afterwards, its exit status), `work` (the
-//! workspace, read-only, at the same path as on the host, so absolute paths
-//! baked into test binaries hold) and `out` (read-write, same path too).
+//! The guest's PID 1 (recipe/guest-init.sh) mounts three 9p shares: `job`
+//! (at [`JOB_MOUNT`]: the command to run, the files the caller put there,
+//! and afterwards the command's exit status), `work` (optional: a host
+//! folder such as the workspace, read-only, at the same path as on the host,
+//! so absolute paths baked into test binaries hold) and `out` (read-write,
+//! same path too).
 //! Invariant: when `run` returns, QEMU has exited and the job folder is gone,
 //! whether the command finished, the deadline passed, or Ctrl-C came.
 
@@ -15,10 +17,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::cli::VmArgs;
+use crate::host::{cache_dir, require_tool};
 use crate::image::Image;
 use crate::interrupt;
-use crate::workspace::{self, require_tool};
-use crate::VmArgs;
+
+/// Where the guest sees the job share.
+pub const JOB_MOUNT: &str = "/lab/job";
 
 /// Exit status when the VM was killed at the deadline (as timeout(1)).
 const DEADLINE_STATUS: i32 = 124;
@@ -34,32 +39,56 @@ pub struct Boot {
     pub wall_s: f64,
 }
 
-/// Boots the image, runs `cmd` in the guest, returns its exit status.
-pub fn run(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<i32> {
-    boot(image, args, cmd).map(|b| b.status)
+/// One job: what the guest sees and runs.
+#[derive(Debug, Default, Clone)]
+pub struct Job {
+    /// Shared read-only at the same path; the command's working directory
+    /// (`/` without one).
+    pub work: Option<PathBuf>,
+    /// Shared read-write at the same path (created if missing).
+    pub out: PathBuf,
+    /// Copied onto the job share before the boot: (host file, path below
+    /// the share); the guest finds them below [`JOB_MOUNT`].
+    pub files: Vec<(PathBuf, PathBuf)>,
+    /// The command, run as root.
+    pub cmd: Vec<String>,
+    /// (guest text, host text): replaced in every console line, so that
+    /// messages about copied files name the host's paths.
+    pub shown_as: Vec<(String, String)>,
+}
+
+/// Boots the image, runs the job's command in the guest, returns its exit status.
+pub fn run(image: &Image, args: &VmArgs, job: &Job) -> Result<i32> {
+    boot(image, args, job).map(|b| b.status)
 }
 
 /// As [`run`], with the boot's timings.
-pub fn boot(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<Boot> {
+pub fn boot(image: &Image, args: &VmArgs, job: &Job) -> Result<Boot> {
     require_tool("qemu-system-x86_64", "qemu-system-x86")?;
-    let work = workspace::root();
-    let out = match &args.out {
-        Some(out) => out.clone(),
-        None => workspace::target_dir().join("lab-out"),
-    };
-    fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let out = out.canonicalize()?;
-    let job = JobDir::create()?;
-    fs::write(job.path().join("run.sh"), job_script(&work, &out, cmd))?;
+    fs::create_dir_all(&job.out).with_context(|| format!("creating {}", job.out.display()))?;
+    let out = job.out.canonicalize()?;
+    let work = job.work.as_ref().map(|w| w.canonicalize()).transpose()?;
+    let dir = JobDir::create()?;
+    for (from, to) in &job.files {
+        let dest = dir.path().join(to);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::copy(from, &dest)
+            .with_context(|| format!("copying {} to the lab's job share", from.display()))?;
+    }
+    fs::write(
+        dir.path().join("run.sh"),
+        job_script(work.as_deref(), &out, &job.cmd),
+    )?;
 
     let accel = choose_accel(image, &args.accel)?;
     let mut qemu = qemu_command(image, args, &accel);
-    qemu.arg("-virtfs")
-        .arg(share("job", job.path(), false))
-        .arg("-virtfs")
-        .arg(share("work", &work, true))
-        .arg("-virtfs")
-        .arg(share("out", &out, false));
+    qemu.arg("-virtfs").arg(share("job", dir.path(), false));
+    if let Some(work) = &work {
+        qemu.arg("-virtfs").arg(share("work", work, true));
+    }
+    qemu.arg("-virtfs").arg(share("out", &out, false));
     let started = Instant::now();
     eprintln!(
         "lab: booting {} ({accel}); output folder {}",
@@ -72,7 +101,7 @@ pub fn boot(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<Boot> {
         .stderr(Stdio::piped())
         .spawn()
         .context("starting qemu-system-x86_64")?;
-    let console = stream_console(&mut child);
+    let console = stream_console(&mut child, job.shown_as.clone());
     let outcome = supervise(&mut child, Duration::from_secs(args.timeout));
     let boot_to_command_s = console.join().ok().flatten();
     let elapsed = started.elapsed().as_secs_f64();
@@ -92,7 +121,7 @@ pub fn boot(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<Boot> {
         }
         Outcome::Interrupted => bail!("interrupted: the VM was stopped"),
     }
-    match fs::read_to_string(job.path().join("status")) {
+    match fs::read_to_string(dir.path().join("status")) {
         Ok(status) => {
             let status: i32 = status.trim().parse().unwrap_or(NO_STATUS);
             eprintln!("lab: command exited with status {status}; whole run {elapsed:.1} s");
@@ -106,18 +135,20 @@ pub fn boot(image: &Image, args: &VmArgs, cmd: &[String]) -> Result<Boot> {
 }
 
 /// The shell script the guest runs: mounts at host paths, then the command.
-fn job_script(work: &Path, out: &Path, cmd: &[String]) -> String {
+fn job_script(work: Option<&Path>, out: &Path, cmd: &[String]) -> String {
     let mut script = String::from("set -e\n");
-    script.push_str(&format!(
-        "LAB_WORK={}\nLAB_OUT={}\n",
-        quote(work),
-        quote(out)
-    ));
-    script.push_str("mkdir -p \"$LAB_WORK\"\n");
-    script.push_str("mount --bind /lab/work \"$LAB_WORK\"\n");
+    script.push_str(&format!("LAB_OUT={}\n", quote(out)));
+    if let Some(work) = work {
+        script.push_str(&format!("LAB_WORK={}\n", quote(work)));
+        script.push_str("mkdir -p \"$LAB_WORK\"\n");
+        script.push_str("mount --bind /lab/work \"$LAB_WORK\"\n");
+    }
     script.push_str("mkdir -p \"$LAB_OUT\" 2>/dev/null || true\n");
     script.push_str("mount --bind /lab/out \"$LAB_OUT\"\n");
-    script.push_str("cd \"$LAB_WORK\"\nset +e\n");
+    match work {
+        Some(_) => script.push_str("cd \"$LAB_WORK\"\nset +e\n"),
+        None => script.push_str("cd /\nset +e\n"),
+    }
     // The guest's console is a serial terminal whose output ends up in the
     // host's log: progress as plain lines, not a redrawn bar.
     script.push_str("export ISCSI_CHAOS_PROGRESS=plain\n");
@@ -193,12 +224,12 @@ fn choose_accel(image: &Image, wanted: &str) -> Result<String> {
         return Ok("tcg".into());
     }
     let host_kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cache = workspace::cache_dir().join(format!("kvm-works-{}", host_kernel.trim()));
+    let cache = cache_dir().join(format!("kvm-works-{}", host_kernel.trim()));
     if let Ok(answer) = fs::read_to_string(&cache) {
         return Ok(answer.trim().to_string());
     }
     let accel = if kvm_boots(image) { "kvm" } else { "tcg" };
-    let _ = fs::create_dir_all(workspace::cache_dir());
+    let _ = fs::create_dir_all(cache_dir());
     let _ = fs::write(&cache, accel);
     eprintln!(
         "lab: KVM check: using {accel} (cached in {})",
@@ -249,7 +280,10 @@ const JOB_MARKER: &str = "lab: running job after ";
 
 /// Streams the serial console (the command's output) and QEMU's own errors;
 /// returns the guest's boot-to-command time if it reported one.
-fn stream_console(child: &mut Child) -> std::thread::JoinHandle<Option<f64>> {
+fn stream_console(
+    child: &mut Child,
+    shown_as: Vec<(String, String)>,
+) -> std::thread::JoinHandle<Option<f64>> {
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     std::thread::spawn(move || {
@@ -263,7 +297,12 @@ fn stream_console(child: &mut Child) -> std::thread::JoinHandle<Option<f64>> {
         let mut out = std::io::stdout();
         let mut boot_to_command = None;
         while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-            let text = clean_console_line(&line);
+            let mut text = clean_console_line(&line);
+            for (guest, host) in &shown_as {
+                if text.contains(guest.as_str()) {
+                    text = text.replace(guest.as_str(), host);
+                }
+            }
             if let Some(rest) = text.strip_prefix(JOB_MARKER) {
                 boot_to_command = rest.trim_end_matches(" s").parse::<f64>().ok();
             }
@@ -347,11 +386,13 @@ struct JobDir(PathBuf);
 
 impl JobDir {
     fn create() -> Result<JobDir> {
-        let base = workspace::target_dir().join("lab-jobs");
+        let base = cache_dir().join("jobs");
         fs::create_dir_all(&base)?;
         for n in 0..1000 {
             let path = base.join(format!("job-{}-{n}", std::process::id()));
             if fs::create_dir(&path).is_ok() {
+                // It holds the binaries and inputs of the job: root's alone.
+                fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
                 return Ok(JobDir(path));
             }
         }
@@ -384,7 +425,7 @@ mod tests {
     #[test]
     fn job_script_quotes_every_word() {
         let script = job_script(
-            Path::new("/w"),
+            Some(Path::new("/w")),
             Path::new("/o"),
             &["sh".into(), "-c".into(), "echo 'a b'".into()],
         );
@@ -394,5 +435,10 @@ mod tests {
         );
         assert!(script.contains("LAB_WORK='/w'"));
         assert!(script.contains("export ISCSI_CHAOS_PROGRESS=plain\n"));
+        let bare = job_script(None, Path::new("/o"), &["true".into()]);
+        assert!(
+            !bare.contains("LAB_WORK") && bare.contains("cd /\n"),
+            "{bare}"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The lab image: built with debootstrap from ci/lab/recipe.toml, cached
-//! outside the source tree under a key that hashes the recipe.
+//! The lab image: built with debootstrap from the embedded recipe
+//! (`lab/recipe/recipe.toml`), cached outside any source tree under a key
+//! that hashes the recipe and the guest's init.
 //!
 //! Invariant: a cache entry is used only if its `complete` stamp exists and
 //! matches the files beside it. A build happens in a `.partial` folder that is
@@ -16,8 +17,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::buildlog::{self, BuildLog};
-use crate::workspace::{self, require_root, require_tool, run};
-use crate::ImageArgs;
+use crate::cli::ImageArgs;
+use crate::host::{cache_dir, require_root, require_tool, run};
 
 /// Bumped when the build steps below change in a way the recipe does not show.
 const BUILDER_VERSION: u32 = 1;
@@ -25,6 +26,12 @@ const STAMP: &str = "complete";
 const KERNEL: &str = "vmlinuz";
 const INITRD: &str = "initrd.img";
 const ROOTFS: &str = "rootfs.img";
+/// The release booted when none is asked for.
+pub const DEFAULT_RELEASE: &str = "bookworm";
+/// The recipe and the guest's PID 1, built into every binary that can
+/// build the image.
+const RECIPE: &str = include_str!("../recipe/recipe.toml");
+const GUEST_INIT: &str = include_str!("../recipe/guest-init.sh");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +47,7 @@ struct Recipe {
 #[allow(dead_code)] // `kernel` documents the matrix; debootstrap picks the kernel.
 struct Release {
     kernel: String,
+    glibc: String,
 }
 
 /// A complete, bootable image.
@@ -60,33 +68,36 @@ impl Image {
     }
 }
 
-fn recipe_files() -> [PathBuf; 2] {
-    let lab = workspace::root().join("ci/lab");
-    [lab.join("recipe.toml"), lab.join("guest-init.sh")]
+fn load_recipe() -> Result<Recipe> {
+    toml::from_str(RECIPE).context("lab/recipe/recipe.toml: invalid recipe")
 }
 
-fn load_recipe() -> Result<Recipe> {
-    let path = &recipe_files()[0];
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("{}: invalid recipe", path.display()))
+/// The lab's releases with the glibc version of each.
+pub fn releases() -> Result<Vec<(String, crate::glibc::Version)>> {
+    load_recipe()?
+        .releases
+        .into_iter()
+        .map(|(name, r)| {
+            let v = crate::glibc::parse_version(&r.glibc)
+                .with_context(|| format!("recipe: releases.{name}.glibc `{}`", r.glibc))?;
+            Ok((name, v))
+        })
+        .collect()
 }
 
 /// The cache key: the release plus a hash of everything that shapes the image.
-fn cache_key(release: &str) -> Result<String> {
+fn cache_key(release: &str) -> String {
     let mut hash = Sha256::new();
     hash.update(format!("builder {BUILDER_VERSION}\nrelease {release}\n"));
-    for file in recipe_files() {
-        hash.update(fs::read(&file).with_context(|| format!("reading {}", file.display()))?);
-    }
+    hash.update(RECIPE);
+    hash.update(GUEST_INIT);
     let digest = hash.finalize();
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{release}-{hex}"))
+    format!("{release}-{hex}")
 }
 
 pub fn cached_path(args: &ImageArgs) -> Result<PathBuf> {
-    Ok(workspace::cache_dir()
-        .join("lab")
-        .join(cache_key(&args.release)?))
+    Ok(cache_dir().join("lab").join(cache_key(args.release())))
 }
 
 /// The stamp records each file's size: a truncated copy fails the check.
@@ -111,19 +122,19 @@ fn is_complete(dir: &Path, key: &str) -> bool {
 /// Returns the cached image for the recipe, building it first if needed.
 pub fn ensure(args: &ImageArgs, force: bool) -> Result<Image> {
     let recipe = load_recipe()?;
-    if !recipe.releases.contains_key(&args.release) {
+    let release = args.release();
+    if !recipe.releases.contains_key(release) {
         let known: Vec<_> = recipe.releases.keys().cloned().collect();
         bail!(
-            "unknown lab release `{}` (ci/lab/recipe.toml has: {})",
-            args.release,
+            "unknown lab release `{release}` (the recipe has: {})",
             known.join(", ")
         );
     }
-    let key = cache_key(&args.release)?;
-    let dir = workspace::cache_dir().join("lab").join(&key);
+    let key = cache_key(release);
+    let dir = cache_dir().join("lab").join(&key);
     if !force && is_complete(&dir, &key) {
         return Ok(Image {
-            release: args.release.clone(),
+            release: release.to_string(),
             dir,
         });
     }
@@ -135,7 +146,7 @@ pub fn ensure(args: &ImageArgs, force: bool) -> Result<Image> {
     }
     build(&recipe, args, &key, &dir)?;
     Ok(Image {
-        release: args.release.clone(),
+        release: release.to_string(),
         dir,
     })
 }
@@ -155,19 +166,19 @@ fn build(recipe: &Recipe, args: &ImageArgs, key: &str, dir: &Path) -> Result<()>
     let started = std::time::Instant::now();
     eprintln!(
         "lab: building the {} image from {mirror} into {} (a few minutes, once per recipe)",
-        args.release,
+        args.release(),
         dir.display()
     );
-    let log_path = parent.join(format!("{}.build.log", args.release));
+    let log_path = parent.join(format!("{}.build.log", args.release()));
     let mut log = BuildLog::create(&log_path, 3)?;
     eprintln!("lab: the tools' output goes to {}", log.path().display());
-    let result = build_into(recipe, &args.release, &mirror, &partial, &mut log);
+    let result = build_into(recipe, args.release(), &mirror, &partial, &mut log);
     let rootfs = partial.join("rootfs");
     if let Err(err) = result {
         let _ = remove_build_dir(&partial);
         return Err(err.context(format!(
             "building the {} lab image failed; any previous image is kept",
-            args.release
+            args.release()
         )));
     }
     remove_build_dir(&rootfs)?;
@@ -176,7 +187,7 @@ fn build(recipe: &Recipe, args: &ImageArgs, key: &str, dir: &Path) -> Result<()>
         remove_build_dir(dir)?;
     }
     fs::rename(&partial, dir).with_context(|| format!("moving the image to {}", dir.display()))?;
-    prune_other_images(parent, &args.release, key);
+    prune_other_images(parent, args.release(), key);
     eprintln!(
         "lab: image built in {:.0} s: {}",
         started.elapsed().as_secs_f64(),
@@ -218,7 +229,8 @@ fn build_into(
     modules.push('\n');
     fs::write(rootfs.join("etc/initramfs-tools/modules"), modules)?;
     let init = rootfs.join("usr/local/sbin/lab-init");
-    fs::copy(workspace::root().join("ci/lab/guest-init.sh"), &init)?;
+    fs::write(&init, GUEST_INIT)?;
+    fs::set_permissions(&init, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     // The guest has no service manager; a per-image initiator name is enough.
     for (src, dst) in [("/proc", "proc"), ("/sys", "sys"), ("/dev", "dev")] {
         run(Command::new("mount")

@@ -1,7 +1,7 @@
 #!/bin/sh
 # PID 1 of the lab VM (installed as /usr/local/sbin/lab-init by the image recipe).
 # Mounts what the harness needs, loads the kernel modules, runs the job that
-# `cargo xtask lab run` put on the `job` 9p share, records its exit status
+# `lab run` (iscsi-chaos or cargo xtask) put on the `job` 9p share, records its exit status
 # there, and powers off. There is no service manager: the VM lives for one job.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8

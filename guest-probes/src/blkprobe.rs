@@ -1,0 +1,320 @@
+//! blkprobe: writes a stamped block and reads it back at a fixed cadence on
+//! the iSCSI disk, reporting every operation, every stall past a threshold,
+//! and finally whether every acknowledged write is still there.
+//!
+//! Exit status: 2 for bad arguments or a refused device, 0 otherwise (I/O
+//! errors are what the probe measures, not failures of the probe).
+//!
+//! Its own binary (`src/bin/blkprobe.rs`), and also the `iscsi-chaos`
+//! binary when started under the name `blkprobe` (argv[0]): the installed
+//! harness carries its probe.
+
+use std::io::Stdout;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Parser;
+
+use crate::blockdev::{AlignedBuf, BlockDev, Device, IoError};
+use crate::emit::Emitter;
+use crate::ledger::Ledger;
+use crate::stamp::{Stamper, MIN_BLOCK_SIZE};
+use crate::watchdog::{watch, InFlight};
+use crate::{monotonic_now, monotonic_ns, OpKind, ProbeEvent};
+
+/// Default cap on the blocks cycled through when --blocks is not given.
+const MAX_DEFAULT_BLOCKS: u64 = 16384;
+/// Upper bound for --blocks: the ledger keeps 16 bytes per block in memory.
+const MAX_BLOCKS: u64 = 1 << 24;
+/// After SIGTERM/SIGINT the verify pass gets at most this long.
+const SIGNAL_VERIFY_BUDGET: Duration = Duration::from_secs(5);
+/// Repeat period of Stalled reports for one operation.
+const STALL_REPEAT: Duration = Duration::from_secs(1);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "blkprobe",
+    about = "Write-then-read probe on an iSCSI disk; one JSON event per line on stdout"
+)]
+struct Args {
+    /// Block device (or, for tests, a regular file) to probe. Its contents are overwritten.
+    #[arg(long)]
+    device: PathBuf,
+    /// Period between write+read pairs, in milliseconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    interval_ms: u64,
+    /// How long to issue I/O before the verify pass, in seconds (default: until SIGTERM/SIGINT).
+    #[arg(long)]
+    duration_s: Option<f64>,
+    /// I/O size in bytes: a multiple of 512 (and of the device's logical sector size).
+    #[arg(long, default_value_t = 4096)]
+    block_size: usize,
+    /// Number of blocks cycled through (default: device size / block size, at most 16384).
+    #[arg(long)]
+    blocks: Option<u64>,
+    /// Report an operation as stalled once it has been in flight this long.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    stall_threshold_ms: u64,
+    /// Refuse the device unless its sysfs ancestry contains /<NAME>/ (e.g. session3).
+    #[arg(long, value_name = "NAME")]
+    expect_session: Option<String>,
+    /// Total time the verify pass keeps retrying failed reads, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    verify_deadline_s: f64,
+}
+
+// Signal state: how many SIGTERM/SIGINT arrived, and when the first did.
+static SIGNALS: AtomicU64 = AtomicU64::new(0);
+static FIRST_SIGNAL_NS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only async-signal-safe work: atomics and clock_gettime.
+    if SIGNALS.fetch_add(1, SeqCst) == 0 {
+        FIRST_SIGNAL_NS.store(monotonic_ns(), SeqCst);
+    }
+}
+
+fn install_signal_handlers() -> Result<()> {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: a zeroed sigaction with a handler that only touches atomics.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            // Restart interrupted syscalls: the probe polls the flag itself.
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+                bail!("sigaction: {}", std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn signalled() -> bool {
+    SIGNALS.load(SeqCst) > 0
+}
+
+/// Verify gives up on a second signal, or once the signal budget is spent.
+fn verify_cut_short() -> bool {
+    match SIGNALS.load(SeqCst) {
+        0 => false,
+        1 => {
+            let since = monotonic_ns().saturating_sub(FIRST_SIGNAL_NS.load(SeqCst));
+            Duration::from_nanos(since) >= SIGNAL_VERIFY_BUDGET
+        }
+        _ => true,
+    }
+}
+
+struct Probe {
+    dev: Device,
+    blocks: u64,
+    interval: Duration,
+    duration: Option<Duration>,
+    stall_threshold: Duration,
+    verify_deadline: Duration,
+}
+
+fn secs(what: &str, v: f64) -> Result<Duration> {
+    if !v.is_finite() || v < 0.0 {
+        bail!("--{what} must be a non-negative number of seconds, not {v}");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn setup(args: &Args) -> Result<Probe> {
+    let bs = args.block_size;
+    if bs == 0 || bs % 512 != 0 || bs < MIN_BLOCK_SIZE {
+        bail!("--block-size must be a positive multiple of 512, not {bs}");
+    }
+    let duration = args.duration_s.map(|d| secs("duration-s", d)).transpose()?;
+    let verify_deadline = secs("verify-deadline-s", args.verify_deadline_s)?;
+    let dev = Device::open(&args.device, bs, args.expect_session.as_deref())?;
+    let fit = dev.size() / bs as u64;
+    let blocks = match args.blocks {
+        Some(n) if n == 0 || n > MAX_BLOCKS => {
+            bail!("--blocks must be between 1 and {MAX_BLOCKS}, not {n}")
+        }
+        Some(n) if n > fit => bail!(
+            "--blocks {n} of {bs} bytes do not fit in {} ({} bytes)",
+            args.device.display(),
+            dev.size()
+        ),
+        Some(n) => n,
+        None if fit == 0 => bail!(
+            "{} ({} bytes) is smaller than one block",
+            args.device.display(),
+            dev.size()
+        ),
+        None => fit.min(MAX_DEFAULT_BLOCKS),
+    };
+    Ok(Probe {
+        dev,
+        blocks,
+        interval: Duration::from_millis(args.interval_ms),
+        duration,
+        stall_threshold: Duration::from_millis(args.stall_threshold_ms),
+        verify_deadline,
+    })
+}
+
+/// Counts of the operations the probe loop issued.
+#[derive(Default)]
+struct OpCounts {
+    ops: u64,
+    errors: u64,
+}
+
+impl Probe {
+    fn run(self, out: Arc<Emitter<Stdout>>) {
+        let stamper = Stamper::random();
+        let bs = self.dev.block_size();
+        out.emit(&ProbeEvent::Start {
+            t: monotonic_now(),
+            device: self.dev.path().display().to_string(),
+            block_size: bs as u32,
+            blocks: self.blocks,
+            interval_ms: self.interval.as_millis() as u64,
+        });
+
+        let inflight = Arc::new(InFlight::new());
+        let dog = {
+            let (state, out, threshold) = (inflight.clone(), out.clone(), self.stall_threshold);
+            std::thread::Builder::new()
+                .name("watchdog".into())
+                .spawn(move || watch(&state, threshold, STALL_REPEAT, &out))
+                .expect("spawn watchdog")
+        };
+
+        let mut ledger = Ledger::new(self.blocks);
+        let mut counts = OpCounts::default();
+        self.io_loop(&stamper, &mut ledger, &inflight, &out, &mut counts);
+
+        let retry_until = Instant::now() + self.verify_deadline;
+        let verified = ledger.verify(
+            &self.dev,
+            &stamper,
+            retry_until,
+            &verify_cut_short,
+            &mut |e| out.emit(e),
+        );
+
+        // The watchdog goes before the Summary, which must be the last line.
+        inflight.stop();
+        dog.thread().unpark();
+        let _ = dog.join();
+        out.emit(&ProbeEvent::Summary {
+            t: monotonic_now(),
+            acked_writes: ledger.acked_writes(),
+            lost_writes: ledger.lost(),
+            corrupt_writes: ledger.corrupt(),
+            unverified_writes: verified.unverified,
+            ops: counts.ops,
+            errors: counts.errors,
+        });
+    }
+
+    fn io_loop(
+        &self,
+        stamper: &Stamper,
+        ledger: &mut Ledger,
+        inflight: &InFlight,
+        out: &Emitter<Stdout>,
+        counts: &mut OpCounts,
+    ) {
+        let bs = self.dev.block_size();
+        let mut wbuf = AlignedBuf::new(bs);
+        let mut rbuf = AlignedBuf::new(bs);
+        let t0 = Instant::now();
+        let end = self.duration.map(|d| t0 + d);
+        let mut next = t0;
+        let mut seq: u64 = 0;
+
+        // One timed operation: published to the watchdog, then reported.
+        let mut op =
+            |kind: OpKind, seq: u64, block: u64, io: &mut dyn FnMut() -> Result<(), IoError>| {
+                let start = inflight.begin(kind, seq);
+                let res = io();
+                let t = monotonic_now();
+                inflight.end();
+                counts.ops += 1;
+                counts.errors += u64::from(res.is_err());
+                out.emit(&ProbeEvent::Op {
+                    t,
+                    start: start as f64 / 1e9,
+                    op: kind,
+                    seq,
+                    block,
+                    ok: res.is_ok(),
+                    errno: res.err().and_then(|e| e.errno),
+                });
+                res.is_ok()
+            };
+
+        loop {
+            if signalled() {
+                return;
+            }
+            let now = Instant::now();
+            if end.is_some_and(|end| now >= end) {
+                return;
+            }
+            if now < next {
+                // Short naps so a signal or the end is noticed promptly.
+                let mut nap = (next - now).min(Duration::from_millis(50));
+                if let Some(end) = end {
+                    nap = nap.min(end - now);
+                }
+                std::thread::sleep(nap);
+                continue;
+            }
+
+            let block = seq % self.blocks;
+            stamper.stamp(&mut wbuf, seq, block);
+            let wrote = op(OpKind::Write, seq, block, &mut || {
+                self.dev.write_block(&wbuf, block)
+            });
+            ledger.record_write(block, seq, wrote);
+            let read = op(OpKind::Read, seq, block, &mut || {
+                self.dev.read_block(&mut rbuf, block)
+            });
+            if read {
+                if let Some(ev) = ledger.judge(stamper, block, &rbuf) {
+                    out.emit(&ev);
+                }
+            }
+            seq += 1;
+
+            // Ticks that passed while an operation was blocked are skipped:
+            // the next pair goes at the first tick not yet in the past.
+            next += self.interval;
+            let now = Instant::now();
+            if now > next {
+                let behind = (now - next).as_nanos() / self.interval.as_nanos();
+                next += Duration::from_nanos(
+                    ((behind + 1) * self.interval.as_nanos()).min(u64::MAX as u128) as u64,
+                );
+            }
+        }
+    }
+}
+
+/// The probe's whole life: parses argv (argv[0] aside), probes, exits.
+pub fn main() -> ExitCode {
+    // clap itself exits with status 2 on bad arguments.
+    let args = Args::parse();
+    let probe = match install_signal_handlers().and_then(|()| setup(&args)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("blkprobe: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    probe.run(Arc::new(Emitter::new(std::io::stdout())));
+    ExitCode::SUCCESS
+}
