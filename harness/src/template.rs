@@ -75,14 +75,16 @@ const COMPARE: &str = r#"#!/bin/sh
 # exit 1 on a regression (a run that stopped passing, a first error that
 # appeared, vanished or moved, a stall or recovery that grew).
 # The first run keeps its report as the baseline; commit baseline/.
-# Needs root and a host with the iSCSI stack (`iscsi-chaos doctor` says what
-# is missing); in CI the workflow beside this runs them in the lab VM.
+# Needs root, and a host with the iSCSI stack (`iscsi-chaos doctor` says what
+# is missing) or ISCSI_CHAOS_LAB=1 to run them in the lab VM, as the workflow
+# beside this does in CI.
 set -eu
 cd "$(dirname "$0")"
+lab=${ISCSI_CHAOS_LAB:+--lab}
 if [ -f baseline/report.json ]; then
-    iscsi-chaos run scenarios/ --out out --baseline baseline/report.json
+    iscsi-chaos run $lab scenarios/ --out out --baseline baseline/report.json
 else
-    iscsi-chaos run scenarios/ --out out
+    iscsi-chaos run $lab scenarios/ --out out
     mkdir -p baseline
     cp out/report.json baseline/report.json
     echo "baseline kept in baseline/report.json: commit it"

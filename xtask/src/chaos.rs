@@ -217,6 +217,9 @@ pub fn test(args: &TestArgs) -> Result<i32> {
             screenshot: None,
         })?;
     }
+    // The installed-binary path: a second boot, as a user outside the
+    // repository starts it.
+    crate::outside::check()?;
     Ok(status)
 }
 

@@ -8,6 +8,7 @@
 mod bench;
 mod browser;
 mod chaos;
+mod outside;
 mod workspace;
 
 use std::process::ExitCode;
