@@ -37,6 +37,16 @@ pub enum Event {
     },
     /// The iSCSI session's state in sysfs changed (LOGGED_IN, FAILED, FREE).
     Session { state: String },
+    /// A path of a multipath lane changed: its session's state in sysfs
+    /// (`session`, as in `Session`) or its state in the dm-multipath map
+    /// (`dm`: "active" or "failed", as `dmsetup status` shows it).
+    Path {
+        path: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dm: Option<String>,
+    },
     /// A kernel log line about iSCSI or SCSI, with the kernel's own timestamp.
     Kernel { line: String },
     /// A note from the harness itself (setup done, teardown started, ...).

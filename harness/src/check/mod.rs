@@ -233,7 +233,8 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
     slow.extend(open_stalls.iter().map(|(_, since, t, _)| (*since, *t)));
     m.stalls = stalls(slow);
     m.max_stall_s = m.stalls.iter().map(Stall::duration).fold(0.0, f64::max);
-    (m.effective, m.settings_warnings) = settings::effective(history, &scenario.initiator);
+    (m.effective, m.settings_warnings) =
+        settings::effective(history, &scenario.initiator, scenario.multipath.as_ref());
     for p in &scenario.probes {
         if !probes.contains(&p.name) {
             problems.push(format!("probe {} recorded nothing", p.name));

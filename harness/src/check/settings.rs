@@ -6,17 +6,22 @@
 use std::collections::BTreeMap;
 
 use crate::history::{Event, History};
+use crate::model::multipath::Multipath;
 use crate::model::timing::SCSI_TIMEOUT_S;
 use crate::model::Initiator;
 
-/// What each sysfs value should read, and the setting it comes from.
-fn asked(i: &Initiator) -> Vec<(&'static str, i64, &'static str)> {
-    vec![
-        (
-            "session.recovery_tmo",
-            i.replacement_timeout,
-            "replacement_timeout",
+/// What each sysfs value should read, and the setting it comes from. With
+/// multipath, multipathd writes its fast_io_fail_tmo into recovery_tmo.
+fn asked(i: &Initiator, mp: Option<&Multipath>) -> Vec<(&'static str, i64, &'static str)> {
+    let recovery = match mp {
+        Some(mp) if mp.fast_io_fail_tmo.is_some() => (
+            mp.effective_recovery_tmo(i.replacement_timeout),
+            "multipath's fast_io_fail_tmo (multipathd writes it to recovery_tmo)",
         ),
+        _ => (i.replacement_timeout, "replacement_timeout"),
+    };
+    vec![
+        ("session.recovery_tmo", recovery.0, recovery.1),
         (
             "connection.recv_tmo",
             i64::from(i.noop_out_interval),
@@ -50,8 +55,13 @@ fn same(want: i64, got: &str) -> bool {
 }
 
 /// The values read after login, and a warning for each value that differs
-/// from what was asked or that changed by the end of the run.
-pub fn effective(history: &History, i: &Initiator) -> (BTreeMap<String, String>, Vec<String>) {
+/// from what was asked or that changed by the end of the run (a further
+/// path's values are keyed `path<N>.<key>`).
+pub fn effective(
+    history: &History,
+    i: &Initiator,
+    mp: Option<&Multipath>,
+) -> (BTreeMap<String, String>, Vec<String>) {
     let read = |when: &str| {
         history.entries.iter().find_map(|e| match &e.event {
             Event::Settings { when: w, values } if w == when => Some(values.clone()),
@@ -62,8 +72,14 @@ pub fn effective(history: &History, i: &Initiator) -> (BTreeMap<String, String>,
         return (BTreeMap::new(), Vec::new());
     };
     let mut warnings = Vec::new();
-    for (key, want, setting) in asked(i) {
-        if let Some(got) = start.get(key) {
+    let asked = asked(i, mp);
+    for (key, got) in &start {
+        let base = match key.split_once('.') {
+            Some((p, rest)) if p.starts_with("path") => rest,
+            _ => key.as_str(),
+        };
+        if let Some((_, want, setting)) = asked.iter().find(|(k, _, _)| *k == base) {
+            let want = *want;
             if !same(want, got) {
                 warnings.push(format!(
                     "the kernel used {key} = {got} where {setting} asked for {want}: \
@@ -135,7 +151,7 @@ mod tests {
             ("disk.timeout", "30"),
             ("disk.eh_timeout", "10"),
         ];
-        let (values, warnings) = effective(&history(&kv, Some(&kv)), &initiator());
+        let (values, warnings) = effective(&history(&kv, Some(&kv)), &initiator(), None);
         assert_eq!(values.len(), 6);
         assert_eq!(warnings, Vec::<String>::new());
     }
@@ -144,7 +160,7 @@ mod tests {
     fn a_timer_other_than_asked_or_rewritten_during_the_run_is_a_warning() {
         let start = [("session.recovery_tmo", "120"), ("disk.timeout", "30")];
         let end = [("session.recovery_tmo", "120"), ("disk.timeout", "60")];
-        let (_, warnings) = effective(&history(&start, Some(&end)), &initiator());
+        let (_, warnings) = effective(&history(&start, Some(&end)), &initiator(), None);
         assert_eq!(warnings.len(), 2, "{warnings:#?}");
         assert!(
             warnings[0].starts_with(
@@ -163,11 +179,11 @@ mod tests {
         let mut i = initiator();
         i.replacement_timeout = -1;
         assert!(same(-1, "-1") && same(-1, "-2147483648"));
-        let (_, warnings) = effective(&history(&[("session.recovery_tmo", "-1")], None), &i);
+        let (_, warnings) = effective(&history(&[("session.recovery_tmo", "-1")], None), &i, None);
         assert!(warnings.is_empty(), "{warnings:#?}");
         // A history from before this was recorded: nothing to say.
         assert_eq!(
-            effective(&History::default(), &i),
+            effective(&History::default(), &i, None),
             (BTreeMap::new(), Vec::new())
         );
     }

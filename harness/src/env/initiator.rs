@@ -78,12 +78,12 @@ impl Node {
         tokio::time::timeout(bound, self.node_op(&["--login"]))
             .await
             .map_err(|_| anyhow::anyhow!("the login did not end within {} s", bound.as_secs()))??;
-        Session::find(&self.iqn).await
+        Session::find(&self.iqn, &self.portal.ip().to_string()).await
     }
 
     /// Logs out if a session exists; no session is not an error.
     pub async fn logout(&self) -> Result<()> {
-        if find_session_dir(&self.iqn).is_none() {
+        if find_session_dir_at(&self.iqn, &self.portal.ip().to_string()).is_none() {
             return Ok(());
         }
         self.node_op(&["--logout"]).await.map(|_| ())
@@ -166,11 +166,12 @@ impl Session {
         out
     }
 
-    /// Waits for the session of `iqn` and its disk to appear.
-    pub async fn find(iqn: &str) -> Result<Session> {
+    /// Waits for the session of `iqn` through the portal at `addr`, and
+    /// its disk, to appear.
+    pub async fn find(iqn: &str, addr: &str) -> Result<Session> {
         let started = Instant::now();
         loop {
-            if let Some(dir) = find_session_dir(iqn) {
+            if let Some(dir) = find_session_dir_at(iqn, addr) {
                 if let Some(disk) = disk_of_session(&dir) {
                     if disk.exists() {
                         let name = dir

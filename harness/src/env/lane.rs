@@ -52,6 +52,10 @@ pub enum LaneStage {
 pub struct Lane {
     run_id: String,
     index: u8,
+    /// Which of the lane's paths this is: 0 is the lane itself (it owns the
+    /// target's namespace); a further path has its own switch, veths and
+    /// subnet, and its target end in path 0's namespace.
+    path: u8,
     /// The run's ledger, as this lane's: everything made for the lane
     /// (here, by the target, the initiator, the nemesis) is written in it.
     ledger: Ledger,
@@ -82,8 +86,33 @@ impl Lane {
     /// half-built lanes). Leaves the built part in place on success.
     #[doc(hidden)]
     pub async fn create_partial(run_id: &str, index: u8, stage: LaneStage) -> Result<Lane> {
+        Self::create_path_partial(run_id, index, 0, None, stage).await
+    }
+
+    /// Builds path `path` (1 or more) of lane `first`: a switch and a
+    /// subnet of its own, its target end in `first`'s namespace (one target,
+    /// one more portal). On failure everything it created is removed again.
+    pub async fn create_path(first: &Lane, path: u8) -> Result<Lane> {
+        let ns = first.netns.clone().context("the lane has no namespace")?;
+        Self::create_path_partial(
+            &first.run_id,
+            first.index,
+            path,
+            Some(ns),
+            LaneStage::Complete,
+        )
+        .await
+    }
+
+    async fn create_path_partial(
+        run_id: &str,
+        index: u8,
+        path: u8,
+        shared: Option<NetNs>,
+        stage: LaneStage,
+    ) -> Result<Lane> {
         check_run_id(run_id).map_err(anyhow::Error::msg)?;
-        let names = lane_names(run_id, index);
+        let names = path_names(run_id, index, path);
         let root = root_handle()?;
         // Claimed before creating anything: the subnet must be ours alone.
         let slot = claim_slot(&root, index).await?;
@@ -91,6 +120,7 @@ impl Lane {
         let mut lane = Lane {
             run_id: run_id.to_string(),
             index,
+            path,
             ledger: Ledger::of_run(run_id).lane(index),
             names,
             netns: None,
@@ -104,21 +134,33 @@ impl Lane {
             target_addr,
             slot,
         };
-        match lane.build(&root, stage).await {
+        match lane.build(&root, shared, stage).await {
             Ok(()) => Ok(lane),
             Err(e) => {
                 if let Err(ce) = lane.destroy().await {
                     tracing::warn!(lane = index, error = %ce, "cleanup after failed lane creation");
                 }
-                Err(e.context(format!("creating lane {index} of run {run_id}")))
+                let what = match path {
+                    0 => String::new(),
+                    p => format!("path {p} of "),
+                };
+                Err(e.context(format!("creating {what}lane {index} of run {run_id}")))
             }
         }
     }
 
-    async fn build(&mut self, root: &Handle, stage: LaneStage) -> Result<()> {
+    async fn build(
+        &mut self,
+        root: &Handle,
+        shared: Option<NetNs>,
+        stage: LaneStage,
+    ) -> Result<()> {
         let names = self.names.clone();
         tracing::debug!(?names, "creating lane");
-        let ns = self.make_netns(&names.netns).await?;
+        let ns = match shared {
+            Some(ns) => ns,
+            None => self.make_netns(&names.netns).await?,
+        };
         self.netns = Some(ns.clone());
         let switch = self.make_netns(&names.switch_netns).await?;
         self.switch = Some(switch.clone());
@@ -264,7 +306,12 @@ impl Lane {
         }
         self.netns = None;
         self.switch = None;
-        for ns_name in [self.names.netns.clone(), self.names.switch_netns.clone()] {
+        // A further path's target namespace is path 0's: not ours to remove.
+        let mut namespaces = vec![self.names.switch_netns.clone()];
+        if self.path == 0 {
+            namespaces.insert(0, self.names.netns.clone());
+        }
+        for ns_name in namespaces {
             match tokio::task::spawn_blocking(move || kill_and_delete_netns(&ns_name)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => errors.push(e),
@@ -273,7 +320,10 @@ impl Lane {
         }
         match errors.into_iter().next() {
             None => Ok(()),
-            Some(e) => Err(e.context(format!("destroying lane {}", self.index))),
+            Some(e) => Err(e.context(format!(
+                "destroying lane {} (path {})",
+                self.index, self.path
+            ))),
         }
     }
 
@@ -286,6 +336,10 @@ impl Lane {
     }
     pub fn index(&self) -> u8 {
         self.index
+    }
+    /// Which path of its lane this is (0: the lane itself).
+    pub fn path(&self) -> u8 {
+        self.path
     }
     /// The host-wide slot of the lane's subnet.
     pub fn slot(&self) -> u8 {

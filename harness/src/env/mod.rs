@@ -5,4 +5,5 @@
 pub mod initiator;
 pub mod lane;
 pub mod monitor;
+pub mod multipath;
 pub mod target;

@@ -66,9 +66,67 @@ impl Monitor {
         })
     }
 
+    /// The paths of a multipath lane: each path's session state (every
+    /// 20 ms) and, every 200 ms, its state in map `map` (`dmsetup status`;
+    /// paths are matched by their disk's `major:minor`). Records each
+    /// change as [`Event::Path`].
+    pub fn paths(sessions: Vec<(u8, PathBuf, String)>, map: String) -> Monitor {
+        Monitor::spawn(move |stop| {
+            let mut out = Vec::new();
+            let mut seen_session: Vec<Option<String>> = vec![None; sessions.len()];
+            let mut seen_dm: Vec<Option<String>> = vec![None; sessions.len()];
+            let mut tick = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                for (k, (path, sysfs, _)) in sessions.iter().enumerate() {
+                    let state = std::fs::read_to_string(sysfs.join("state"))
+                        .map(|s| s.trim().to_string())
+                        .unwrap_or_else(|_| "GONE".to_string());
+                    if seen_session[k].as_deref() != Some(state.as_str()) {
+                        out.push((
+                            monotonic_now(),
+                            Event::Path {
+                                path: *path,
+                                session: Some(state.clone()),
+                                dm: None,
+                            },
+                        ));
+                        seen_session[k] = Some(state);
+                    }
+                }
+                if tick.is_multiple_of(10) {
+                    let status = crate::sys::dm::tool_blocking("dmsetup", &["status", &map])
+                        .ok()
+                        .and_then(|t| crate::model::multipath::parse_map_status(t.lines().next()?));
+                    for p in status.map(|s| s.paths).unwrap_or_default() {
+                        let Some(k) = sessions.iter().position(|(_, _, dev)| *dev == p.device)
+                        else {
+                            continue;
+                        };
+                        let state = if p.active { "active" } else { "failed" };
+                        if seen_dm[k].as_deref() != Some(state) {
+                            out.push((
+                                monotonic_now(),
+                                Event::Path {
+                                    path: sessions[k].0,
+                                    session: None,
+                                    dm: Some(state.to_string()),
+                                },
+                            ));
+                            seen_dm[k] = Some(state.to_string());
+                        }
+                    }
+                }
+                tick = tick.wrapping_add(1);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            out
+        })
+    }
+
     /// Follows /dev/kmsg from now on, keeping iSCSI and SCSI lines that are
-    /// not another lane's (see [`Ours::claims`]).
-    pub fn kernel_log(ours: Ours) -> Monitor {
+    /// not another lane's (see [`Ours::claims`]; a lane of several paths
+    /// has one `Ours` per session, and a line any of them claims is kept).
+    pub fn kernel_log(ours: Vec<Ours>) -> Monitor {
         Monitor::spawn(move |stop| {
             let mut out = Vec::new();
             let Ok(mut kmsg) = std::fs::OpenOptions::new()
@@ -90,14 +148,14 @@ impl Monitor {
     }
 }
 
-fn drain_kmsg(kmsg: &mut File, buf: &mut [u8], ours: &Ours, out: &mut Vec<(f64, Event)>) {
+fn drain_kmsg(kmsg: &mut File, buf: &mut [u8], ours: &[Ours], out: &mut Vec<(f64, Event)>) {
     loop {
         // Each read returns one record; EAGAIN: none left; EPIPE: overrun.
         match kmsg.read(buf) {
             Ok(0) => return,
             Ok(n) => {
                 if let Some((t, line)) = parse_kmsg_record(&String::from_utf8_lossy(&buf[..n])) {
-                    if is_storage_line(&line) && ours.claims(&line) {
+                    if is_storage_line(&line) && ours.iter().any(|o| o.claims(&line)) {
                         out.push((t, Event::Kernel { line }));
                     }
                 }

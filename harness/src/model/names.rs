@@ -90,13 +90,26 @@ pub fn netns_prefix_for_run(run_id: &str) -> String {
 }
 
 /// Whether `name` is a lane namespace (target's, `…-<lane>`, or switch's,
-/// `…-sw<lane>`) of exactly this run (run `ab` must not match run `ab-1`'s
+/// `…-sw<lane>`, or the switch of a further path, `…-sw<lane>p<path>`) of
+/// exactly this run (run `ab` must not match run `ab-1`'s
 /// `iscsi-chaos-ab-1-0`).
 pub fn is_netns_of_run(name: &str, run_id: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
     name.strip_prefix(&netns_prefix_for_run(run_id))
-        .map(|lane| lane.strip_prefix(SWITCH_MARK).unwrap_or(lane))
-        .is_some_and(|lane| !lane.is_empty() && lane.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(|rest| match rest.strip_prefix(SWITCH_MARK) {
+            None => digits(rest),
+            Some(sw) => match sw.split_once(PATH_MARK) {
+                None => digits(sw),
+                Some((lane, path)) => digits(lane) && digits(path),
+            },
+        })
 }
+
+/// What sets the names of a lane's further paths apart (`p<path>`).
+const PATH_MARK: char = 'p';
+
+/// Most paths one lane may have (dm-multipath over them).
+pub const MAX_PATHS: u8 = 4;
 
 /// What sets a switch namespace's name apart from its lane's.
 const SWITCH_MARK: &str = "sw";
@@ -107,22 +120,35 @@ pub fn veth_prefix_for_run(run_id: &str) -> String {
 }
 
 pub fn lane_names(run_id: &str, index: u8) -> LaneNames {
+    path_names(run_id, index, 0)
+}
+
+/// The names of path `path` of lane `index`: path 0 is the lane itself;
+/// a further path has a switch and veths of its own (suffix `p<path>`) and
+/// shares the lane's target namespace.
+pub fn path_names(run_id: &str, index: u8, path: u8) -> LaneNames {
     let veth = veth_prefix_for_run(run_id);
+    let p = if path == 0 {
+        String::new()
+    } else {
+        format!("{PATH_MARK}{path}")
+    };
     LaneNames {
         netns: format!("{}{index}", netns_prefix_for_run(run_id)),
-        host_veth: format!("{veth}i{index}"),
-        target_veth: format!("{veth}t{index}"),
-        switch_netns: format!("{}{SWITCH_MARK}{index}", netns_prefix_for_run(run_id)),
-        bridge: format!("{veth}w{index}"),
-        initiator_port: format!("{veth}a{index}"),
-        target_port: format!("{veth}b{index}"),
+        host_veth: format!("{veth}i{index}{p}"),
+        target_veth: format!("{veth}t{index}{p}"),
+        switch_netns: format!("{}{SWITCH_MARK}{index}{p}", netns_prefix_for_run(run_id)),
+        bridge: format!("{veth}w{index}{p}"),
+        initiator_port: format!("{veth}a{index}{p}"),
+        target_port: format!("{veth}b{index}{p}"),
     }
 }
 
 /// Whether `name` has exactly the shape of one of our veth names
-/// (`icX` + 6 base-36 + `i`|`t`|`a`|`b` + lane number: initiator, target,
-/// and the switch's ports facing them), so cleanup can never take
-/// someone else's interface that merely starts with the same letters.
+/// (`icX` + 6 base-36 + `i`|`t`|`a`|`b` + lane number, and `p` + path
+/// number for a lane's further paths: initiator, target, and the switch's
+/// ports facing them), so cleanup can never take someone else's interface
+/// that merely starts with the same letters.
 pub fn is_our_veth_name(name: &str) -> bool {
     let Some(rest) = name.strip_prefix(VETH_PREFIX) else {
         return false;
@@ -132,13 +158,24 @@ pub fn is_our_veth_name(name: &str) -> bool {
     }
     let (tag, rest) = rest.split_at(6);
     let (side, num) = rest.split_at(1);
+    let number = |num: &str, max: u16| {
+        !num.is_empty()
+            && num.len() <= 3
+            && num.bytes().all(|b| b.is_ascii_digit())
+            && num.parse::<u16>().is_ok_and(|n| n <= max)
+    };
+    let (lane, path_ok) = match num.split_once(PATH_MARK) {
+        None => (num, true),
+        Some((lane, path)) => (
+            lane,
+            number(path, u16::from(MAX_PATHS) - 1) && !path.starts_with('0'),
+        ),
+    };
     tag.bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && matches!(side, "i" | "t" | "a" | "b")
-        && !num.is_empty()
-        && num.len() <= 3
-        && num.bytes().all(|b| b.is_ascii_digit())
-        && num.parse::<u16>().is_ok_and(|n| n <= 255)
+        && number(lane, 255)
+        && path_ok
 }
 
 /// (initiator address, target address) of lane `index`.
@@ -163,9 +200,20 @@ pub fn dm_name(run_id: &str, index: u8) -> String {
     format!("{DM_PREFIX}{run_id}-{index}{DM_SUFFIX}")
 }
 
-/// The run id in one of our dm names (`iscsi-chaos-<run>-<lane>-slow`).
+/// Suffix of our dm-multipath maps.
+pub const MP_SUFFIX: &str = "-mp";
+/// The dm-multipath map name of lane `index` of `run_id`.
+pub fn mp_name(run_id: &str, index: u8) -> String {
+    format!("{DM_PREFIX}{run_id}-{index}{MP_SUFFIX}")
+}
+
+/// The run id in one of our dm names (`iscsi-chaos-<run>-<lane>-slow`, or
+/// `-mp` for a multipath map).
 pub fn run_of_dm(name: &str) -> Option<&str> {
-    let tail = name.strip_prefix(DM_PREFIX)?.strip_suffix(DM_SUFFIX)?;
+    let rest = name.strip_prefix(DM_PREFIX)?;
+    let tail = rest
+        .strip_suffix(DM_SUFFIX)
+        .or_else(|| rest.strip_suffix(MP_SUFFIX))?;
     tail.rsplit_once('-')
         .filter(|(run, lane)| !run.is_empty() && lane.parse::<u8>().is_ok())
         .map(|(run, _)| run)
@@ -191,6 +239,36 @@ mod tests {
         assert!(n.bridge.len() <= 15);
         assert!(!is_our_veth_name(&n.bridge), "the bridge is no veth");
         assert_eq!(n.switch_netns, "iscsi-chaos-20261122-0315-abcdef-sw255");
+    }
+
+    #[test]
+    fn path_names_fit_ifnamsiz_and_are_ours() {
+        let n = path_names("20261122-0315-abcdef", 255, 3);
+        for veth in [
+            &n.host_veth,
+            &n.target_veth,
+            &n.initiator_port,
+            &n.target_port,
+        ] {
+            assert!(veth.len() <= 15, "{veth}");
+            assert!(is_our_veth_name(veth), "{veth}");
+        }
+        assert!(n.host_veth.ends_with("i255p3"));
+        assert!(n.bridge.len() <= 15);
+        assert_eq!(n.netns, lane_names("20261122-0315-abcdef", 255).netns);
+        assert_eq!(n.switch_netns, "iscsi-chaos-20261122-0315-abcdef-sw255p3");
+        assert!(is_netns_of_run(&n.switch_netns, "20261122-0315-abcdef"));
+        assert_eq!(path_names("r", 1, 0), lane_names("r", 1));
+        for bad in [
+            "icXabc123i1p0",
+            "icXabc123i1p4",
+            "icXabc123i1p",
+            "icXabc123i1p1p1",
+        ] {
+            assert!(!is_our_veth_name(bad), "{bad}");
+        }
+        assert!(!is_netns_of_run("iscsi-chaos-ab-sw1p", "ab"));
+        assert!(!is_netns_of_run("iscsi-chaos-ab-1p1", "ab"));
     }
 
     #[test]
@@ -256,5 +334,8 @@ mod tests {
         assert_eq!(run_of_dm("iscsi-chaos-x-slow"), None);
         assert_eq!(run_of_dm("vg0-root"), None);
         assert_eq!(run_of_dm("iscsi-chaos-r-1"), None);
+        let m = mp_name("20261122-0412-abc", 0);
+        assert_eq!(m, "iscsi-chaos-20261122-0412-abc-0-mp");
+        assert_eq!(run_of_dm(&m), Some("20261122-0412-abc"));
     }
 }

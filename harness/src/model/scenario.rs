@@ -58,6 +58,8 @@ pub struct Scenario {
     /// Sorted by start; never overlapping.
     pub faults: Vec<Fault>,
     pub expect: Expect,
+    /// dm-multipath's settings, for a lane of several paths.
+    pub multipath: Option<crate::model::multipath::Multipath>,
     /// A sweep's point: (axis key, value) in axis order; empty otherwise.
     pub point: Vec<(String, String)>,
 }
@@ -95,6 +97,10 @@ pub struct Lane {
     /// With `--jobs`, run with no other run beside it (it changes something
     /// host-wide, or its timing must not share the CPU).
     pub alone: bool,
+    /// Paths between the initiator and the target (1..=4): each its own
+    /// switch, subnet, portal and session; more than one makes a
+    /// dm-multipath map over them (`[multipath]`).
+    pub paths: u8,
 }
 
 /// Initiator settings, validated as open-iscsi would take them. Its `Debug`

@@ -66,6 +66,8 @@
 //! previous one's recovery (flapping faster than relogin), the target's
 //! restart time, the stall length caused by loss.
 
+pub mod multipath;
+
 use crate::model::fault::LinkEffect;
 use crate::model::{Direction, Fault, FaultKind, Run, Scenario, TargetKind};
 
@@ -731,6 +733,23 @@ fn detected_alone(t: &Timeouts, o: &Outage) -> bool {
 /// target faults as `run.target` carries them out, and their notes.
 pub fn predict_run(run: &Run) -> Prediction {
     let s = &run.scenario;
+    if s.lane.paths > 1 {
+        let outages: Vec<(Option<u8>, Outage)> = s
+            .faults
+            .iter()
+            .flat_map(|f| {
+                Outage::of_fault_on(f, run.target)
+                    .into_iter()
+                    .map(|o| (f.path, o))
+            })
+            .collect();
+        let interval = s
+            .probes
+            .iter()
+            .map(|p| p.interval_ms as f64 / 1000.0)
+            .reduce(f64::min);
+        return multipath::predict_paths(run, &outages, interval);
+    }
     let t = Timeouts::from_initiator(&s.initiator);
     let mut held = Vec::new();
     let outages: Vec<Outage> = s

@@ -21,6 +21,15 @@
 //! lun_size_mib = 64                # default 64; 1..1048576
 //! mtu = 9000                       # link MTU of both veth ends, 576..65535 (default: the kernel's 1500)
 //! alone = true                     # default false: with --jobs, no other run shares the host meanwhile
+//! paths = 2                        # default 1; 2..4: a switch, subnet, portal and session
+//!                                  # per path, and a dm-multipath map over them (runs alone)
+//!
+//! [multipath]                      # only with paths > 1; multipath-tools' defaults:
+//! polling_interval = 5             # 1..60 s between path checks
+//! path_checker = "tur"             # "tur" | "directio"
+//! no_path_retry = "fail"           # "fail" | "queue" | polls 1..1000 (N * polling_interval)
+//! fast_io_fail_tmo = 5             # 1..600 s, or "off": multipathd writes it to recovery_tmo
+//! path_grouping_policy = "multibus" # "multibus" (I/O on every path) | "failover"
 //!
 //! [initiator]                      # whole seconds, 0..86400; open-iscsi defaults 5, 5, 120
 //! noop_out_interval = 2            # 0 (with noop_out_timeout = 0) turns NOP-Outs off
@@ -39,6 +48,8 @@
 //! [[fault]]                        # any number, not overlapping
 //! kind = "blackhole"               # 100 % loss (netem)
 //! direction = "both"               # "both" | "to_target" | "to_initiator"
+//! path = 0                         # network faults on a lane of several paths:
+//!                                  # 0.. or "all" (the default)
 //! start_s = 5                      # from the start of the I/O phase
 //! duration_s = 4
 //!
@@ -170,7 +181,13 @@ pub mod files;
 pub mod iscsid_conf;
 pub mod sweep;
 
+use crate::model::action::Action;
 use crate::model::fault::{self, Value as FaultValue, MAX_PULSES};
+use crate::model::multipath::{
+    Checker, Grouping, Multipath, NoPathRetry, MAX_FAST_IO_FAIL_TMO_S, MAX_NO_PATH_RETRY,
+    MAX_POLLING_INTERVAL_S,
+};
+use crate::model::names::MAX_PATHS;
 use crate::model::settings::{self, SettingType, MAX_TIMER_S};
 use crate::model::*;
 pub use diag::{Diagnostic, LoadError};
@@ -220,6 +237,8 @@ struct RawScenario {
     fault: Vec<Spanned<RawFault>>,
     #[serde(default)]
     expect: Option<Spanned<RawExpect>>,
+    #[serde(default)]
+    multipath: Option<Spanned<RawMultipath>>,
     /// Read by [`sweep`]; a plain load takes the scenario as written.
     #[serde(default)]
     #[allow(dead_code)]
@@ -236,6 +255,23 @@ struct RawLane {
     mtu: Option<Spanned<i64>>,
     #[serde(default)]
     alone: bool,
+    #[serde(default)]
+    paths: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMultipath {
+    #[serde(default)]
+    polling_interval: Option<Spanned<i64>>,
+    #[serde(default)]
+    path_checker: Option<Spanned<String>>,
+    #[serde(default)]
+    no_path_retry: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    fast_io_fail_tmo: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    path_grouping_policy: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -520,7 +556,9 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
     };
     let probes = build_probes(ctx, raw.probe);
     let lane_mtu = lane.as_ref().map(|l| l.mtu);
-    let faults = build_faults(ctx, raw.fault, duration_s, lane_mtu);
+    let lane_paths = lane.as_ref().map(|l| l.paths);
+    let faults = build_faults(ctx, raw.fault, duration_s, lane_mtu, lane_paths);
+    let multipath = build_multipath(ctx, raw.multipath, lane_paths);
     let expect = match raw.expect {
         Some(e) => build_expect(ctx, e.into_inner()),
         None => Some(Expect::default()),
@@ -536,8 +574,121 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
         probes: probes?,
         faults: faults?,
         expect: expect?,
+        multipath: multipath?,
         point: Vec::new(),
     })
+}
+
+/// `[multipath]`: only for a lane of several paths (and such a lane gets
+/// multipath-tools' defaults without it).
+fn build_multipath(
+    ctx: &mut Ctx<'_>,
+    raw: Option<Spanned<RawMultipath>>,
+    lane_paths: Option<u8>,
+) -> Option<Option<Multipath>> {
+    let paths = lane_paths?;
+    let Some(raw) = raw else {
+        return Some((paths > 1).then(Multipath::default));
+    };
+    if paths < 2 {
+        ctx.err(
+            raw.span(),
+            "multipath",
+            "needs a lane of several paths".into(),
+            Some("set [lane] paths = 2 (or more)".into()),
+        );
+        return None;
+    }
+    let raw = raw.into_inner();
+    let mut m = Multipath::default();
+    let mut ok = true;
+    if let Some(v) = &raw.polling_interval {
+        match u32::try_from(*v.get_ref()) {
+            Ok(p) if (1..=MAX_POLLING_INTERVAL_S).contains(&p) => m.polling_interval = p,
+            _ => {
+                ctx.err(
+                    v.span(),
+                    "multipath.polling_interval",
+                    format!(
+                        "must be from 1 to {MAX_POLLING_INTERVAL_S}, got {}",
+                        v.get_ref()
+                    ),
+                    Some("seconds between path checks; multipath-tools' default is 5".into()),
+                );
+                ok = false;
+            }
+        }
+    }
+    if let Some(v) = &raw.path_checker {
+        let all = [Checker::Tur, Checker::Directio];
+        match all.iter().find(|c| c.as_str() == v.get_ref()) {
+            Some(c) => m.path_checker = *c,
+            None => {
+                let valid: Vec<&str> = all.iter().map(|c| c.as_str()).collect();
+                ctx.err(
+                    v.span(),
+                    "multipath.path_checker",
+                    format!("unknown path checker `{}`", shorten(v.get_ref())),
+                    Some(closest_hint(v.get_ref(), &valid, "path checkers")),
+                );
+                ok = false;
+            }
+        }
+    }
+    if let Some(v) = &raw.path_grouping_policy {
+        let all = [Grouping::Multibus, Grouping::Failover];
+        match all.iter().find(|c| c.as_str() == v.get_ref()) {
+            Some(c) => m.grouping = *c,
+            None => {
+                let valid: Vec<&str> = all.iter().map(|c| c.as_str()).collect();
+                ctx.err(
+                    v.span(),
+                    "multipath.path_grouping_policy",
+                    format!("unknown policy `{}`", shorten(v.get_ref())),
+                    Some(closest_hint(v.get_ref(), &valid, "policies")),
+                );
+                ok = false;
+            }
+        }
+    }
+    if let Some(v) = &raw.no_path_retry {
+        match v.get_ref() {
+            toml::Value::String(s) if s == "queue" => m.no_path_retry = NoPathRetry::Queue,
+            toml::Value::String(s) if s == "fail" => m.no_path_retry = NoPathRetry::Fail,
+            toml::Value::Integer(n) if (1..=i64::from(MAX_NO_PATH_RETRY)).contains(n) => {
+                m.no_path_retry = NoPathRetry::Polls(*n as u32)
+            }
+            other => {
+                ctx.err(
+                    v.span(),
+                    "multipath.no_path_retry",
+                    format!("must be \"queue\", \"fail\" or 1 to {MAX_NO_PATH_RETRY} polling intervals, got {other}"),
+                    Some("what I/O does with every path down: wait (queue), fail at once, or wait N checks".into()),
+                );
+                ok = false;
+            }
+        }
+    }
+    if let Some(v) = &raw.fast_io_fail_tmo {
+        match v.get_ref() {
+            toml::Value::String(s) if s == "off" => m.fast_io_fail_tmo = None,
+            toml::Value::Integer(n) if (1..=i64::from(MAX_FAST_IO_FAIL_TMO_S)).contains(n) => {
+                m.fast_io_fail_tmo = Some(*n as u32)
+            }
+            other => {
+                ctx.err(
+                    v.span(),
+                    "multipath.fast_io_fail_tmo",
+                    format!(
+                        "must be 1 to {MAX_FAST_IO_FAIL_TMO_S} seconds or \"off\", got {other}"
+                    ),
+                    Some("multipathd writes it into each session's recovery_tmo; default 5".into()),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(Some(m))
 }
 
 fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
@@ -642,11 +793,26 @@ fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
     if !ok {
         return None;
     }
+    let paths = match &raw.paths {
+        None => 1,
+        Some(v) if (1..=i64::from(MAX_PATHS)).contains(v.get_ref()) => *v.get_ref() as u8,
+        Some(v) => {
+            ctx.err(
+                v.span(),
+                "lane.paths",
+                format!("must be from 1 to {MAX_PATHS}, got {}", v.get_ref()),
+                Some("paths between initiator and target; 2 or more make a multipath map".into()),
+            );
+            return None;
+        }
+    };
     Some(Lane {
         targets,
         mtu,
         lun_size_mib: lun_size_mib?,
-        alone: raw.alone,
+        // A multipath lane starts multipathd, a host-wide daemon.
+        alone: raw.alone || paths > 1,
+        paths,
     })
 }
 
@@ -1096,7 +1262,7 @@ fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Pr
 }
 
 /// The fault table's common fields: kind, start_s, duration_s, direction.
-const FAULT_FIELDS: &[&str] = &["kind", "start_s", "duration_s", "direction"];
+const FAULT_FIELDS: &[&str] = &["kind", "start_s", "duration_s", "direction", "path"];
 
 /// A fault table's values for its kind's parser, with spans.
 fn fault_values(f: &RawFault) -> BTreeMap<String, (Range<usize>, FaultValue)> {
@@ -1183,12 +1349,83 @@ fn fault_string(
     }
 }
 
+/// A fault's `path`: `Some(None)` for every path (the default, or
+/// "all"), `Some(Some(n))` for path n; `None` after a diagnostic. Only a
+/// fault of the fabric (in a path's switch, or a host's cable) takes one,
+/// and on a lane of several paths the target's own faults that act on one
+/// portal (resets, portal, access) are not modelled yet.
+fn fault_path(
+    ctx: &mut Ctx<'_>,
+    f: &Spanned<RawFault>,
+    i: usize,
+    kind: &FaultKind,
+    lane_paths: Option<u8>,
+) -> Option<Option<u8>> {
+    let paths = lane_paths.unwrap_or(1);
+    let of_fabric = matches!(
+        kind.actions().0,
+        Action::Shape { .. }
+            | Action::SetPort { .. }
+            | Action::SetLink { .. }
+            | Action::SetPortMtu { .. }
+    );
+    let per_portal = matches!(
+        kind,
+        FaultKind::Reset(_) | FaultKind::PortalRemove(_) | FaultKind::AccessRevoke(_)
+    );
+    if paths > 1 && per_portal {
+        ctx.err(
+            field_of(f.get_ref(), "kind").map_or(f.span(), |v| v.span()),
+            &format!("fault[{i}].kind"),
+            format!(
+                "`{}` is not modelled on a lane of several paths yet",
+                kind.name()
+            ),
+            Some(
+                "use a fault of the fabric (blackhole, netem, flap, port_down, ...) with path = N"
+                    .into(),
+            ),
+        );
+        return None;
+    }
+    let Some(v) = field_of(f.get_ref(), "path") else {
+        return Some(None);
+    };
+    let field = format!("fault[{i}].path");
+    if !of_fabric {
+        ctx.err(
+            v.span(),
+            &field,
+            format!("`{}` acts on the target, not on one path", kind.name()),
+            Some("remove `path`: only faults of the fabric take one".into()),
+        );
+        return None;
+    }
+    match v.get_ref() {
+        toml::Value::String(s) if s == "all" => Some(None),
+        toml::Value::Integer(n) if (0..i64::from(paths)).contains(n) => Some(Some(*n as u8)),
+        other => {
+            ctx.err(
+                v.span(),
+                &field,
+                format!(
+                    "must be \"all\" or a path from 0 to {}, got {other}",
+                    paths - 1
+                ),
+                Some(format!("the lane has {paths} path(s) ([lane] paths)")),
+            );
+            None
+        }
+    }
+}
+
 fn build_faults(
     ctx: &mut Ctx<'_>,
     raw: Vec<Spanned<RawFault>>,
     scenario_duration: Option<f64>,
     // `None`: the lane did not parse (no cross-check); `Some(None)`: default MTU.
     lane_mtu: Option<Option<u32>>,
+    lane_paths: Option<u8>,
 ) -> Option<Vec<Fault>> {
     let mut ok = true;
     // (fault, span of start_s, span of kind) for the overlap check.
@@ -1297,11 +1534,16 @@ fn build_faults(
             ok = false;
             continue;
         };
+        let Some(path) = fault_path(ctx, f, i, &kind, lane_paths) else {
+            ok = false;
+            continue;
+        };
         let fault = Fault {
             index: i,
             kind,
             start_s,
             duration_s,
+            path,
         };
         if let Some(total) = scenario_duration {
             if fault.end_s() > total + 1e-9 {

@@ -15,6 +15,8 @@ pub struct Step {
     pub phase: FaultPhase,
     pub kind: &'static str,
     pub action: Action,
+    /// The lane's path it acts on (`None`: every path).
+    pub path: Option<u8>,
 }
 
 /// The timeline of a scenario's faults, in time order: a begin and an end
@@ -34,6 +36,7 @@ pub fn plan(faults: &[Fault]) -> Vec<Step> {
                     phase,
                     kind: f.kind.name(),
                     action,
+                    path: f.path,
                 });
             }
         }

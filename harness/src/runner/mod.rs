@@ -27,6 +27,7 @@ use crate::check::{self, Verdict};
 use crate::env::initiator::{Node, Session};
 use crate::env::lane::Lane;
 use crate::env::monitor::Monitor;
+use crate::env::multipath::MultipathMap;
 use crate::env::target::slow_store::SlowStore;
 use crate::env::target::{InitiatorAllow, LunSpec, StopMode, Target, Unsupported};
 use crate::history::{Effect, Event, FaultPhase, History};
@@ -80,6 +81,14 @@ impl RunContext {
 /// phase.
 pub type PhaseSender = tokio::sync::mpsc::UnboundedSender<(String, Phase)>;
 
+/// A further path of a lane (path 1 or more).
+struct ExtraPath {
+    lane: Lane,
+    nemesis: Option<Nemesis>,
+    node: Option<Node>,
+    session: Option<Session>,
+}
+
 /// Everything a run created, torn down in reverse order of creation.
 #[derive(Default)]
 struct Setup {
@@ -90,6 +99,11 @@ struct Setup {
     node: Option<Node>,
     session: Option<Session>,
     nemesis: Option<Nemesis>,
+    /// A lane of several paths: paths 1.. (their switches and subnets),
+    /// each one's nemesis, node record and session, and the map over all
+    /// the sessions' disks.
+    paths: Vec<ExtraPath>,
+    map: Option<MultipathMap>,
     /// The undo steps of faults in place now (begun, not yet ended), in
     /// the order they began: the wind-down carries them out, newest first.
     in_place: Vec<Step>,
@@ -142,6 +156,60 @@ impl Setup {
         // iscsiadm itself.
         let login_bound = Duration::from_secs(run.scenario.initiator.login_wait_s() + 15);
         setup.session = Some(node.login(login_bound).await.context("logging in")?);
+        if run.scenario.lane.paths > 1 {
+            Self::create_paths(ctx, planned, setup, login_bound).await?;
+        }
+        Ok(())
+    }
+
+    /// Paths 1.. of a multipath lane (each a switch, a subnet, a portal of
+    /// the one target, a node record and a session), then the map.
+    async fn create_paths(
+        ctx: &RunContext,
+        planned: &PlannedRun,
+        setup: &mut Setup,
+        login_bound: Duration,
+    ) -> Result<()> {
+        let run = &planned.run;
+        let settings = run.scenario.initiator.iscsiadm_settings();
+        for p in 1..run.scenario.lane.paths {
+            let first = setup.lane.as_ref().context("no lane")?;
+            let lane = Lane::create_path(first, p)
+                .await
+                .with_context(|| format!("creating path {p}"))?;
+            setup.paths.push(ExtraPath {
+                lane,
+                nemesis: None,
+                node: None,
+                session: None,
+            });
+            let path = setup.paths.last_mut().context("no path")?;
+            let target = setup.target.as_mut().context("no target")?;
+            let addr = target
+                .add_portal(&path.lane)
+                .await
+                .with_context(|| format!("the target's portal on path {p}"))?;
+            path.nemesis = Some(Nemesis::new(&path.lane, addr)?);
+            let iqn = target.portal().iqn.clone();
+            let node = Node::create(path.lane.ledger(), &iqn, addr, &settings).await?;
+            let node = path.node.insert(node);
+            path.session = Some(
+                node.login(login_bound)
+                    .await
+                    .with_context(|| format!("logging in on path {p}"))?,
+            );
+        }
+        let mut disks = vec![setup.session.as_ref().context("no session")?.disk.clone()];
+        for path in &setup.paths {
+            disks.push(path.session.as_ref().context("no session")?.disk.clone());
+        }
+        let lane = setup.lane.as_ref().context("no lane")?;
+        let mp = run.scenario.multipath.unwrap_or_default();
+        setup.map = Some(
+            MultipathMap::create(lane.ledger(), &ctx.run_id, planned.lane, &mp, &disks)
+                .await
+                .context("the multipath map")?,
+        );
         Ok(())
     }
 
@@ -158,7 +226,24 @@ impl Setup {
         if let Some(nemesis) = self.nemesis.as_mut() {
             note(nemesis.clear_all());
         }
+        for path in &mut self.paths {
+            if let Some(nemesis) = path.nemesis.as_mut() {
+                note(nemesis.clear_all());
+            }
+            path.nemesis = None;
+        }
         self.nemesis = None;
+        // The map before its paths' sessions.
+        if let Some(mut map) = self.map.take() {
+            note(map.teardown().await);
+        }
+        for path in &mut self.paths {
+            path.session = None;
+            if let Some(node) = path.node.take() {
+                note(node.logout().await);
+                note(node.delete().await);
+            }
+        }
         self.session = None;
         if let Some(node) = self.node.take() {
             note(node.logout().await);
@@ -170,6 +255,10 @@ impl Setup {
         // After the target let go of it, before the lane.
         if let Some(mut store) = self.store.take() {
             note(store.teardown().await);
+        }
+        // Further paths before the lane whose namespace they share.
+        while let Some(mut path) = self.paths.pop() {
+            note(path.lane.destroy().await);
         }
         if let Some(mut lane) = self.lane.take() {
             note(lane.destroy().await);
@@ -344,12 +433,38 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> R
         .first()
         .context("the scenario has no probe")?;
     let mut history = History::default();
-    settings_now(&mut history, &session, "after_login");
-    let names = session.kernel_names(setup.node.as_ref().context("no node record")?);
+    settings_now(&mut history, setup, "after_login");
+    let mut names = vec![session.kernel_names(setup.node.as_ref().context("no node record")?)];
+    for path in &setup.paths {
+        if let (Some(s), Some(n)) = (&path.session, &path.node) {
+            names.push(s.kernel_names(n));
+        }
+    }
     let kernel = Monitor::kernel_log(names);
     let state = Monitor::session_state(session.sysfs.clone());
-
-    let mut child = spawn_probe(ctx, run, &session, probe.interval_ms).await?;
+    let paths = match &setup.map {
+        Some(map) => {
+            history.push(
+                monotonic_now(),
+                Event::Note {
+                    text: format!(
+                        "multipath map {} (WWID {}) over {} paths; multipathd's config:\n{}",
+                        map.name,
+                        map.wwid,
+                        setup.paths.len() + 1,
+                        map.shown_config().await
+                    ),
+                },
+            );
+            Some(Monitor::paths(path_devices(setup), map.name.clone()))
+        }
+        None => None,
+    };
+    let device = match &setup.map {
+        Some(map) => ProbeDevice::Map(map.device.clone()),
+        None => ProbeDevice::Session(&session),
+    };
+    let mut child = spawn_probe(ctx, run, device, probe.interval_ms).await?;
     let ledger = setup.lane.as_ref().context("no lane")?.ledger();
     if let Err(e) = ledger.record_process("blkprobe", child.id(), Vec::new()) {
         let _ = child.kill().await;
@@ -382,10 +497,16 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> R
     while let Ok((t, ev)) = rx.try_recv() {
         history.push(t, probe_event(&probe.name, ev));
     }
-    for (t, ev) in kernel.finish().into_iter().chain(state.finish()) {
+    let path_events = paths.map(Monitor::finish).unwrap_or_default();
+    for (t, ev) in kernel
+        .finish()
+        .into_iter()
+        .chain(state.finish())
+        .chain(path_events)
+    {
         history.push(t, ev);
     }
-    settings_now(&mut history, &session, "at_end");
+    settings_now(&mut history, setup, "at_end");
     history.sort();
     let result = result.map_err(|e| match e.downcast_ref::<ProbeHung>() {
         Some(hung) => anyhow::anyhow!(hung_report(hung, &ending, &history, &probe.name)),
@@ -398,15 +519,59 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, setup: &mut Setup) -> R
     result.map(|()| history)
 }
 
-/// Records the timers the kernel uses for `session` now.
-fn settings_now(history: &mut History, session: &Session, when: &str) {
+/// Records the timers the kernel uses for the run's session(s) now: path
+/// 0's as they are, a further path's keys prefixed `path<N>.`.
+fn settings_now(history: &mut History, setup: &Setup, when: &str) {
+    let mut values = setup
+        .session
+        .as_ref()
+        .map(Session::effective_settings)
+        .unwrap_or_default();
+    for (k, path) in setup.paths.iter().enumerate() {
+        if let Some(session) = &path.session {
+            for (key, v) in session.effective_settings() {
+                values.insert(format!("path{}.{key}", k + 1), v);
+            }
+        }
+    }
     history.push(
         monotonic_now(),
         Event::Settings {
             when: when.to_string(),
-            values: session.effective_settings(),
+            values,
         },
     );
+}
+
+/// Each path's (number, session sysfs folder, disk `major:minor`), for the
+/// path monitor.
+fn path_devices(setup: &Setup) -> Vec<(u8, PathBuf, String)> {
+    let sessions = setup
+        .session
+        .iter()
+        .chain(setup.paths.iter().filter_map(|p| p.session.as_ref()));
+    sessions
+        .enumerate()
+        .map(|(k, s)| {
+            let dev = s
+                .disk
+                .file_name()
+                .and_then(|d| {
+                    std::fs::read_to_string(Path::new("/sys/block").join(d).join("dev")).ok()
+                })
+                .map(|t| t.trim().to_string())
+                .unwrap_or_default();
+            (k as u8, s.sysfs.clone(), dev)
+        })
+        .collect()
+}
+
+/// What the probe does its I/O on: a session's disk (checked to be that
+/// session's by the probe), or a multipath map (checked against the
+/// sessions' disks when it was made).
+enum ProbeDevice<'a> {
+    Session(&'a Session),
+    Map(PathBuf),
 }
 
 fn probe_event(name: &str, event: ProbeEvent) -> Event {
@@ -419,7 +584,7 @@ fn probe_event(name: &str, event: ProbeEvent) -> Event {
 async fn spawn_probe(
     ctx: &RunContext,
     run: &Run,
-    session: &Session,
+    device: ProbeDevice<'_>,
     interval_ms: u64,
 ) -> Result<Child> {
     let mut cmd = tokio::process::Command::new(&ctx.probe_binary);
@@ -427,15 +592,19 @@ async fn spawn_probe(
     // this name.
     cmd.arg0(PROBE_NAME);
     cmd.env(crate::sys::cmd::MARKER_VAR, &ctx.run_id);
-    cmd.arg("--device")
-        .arg(&session.disk)
-        .args(["--interval-ms", &interval_ms.to_string()])
+    match device {
+        ProbeDevice::Session(session) => cmd
+            .arg("--device")
+            .arg(&session.disk)
+            .args(["--expect-session", &session.name]),
+        ProbeDevice::Map(map) => cmd.arg("--device").arg(map),
+    };
+    cmd.args(["--interval-ms", &interval_ms.to_string()])
         .args(["--duration-s", &run.scenario.duration_s.to_string()])
         .args([
             "--verify-deadline-s",
             &run.scenario.expect.verify_deadline_s().to_string(),
         ])
-        .args(["--expect-session", &session.name])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -721,6 +890,46 @@ fn hung_report(hung: &ProbeHung, ending: &Ending, history: &History, probe: &str
     format!("{hung}; {last_op}; {released}; {records} probe records kept")
 }
 
+/// A side's name in evidence: as it is on path 0, `side@path<N>` beyond.
+fn on_path(side: &str, path: u8) -> String {
+    match path {
+        0 => side.to_string(),
+        p => format!("{side}@path{p}"),
+    }
+}
+
+impl Setup {
+    /// The nemeses of path `path` (`None`: every path), with their path.
+    fn nemeses(&mut self, path: Option<u8>) -> Vec<(u8, &mut Nemesis)> {
+        let first = self.nemesis.as_mut().map(|n| (0u8, n));
+        let more = self
+            .paths
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(k, p)| p.nemesis.as_mut().map(|n| (k as u8 + 1, n)));
+        first
+            .into_iter()
+            .chain(more)
+            .filter(|(p, _)| path.is_none_or(|want| want == *p))
+            .collect()
+    }
+
+    /// The lanes (switch and cable) of path `path` (`None`: every path).
+    fn lanes(&self, path: Option<u8>) -> Vec<(u8, &Lane)> {
+        let first = self.lane.as_ref().map(|l| (0u8, l));
+        let more = self
+            .paths
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (k as u8 + 1, &p.lane));
+        first
+            .into_iter()
+            .chain(more)
+            .filter(|(p, _)| path.is_none_or(|want| want == *p))
+            .collect()
+    }
+}
+
 /// Carries out one fault step: qdiscs through the nemesis, target actions
 /// on the target. Records what proves the step happened: the qdisc's
 /// counters before it is removed, the target's pids.
@@ -737,25 +946,27 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
     };
     match &step.action {
         Action::Shape { direction, qdisc } => {
-            let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
-            nemesis.shape(*direction, qdisc)?;
+            for (_, nemesis) in setup.nemeses(step.path) {
+                nemesis.shape(*direction, qdisc)?;
+            }
         }
         Action::Clear { direction } => {
-            let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
-            for (side, st) in nemesis.shaped_stats(*direction) {
-                history.push(
-                    monotonic_now(),
-                    Event::Qdisc {
-                        step: step.fault,
-                        side: side.to_string(),
-                        kind: st.kind,
-                        packets: st.packets,
-                        bytes: st.bytes,
-                        drops: u64::from(st.drops),
-                    },
-                );
+            for (p, nemesis) in setup.nemeses(step.path) {
+                for (side, st) in nemesis.shaped_stats(*direction) {
+                    history.push(
+                        monotonic_now(),
+                        Event::Qdisc {
+                            step: step.fault,
+                            side: on_path(side, p),
+                            kind: st.kind,
+                            packets: st.packets,
+                            bytes: st.bytes,
+                            drops: u64::from(st.drops),
+                        },
+                    );
+                }
+                nemesis.clear(*direction)?;
             }
-            nemesis.clear(*direction)?;
         }
         Action::Firewall { rule } => {
             let nemesis = setup.nemesis.as_mut().context("no nemesis")?;
@@ -823,45 +1034,48 @@ async fn apply(setup: &mut Setup, step: &nemesis::Step, history: &mut History) -
             );
         }
         Action::SetLink { end, up } => {
-            let lane = setup.lane.as_ref().context("no lane")?;
-            let oper = lane
-                .set_end_up(*end, *up)
-                .await
-                .with_context(|| format!("setting the {} end of the link", end.as_str()))?;
-            effect(
-                history,
-                Effect::Link {
-                    end: end.as_str().to_string(),
-                    up: *up,
-                    oper,
-                },
-            );
+            for (p, lane) in setup.lanes(step.path) {
+                let oper = lane
+                    .set_end_up(*end, *up)
+                    .await
+                    .with_context(|| format!("setting the {} end of the link", end.as_str()))?;
+                effect(
+                    history,
+                    Effect::Link {
+                        end: on_path(end.as_str(), p),
+                        up: *up,
+                        oper,
+                    },
+                );
+            }
         }
         Action::SetPortMtu { mtu } => {
-            let lane = setup.lane.as_ref().context("no lane")?;
-            // Read first: at the end of the fault, the drops during it.
-            let (a, b) = lane.port_rx_dropped().await?;
-            let mtu = mtu.unwrap_or(lane.mtu());
-            lane.set_port_mtu(mtu).await?;
-            effect(
-                history,
-                Effect::PortMtu {
-                    mtu,
-                    rx_dropped: [a, b],
-                },
-            );
+            for (_, lane) in setup.lanes(step.path) {
+                // Read first: at the end of the fault, the drops during it.
+                let (a, b) = lane.port_rx_dropped().await?;
+                let mtu = mtu.unwrap_or(lane.mtu());
+                lane.set_port_mtu(mtu).await?;
+                effect(
+                    history,
+                    Effect::PortMtu {
+                        mtu,
+                        rx_dropped: [a, b],
+                    },
+                );
+            }
         }
         Action::SetPort { side, forwarding } => {
-            let lane = setup.lane.as_ref().context("no lane")?;
-            let state = lane.set_port_forwarding(*side, *forwarding).await?;
-            effect(
-                history,
-                Effect::Port {
-                    port: side.as_str().to_string(),
-                    forwarding: *forwarding,
-                    state,
-                },
-            );
+            for (p, lane) in setup.lanes(step.path) {
+                let state = lane.set_port_forwarding(*side, *forwarding).await?;
+                effect(
+                    history,
+                    Effect::Port {
+                        port: on_path(side.as_str(), p),
+                        forwarding: *forwarding,
+                        state,
+                    },
+                );
+            }
         }
         Action::SetStoreDelay { ms } => {
             let store = setup.store.as_mut().context("no slow store")?;

@@ -44,8 +44,13 @@ pub fn on_path(name: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Removes dm device `name` (nothing may hold it open).
+/// Removes dm device `name` (nothing may hold it open). A multipath map
+/// is told to fail its queued I/O first (else a probe blocked on it holds
+/// it open for ever).
 pub async fn remove_dm(name: &str) -> Result<()> {
+    if name.ends_with(crate::model::names::MP_SUFFIX) {
+        let _ = tool("dmsetup", &["message", name, "0", "fail_if_no_path"]).await;
+    }
     tool("dmsetup", &["remove", "--retry", "--noudevsync", name])
         .await
         .map(drop)

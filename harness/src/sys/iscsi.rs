@@ -180,6 +180,24 @@ pub fn sessions() -> Vec<(PathBuf, String)> {
         .collect()
 }
 
+/// The target address a session's connection was made to (its
+/// connection's `persistent_address`), if sysfs shows one.
+pub fn session_target_addr(dir: &Path) -> Option<String> {
+    let n = session_id_of(dir)?;
+    let conn = format!("/sys/class/iscsi_connection/connection{n}:0/persistent_address");
+    std::fs::read_to_string(conn)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// The session to target `iqn` through the portal at `addr` (a lane with
+/// several paths has one session per portal, all to the same IQN).
+pub fn find_session_dir_at(iqn: &str, addr: &str) -> Option<PathBuf> {
+    sessions().into_iter().find_map(|(dir, name)| {
+        (name == iqn && session_target_addr(&dir).as_deref() == Some(addr)).then_some(dir)
+    })
+}
+
 pub fn find_session_dir(iqn: &str) -> Option<PathBuf> {
     sessions()
         .into_iter()

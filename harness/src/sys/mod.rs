@@ -8,6 +8,7 @@ pub mod dm;
 pub mod ethtool;
 pub mod iscsi;
 pub mod link;
+pub mod mpath;
 pub mod netns;
 pub mod nft;
 pub mod tc;

@@ -338,7 +338,10 @@ impl LioTarget {
     /// The portal, made from a thread in the lane's namespace: LIO listens
     /// in the namespace of the process that makes it.
     fn make_portal(&mut self) -> Result<()> {
-        let np = self.np_path();
+        self.make_np(self.np_path())
+    }
+
+    fn make_np(&mut self, np: PathBuf) -> Result<()> {
         self.record(&np)?;
         let made = self
             .netns
@@ -347,6 +350,16 @@ impl LioTarget {
         made.map_err(|e| io_ctx(e, "mkdir (in the lane's namespace)", &np))?;
         self.made.push(Made::Dir(np));
         Ok(())
+    }
+
+    /// One more network portal, at `addr` (a further path of the lane),
+    /// made from a thread in the lane's namespace like the first.
+    pub async fn add_portal(&mut self, addr: SocketAddrV4) -> Result<()> {
+        if self.dir.is_none() {
+            bail!("target was torn down");
+        }
+        let np = self.tpg.join("np").join(addr.to_string());
+        blocking(|| self.make_np(np))
     }
 
     /// Remove or restore the network portal (a nemesis action: without it

@@ -110,6 +110,17 @@ impl Target {
         }
     }
 
+    /// One more portal, on path `path` of the lane (its own subnet): the
+    /// same target, LUN and access, one more address to log in through.
+    pub async fn add_portal(&mut self, path: &Lane) -> Result<SocketAddrV4> {
+        let addr = SocketAddrV4::new(path.target_addr(), crate::env::lane::ISCSI_PORT);
+        match self {
+            Target::Tgt(t) => t.add_portal(addr, path.initiator_addr()).await?,
+            Target::Lio(t) => t.add_portal(addr).await?,
+        }
+        Ok(addr)
+    }
+
     /// Remove (false) or restore (true) the target's network portal (a
     /// nemesis action). Returns what was done, for the history.
     pub async fn set_portal(&mut self, present: bool) -> Result<String> {

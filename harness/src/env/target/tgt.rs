@@ -14,7 +14,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -54,6 +54,9 @@ pub struct TgtTarget {
     child: Option<Child>,
     /// The lane's ledger: each tgtd we start is written in it.
     ledger: Ledger,
+    /// The portals of the lane's further paths, with the initiator
+    /// address each one admits (set up again with every tgtd started).
+    more_portals: Vec<(SocketAddrV4, Ipv4Addr)>,
 }
 
 fn lock_path(port: u16) -> PathBuf {
@@ -138,6 +141,7 @@ impl TgtTarget {
             log,
             child: None,
             ledger: lane.ledger().clone(),
+            more_portals: Vec::new(),
         };
         if let Err(e) = t.start_process().await {
             let _ = t.teardown().await;
@@ -299,6 +303,31 @@ impl TgtTarget {
             &["--initiator-address", &self.allow_arg()],
         )
         .await?;
+        for (addr, initiator) in self.more_portals.clone() {
+            self.configure_portal(addr, initiator).await?;
+        }
+        Ok(())
+    }
+
+    /// One more portal, at `addr`, admitting `initiator` (a further path
+    /// of the lane, from the initiator's address on that path's subnet).
+    pub async fn add_portal(&mut self, addr: SocketAddrV4, initiator: Ipv4Addr) -> Result<()> {
+        self.configure_portal(addr, initiator).await?;
+        self.more_portals.push((addr, initiator));
+        Ok(())
+    }
+
+    async fn configure_portal(&self, addr: SocketAddrV4, initiator: Ipv4Addr) -> Result<()> {
+        let param = format!("portal={addr}");
+        self.tgtadm(&[
+            "--lld", "iscsi", "--mode", "portal", "--op", "new", "--param", &param,
+        ])
+        .await?;
+        if let InitiatorAllow::Address(_) = self.spec.allow {
+            let allow = initiator.to_string();
+            self.on_target("target", "bind", &["--initiator-address", &allow])
+                .await?;
+        }
         Ok(())
     }
 

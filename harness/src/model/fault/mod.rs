@@ -252,6 +252,8 @@ pub struct Fault {
     /// Seconds from the start of the I/O phase.
     pub start_s: f64,
     pub duration_s: f64,
+    /// The lane's path it breaks (`None`: every path).
+    pub path: Option<u8>,
 }
 
 impl Fault {
@@ -265,6 +267,9 @@ impl Fault {
         let p = self.kind.kind().parameters();
         if !p.is_empty() {
             label.push_str(&format!(", {p}"));
+        }
+        if let Some(path) = self.path {
+            label.push_str(&format!(", path {path}"));
         }
         label
     }
@@ -388,6 +393,7 @@ mod tests {
             .into(),
             start_s: 0.0,
             duration_s: 1e6,
+            path: None,
         };
         assert!(f.pulse_count() > MAX_PULSES);
         assert_eq!(f.pulses().len(), MAX_PULSES);

@@ -1,0 +1,251 @@
+//! The oracle for a lane of several paths under dm-multipath.
+//!
+//! multipathd writes `fast_io_fail_tmo` (F) into every session's
+//! recovery_tmo, so a path's session fails its I/O F after the outage is
+//! detected, whatever replacement_timeout asked; dm-mpath then fails the
+//! path itself (`fail_path` on the I/O error, not waiting for the checker)
+//! and resubmits the I/O on another path.
+//!
+//! - Some paths down, one left: no error. The probe's one operation in
+//!   flight on a dead path (multibus spreads I/O over all paths) waits for
+//!   detection + F: that is the stall. Failover grouping keeps I/O on one
+//!   path; a loss of the other stalls nothing, so the stall's low end is 0.
+//! - Every path down: the last path fails at detection + F (the
+//!   single-path model with R = F). Then `fail`: EIO at once; `no_path_retry
+//!   N`: multipathd counts `N * polling_interval + 1` ticks of a second and
+//!   then fails queued I/O; `queue`: no error, I/O resumes once a path is
+//!   back (relogin, as for one path that never times out) and the checker
+//!   saw it (up to one polling interval, plus a tick).
+//!
+//! Rough: the ticks of no_path_retry are multipathd's one-second checker
+//! loop (±1 s); an outage ending near a boundary is called borderline.
+
+use super::{predict, timer_slack_s, Outage, Prediction, Timeouts, Window, TOLERANCE_S};
+use crate::model::multipath::{Grouping, Multipath, NoPathRetry};
+use crate::model::{Run, Scenario};
+
+/// The prediction for `run`, whose lane has several paths; `outages` of
+/// each fault in the scenario's order, with the fault's path.
+pub fn predict_paths(run: &Run, outages: &[(Option<u8>, Outage)], gap: Option<f64>) -> Prediction {
+    let s: &Scenario = &run.scenario;
+    let mp = s.multipath.unwrap_or_default();
+    let asked = s.initiator.replacement_timeout;
+    let f = mp.effective_recovery_tmo(asked) as f64;
+    let mut t = Timeouts::from_initiator(&s.initiator);
+    t.replacement_timeout = f;
+    let mut p = predict(&t, &[], gap);
+    p.notes.clear();
+    p.notes.push(format!(
+        "{} paths, multipath {}: multipathd sets each session's recovery_tmo to {} (asked: replacement_timeout {asked})",
+        s.lane.paths,
+        describe(&mp),
+        fmt_tmo(f),
+    ));
+    let paths = s.lane.paths;
+    let mut first_error: Option<(f64, f64)> = None;
+    let mut stall: Option<Window> = None;
+    let first_start = outages.first().map_or(0.0, |(_, o)| o.start_s);
+    for (path, o) in outages {
+        let all_down = path.is_none() || paths == 1;
+        let single = predict(&t, std::slice::from_ref(o), gap);
+        p.borderline |= single.borderline;
+        if p.detection_s.is_none() {
+            p.detection_s = single.detection_s;
+        }
+        // When the last (or this) path's session fails its I/O: the
+        // single-path error time with R = F.
+        let fails_at = single.first_error_s;
+        if !all_down {
+            let w = match (fails_at, single.detection_s) {
+                (Some(e), Some(d)) => {
+                    p.notes.push(format!(
+                        "outage at {:.1} s on path {}: the path fails at {:.1} s (detection {:.1}-{:.1} s + {}), I/O moves to the other path(s): no error",
+                        o.start_s,
+                        path.unwrap_or(0),
+                        e,
+                        d.lo,
+                        d.hi,
+                        fmt_tmo(f)
+                    ));
+                    Window {
+                        lo: d.lo + f,
+                        hi: d.hi + f + timer_slack_s(f) + 0.5,
+                    }
+                }
+                _ => {
+                    p.notes.push(format!(
+                        "outage at {:.1} s on path {}: over before the path fails: stalls as one path would",
+                        o.start_s,
+                        path.unwrap_or(0)
+                    ));
+                    single.max_stall_s.unwrap_or(Window::at(o.duration_s))
+                }
+            };
+            let w = match mp.grouping {
+                Grouping::Multibus => w,
+                // The lost path may not be the one carrying I/O.
+                Grouping::Failover => Window { lo: 0.0, hi: w.hi },
+            };
+            stall = Some(widest(stall, w));
+            continue;
+        }
+        let Some(e) = fails_at else {
+            // Every path back before any fails: as one path.
+            if let Some(w) = single.max_stall_s {
+                stall = Some(widest(stall, w));
+            }
+            p.notes.push(format!(
+                "outage at {:.1} s on every path: over before the paths fail: no error",
+                o.start_s
+            ));
+            continue;
+        };
+        let offset = o.start_s - first_start;
+        // The paths' own return (relogin) and the checker's reinstatement.
+        let mut never = t;
+        never.replacement_timeout = -1.0;
+        let back = predict(&never, std::slice::from_ref(o), gap)
+            .max_stall_s
+            .map(|w| Window {
+                lo: w.lo,
+                hi: w.hi + f64::from(mp.polling_interval) + 1.0,
+            });
+        match mp.no_path_retry {
+            NoPathRetry::Fail => {
+                p.notes.push(format!(
+                    "every path down at {:.1} s: the last path fails at {e:.1} s; no_path_retry fail: EIO then",
+                    o.start_s
+                ));
+                first_error.get_or_insert((offset + e, single.tolerance_s));
+            }
+            NoPathRetry::Polls(n) => {
+                // N polls and a tick, counted in multipathd's 1 s loop: up
+                // to a second more (centred).
+                let wait = f64::from(n) * f64::from(mp.polling_interval) + 1.0;
+                let eio = e + wait + 0.5;
+                let back_hi = back.map_or(f64::INFINITY, |w| w.hi);
+                let back_lo = back.map_or(f64::INFINITY, |w| w.lo);
+                if back_hi < eio - TOLERANCE_S {
+                    p.notes.push(format!(
+                        "every path down: the last path fails at {e:.1} s, a path is back by {back_hi:.1} s, before no_path_retry {n} x {} s + 1 ends at {eio:.1} s: no error",
+                        mp.polling_interval
+                    ));
+                    if let Some(w) = back {
+                        stall = Some(widest(stall, w));
+                    }
+                } else {
+                    if back_lo < eio + TOLERANCE_S {
+                        p.borderline = true;
+                    }
+                    p.notes.push(format!(
+                        "every path down: the last path fails at {e:.1} s; no_path_retry {n}: queueing ends {n} x {} s + 1 later: EIO at {eio:.1} s (multipathd's 1 s ticks)",
+                        mp.polling_interval
+                    ));
+                    first_error.get_or_insert((offset + eio, TOLERANCE_S));
+                }
+            }
+            NoPathRetry::Queue => {
+                p.notes.push(format!(
+                    "every path down: the last path fails at {e:.1} s; no_path_retry queue: I/O waits for a path: no error"
+                ));
+                if let Some(w) = back {
+                    stall = Some(widest(stall, w));
+                }
+            }
+        }
+    }
+    if let Some((e, tol)) = first_error {
+        p.first_error_s = Some(e);
+        p.tolerance_s = tol;
+    }
+    p.max_stall_s = stall;
+    p
+}
+
+fn widest(a: Option<Window>, b: Window) -> Window {
+    match a {
+        None => b,
+        Some(a) => Window {
+            lo: a.lo.max(b.lo),
+            hi: a.hi.max(b.hi),
+        },
+    }
+}
+
+fn fmt_tmo(f: f64) -> String {
+    format!("{f:.0} s")
+}
+
+fn describe(mp: &Multipath) -> String {
+    format!(
+        "{}, polling {} s, no_path_retry {}, fast_io_fail_tmo {}",
+        mp.grouping.as_str(),
+        mp.polling_interval,
+        mp.no_path_retry.as_config(),
+        mp.fast_io_fail_tmo
+            .map_or("off".to_string(), |f| format!("{f} s"))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TargetKind;
+
+    fn run_of(text: &str) -> Run {
+        let s = Scenario::parse(text, "mp.toml").expect("scenario parses");
+        Run {
+            scenario: s,
+            target: TargetKind::Lio,
+        }
+    }
+
+    fn scenario(multipath: &str, fault: &str) -> String {
+        format!(
+            "version = 1\nduration_s = 40\n[lane]\ntarget = \"lio\"\npaths = 2\n\
+             [initiator]\nnoop_out_interval = 2\nnoop_out_timeout = 2\nreplacement_timeout = 120\n\
+             [multipath]\npolling_interval = 2\nfast_io_fail_tmo = 5\n{multipath}\n\
+             [[fault]]\nkind = \"blackhole\"\nstart_s = 5\nduration_s = 25\n{fault}\n"
+        )
+    }
+
+    #[test]
+    fn one_path_down_stalls_for_detection_plus_fast_io_fail_and_never_errs() {
+        let p =
+            crate::oracle::predict_run(&run_of(&scenario("no_path_retry = \"fail\"", "path = 0")));
+        assert_eq!(p.first_error_s, None, "{p:#?}");
+        let w = p.max_stall_s.unwrap();
+        // Busy link: detection 2 + 2 s, then recovery_tmo 5 s.
+        assert!(
+            (w.lo - 9.0).abs() < 0.1 && w.hi > 9.0 && w.hi < 10.5,
+            "{w:?}"
+        );
+        assert!(p.notes[0].contains("recovery_tmo to 5 s (asked: replacement_timeout 120)"));
+    }
+
+    #[test]
+    fn all_paths_down_follows_no_path_retry() {
+        let fail = crate::oracle::predict_run(&run_of(&scenario("no_path_retry = \"fail\"", "")));
+        let e = fail.first_error_s.unwrap();
+        assert!((e - 9.0).abs() < 0.5, "{fail:#?}");
+        let retry = crate::oracle::predict_run(&run_of(&scenario("no_path_retry = 3", "")));
+        let r = retry.first_error_s.unwrap();
+        // 3 polls of 2 s, plus multipathd's tick.
+        assert!((r - e - 7.5).abs() < 0.01, "{retry:#?}");
+        let queue = crate::oracle::predict_run(&run_of(&scenario("no_path_retry = \"queue\"", "")));
+        assert_eq!(queue.first_error_s, None);
+        let w = queue.max_stall_s.unwrap();
+        assert!(w.lo >= 25.0 && w.hi > w.lo, "{w:?}");
+        for p in [&fail, &retry, &queue] {
+            assert_eq!(p.insane(), None);
+        }
+    }
+
+    #[test]
+    fn a_path_back_before_the_retries_end_rides_through() {
+        let short =
+            scenario("no_path_retry = 30", "").replace("duration_s = 25", "duration_s = 12");
+        let p = crate::oracle::predict_run(&run_of(&short));
+        assert_eq!(p.first_error_s, None, "{p:#?}");
+    }
+}
