@@ -16,7 +16,9 @@ use tokio::process::Child;
 
 use crate::env::target::Unsupported;
 use crate::ledger::{Ledger, Object, WorkFolder};
-use crate::model::multipath::{parse_map_status, wwid_of_sysfs, MapStatus, Multipath};
+use crate::model::multipath::{
+    parse_map_status, wwid_of_sysfs, wwid_of_vpd83, MapStatus, Multipath,
+};
 use crate::model::names::mp_name;
 use crate::sys::mpath;
 
@@ -24,6 +26,38 @@ use crate::sys::mpath;
 const START_BOUND: Duration = Duration::from_secs(15);
 const MAP_BOUND: Duration = Duration::from_secs(30);
 const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// multipath's WWID of `disk`: sysfs `wwid`, else VPD page 0x83 (the
+/// kernel may fill them in a moment after the disk appears), else udev's
+/// `scsi_id` (what multipath reads through udev elsewhere).
+async fn wwid_of(disk: &str) -> Result<String> {
+    let started = Instant::now();
+    loop {
+        let raw = mpath::sysfs_wwid(disk);
+        let found = raw
+            .as_deref()
+            .and_then(wwid_of_sysfs)
+            .or_else(|| mpath::vpd_pg83(disk).as_deref().and_then(wwid_of_vpd83));
+        if let Some(w) = found {
+            return Ok(w);
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            let dev = format!("/dev/{disk}");
+            let id = crate::sys::dm::tool(
+                "/lib/udev/scsi_id",
+                &["--whitelisted", "--replace-whitespace", "--device", &dev],
+            )
+            .await;
+            return match id {
+                Ok(w) if !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric()) => Ok(w),
+                other => bail!(
+                    "{disk}: no WWID multipath can take (sysfs wwid {raw:?}, no VPD page 0x83, scsi_id: {other:?})"
+                ),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 pub struct MultipathMap {
     /// The map's name (our marker: `iscsi-chaos-<run>-<lane>-mp`).
@@ -59,12 +93,13 @@ impl MultipathMap {
             .iter()
             .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();
+        // multipathd needs the kernel's multipath target.
+        crate::sys::dm::tool("modprobe", &["dm_multipath"])
+            .await
+            .context("loading dm_multipath")?;
         let mut wwids = Vec::new();
         for disk in &names {
-            let raw = mpath::sysfs_wwid(disk).with_context(|| format!("no wwid for {disk}"))?;
-            let wwid = wwid_of_sysfs(&raw)
-                .with_context(|| format!("{disk}: a WWID multipath cannot take: {raw:?}"))?;
-            wwids.push(wwid);
+            wwids.push(wwid_of(disk).await?);
         }
         wwids.dedup();
         let [wwid] = wwids.as_slice() else {

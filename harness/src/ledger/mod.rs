@@ -35,7 +35,7 @@ use crate::sys::netns::NetNs;
 
 /// Programs the harness starts; a recorded process is killed only if it is
 /// still the same process (pid and start time) and runs one of these.
-const OUR_PROGRAMS: [&str; 3] = ["tgtd", "blkprobe", "iscsid"];
+const OUR_PROGRAMS: [&str; 4] = ["tgtd", "blkprobe", "iscsid", "multipathd"];
 /// Folders where tgtd leaves its control socket and lock.
 const TGTD_RUN_DIRS: [&str; 2] = ["/var/run/tgtd", "/run/tgtd"];
 

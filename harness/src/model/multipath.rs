@@ -165,6 +165,44 @@ pub fn wwid_of_sysfs(sysfs_wwid: &str) -> Option<String> {
     ok.then(|| format!("{digit}{}", rest.to_ascii_lowercase()))
 }
 
+/// multipath's WWID from a disk's VPD page 0x83 (sysfs `device/vpd_pg83`,
+/// raw): the logical unit's best designator, NAA first (as `3` + hex),
+/// then EUI-64 (`2` + hex) (libmultipath `parse_vpd_pg83`, binary
+/// designators only).
+pub fn wwid_of_vpd83(page: &[u8]) -> Option<String> {
+    if page.len() < 4 || page[1] != 0x83 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([page[2], page[3]]));
+    let body = page.get(4..4 + len.min(page.len() - 4))?;
+    let mut best: Option<(u8, String)> = None;
+    let mut at = 0;
+    while at + 4 <= body.len() {
+        let code_set = body[at] & 0x0f;
+        let association = (body[at + 1] >> 4) & 0x03;
+        let kind = body[at + 1] & 0x0f;
+        let dlen = usize::from(body[at + 3]);
+        let Some(id) = body.get(at + 4..at + 4 + dlen) else {
+            break;
+        };
+        at += 4 + dlen;
+        // Binary designators of the logical unit itself.
+        if association != 0 || code_set != 1 || id.is_empty() {
+            continue;
+        }
+        let (rank, digit) = match kind {
+            3 => (2, '3'),
+            2 => (1, '2'),
+            _ => continue,
+        };
+        if best.as_ref().is_none_or(|(r, _)| rank > *r) {
+            let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+            best = Some((rank, format!("{digit}{hex}")));
+        }
+    }
+    best.map(|(_, w)| w)
+}
+
 /// One path of a multipath map as the dm table's status shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathStatus {
@@ -287,6 +325,19 @@ mod tests {
         assert_eq!(wwid_of_sysfs("t10.IET     VIRTUAL-DISK"), None);
         assert_eq!(wwid_of_sysfs("naa.xyz"), None);
         assert_eq!(wwid_of_sysfs("naa."), None);
+    }
+
+    #[test]
+    fn vpd_page_83_gives_the_naa_designator() {
+        // A T10 vendor id (ASCII, type 1), then an NAA (binary, type 3).
+        let mut page = vec![0x00, 0x83, 0x00, 0x00];
+        page.extend([0x02, 0x01, 0x00, 0x04, b'L', b'I', b'O', b' ']);
+        page.extend([0x01, 0x03, 0x00, 0x04, 0x60, 0x01, 0x40, 0x5a]);
+        let n = (page.len() - 4) as u16;
+        page[2..4].copy_from_slice(&n.to_be_bytes());
+        assert_eq!(wwid_of_vpd83(&page).as_deref(), Some("36001405a"));
+        assert_eq!(wwid_of_vpd83(&page[..6]), None);
+        assert_eq!(wwid_of_vpd83(&[0, 0x80, 0, 0]), None);
     }
 
     #[test]

@@ -160,3 +160,8 @@ pub fn sysfs_wwid(disk: &str) -> Option<String> {
         .ok()
         .map(|s| s.trim().to_string())
 }
+
+/// A SCSI disk's VPD page 0x83 as the kernel cached it (raw bytes).
+pub fn vpd_pg83(disk: &str) -> Option<Vec<u8>> {
+    std::fs::read(Path::new("/sys/block").join(disk).join("device/vpd_pg83")).ok()
+}
