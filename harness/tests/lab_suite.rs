@@ -347,6 +347,58 @@ fn sigkill_mid_outage_then_cleanup_restores_the_host_lio() {
     sigkill_mid_outage_then_cleanup("lio");
 }
 
+/// A multipath run killed mid-outage leaves its map (multipathd dies with
+/// the harness), its further path's switch and veths and both sessions;
+/// `cleanup` removes them all through the ledger.
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn sigkill_mid_multipath_outage_then_cleanup_restores_the_host() {
+    let _ = *ISCSID_BEFORE;
+    let out = tempfile::tempdir().unwrap();
+    let scenario = workspace().join("scenarios/multipath/one-path-blackholed.toml");
+    let mut child = Command::new(HARNESS)
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !(sh("dmsetup table 2>/dev/null").contains(" multipath ")
+        && qdiscs_everywhere().contains("netem"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the multipath run never reached its outage"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nix_kill(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    let left = leftovers();
+    assert!(
+        left.iter().any(|l| l.starts_with("dm device")),
+        "a killed multipath run should leave its map: {left:#?}"
+    );
+    let ledger = sh("cat /run/iscsi-chaos/runs/*/ledger.jsonl");
+    for kind in ["dm_device", "process", "session", "veth"] {
+        assert!(
+            ledger.contains(&format!("\"kind\":\"{kind}\"")),
+            "no {kind} in the ledger: {ledger}"
+        );
+    }
+    let cleanup = Command::new(HARNESS).arg("cleanup").output().unwrap();
+    assert!(cleanup.status.success());
+    let said = String::from_utf8_lossy(&cleanup.stdout);
+    assert!(said.contains("dm device"), "cleanup said: {said}");
+    assert!(
+        !sh("dmsetup table 2>/dev/null").contains(" multipath "),
+        "a multipath map is left"
+    );
+    assert_nothing_left("a killed multipath run followed by cleanup");
+}
+
 /// A run killed while its slow store is slow leaves the dm-delay device and
 /// its loop device behind; `cleanup` removes them (after the target that
 /// held them) with everything else.

@@ -285,6 +285,13 @@ impl LioTarget {
         }
         write_attr(&self.device.join("enable"), "1")?;
         self.made.push(Made::DeviceEnabled);
+        // A unit serial of ours: LIO builds the LUN's NAA designator (VPD
+        // page 0x83, the WWID multipath goes by) from it and reports none
+        // without it.
+        write_attr(
+            &self.device.join("wwn/vpd_unit_serial"),
+            &unit_serial(&self.device),
+        )?;
         if stage == LioStage::DeviceEnabled {
             return Ok(());
         }
@@ -545,6 +552,15 @@ impl LioTarget {
         }
         Ok(())
     }
+}
+
+/// A unit serial for the LIO device at `device` (32 hex digits from its
+/// configfs path, which carries the run id and lane: unique on the host).
+fn unit_serial(device: &Path) -> String {
+    let text = device.to_string_lossy();
+    let a = crate::model::names::run_hash(&text);
+    let b = crate::model::names::run_hash(&format!("{text}/serial"));
+    format!("{a:016x}{b:016x}")
 }
 
 /// Undo one object; one already gone counts as done.
