@@ -2247,6 +2247,58 @@ max_stall_s = 8
         d.into_iter().next().unwrap()
     }
 
+    /// GOOD on two paths under multipath, with `extra` appended.
+    fn two_paths(extra: &str) -> String {
+        format!(
+            "{}{extra}",
+            GOOD.replace("lun_size_mib = 32", "lun_size_mib = 32\npaths = 2")
+        )
+    }
+
+    #[test]
+    fn a_lane_of_two_paths_gets_multipath_and_per_path_faults() {
+        let text = two_paths("[multipath]\nno_path_retry = 3\nfast_io_fail_tmo = \"off\"\n")
+            .replace("direction = \"to_target\"", "direction = \"to_target\"\npath = 1");
+        let s = Scenario::parse(&text, "scenarios/x.toml").unwrap();
+        assert_eq!(s.lane.paths, 2);
+        assert!(s.lane.alone, "multipathd is host-wide: such a run goes alone");
+        let mp = s.multipath.unwrap();
+        assert_eq!(mp.no_path_retry, crate::model::multipath::NoPathRetry::Polls(3));
+        assert_eq!(mp.fast_io_fail_tmo, None);
+        assert_eq!(s.faults[0].path, Some(1));
+        assert_eq!(s.faults[1].path, None);
+        assert!(s.faults[0].label().ends_with(", path 1"));
+        // Without the table: multipath-tools' defaults.
+        let s = Scenario::parse(&two_paths(""), "scenarios/x.toml").unwrap();
+        assert_eq!(s.multipath, Some(crate::model::multipath::Multipath::default()));
+    }
+
+    #[test]
+    fn bad_paths_and_multipath_keys_are_named() {
+        let d = one(&GOOD.replace("lun_size_mib = 32", "lun_size_mib = 32\npaths = 5"));
+        assert_eq!((d.field.as_str(), d.line), ("lane.paths", 9), "{d}");
+        let d = one(&format!("{GOOD}[multipath]\npolling_interval = 2\n"));
+        assert_eq!(d.field, "multipath", "{d}");
+        assert!(d.message.contains("several paths"), "{d}");
+        let d = one(&two_paths("[multipath]\nno_path_retry = \"sometimes\"\n"));
+        assert_eq!(d.field, "multipath.no_path_retry", "{d}");
+        let d = one(&two_paths("[multipath]\npath_checker = \"tru\"\n"));
+        assert!(d.hint.as_deref().unwrap_or("").contains("tur"), "{d}");
+        let d = one(&two_paths("[multipath]\npolling_interval = 0\n"));
+        assert_eq!(d.field, "multipath.polling_interval", "{d}");
+        let d = one(&two_paths("").replace("direction = \"to_target\"", "path = 2"));
+        assert_eq!(d.field, "fault[1].path", "{d}");
+        assert!(d.message.contains("from 0 to 1"), "{d}");
+        let d = one(&two_paths(
+            "[[fault]]\nkind = \"target_stop\"\npath = 0\nstart_s = 20\nduration_s = 2\n",
+        ));
+        assert_eq!(d.field, "fault[2].path", "{d}");
+        let d = one(&two_paths(
+            "[[fault]]\nkind = \"reset\"\nstart_s = 20\nduration_s = 1\n",
+        ));
+        assert_eq!(d.field, "fault[2].kind", "{d}");
+    }
+
     #[test]
     fn parses_a_full_scenario() {
         let s = Scenario::parse(GOOD, "scenarios/outage/short.toml").unwrap();
