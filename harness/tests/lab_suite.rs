@@ -396,7 +396,12 @@ fn sigkill_mid_multipath_outage_then_cleanup_restores_the_host() {
         !sh("dmsetup table 2>/dev/null").contains(" multipath "),
         "a multipath map is left"
     );
-    assert_nothing_left("a killed multipath run followed by cleanup");
+    let left = leftovers();
+    assert!(
+        left.is_empty(),
+        "a killed multipath run followed by cleanup left behind: {left:#?}; cleanup said: {said}; {}",
+        String::from_utf8_lossy(&cleanup.stderr)
+    );
 }
 
 /// A run killed while its slow store is slow leaves the dm-delay device and

@@ -75,7 +75,7 @@ impl Node {
         self.ledger.record(Object::Session {
             iqn: self.iqn.clone(),
         })?;
-        tokio::time::timeout(bound, self.node_op(&["--login"]))
+        tokio::time::timeout(bound, login_node(&self.iqn, &self.portal_arg()))
             .await
             .map_err(|_| anyhow::anyhow!("the login did not end within {} s", bound.as_secs()))??;
         Session::find(&self.iqn, &self.portal.ip().to_string()).await

@@ -560,6 +560,7 @@ impl Ledger {
         let pending = self.pending();
         let mut sweep = Sweep::default();
         let mut iscsid = None;
+        let mut busy = Vec::new();
         for object in pending.iter().rev() {
             if !object.is_ours() {
                 sweep.failed.push(format!(
@@ -573,6 +574,9 @@ impl Ledger {
             }
             match object.remove(&mut iscsid).await {
                 Ok(()) => sweep.removed.push(object.describe()),
+                // A folder a dying process still holds (a daemon's mount
+                // namespace over it) is tried again once processes ended.
+                Err(e) if matches!(object, Object::Folder { .. }) => busy.push((object, e)),
                 Err(e) => sweep.failed.push(format!("{}: {e:#}", object.describe())),
             }
         }
@@ -584,6 +588,15 @@ impl Ledger {
                         .failed
                         .push(format!("process {program} ({}) did not end", id.pid));
                 }
+            }
+        }
+        for (object, first) in busy {
+            match object.remove(&mut iscsid).await {
+                Ok(()) => sweep.removed.push(object.describe()),
+                Err(e) => sweep.failed.push(format!(
+                    "{}: {e:#} (first try: {first:#})",
+                    object.describe()
+                )),
             }
         }
         if let Some(d) = iscsid {

@@ -20,6 +20,8 @@ pub const PROGRESS_ENV: &str = "ISCSI_CHAOS_PROGRESS";
 struct Suite {
     /// Each run's expected duration (plan order).
     expected: Vec<f64>,
+    /// Whether it runs alone (its time is not shared with other lanes).
+    alone: Vec<bool>,
     /// Runs that started: when, and their phase; `None` once finished.
     running: Vec<Option<(Instant, Phase)>>,
     /// Each run's place in the order runs started (1-based; 0: not yet).
@@ -32,23 +34,30 @@ struct Suite {
 
 /// Seconds of the suite still to go: the expected work not yet done
 /// (a running run counts what it has used of its expectation, never more),
-/// spread over `jobs` lanes.
+/// spread over `jobs` lanes, but for runs that go `alone`, one after
+/// another.
 pub fn remaining_s(
     expected: &[f64],
+    alone: &[bool],
     finished: &[bool],
     elapsed: &[Option<f64>],
     jobs: usize,
 ) -> f64 {
-    let mut left = 0.0;
+    let (mut shared, mut by_itself) = (0.0, 0.0);
     for (i, &e) in expected.iter().enumerate() {
         if finished.get(i).copied().unwrap_or(false) {
             continue;
         }
         let used = elapsed.get(i).copied().flatten().unwrap_or(0.0);
         // A run past its expectation still has a little to go.
-        left += (e - used).max(e * 0.05);
+        let left = (e - used).max(e * 0.05);
+        if alone.get(i).copied().unwrap_or(false) {
+            by_itself += left;
+        } else {
+            shared += left;
+        }
     }
-    left / jobs.max(1) as f64
+    shared / jobs.max(1) as f64 + by_itself
 }
 
 /// `1m05s`, `42s`.
@@ -68,7 +77,13 @@ impl Suite {
             .iter()
             .map(|r| r.map(|(t, _)| now.duration_since(t).as_secs_f64()))
             .collect();
-        remaining_s(&self.expected, &self.finished, &elapsed, self.jobs)
+        remaining_s(
+            &self.expected,
+            &self.alone,
+            &self.finished,
+            &elapsed,
+            self.jobs,
+        )
     }
 
     fn done(&self) -> usize {
@@ -178,6 +193,7 @@ impl<W: Write> Reporter for Progress<W> {
             RunEvent::SuiteStarted { runs, jobs, why } => {
                 self.suite = Suite {
                     expected: runs.iter().map(expected_s).collect(),
+                    alone: runs.iter().map(|r| r.alone).collect(),
                     running: vec![None; runs.len()],
                     ordinal: vec![0; runs.len()],
                     started_runs: 0,
@@ -335,13 +351,23 @@ mod tests {
         // Two 100 s runs and one of 40 s on two lanes: one done, one half way.
         let left = remaining_s(
             &[100.0, 100.0, 40.0],
+            &[false; 3],
             &[true, false, false],
             &[None, Some(50.0), None],
             2,
         );
         assert_eq!(left, (50.0 + 40.0) / 2.0);
+        // Runs that go alone (multipath, resets) take their whole time.
+        let left = remaining_s(
+            &[100.0, 60.0, 60.0],
+            &[false, true, true],
+            &[false; 3],
+            &[None; 3],
+            2,
+        );
+        assert_eq!(left, 100.0 / 2.0 + 120.0);
         // A run over its expectation is nearly done, not negative.
-        let late = remaining_s(&[100.0], &[false], &[Some(300.0)], 1);
+        let late = remaining_s(&[100.0], &[false], &[false], &[Some(300.0)], 1);
         assert_eq!(late, 5.0);
         assert_eq!(duration(65.4), "1m05s");
         assert_eq!(duration(42.0), "42s");
