@@ -2258,19 +2258,31 @@ max_stall_s = 8
     #[test]
     fn a_lane_of_two_paths_gets_multipath_and_per_path_faults() {
         let text = two_paths("[multipath]\nno_path_retry = 3\nfast_io_fail_tmo = \"off\"\n")
-            .replace("direction = \"to_target\"", "direction = \"to_target\"\npath = 1");
+            .replace(
+                "direction = \"to_target\"",
+                "direction = \"to_target\"\npath = 1",
+            );
         let s = Scenario::parse(&text, "scenarios/x.toml").unwrap();
         assert_eq!(s.lane.paths, 2);
-        assert!(s.lane.alone, "multipathd is host-wide: such a run goes alone");
+        assert!(
+            s.lane.alone,
+            "multipathd is host-wide: such a run goes alone"
+        );
         let mp = s.multipath.unwrap();
-        assert_eq!(mp.no_path_retry, crate::model::multipath::NoPathRetry::Polls(3));
+        assert_eq!(
+            mp.no_path_retry,
+            crate::model::multipath::NoPathRetry::Polls(3)
+        );
         assert_eq!(mp.fast_io_fail_tmo, None);
         assert_eq!(s.faults[0].path, Some(1));
         assert_eq!(s.faults[1].path, None);
         assert!(s.faults[0].label().ends_with(", path 1"));
         // Without the table: multipath-tools' defaults.
         let s = Scenario::parse(&two_paths(""), "scenarios/x.toml").unwrap();
-        assert_eq!(s.multipath, Some(crate::model::multipath::Multipath::default()));
+        assert_eq!(
+            s.multipath,
+            Some(crate::model::multipath::Multipath::default())
+        );
     }
 
     #[test]
