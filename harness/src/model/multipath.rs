@@ -70,7 +70,7 @@ impl Checker {
 }
 
 /// A scenario's `[multipath]` table.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Multipath {
     /// Seconds between path checks (multipath-tools' default 5).
     pub polling_interval: u32,
@@ -80,6 +80,24 @@ pub struct Multipath {
     /// session keeps iscsid's replacement_timeout).
     pub fast_io_fail_tmo: Option<u32>,
     pub grouping: Grouping,
+    /// The map's `features` (`"1 retain_attached_hw_handler"`), as
+    /// multipath.conf takes them; queueing is `no_path_retry`'s (which
+    /// multipath-tools lets win over `queue_if_no_path` here).
+    pub features: Option<String>,
+}
+
+/// Whether `f` is a multipath `features` value: a count, then that many
+/// words of letters, digits and `_`.
+pub fn valid_features(f: &str) -> bool {
+    let mut words = f.split_whitespace();
+    let Some(n) = words.next().and_then(|n| n.parse::<usize>().ok()) else {
+        return false;
+    };
+    let rest: Vec<&str> = words.collect();
+    rest.len() == n
+        && rest
+            .iter()
+            .all(|w| w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 /// multipath-tools' defaults: polling 5 s, fast_io_fail 5 s, no queueing.
@@ -91,6 +109,7 @@ impl Default for Multipath {
             no_path_retry: NoPathRetry::Fail,
             fast_io_fail_tmo: Some(5),
             grouping: Grouping::Multibus,
+            features: None,
         }
     }
 }
@@ -139,6 +158,9 @@ impl Multipath {
         let _ = writeln!(c, "\tfailback immediate");
         let _ = writeln!(c, "\tno_path_retry {}", self.no_path_retry.as_config());
         let _ = writeln!(c, "\tfast_io_fail_tmo {fast}");
+        if let Some(f) = &self.features {
+            let _ = writeln!(c, "\tfeatures \"{f}\"");
+        }
         let _ = writeln!(c, "}}");
         let _ = writeln!(
             c,
@@ -313,6 +335,23 @@ mod tests {
         assert_eq!(c.matches('{').count(), c.matches('}').count());
         assert_eq!(m.effective_recovery_tmo(120), 120);
         assert_eq!(Multipath::default().effective_recovery_tmo(120), 5);
+    }
+
+    #[test]
+    fn features_are_a_count_and_words() {
+        assert!(valid_features("0"));
+        assert!(valid_features("1 queue_if_no_path"));
+        assert!(valid_features("2 pg_init_retries 50"));
+        assert!(!valid_features("2 queue_if_no_path"));
+        assert!(!valid_features("1 \"x\""));
+        assert!(!valid_features("queue_if_no_path"));
+        let m = Multipath {
+            features: Some("1 retain_attached_hw_handler".into()),
+            ..Multipath::default()
+        };
+        assert!(m
+            .config("3a", "m")
+            .contains("\tfeatures \"1 retain_attached_hw_handler\"\n"));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::model::{Run, Scenario};
 /// each fault in the scenario's order, with the fault's path.
 pub fn predict_paths(run: &Run, outages: &[(Option<u8>, Outage)], gap: Option<f64>) -> Prediction {
     let s: &Scenario = &run.scenario;
-    let mp = s.multipath.unwrap_or_default();
+    let mp = s.multipath.clone().unwrap_or_default();
     let asked = s.initiator.replacement_timeout;
     let f = mp.effective_recovery_tmo(asked) as f64;
     let mut t = Timeouts::from_initiator(&s.initiator);

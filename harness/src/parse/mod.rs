@@ -30,6 +30,7 @@
 //! no_path_retry = "fail"           # "fail" | "queue" | polls 1..1000 (N * polling_interval)
 //! fast_io_fail_tmo = 5             # 1..600 s, or "off": multipathd writes it to recovery_tmo
 //! path_grouping_policy = "multibus" # "multibus" (I/O on every path) | "failover"
+//! features = "0"                   # the map's features: a count, then that many words
 //!
 //! [initiator]                      # whole seconds, 0..86400; open-iscsi defaults 5, 5, 120
 //! noop_out_interval = 2            # 0 (with noop_out_timeout = 0) turns NOP-Outs off
@@ -272,6 +273,8 @@ struct RawMultipath {
     fast_io_fail_tmo: Option<Spanned<toml::Value>>,
     #[serde(default)]
     path_grouping_policy: Option<Spanned<String>>,
+    #[serde(default)]
+    features: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -686,6 +689,19 @@ fn build_multipath(
                 );
                 ok = false;
             }
+        }
+    }
+    if let Some(v) = &raw.features {
+        if crate::model::multipath::valid_features(v.get_ref()) {
+            m.features = Some(v.get_ref().clone());
+        } else {
+            ctx.err(
+                v.span(),
+                "multipath.features",
+                format!("not a features list: {:?}", shorten(v.get_ref())),
+                Some("a count, then that many words: \"1 retain_attached_hw_handler\"; queueing is no_path_retry's".into()),
+            );
+            ok = false;
         }
     }
     ok.then_some(Some(m))
@@ -2296,6 +2312,10 @@ max_stall_s = 8
         assert_eq!(d.field, "multipath.no_path_retry", "{d}");
         let d = one(&two_paths("[multipath]\npath_checker = \"tru\"\n"));
         assert!(d.hint.as_deref().unwrap_or("").contains("tur"), "{d}");
+        let d = one(&two_paths(
+            "[multipath]\nfeatures = \"2 queue_if_no_path\"\n",
+        ));
+        assert_eq!(d.field, "multipath.features", "{d}");
         let d = one(&two_paths("[multipath]\npolling_interval = 0\n"));
         assert_eq!(d.field, "multipath.polling_interval", "{d}");
         let d = one(&two_paths("").replace("direction = \"to_target\"", "path = 2"));

@@ -204,7 +204,7 @@ impl Setup {
             disks.push(path.session.as_ref().context("no session")?.disk.clone());
         }
         let lane = setup.lane.as_ref().context("no lane")?;
-        let mp = run.scenario.multipath.unwrap_or_default();
+        let mp = run.scenario.multipath.clone().unwrap_or_default();
         setup.map = Some(
             MultipathMap::create(lane.ledger(), &ctx.run_id, planned.lane, &mp, &disks)
                 .await
