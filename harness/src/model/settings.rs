@@ -281,7 +281,7 @@ pub const REFUSED: &[Refusal] = &[
     },
     Refusal {
         key: "node.session.nr_sessions",
-        why: "a run has exactly one session on its lane",
+        why: "a run has exactly one session per portal (one per path of its lane)",
     },
     Refusal {
         key: "node.name",
