@@ -582,6 +582,28 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
     })
 }
 
+/// The value of `all` named by `v`, or a diagnostic at `v` naming the
+/// closest of them.
+fn one_of<T: Copy>(
+    ctx: &mut Ctx<'_>,
+    v: &Spanned<String>,
+    field: &str,
+    all: &[(&str, T)],
+    plural: &str,
+) -> Option<T> {
+    if let Some((_, t)) = all.iter().find(|(name, _)| *name == v.get_ref()) {
+        return Some(*t);
+    }
+    let valid: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
+    ctx.err(
+        v.span(),
+        field,
+        format!("unknown value `{}`", shorten(v.get_ref())),
+        Some(closest_hint(v.get_ref(), &valid, plural)),
+    );
+    None
+}
+
 /// `[multipath]`: only for a lane of several paths (and such a lane gets
 /// multipath-tools' defaults without it).
 fn build_multipath(
@@ -623,35 +645,17 @@ fn build_multipath(
         }
     }
     if let Some(v) = &raw.path_checker {
-        let all = [Checker::Tur, Checker::Directio];
-        match all.iter().find(|c| c.as_str() == v.get_ref()) {
-            Some(c) => m.path_checker = *c,
-            None => {
-                let valid: Vec<&str> = all.iter().map(|c| c.as_str()).collect();
-                ctx.err(
-                    v.span(),
-                    "multipath.path_checker",
-                    format!("unknown path checker `{}`", shorten(v.get_ref())),
-                    Some(closest_hint(v.get_ref(), &valid, "path checkers")),
-                );
-                ok = false;
-            }
+        let all = [Checker::Tur, Checker::Directio].map(|c| (c.as_str(), c));
+        match one_of(ctx, v, "multipath.path_checker", &all, "path checkers") {
+            Some(c) => m.path_checker = c,
+            None => ok = false,
         }
     }
     if let Some(v) = &raw.path_grouping_policy {
-        let all = [Grouping::Multibus, Grouping::Failover];
-        match all.iter().find(|c| c.as_str() == v.get_ref()) {
-            Some(c) => m.grouping = *c,
-            None => {
-                let valid: Vec<&str> = all.iter().map(|c| c.as_str()).collect();
-                ctx.err(
-                    v.span(),
-                    "multipath.path_grouping_policy",
-                    format!("unknown policy `{}`", shorten(v.get_ref())),
-                    Some(closest_hint(v.get_ref(), &valid, "policies")),
-                );
-                ok = false;
-            }
+        let all = [Grouping::Multibus, Grouping::Failover].map(|g| (g.as_str(), g));
+        match one_of(ctx, v, "multipath.path_grouping_policy", &all, "policies") {
+            Some(g) => m.grouping = g,
+            None => ok = false,
         }
     }
     if let Some(v) = &raw.no_path_retry {
@@ -2312,6 +2316,11 @@ max_stall_s = 8
         assert_eq!(d.field, "multipath.no_path_retry", "{d}");
         let d = one(&two_paths("[multipath]\npath_checker = \"tru\"\n"));
         assert!(d.hint.as_deref().unwrap_or("").contains("tur"), "{d}");
+        let d = one(&two_paths(
+            "[multipath]\npath_grouping_policy = \"multbus\"\n",
+        ));
+        assert_eq!(d.field, "multipath.path_grouping_policy", "{d}");
+        assert!(d.hint.as_deref().unwrap_or("").contains("multibus"), "{d}");
         let d = one(&two_paths(
             "[multipath]\nfeatures = \"2 queue_if_no_path\"\n",
         ));
