@@ -22,7 +22,8 @@
 //! mtu = 9000                       # link MTU of both veth ends, 576..65535 (default: the kernel's 1500)
 //! alone = true                     # default false: with --jobs, no other run shares the host meanwhile
 //! paths = 2                        # default 1; 2..4: a switch, subnet, portal and session
-//!                                  # per path, and a dm-multipath map over them (runs alone)
+//!                                  # per path, and a dm-multipath map over them (one such run
+//!                                  # at a time: multipathd is host-wide; other runs go beside it)
 //!
 //! [multipath]                      # only with paths > 1; multipath-tools' defaults:
 //! polling_interval = 5             # 1..60 s between path checks
@@ -830,8 +831,7 @@ fn build_lane(ctx: &mut Ctx<'_>, raw: RawLane) -> Option<Lane> {
         targets,
         mtu,
         lun_size_mib: lun_size_mib?,
-        // A multipath lane starts multipathd, a host-wide daemon.
-        alone: raw.alone || paths > 1,
+        alone: raw.alone,
         paths,
     })
 }
@@ -2285,8 +2285,8 @@ max_stall_s = 8
         let s = Scenario::parse(&text, "scenarios/x.toml").unwrap();
         assert_eq!(s.lane.paths, 2);
         assert!(
-            s.lane.alone,
-            "multipathd is host-wide: such a run goes alone"
+            !s.lane.alone,
+            "a multipath run shares the host (it holds multipathd, see plan::exclusive)"
         );
         let mp = s.multipath.unwrap();
         assert_eq!(

@@ -32,6 +32,20 @@ pub struct PlannedRun {
     pub prediction: Prediction,
     /// Runs with no other run beside it (see [`crate::model::Lane::alone`]).
     pub alone: bool,
+    /// A host-wide thing it needs for itself: no other run holding the same
+    /// runs beside it, other runs may (see [`exclusive`]).
+    pub holds: Option<Exclusive>,
+}
+
+/// Something one run at a time may have on a host, while runs that do not
+/// need it share the host with that run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exclusive {
+    /// multipathd: one per host (its control socket's name is compiled in),
+    /// and a run's daemon carries that run's multipath.conf. It manages only
+    /// the run's own map (every other WWID is blacklisted), so single-path
+    /// lanes run beside it.
+    Multipathd,
 }
 
 impl PlannedRun {
@@ -43,6 +57,7 @@ impl PlannedRun {
             steps: steps::plan(&run.scenario.faults),
             prediction: oracle::predict_run(&run),
             alone: must_run_alone(&run),
+            holds: exclusive(&run),
             run,
         }
     }
@@ -67,6 +82,12 @@ pub fn must_run_alone(run: &Run) -> bool {
             .faults
             .iter()
             .any(|f| f.kind.needs().contains(&crate::model::needs::NFT))
+}
+
+/// What `run` needs for itself on the host: multipathd for a lane of
+/// several paths.
+pub fn exclusive(run: &Run) -> Option<Exclusive> {
+    (run.scenario.lane.paths > 1).then_some(Exclusive::Multipathd)
 }
 
 /// Every run of `scenarios`, in order: one per target of each scenario,
@@ -126,5 +147,15 @@ mod tests {
         let blackhole =
             format!("{base}[[fault]]\nkind = \"blackhole\"\nstart_s = 5\nduration_s = 2\n");
         assert!(!plan(&blackhole)[0].alone);
+    }
+
+    #[test]
+    fn a_multipath_lane_holds_multipathd_but_shares_the_host() {
+        let plan = |text: &str| suite(&[Scenario::parse(text, "a.toml").unwrap()]);
+        let base = "version = 1\nduration_s = 20\n[lane]\ntarget = \"tgt\"\n";
+        assert_eq!(plan(base)[0].holds, None);
+        let mp = plan(&format!("{base}paths = 2\n"));
+        assert_eq!(mp[0].holds, Some(Exclusive::Multipathd));
+        assert!(!mp[0].alone);
     }
 }

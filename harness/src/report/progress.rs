@@ -357,7 +357,7 @@ mod tests {
             2,
         );
         assert_eq!(left, (50.0 + 40.0) / 2.0);
-        // Runs that go alone (multipath, resets) take their whole time.
+        // Runs that go alone (resets) take their whole time.
         let left = remaining_s(
             &[100.0, 60.0, 60.0],
             &[false, true, true],

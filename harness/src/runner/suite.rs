@@ -58,13 +58,15 @@ fn choose_jobs(cpus: usize, available_mib: Option<u64>) -> (usize, String) {
 }
 
 /// The order runs start in, as waves: first every run that may share the
-/// host, longest expected first (so the lanes stay full to the end); then
-/// each run marked `alone`, one wave each, in plan order.
+/// host: those that hold something host-wide ([`PlannedRun::holds`]) first,
+/// as they go one at a time and make the longest chain, then the others;
+/// each group longest expected first (so the lanes stay full to the end).
+/// Then each run marked `alone`, one wave each, in plan order.
 pub fn waves(plan: &[PlannedRun]) -> Vec<Vec<usize>> {
     let mut shared: Vec<usize> = (0..plan.len()).filter(|&i| !plan[i].alone).collect();
     shared.sort_by(|&a, &b| {
-        expected_s(&plan[b])
-            .total_cmp(&expected_s(&plan[a]))
+        (plan[b].holds.is_some().cmp(&plan[a].holds.is_some()))
+            .then(expected_s(&plan[b]).total_cmp(&expected_s(&plan[a])))
             .then(a.cmp(&b))
     });
     let mut waves = Vec::new();
@@ -73,6 +75,17 @@ pub fn waves(plan: &[PlannedRun]) -> Vec<Vec<usize>> {
     }
     waves.extend((0..plan.len()).filter(|&i| plan[i].alone).map(|i| vec![i]));
     waves
+}
+
+/// The first of `pending` whose host-wide need is free.
+fn next_startable(
+    plan: &[PlannedRun],
+    pending: &[usize],
+    held: &std::collections::HashMap<crate::plan::Exclusive, usize>,
+) -> Option<usize> {
+    pending
+        .iter()
+        .position(|&i| plan[i].holds.is_none_or(|thing| !held.contains_key(&thing)))
 }
 
 /// Carries out `plan` up to `jobs` runs at a time; stops starting runs once
@@ -95,13 +108,21 @@ pub async fn run_all(
     'waves: for wave in waves(plan) {
         let mut running: JoinSet<(usize, Entry)> = JoinSet::new();
         let mut task_of = std::collections::HashMap::new();
-        let mut next = wave.into_iter();
+        let mut pending = wave;
+        // What the running runs hold for themselves (plan::Exclusive).
+        let mut held = std::collections::HashMap::new();
         loop {
             while running.len() < jobs.max(1) {
                 if *ctx.cancel.borrow() {
                     break;
                 }
-                let Some(index) = next.next() else { break };
+                let Some(at) = next_startable(plan, &pending, &held) else {
+                    break;
+                };
+                let index = pending.remove(at);
+                if let Some(thing) = plan[index].holds {
+                    held.insert(thing, index);
+                }
                 let planned = plan[index].clone();
                 reporters.emit(RunEvent::RunStarted {
                     index,
@@ -147,6 +168,7 @@ pub async fn run_all(
                     (index, entry)
                 }
             };
+            held.retain(|_, holder| *holder != index);
             reporters.emit(RunEvent::RunFinished {
                 index,
                 planned: &plan[index],
@@ -196,5 +218,26 @@ mod tests {
         ]);
         // The shared runs first, the longest (d) leading; then each alone.
         assert_eq!(waves(&plan), vec![vec![3, 0, 1], vec![2], vec![4], vec![5]]);
+    }
+
+    #[test]
+    fn runs_holding_multipathd_lead_and_go_one_at_a_time_beside_the_others() {
+        let s = |name: &str, paths: u8, duration: u32| {
+            let text = format!(
+                "version = 1\nduration_s = {duration}\n[lane]\ntarget = \"tgt\"\npaths = {paths}\n"
+            );
+            Scenario::parse(&text, format!("{name}.toml")).unwrap()
+        };
+        let plan =
+            crate::plan::suite(&[s("a", 1, 90), s("m1", 2, 20), s("b", 1, 10), s("m2", 2, 40)]);
+        // The multipath runs (the one-at-a-time chain) lead, longest first.
+        let wave = waves(&plan).remove(0);
+        assert_eq!(wave, vec![3, 1, 0, 2]);
+        let mut held = std::collections::HashMap::new();
+        assert_eq!(next_startable(&plan, &wave, &held), Some(0));
+        // With m2 running, m1 must wait: the next to start is a.
+        held.insert(crate::plan::Exclusive::Multipathd, 3);
+        assert_eq!(next_startable(&plan, &wave[1..], &held), Some(1));
+        assert_eq!(next_startable(&plan, &[1], &held), None);
     }
 }
