@@ -34,7 +34,7 @@ iscsid_conf = "../iscsid.conf"
 
 [[probe]]
 kind = "blkprobe"
-interval_ms = 10
+interval_ms = 20
 
 [[fault]]
 kind = "blackhole"
@@ -62,7 +62,7 @@ iscsid_conf = "../iscsid.conf"
 
 [[probe]]
 kind = "blkprobe"
-interval_ms = 10
+interval_ms = 20
 
 [[fault]]
 kind = "target_stop"

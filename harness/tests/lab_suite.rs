@@ -204,28 +204,50 @@ fn shipped_on(relative: &str, target: &str, out: &Path) -> std::path::PathBuf {
     scenario
 }
 
-/// Starts a run of the long outage on one target and waits until its fault
-/// is in place.
-fn start_long_outage(out: &Path, target: &str) -> std::process::Child {
+/// Starts `iscsi-chaos run scenario --out out` and waits (at most `within`)
+/// until `reached` holds; `what` names that moment in the failure.
+fn start_until(
+    scenario: &Path,
+    out: &Path,
+    within: Duration,
+    what: &str,
+    reached: impl Fn() -> bool,
+) -> std::process::Child {
     let _ = *ISCSID_BEFORE;
-    let scenario = shipped_on("outage/long-blackhole.toml", target, out);
     let child = Command::new(HARNESS)
         .arg("run")
-        .arg(&scenario)
+        .arg(scenario)
         .arg("--out")
         .arg(out)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while !qdiscs_everywhere().contains("netem") {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the fault never began"
-        );
+    while !reached() {
+        assert!(started.elapsed() < within, "the run never reached {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
     child
+}
+
+/// `iscsi-chaos cleanup`, which must succeed: what it said on stdout, then
+/// on stderr.
+fn cleanup_output() -> (String, String) {
+    let cleanup = Command::new(HARNESS).arg("cleanup").output().unwrap();
+    assert!(cleanup.status.success());
+    (
+        String::from_utf8_lossy(&cleanup.stdout).into_owned(),
+        String::from_utf8_lossy(&cleanup.stderr).into_owned(),
+    )
+}
+
+/// Starts a run of the long outage on one target and waits until its fault
+/// is in place.
+fn start_long_outage(out: &Path, target: &str) -> std::process::Child {
+    let scenario = shipped_on("outage/long-blackhole.toml", target, out);
+    start_until(&scenario, out, Duration::from_secs(60), "its fault", || {
+        qdiscs_everywhere().contains("netem")
+    })
 }
 
 /// Interrupts a run mid-outage with `signal`; it must tear down by itself
@@ -273,9 +295,7 @@ fn sigkill_mid_outage_then_cleanup(target: &str) {
             "no {kind} in the ledger: {ledger}"
         );
     }
-    let cleanup = Command::new(HARNESS).arg("cleanup").output().unwrap();
-    assert!(cleanup.status.success());
-    let said = String::from_utf8_lossy(&cleanup.stdout);
+    let (said, _) = cleanup_output();
     for object in ["namespace", "session", "qdisc"] {
         assert!(
             said.lines()
@@ -353,27 +373,18 @@ fn sigkill_mid_outage_then_cleanup_restores_the_host_lio() {
 #[test]
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn sigkill_mid_multipath_outage_then_cleanup_restores_the_host() {
-    let _ = *ISCSID_BEFORE;
     let out = tempfile::tempdir().unwrap();
     let scenario = workspace().join("scenarios/multipath/one-path-blackholed.toml");
-    let mut child = Command::new(HARNESS)
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(out.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !(sh("dmsetup table 2>/dev/null").contains(" multipath ")
-        && qdiscs_everywhere().contains("netem"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the multipath run never reached its outage"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let mut child = start_until(
+        &scenario,
+        out.path(),
+        Duration::from_secs(120),
+        "its outage over a multipath map",
+        || {
+            sh("dmsetup table 2>/dev/null").contains(" multipath ")
+                && qdiscs_everywhere().contains("netem")
+        },
+    );
     nix_kill(child.id(), libc::SIGKILL);
     child.wait().unwrap();
     let left = leftovers();
@@ -388,9 +399,7 @@ fn sigkill_mid_multipath_outage_then_cleanup_restores_the_host() {
             "no {kind} in the ledger: {ledger}"
         );
     }
-    let cleanup = Command::new(HARNESS).arg("cleanup").output().unwrap();
-    assert!(cleanup.status.success());
-    let said = String::from_utf8_lossy(&cleanup.stdout);
+    let (said, errors) = cleanup_output();
     assert!(said.contains("dm device"), "cleanup said: {said}");
     assert!(
         !sh("dmsetup table 2>/dev/null").contains(" multipath "),
@@ -399,8 +408,7 @@ fn sigkill_mid_multipath_outage_then_cleanup_restores_the_host() {
     let left = leftovers();
     assert!(
         left.is_empty(),
-        "a killed multipath run followed by cleanup left behind: {left:#?}; cleanup said: {said}; {}",
-        String::from_utf8_lossy(&cleanup.stderr)
+        "a killed multipath run followed by cleanup left behind: {left:#?}; cleanup said: {said}; {errors}"
     );
 }
 
@@ -408,25 +416,15 @@ fn sigkill_mid_multipath_outage_then_cleanup_restores_the_host() {
 /// its loop device behind; `cleanup` removes them (after the target that
 /// held them) with everything else.
 fn sigkill_mid_slow_store_then_cleanup(target: &str) {
-    let _ = *ISCSID_BEFORE;
     let out = tempfile::tempdir().unwrap();
     let scenario = shipped_on("target/slow-store.toml", target, out.path());
-    let mut child = Command::new(HARNESS)
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(out.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !sh("dmsetup table 2>/dev/null").contains(" 3000") {
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "the slow store never became slow"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let mut child = start_until(
+        &scenario,
+        out.path(),
+        Duration::from_secs(90),
+        "its slow store being slow",
+        || sh("dmsetup table 2>/dev/null").contains(" 3000"),
+    );
     nix_kill(child.id(), libc::SIGKILL);
     child.wait().unwrap();
     let left = leftovers();
@@ -435,9 +433,7 @@ fn sigkill_mid_slow_store_then_cleanup(target: &str) {
             && left.iter().any(|l| l.starts_with("loop device")),
         "a killed slow-store run should leave its devices: {left:#?}"
     );
-    let cleanup = Command::new(HARNESS).arg("cleanup").output().unwrap();
-    assert!(cleanup.status.success());
-    let said = String::from_utf8_lossy(&cleanup.stdout);
+    let (said, _) = cleanup_output();
     assert!(
         said.contains("dm device") && said.contains("loop device"),
         "cleanup said: {said}"
@@ -681,9 +677,7 @@ fn two_runs_started_together_both_pass_and_leave_nothing() {
 fn cleanup_mid_outage_leaves_the_live_run_passing() {
     let out = tempfile::tempdir().unwrap();
     let child = start_long_outage(out.path(), "tgt");
-    let cleanup = Command::new(HARNESS).arg("cleanup").output().unwrap();
-    assert!(cleanup.status.success());
-    let said = String::from_utf8_lossy(&cleanup.stdout);
+    let (said, _) = cleanup_output();
     assert_eq!(said.trim(), "nothing to clean up", "{said}");
     // The fault is still in place, the run's objects all there.
     assert!(qdiscs_everywhere().contains("netem"));
@@ -724,8 +718,7 @@ fn planted_folders_named_like_ours_are_left_alone() {
         .unwrap();
     let report = report(out.path());
     assert_eq!(status.code(), Some(0), "{report:#?}");
-    let cleanup = Command::new(HARNESS).arg("cleanup").output().unwrap();
-    assert!(cleanup.status.success());
+    cleanup_output();
     for dir in &planted {
         assert_eq!(
             std::fs::read(dir.join("keep")).ok().as_deref(),

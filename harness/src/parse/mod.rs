@@ -42,9 +42,9 @@
 //! [initiator.settings]             # allowed node keys only (quoted), see below
 //! "node.conn[0].timeo.login_timeout" = 15
 //!
-//! [[probe]]                        # default: one blkprobe every 10 ms; at most 16
+//! [[probe]]                        # default: one blkprobe every 20 ms; at most 16
 //! kind = "blkprobe"
-//! interval_ms = 10
+//! interval_ms = 20
 //! name = "blk"                     # default: the kind
 //!
 //! [[fault]]                        # any number, not overlapping
@@ -1181,7 +1181,7 @@ fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Pr
         return Some(vec![Probe {
             name: "blkprobe".into(),
             kind: ProbeKind::Blkprobe,
-            interval_ms: 10,
+            interval_ms: crate::model::scenario::DEFAULT_PROBE_INTERVAL_MS,
         }]);
     }
     let mut ok = true;

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::events::{Phase, Reporter, RunEvent};
 use crate::plan::shard::expected_s;
+use crate::plan::Exclusive;
 
 /// `plain` or `bar`: how progress is shown, whatever standard error is.
 pub const PROGRESS_ENV: &str = "ISCSI_CHAOS_PROGRESS";
@@ -22,6 +23,8 @@ struct Suite {
     expected: Vec<f64>,
     /// Whether it runs alone (its time is not shared with other lanes).
     alone: Vec<bool>,
+    /// What it holds for itself (runs holding the same go one after another).
+    holds: Vec<Option<Exclusive>>,
     /// Runs that started: when, and their phase; `None` once finished.
     running: Vec<Option<(Instant, Phase)>>,
     /// Each run's place in the order runs started (1-based; 0: not yet).
@@ -35,15 +38,17 @@ struct Suite {
 /// Seconds of the suite still to go: the expected work not yet done
 /// (a running run counts what it has used of its expectation, never more),
 /// spread over `jobs` lanes, but for runs that go `alone`, one after
-/// another.
+/// another; and no shorter than the chain of runs holding one same thing.
 pub fn remaining_s(
     expected: &[f64],
     alone: &[bool],
+    holds: &[Option<Exclusive>],
     finished: &[bool],
     elapsed: &[Option<f64>],
     jobs: usize,
 ) -> f64 {
     let (mut shared, mut by_itself) = (0.0, 0.0);
+    let mut chains: std::collections::HashMap<Exclusive, f64> = Default::default();
     for (i, &e) in expected.iter().enumerate() {
         if finished.get(i).copied().unwrap_or(false) {
             continue;
@@ -55,9 +60,13 @@ pub fn remaining_s(
             by_itself += left;
         } else {
             shared += left;
+            if let Some(thing) = holds.get(i).copied().flatten() {
+                *chains.entry(thing).or_default() += left;
+            }
         }
     }
-    shared / jobs.max(1) as f64 + by_itself
+    let longest_chain = chains.into_values().fold(0.0, f64::max);
+    (shared / jobs.max(1) as f64).max(longest_chain) + by_itself
 }
 
 /// `1m05s`, `42s`.
@@ -80,6 +89,7 @@ impl Suite {
         remaining_s(
             &self.expected,
             &self.alone,
+            &self.holds,
             &self.finished,
             &elapsed,
             self.jobs,
@@ -194,6 +204,7 @@ impl<W: Write> Reporter for Progress<W> {
                 self.suite = Suite {
                     expected: runs.iter().map(expected_s).collect(),
                     alone: runs.iter().map(|r| r.alone).collect(),
+                    holds: runs.iter().map(|r| r.holds).collect(),
                     running: vec![None; runs.len()],
                     ordinal: vec![0; runs.len()],
                     started_runs: 0,
@@ -352,6 +363,7 @@ mod tests {
         let left = remaining_s(
             &[100.0, 100.0, 40.0],
             &[false; 3],
+            &[None; 3],
             &[true, false, false],
             &[None, Some(50.0), None],
             2,
@@ -361,13 +373,26 @@ mod tests {
         let left = remaining_s(
             &[100.0, 60.0, 60.0],
             &[false, true, true],
+            &[None; 3],
             &[false; 3],
             &[None; 3],
             2,
         );
         assert_eq!(left, 100.0 / 2.0 + 120.0);
+        // Three multipath runs of 60 s go one after another: 180 s, though
+        // the 240 s of work would take 80 s on three lanes.
+        let mp = Some(Exclusive::Multipathd);
+        let left = remaining_s(
+            &[60.0, 60.0, 60.0, 60.0],
+            &[false; 4],
+            &[mp, mp, mp, None],
+            &[false; 4],
+            &[None; 4],
+            3,
+        );
+        assert_eq!(left, 180.0);
         // A run over its expectation is nearly done, not negative.
-        let late = remaining_s(&[100.0], &[false], &[false], &[Some(300.0)], 1);
+        let late = remaining_s(&[100.0], &[false], &[None], &[false], &[Some(300.0)], 1);
         assert_eq!(late, 5.0);
         assert_eq!(duration(65.4), "1m05s");
         assert_eq!(duration(42.0), "42s");

@@ -16,11 +16,17 @@ use crate::plan::PlannedRun;
 use crate::report::events::{Reporters, RunEvent};
 use crate::report::{Entry, EntryExt, Report, Timings};
 
-/// Lanes a host carries at once by default: one per CPU (a run mostly
-/// waits on the initiator's timers, but under TCG four lanes on two vCPUs
-/// starved 1 s NOP-Out timers; more with an explicit `--jobs`), at most [`MAX_DEFAULT_JOBS`], and no
-/// more than the memory allows at [`LANE_MEMORY_MIB`] each.
-pub const JOBS_PER_CPU: usize = 1;
+/// Lanes a host carries at once by default: as many as fit in
+/// [`CPU_BUDGET`] of its CPUs at [`LANE_CPU`] each (a run mostly waits on
+/// the initiator's timers, but its probe's I/O through the initiator and the
+/// target costs CPU, and timers must not starve: under TCG, four lanes on
+/// two vCPUs at 0.7 vCPU each missed 1 s NOP-Out deadlines), at most
+/// [`MAX_DEFAULT_JOBS`], and no more than the memory allows at
+/// [`LANE_MEMORY_MIB`] each.
+pub const LANE_CPU: f64 = 0.45;
+/// The share of the CPUs the lanes may keep busy together, leaving the rest
+/// for the timers, setup and teardown bursts.
+pub const CPU_BUDGET: f64 = 0.7;
 pub const MAX_DEFAULT_JOBS: usize = 8;
 /// What one lane costs in memory (tgtd or LIO, the probe, the page cache
 /// of its LUN's writes), measured in the lab with a margin.
@@ -41,7 +47,7 @@ pub fn default_jobs() -> (usize, String) {
 }
 
 fn choose_jobs(cpus: usize, available_mib: Option<u64>) -> (usize, String) {
-    let by_cpu = (cpus * JOBS_PER_CPU).min(MAX_DEFAULT_JOBS);
+    let by_cpu = ((cpus as f64 * CPU_BUDGET / LANE_CPU) as usize).clamp(1, MAX_DEFAULT_JOBS);
     match available_mib {
         Some(mib) if ((mib / LANE_MEMORY_MIB) as usize) < by_cpu => {
             let jobs = ((mib / LANE_MEMORY_MIB) as usize).max(1);
@@ -52,7 +58,9 @@ fn choose_jobs(cpus: usize, available_mib: Option<u64>) -> (usize, String) {
         }
         _ => (
             by_cpu,
-            format!("{cpus} CPU(s), {JOBS_PER_CPU} lanes per CPU, at most {MAX_DEFAULT_JOBS}"),
+            format!(
+                "{cpus} CPU(s) x {CPU_BUDGET} / {LANE_CPU} per lane, at most {MAX_DEFAULT_JOBS}"
+            ),
         ),
     }
 }
@@ -191,7 +199,9 @@ mod tests {
 
     #[test]
     fn jobs_follow_cpus_unless_memory_is_short() {
-        assert_eq!(choose_jobs(2, Some(8192)).0, 2);
+        assert_eq!(choose_jobs(2, Some(8192)).0, 3);
+        assert_eq!(choose_jobs(1, Some(8192)).0, 1);
+        assert_eq!(choose_jobs(4, None).0, 6);
         assert_eq!(choose_jobs(16, None).0, MAX_DEFAULT_JOBS);
         let (jobs, why) = choose_jobs(8, Some(600));
         assert_eq!(jobs, 2);
