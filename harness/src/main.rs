@@ -203,7 +203,8 @@ fn main() -> ExitCode {
             image,
             vm,
         } => {
-            let axes = with_conf(iscsid_conf.as_deref(), sweeps.clone());
+            // Under --lab the guest's run says what it did not apply.
+            let axes = with_conf(iscsid_conf.as_deref(), sweeps.clone(), !lab);
             if lab {
                 let cli = LabRun {
                     sweeps: &sweeps,
@@ -238,7 +239,7 @@ fn main() -> ExitCode {
             scenarios,
             sweeps,
             iscsid_conf,
-        } => list(&scenarios, &with_conf(iscsid_conf.as_deref(), sweeps)),
+        } => list(&scenarios, &with_conf(iscsid_conf.as_deref(), sweeps, true)),
         Cmd::Budget {
             scenario,
             vary,
@@ -254,7 +255,7 @@ fn main() -> ExitCode {
             &vary,
             resolution,
             (min, max),
-            &with_conf(iscsid_conf.as_deref(), sets),
+            &with_conf(iscsid_conf.as_deref(), sets, true),
             &out,
             predict_only,
         )),
@@ -270,15 +271,16 @@ fn main() -> ExitCode {
 }
 
 /// Loads every scenario; prints every problem of every file.
-/// The settings of `conf` (if given) ahead of the sweeps; `None` when the
-/// conf cannot be read (said on stderr).
-fn with_conf(conf: Option<&Path>, sweeps: Vec<Axis>) -> Option<Vec<Axis>> {
+/// The settings of `conf` (if given) ahead of the sweeps, saying what it
+/// does not apply when `say_unapplied`; `None` when the conf cannot be read
+/// (said on stderr).
+fn with_conf(conf: Option<&Path>, sweeps: Vec<Axis>, say_unapplied: bool) -> Option<Vec<Axis>> {
     let Some(path) = conf else {
         return Some(sweeps);
     };
     match iscsi_chaos::parse::iscsid_conf::read(path) {
         Ok(c) => {
-            for line in &c.not_applied {
+            for line in c.not_applied.iter().filter(|_| say_unapplied) {
                 eprintln!("iscsi-chaos: not applied: {line}");
             }
             Some(c.settings.into_iter().chain(sweeps).collect())

@@ -31,12 +31,14 @@ impl ImageArgs {
 /// How to boot: shared by `lab run`, `run --lab`, `chaos` and `test`.
 #[derive(Args, Clone, Debug)]
 pub struct VmArgs {
-    /// Kill the VM if its command has not finished after this many seconds.
-    #[arg(long = "lab-timeout", alias = "timeout", default_value_t = 1800)]
+    /// Kill the VM if its command has not finished after this many seconds
+    /// (the default suite one run at a time takes about 35 minutes under TCG).
+    #[arg(long = "lab-timeout", alias = "timeout", default_value_t = 3600)]
     pub timeout: u64,
-    /// Guest memory in MiB.
-    #[arg(long, default_value_t = 2048)]
-    pub memory_mib: u32,
+    /// Guest memory in MiB (default: what the lanes of as many vCPUs as the
+    /// host has cores need, at least 2048).
+    #[arg(long)]
+    pub memory_mib: Option<u32>,
     /// Accelerator: auto (KVM if it really boots a kernel here, TCG otherwise), kvm or tcg.
     #[arg(long, default_value = "auto", env = "ISCSI_CHAOS_LAB_ACCEL")]
     pub accel: String,

@@ -186,7 +186,13 @@ fn qemu_command(image: &Image, args: &VmArgs, accel: &str) -> Command {
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     qemu.args(["-machine", &format!("q35,accel={accel}")])
         .args(["-cpu", cpu, "-smp", &cpus.to_string()])
-        .args(["-m", &args.memory_mib.to_string()])
+        .args([
+            "-m",
+            &args
+                .memory_mib
+                .unwrap_or_else(|| default_memory_mib(cpus))
+                .to_string(),
+        ])
         .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
         // The image is the cache: the guest writes to a throw-away overlay.
         .args(["-no-reboot", "-snapshot", "-nic", "none"])
@@ -204,6 +210,15 @@ fn qemu_command(image: &Image, args: &VmArgs, accel: &str) -> Command {
             image.rootfs().display()
         ));
     qemu
+}
+
+/// Guest memory for `cpus` vCPUs: the system (about 512 MiB with iscsid and
+/// the harness) plus 256 MiB for each lane the harness runs at once by
+/// default there (3 per 2 CPUs, at most 8: `runner::suite` in the harness),
+/// at least 2048 MiB.
+pub fn default_memory_mib(cpus: usize) -> u32 {
+    let lanes = (cpus * 3 / 2).clamp(1, 8) as u32;
+    (512 + 256 * lanes).max(2048)
 }
 
 /// KVM only when it really boots a kernel here (a PVM host exposes /dev/kvm
@@ -412,6 +427,15 @@ impl Drop for JobDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guest_memory_grows_with_the_lanes_of_its_vcpus() {
+        assert_eq!(default_memory_mib(2), 2048);
+        assert_eq!(default_memory_mib(4), 2048);
+        // 8 vCPUs: 8 lanes (the cap) of 256 MiB beside the system.
+        assert_eq!(default_memory_mib(8), 512 + 8 * 256);
+        assert_eq!(default_memory_mib(64), 512 + 8 * 256);
+    }
 
     #[test]
     fn console_lines_lose_escapes_and_carriage_returns() {

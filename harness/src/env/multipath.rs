@@ -28,8 +28,9 @@ const MAP_BOUND: Duration = Duration::from_secs(30);
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// multipath's WWID of `disk`: sysfs `wwid`, else VPD page 0x83 (the
-/// kernel may fill them in a moment after the disk appears), else udev's
-/// `scsi_id` (what multipath reads through udev elsewhere).
+/// kernel may fill them in a moment after the disk appears). Both targets
+/// give one (LIO once its unit serial is set), so udev's `scsi_id` is not
+/// needed.
 async fn wwid_of(disk: &str) -> Result<String> {
     let started = Instant::now();
     loop {
@@ -42,18 +43,7 @@ async fn wwid_of(disk: &str) -> Result<String> {
             return Ok(w);
         }
         if started.elapsed() > Duration::from_secs(5) {
-            let dev = format!("/dev/{disk}");
-            let id = crate::sys::dm::tool(
-                "/lib/udev/scsi_id",
-                &["--whitelisted", "--replace-whitespace", "--device", &dev],
-            )
-            .await;
-            return match id {
-                Ok(w) if !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric()) => Ok(w),
-                other => bail!(
-                    "{disk}: no WWID multipath can take (sysfs wwid {raw:?}, no VPD page 0x83, scsi_id: {other:?})"
-                ),
-            };
+            bail!("{disk}: no WWID multipath can take (sysfs wwid {raw:?}, no usable VPD page 0x83)");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
