@@ -43,7 +43,9 @@ async fn wwid_of(disk: &str) -> Result<String> {
             return Ok(w);
         }
         if started.elapsed() > Duration::from_secs(5) {
-            bail!("{disk}: no WWID multipath can take (sysfs wwid {raw:?}, no usable VPD page 0x83)");
+            bail!(
+                "{disk}: no WWID multipath can take (sysfs wwid {raw:?}, no usable VPD page 0x83)"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
