@@ -33,7 +33,7 @@ pub const NFT: Requirement = Tool {
 };
 
 /// For reset and MTU faults (nftables rules in the lane's namespace).
-pub const FIREWALL: &[Requirement] = &[NFT, Module("nf_tables"), Module("nft_reject_inet")];
+pub const FIREWALL: &[Requirement] = &[NFT, Module("nf_tables"), Module("nft_reject_bridge")];
 /// For slow_store faults (dm-delay over a loop device).
 pub const SLOW_STORE: &[Requirement] = &[
     Module("dm_delay"),

@@ -1,16 +1,21 @@
-//! Firewall faults, with nftables, in the lane's namespace (the target's
-//! side of the link):
+//! Firewall faults, with nftables, in the lane's switch (a bridge table):
 //! - reset: every packet to the portal is answered with a TCP RST (`reject
-//!   with tcp reset` on the input hook), so the initiator's live connection
-//!   is reset at once and its reconnects are refused while the rule is in
-//!   place. (A fault of the fabric, such as an MTU mismatch, is the
-//!   switch's: see [`crate::env::lane`].)
+//!   with tcp reset` on the bridge's prerouting hook, sent back from the
+//!   portal's address), so the initiator's live connection is reset at once
+//!   and its reconnects are refused while the rule is in place; the target
+//!   sees none of those packets.
+//!
+//! The rule used to sit on the input hook of the target's own namespace.
+//! Beside other lanes that soft-locked the lab's kernel (`watchdog: BUG:
+//! soft lockup ... [tgtd]`, bookworm, TCG), as an MTU fault on the same
+//! hooks had once in 22 serial runs before it moved to the switch; so
+//! reset runs went alone. In the switch they share the host.
 //!
 //! A fault installs one table, [`TABLE`]; its rules count what they matched:
 //! the proof that the fault touched packets.
 //!
 //! Invariant: we only ever add and delete our own table, and only in a
-//! lane's namespace (which holds nothing else of anyone's); the namespace's
+//! lane's switch namespace (which holds nothing else of anyone's); the namespace's
 //! removal takes the table with it, so a killed run leaves no rule behind.
 //! nft is driven through its text and JSON interfaces (`nft -f -`,
 //! `nft -j list`), run in a child switched into the namespace.

@@ -84,7 +84,6 @@ pub fn side_name(to_target: bool) -> &'static str {
 impl Nemesis {
     /// The nemesis of `lane`, whose target listens at `portal`.
     pub fn new(lane: &Lane, portal: SocketAddrV4) -> Result<Nemesis> {
-        let target_ns = lane.netns().context("the lane has no namespace")?;
         let switch = lane.switch().context("the lane has no switch")?;
         let ledger = lane.ledger().clone();
         let end = |side: LinkSide| -> Result<LinkEnd> {
@@ -106,7 +105,7 @@ impl Nemesis {
         Ok(Nemesis {
             to_target: end(LinkSide::Target)?,
             to_initiator: end(LinkSide::Initiator)?,
-            firewall: Firewall::new(target_ns.clone(), portal, ledger.clone()),
+            firewall: Firewall::new(switch.clone(), portal, ledger.clone()),
         })
     }
 

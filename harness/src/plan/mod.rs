@@ -68,20 +68,11 @@ impl PlannedRun {
     }
 }
 
-/// Whether a run must have the host to itself: its scenario says so, or a
-/// fault of it filters packets with nftables on the target namespace's own
-/// hooks (`reset`). Beside other lanes that was seen to soft-lock the lab's
-/// kernel (`watchdog: BUG: soft lockup ... [tgtd]` on both CPUs while reset
-/// runs shared the host, bookworm, TCG), the lockup an MTU fault on the same
-/// hooks caused once in 22 serial runs before MTU faults moved to the
-/// switch.
+/// Whether a run must have the host to itself: its scenario says so.
+/// (`reset` faults went alone while their nftables rule sat on the target
+/// namespace's own hooks; see `nemesis/firewall.rs`.)
 pub fn must_run_alone(run: &Run) -> bool {
     run.scenario.lane.alone
-        || run
-            .scenario
-            .faults
-            .iter()
-            .any(|f| f.kind.needs().contains(&crate::model::needs::NFT))
 }
 
 /// What `run` needs for itself on the host: multipathd for a lane of
@@ -137,13 +128,13 @@ mod tests {
     }
 
     #[test]
-    fn firewall_faults_and_scenarios_that_ask_run_alone() {
+    fn scenarios_that_ask_run_alone_and_resets_share_the_host() {
         let plan = |text: &str| suite(&[Scenario::parse(text, "a.toml").unwrap()]);
         let base = "version = 1\nduration_s = 20\n[lane]\ntarget = \"tgt\"\n";
         assert!(!plan(base)[0].alone);
         assert!(plan(&base.replace("\"tgt\"\n", "\"tgt\"\nalone = true\n"))[0].alone);
         let reset = format!("{base}[[fault]]\nkind = \"reset\"\nstart_s = 5\nduration_s = 2\n");
-        assert!(plan(&reset)[0].alone);
+        assert!(!plan(&reset)[0].alone);
         let blackhole =
             format!("{base}[[fault]]\nkind = \"blackhole\"\nstart_s = 5\nduration_s = 2\n");
         assert!(!plan(&blackhole)[0].alone);

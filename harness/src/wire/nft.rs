@@ -6,8 +6,9 @@ use std::net::SocketAddrV4;
 
 use anyhow::{Context, Result};
 
-/// Our table's family and name in the lane's namespace.
-pub const TABLE: &str = "inet iscsi_chaos";
+/// Our table's family and name in the lane's switch namespace: a bridge
+/// table, which sees the frames the switch forwards.
+pub const TABLE: &str = "bridge iscsi_chaos";
 
 /// What a firewall fault does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +26,12 @@ impl Rule {
     }
 }
 
-/// The nft script that puts `rule` in place for the target at `portal`.
-/// (`reset` is an nft keyword: the chains are named after the hooks.)
+/// The nft script that puts `rule` in place for the target at `portal`, in
+/// the switch. (`reset` is an nft keyword: the chains are named after the
+/// hooks.) A bridge's `reject` is allowed on prerouting: the switch answers
+/// a frame to the portal with a RST from the portal's address, sent back
+/// out of the port the frame came in on, and drops the frame; the target
+/// sees nothing, as when its own input hook rejected it.
 pub fn ruleset(rule: Rule, portal: SocketAddrV4) -> String {
     let chain = |hook: &str, statement: &str| {
         format!(
@@ -38,7 +43,7 @@ pub fn ruleset(rule: Rule, portal: SocketAddrV4) -> String {
     };
     let chains = match rule {
         Rule::Reset => chain(
-            "input",
+            "prerouting",
             &format!(
                 "ip daddr {} tcp dport {} counter reject with tcp reset",
                 portal.ip(),
@@ -77,10 +82,10 @@ mod tests {
     #[test]
     fn reset_rejects_only_the_portal_with_a_reset() {
         let text = ruleset(Rule::Reset, "10.213.3.2:3260".parse().unwrap());
-        assert!(text.starts_with("table inet iscsi_chaos {"));
+        assert!(text.starts_with("table bridge iscsi_chaos {"));
         assert!(text.contains("ip daddr 10.213.3.2 tcp dport 3260 counter reject with tcp reset"));
-        assert!(text.contains("hook input"));
-        assert!(!text.contains("hook output"));
+        assert!(text.contains("hook prerouting"));
+        assert!(!text.contains("hook input") && !text.contains("hook output"));
         // Never a flush, never another table.
         assert!(!text.contains("flush"));
         assert_eq!(text.matches("table ").count(), 1);
