@@ -7,11 +7,11 @@
 //! initiator for the way back. The switch's netlink socket is opened on a
 //! thread switched into its namespace; after that it is used from anywhere.
 //!
-//! Resets (the target's end answering with RST) are nftables rules in the
-//! target's namespace ([`crate::firewall`]).
+//! Resets (the switch answering for the portal with RST) are an nftables
+//! bridge table in the same switch ([`firewall`]).
 //!
 //! Invariant: only the root qdisc of our own switch ports is ever replaced
-//! or deleted, only our own table in the lane's namespace is added or
+//! or deleted, only our own table in the lane's switch is added or
 //! deleted, and `clear_all` leaves both ports at the kernel's default.
 
 use std::io;
