@@ -280,8 +280,10 @@ fn with_conf(conf: Option<&Path>, sweeps: Vec<Axis>, say_unapplied: bool) -> Opt
     };
     match iscsi_chaos::parse::iscsid_conf::read(path) {
         Ok(c) => {
-            for line in c.not_applied.iter().filter(|_| say_unapplied) {
-                eprintln!("iscsi-chaos: not applied: {line}");
+            if say_unapplied {
+                for line in &c.not_applied {
+                    eprintln!("iscsi-chaos: not applied: {line}");
+                }
             }
             Some(c.settings.into_iter().chain(sweeps).collect())
         }
