@@ -1,191 +1,224 @@
-//! The nemesis: puts a scenario's fault steps in place and clears them.
+//! The nemesis: carries out a scenario's fault steps and returns what proves
+//! each one happened.
 //!
-//! Faults of the fabric happen in the lane's switch, in the middle, where
-//! neither endpoint's stack sees them. netem shapes only egress, so each
-//! direction is a qdisc on the switch port it leaves by: the port facing
-//! the target for initiator-to-target traffic, the port facing the
-//! initiator for the way back. The switch's netlink socket is opened on a
-//! thread switched into its namespace; after that it is used from anywhere.
+//! The runner schedules the steps (when, and which host and path each
+//! addresses); [`apply`] executes one on what it may reach ([`Reach`]: the
+//! target, its store, and the addressed paths' lanes and switches) and
+//! answers with its evidence, typed history events stamped when they were
+//! read: a qdisc's counters before it is removed, the firewall rule's
+//! counter, the target's pids, link and port states, the store's table.
 //!
-//! Resets (the switch answering for the portal with RST) are an nftables
-//! bridge table in the same switch ([`firewall`]).
-//!
-//! Invariant: only the root qdisc of our own switch ports is ever replaced
-//! or deleted, only our own table in the lane's switch is added or
-//! deleted, and `clear_all` leaves both ports at the kernel's default.
-
-use std::io;
-use std::net::SocketAddrV4;
-
-use anyhow::{Context, Result};
+//! Faults of the fabric happen in each path's switch ([`switch`]), in the
+//! middle, where neither endpoint's stack sees them; resets are an nftables
+//! bridge table in the same switch ([`firewall`]). Only the target's own
+//! behaviour (process, portal, ACL, store) and the host's own cable
+//! (`link_down`) are acted on at an end.
 
 pub mod firewall;
+pub mod switch;
+
+use anyhow::{Context, Result};
+use guest_probes::monotonic_now;
 
 use crate::env::lane::Lane;
-use crate::ledger::{Ledger, Object};
-use crate::model::action::LinkSide;
-use crate::model::Direction;
+use crate::env::target::slow_store::SlowStore;
+use crate::env::target::{StopMode, Target};
+use crate::history::{Effect, Event};
 pub use crate::plan::{Action, Step};
-use crate::sys::tc::{Qdisc, QdiscStats, RouteSocket};
-use firewall::Firewall;
+pub use switch::Switch;
 
-/// One end of the lane's link, where egress qdiscs go.
-struct LinkEnd {
-    socket: RouteSocket,
-    ifindex: i32,
-    /// Whether we installed a qdisc here that is still in place.
-    shaped: bool,
-    /// The ledger entry of our qdisc here, written before the first one.
-    entry: Object,
-    ledger: Ledger,
-    recorded: bool,
+/// What a step may act on.
+pub struct Reach<'a> {
+    pub target: Option<&'a mut Target>,
+    pub store: Option<&'a mut SlowStore>,
+    /// The paths the step addresses, each with its number.
+    pub paths: Vec<PathReach<'a>>,
 }
 
-impl LinkEnd {
-    fn set(&mut self, qdisc: &Qdisc) -> Result<()> {
-        if !self.recorded {
-            self.ledger.record(self.entry.clone())?;
-            self.recorded = true;
-        }
-        self.socket.replace_root_qdisc(self.ifindex, qdisc)?;
-        self.shaped = true;
-        Ok(())
-    }
+/// One path as a step reaches it: its lane (cable and switch ports) and
+/// the nemesis's hold on its switch.
+pub struct PathReach<'a> {
+    pub path: u8,
+    pub lane: &'a Lane,
+    pub switch: &'a mut Switch,
+}
 
-    fn clear(&mut self) -> io::Result<()> {
-        if self.shaped {
-            self.socket.delete_root_qdisc(self.ifindex)?;
-            self.shaped = false;
-        }
-        Ok(())
+/// What a step did, in the order it was read: history events with their
+/// times (CLOCK_MONOTONIC).
+pub type Evidence = Vec<(f64, Event)>;
+
+/// A side's name in evidence: as it is on path 0, `side@path<N>` beyond.
+pub fn on_path(side: &str, path: u8) -> String {
+    match path {
+        0 => side.to_string(),
+        p => format!("{side}@path{p}"),
     }
 }
 
-pub struct Nemesis {
-    /// The switch's port facing the target: shapes initiator-to-target
-    /// packets.
-    to_target: LinkEnd,
-    /// The switch's port facing the initiator: shapes target-to-initiator
-    /// packets.
-    to_initiator: LinkEnd,
-    /// The reset rule in the lane's namespace.
-    firewall: Firewall,
-}
-
-/// The sending end of a direction, as named in history entries.
-pub fn side_name(to_target: bool) -> &'static str {
-    if to_target {
-        "to_target"
-    } else {
-        "to_initiator"
-    }
-}
-
-impl Nemesis {
-    /// The nemesis of `lane`, whose target listens at `portal`.
-    pub fn new(lane: &Lane, portal: SocketAddrV4) -> Result<Nemesis> {
-        let switch = lane.switch().context("the lane has no switch")?;
-        let ledger = lane.ledger().clone();
-        let end = |side: LinkSide| -> Result<LinkEnd> {
-            let socket = switch
-                .run_in(RouteSocket::open)?
-                .context("opening a netlink socket in the lane's switch")?;
-            Ok(LinkEnd {
-                socket,
-                ifindex: lane.port_ifindex(side) as i32,
-                shaped: false,
-                entry: Object::Qdisc {
-                    netns: Some(switch.name().to_string()),
-                    link: lane.port_name(side).to_string(),
-                },
-                ledger: ledger.clone(),
-                recorded: false,
-            })
-        };
-        Ok(Nemesis {
-            to_target: end(LinkSide::Target)?,
-            to_initiator: end(LinkSide::Initiator)?,
-            firewall: Firewall::new(switch.clone(), portal, ledger.clone()),
-        })
-    }
-
-    /// The firewall rule of reset faults.
-    pub fn firewall(&mut self) -> &mut Firewall {
-        &mut self.firewall
-    }
-
-    fn ends(&mut self, direction: Direction) -> Vec<&mut LinkEnd> {
-        match direction {
-            Direction::Both => vec![&mut self.to_target, &mut self.to_initiator],
-            Direction::ToTarget => vec![&mut self.to_target],
-            Direction::ToInitiator => vec![&mut self.to_initiator],
-        }
-    }
-
-    /// Installs `qdisc` on the end(s) of `direction`.
-    pub fn shape(&mut self, direction: Direction, qdisc: &Qdisc) -> Result<()> {
-        for end in self.ends(direction) {
-            end.set(qdisc).with_context(|| {
-                format!("installing {} on ifindex {}", qdisc.kind(), end.ifindex)
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Removes our qdisc from the end(s) of `direction`.
-    pub fn clear(&mut self, direction: Direction) -> Result<()> {
-        for end in self.ends(direction) {
-            end.clear()
-                .with_context(|| format!("removing the qdisc on ifindex {}", end.ifindex))?;
-        }
-        Ok(())
-    }
-
-    /// Counters of the qdiscs we installed on the end(s) of `direction`
-    /// (read before clearing them: deleting a qdisc loses its counters).
-    pub fn shaped_stats(&mut self, direction: Direction) -> Vec<(&'static str, QdiscStats)> {
-        let mut out = Vec::new();
-        for (to_target, end) in [(true, &mut self.to_target), (false, &mut self.to_initiator)] {
-            let wanted = match direction {
-                Direction::Both => true,
-                Direction::ToTarget => to_target,
-                Direction::ToInitiator => !to_target,
-            };
-            if wanted && end.shaped {
-                if let Ok(Some(st)) = end.socket.qdisc_stats(end.ifindex) {
-                    out.push((side_name(to_target), st));
-                }
+/// Carries out `step` on `reach`. What it did is appended to `evidence`
+/// as it happens, so a step that fails half-way still leaves its proof of
+/// the parts that were done.
+pub async fn apply(reach: Reach<'_>, step: &Step, evidence: &mut Evidence) -> Result<()> {
+    let fault = step.fault;
+    let mut effect = |effect: Effect| {
+        evidence.push((
+            monotonic_now(),
+            Event::Effect {
+                step: fault,
+                effect,
+            },
+        ));
+    };
+    let Reach {
+        target,
+        store,
+        mut paths,
+    } = reach;
+    match &step.action {
+        Action::Shape { direction, qdisc } => {
+            for p in &mut paths {
+                p.switch.shape(*direction, qdisc)?;
             }
         }
-        out
+        Action::Clear { direction } => {
+            for p in &mut paths {
+                for (side, st) in p.switch.shaped_stats(*direction) {
+                    evidence.push((
+                        monotonic_now(),
+                        Event::Qdisc {
+                            step: fault,
+                            side: on_path(side, p.path),
+                            kind: st.kind,
+                            packets: st.packets,
+                            bytes: st.bytes,
+                            drops: u64::from(st.drops),
+                        },
+                    ));
+                }
+                p.switch.clear(*direction)?;
+            }
+        }
+        Action::Firewall { rule } => {
+            for p in &mut paths {
+                p.switch.firewall().install(*rule)?;
+            }
+        }
+        Action::ClearFirewall => {
+            for p in &mut paths {
+                let firewall = p.switch.firewall();
+                let matched = firewall.matched();
+                let rule = firewall.installed().map(|r| r.name());
+                firewall.remove()?;
+                evidence.push((
+                    monotonic_now(),
+                    Event::Firewall {
+                        step: fault,
+                        rule: rule.unwrap_or("none").to_string(),
+                        packets: matched.context("reading the firewall rule's counter")?,
+                    },
+                ));
+            }
+        }
+        Action::StopTarget => {
+            let target = target.context("no target")?;
+            let pid = target.pid();
+            target
+                .stop_process(StopMode::Kill)
+                .await
+                .context("stopping the target")?;
+            effect(Effect::TargetKilled { pid });
+        }
+        Action::StartTarget => {
+            let target = target.context("no target")?;
+            target
+                .start_process()
+                .await
+                .context("starting the target again")?;
+            let pid = target.pid();
+            effect(Effect::TargetStarted { pid });
+        }
+        Action::SetPortal { present } => {
+            let detail = target
+                .context("no target")?
+                .set_portal(*present)
+                .await
+                .context("changing the target's portal")?;
+            effect(Effect::Portal {
+                present: *present,
+                detail,
+            });
+        }
+        Action::SetAccess { allowed } => {
+            let detail = target
+                .context("no target")?
+                .set_initiator_access(*allowed)
+                .await
+                .context("changing the initiator's access")?;
+            effect(Effect::Access {
+                allowed: *allowed,
+                detail,
+            });
+        }
+        Action::SetLink { end, up } => {
+            for p in &paths {
+                let oper = p
+                    .lane
+                    .set_end_up(*end, *up)
+                    .await
+                    .with_context(|| format!("setting the {} end of the link", end.as_str()))?;
+                effect(Effect::Link {
+                    end: on_path(end.as_str(), p.path),
+                    up: *up,
+                    oper,
+                });
+            }
+        }
+        Action::SetPortMtu { mtu } => {
+            for p in &paths {
+                // Read first: at the end of the fault, the drops during it.
+                let (a, b) = p.lane.port_rx_dropped().await?;
+                let mtu = mtu.unwrap_or(p.lane.mtu());
+                p.lane.set_port_mtu(mtu).await?;
+                effect(Effect::PortMtu {
+                    mtu,
+                    rx_dropped: [a, b],
+                });
+            }
+        }
+        Action::SetPort { side, forwarding } => {
+            for p in &paths {
+                let state = p.lane.set_port_forwarding(*side, *forwarding).await?;
+                effect(Effect::Port {
+                    port: on_path(side.as_str(), p.path),
+                    forwarding: *forwarding,
+                    state,
+                });
+            }
+        }
+        Action::SetStoreDelay { ms } => {
+            let store = store.context("no slow store")?;
+            store
+                .set_delay(ms.round() as u64)
+                .await
+                .context("switching the store's delay")?;
+            let table = store.table().await.unwrap_or_default();
+            effect(Effect::StoreDelay {
+                name: store.name().to_string(),
+                ms: store.delay_ms(),
+                table,
+            });
+        }
     }
+    Ok(())
+}
 
-    /// Clears whatever is still in place (teardown, interrupted timeline).
-    pub fn clear_all(&mut self) -> Result<()> {
-        let a = self.to_target.clear();
-        let b = self.to_initiator.clear();
-        let c = self.firewall.remove();
-        a.context("clearing the switch port facing the target")?;
-        b.context("clearing the switch port facing the initiator")?;
-        c.context("removing the firewall rule")?;
-        Ok(())
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Counters of the qdiscs on both ports (to target, to initiator): proof
-    /// that a fault really dropped packets.
-    pub fn stats(&mut self) -> (Option<QdiscStats>, Option<QdiscStats>) {
-        let a = self
-            .to_target
-            .socket
-            .qdisc_stats(self.to_target.ifindex)
-            .ok()
-            .flatten();
-        let b = self
-            .to_initiator
-            .socket
-            .qdisc_stats(self.to_initiator.ifindex)
-            .ok()
-            .flatten();
-        (a, b)
+    #[test]
+    fn sides_beyond_path_0_carry_their_path() {
+        assert_eq!(on_path("to_target", 0), "to_target");
+        assert_eq!(on_path("initiator", 2), "initiator@path2");
     }
 }

@@ -1,5 +1,6 @@
 //! The plan: the scenarios of one `iscsi-chaos run` expanded into planned
-//! runs, each with its id, its lane, its fault steps and its prediction.
+//! runs, each with its id, its fault steps and its prediction. (Its lane
+//! number is given when the run starts: `runner::lanes`.)
 //! Everything the runner needs to know before it starts is decided here,
 //! in one place. Pure.
 //!
@@ -15,17 +16,12 @@ pub use steps::{Action, Step};
 use crate::model::{Run, Scenario};
 use crate::oracle::{self, Prediction};
 
-/// Lanes one process numbers its runs on (a lane is one /24 of 10.213/16).
-pub const LANES: usize = 200;
-
 /// One run as planned: what it runs, where, on which timeline, and what the
 /// oracle expects of it.
 #[derive(Debug, Clone)]
 pub struct PlannedRun {
     /// `scenario` or `scenario@target` (see [`Run::id`]).
     pub id: String,
-    /// The lane it runs on.
-    pub lane: u8,
     pub run: Run,
     /// Its fault timeline, in time order.
     pub steps: Vec<Step>,
@@ -49,11 +45,10 @@ pub enum Exclusive {
 }
 
 impl PlannedRun {
-    /// Plans one run on `lane`.
-    pub fn new(run: Run, lane: u8) -> PlannedRun {
+    /// Plans one run.
+    pub fn new(run: Run) -> PlannedRun {
         PlannedRun {
             id: run.id(),
-            lane,
             steps: steps::plan(&run.scenario.faults),
             prediction: oracle::predict_run(&run),
             alone: must_run_alone(&run),
@@ -81,14 +76,12 @@ pub fn exclusive(run: &Run) -> Option<Exclusive> {
     (run.scenario.lane.paths > 1).then_some(Exclusive::Multipathd)
 }
 
-/// Every run of `scenarios`, in order: one per target of each scenario,
-/// lanes assigned in turn.
+/// Every run of `scenarios`, in order: one per target of each scenario.
 pub fn suite(scenarios: &[Scenario]) -> Vec<PlannedRun> {
     scenarios
         .iter()
         .flat_map(|s| s.expand())
-        .enumerate()
-        .map(|(i, run)| PlannedRun::new(run, (i % LANES) as u8))
+        .map(PlannedRun::new)
         .collect()
 }
 
@@ -109,7 +102,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_suite_has_one_run_per_target_with_its_own_lane_and_steps() {
+    fn a_suite_has_one_run_per_target_with_its_own_steps() {
         let s = Scenario::parse(
             "version = 1\nduration_s = 20\n[lane]\ntarget = [\"tgt\", \"lio\"]\n\
              [[fault]]\nkind = \"blackhole\"\nstart_s = 2\nduration_s = 3\n",
@@ -119,8 +112,6 @@ mod tests {
         let plan = suite(&[s.clone(), s]);
         let ids: Vec<&str> = plan.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["two@tgt", "two@lio", "two@tgt", "two@lio"]);
-        let lanes: Vec<u8> = plan.iter().map(|p| p.lane).collect();
-        assert_eq!(lanes, [0, 1, 2, 3]);
         assert_eq!(plan[0].history_file(), "two@tgt.history.jsonl");
         assert_eq!(plan[1].steps.len(), 2);
         assert_eq!(plan[1].steps[0].at_s, 2.0);

@@ -15,7 +15,9 @@ pub struct Step {
     pub phase: FaultPhase,
     pub kind: &'static str,
     pub action: Action,
-    /// The lane's path it acts on (`None`: every path).
+    /// The host it acts on (a scenario has one today: host 0).
+    pub host: u8,
+    /// The host's path it acts on (`None`: every path).
     pub path: Option<u8>,
 }
 
@@ -36,6 +38,7 @@ pub fn plan(faults: &[Fault]) -> Vec<Step> {
                     phase,
                     kind: f.kind.name(),
                     action,
+                    host: 0,
                     path: f.path,
                 });
             }

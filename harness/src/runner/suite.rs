@@ -1,4 +1,5 @@
-//! A suite of planned runs, up to `jobs` at a time, each on its own lane;
+//! A suite of planned runs, up to `jobs` at a time, each on its own lane
+//! (its number taken from a free list when it starts: [`LanePool`]);
 //! runs the plan marks `alone` have the host to themselves. Reporters hear
 //! of each run as it starts and ends; the report keeps plan order.
 //!
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
+use super::lanes::{LanePool, LANES};
 use super::{run_one, RunContext};
 use crate::check::Verdict;
 use crate::plan::shard::expected_s;
@@ -113,6 +115,7 @@ pub async fn run_all(
         .map(|(i, p)| (p.id.as_str(), i))
         .collect();
     let mut entries: Vec<Option<Entry>> = vec![None; plan.len()];
+    let lanes = LanePool::new();
     'waves: for wave in waves(plan) {
         let mut running: JoinSet<(usize, Entry)> = JoinSet::new();
         let mut task_of = std::collections::HashMap::new();
@@ -137,7 +140,23 @@ pub async fn run_all(
                     planned: &plan[index],
                 });
                 let ctx = ctx.clone();
-                let task = running.spawn(async move { (index, run_one(&ctx, &planned).await) });
+                let lane = lanes.take();
+                let task = running.spawn(async move {
+                    let entry = match lane {
+                        Some(lane) => run_one(&ctx, &planned, lane).await,
+                        None => Entry::unchecked(
+                            &planned.run,
+                            &planned.prediction,
+                            Verdict::Error,
+                            format!(
+                                "no free lane number: {LANES} are taken by runs of this process \
+                                 or kept out after a teardown that left something behind"
+                            ),
+                            Timings::default(),
+                        ),
+                    };
+                    (index, entry)
+                });
                 task_of.insert(task.id(), index);
             }
             let joined = tokio::select! {
