@@ -261,9 +261,7 @@ impl Lane {
             name: name.to_string(),
         })?;
         let n = name.to_string();
-        Ok(tokio::task::spawn_blocking(move || NetNs::create(&n))
-            .await
-            .context("join netns creation")??)
+        Ok(crate::sys::blocking::spawn(move || NetNs::create(&n)).await??)
     }
 
     /// Writes veth `end` in the ledger, then makes the pair `end`/`peer` in
@@ -312,10 +310,11 @@ impl Lane {
             namespaces.insert(0, self.names.netns.clone());
         }
         for ns_name in namespaces {
-            match tokio::task::spawn_blocking(move || kill_and_delete_netns(&ns_name)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => errors.push(e),
-                Err(e) => errors.push(anyhow!(e)),
+            if let Err(e) = crate::sys::blocking::spawn(move || kill_and_delete_netns(&ns_name))
+                .await
+                .and_then(|r| r)
+            {
+                errors.push(e);
             }
         }
         match errors.into_iter().next() {

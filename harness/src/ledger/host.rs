@@ -133,8 +133,13 @@ pub fn try_lock(file: &File, exclusive: bool) -> bool {
     flock(file, op | libc::LOCK_NB).is_ok()
 }
 
-/// Waits for `file`'s lock.
+/// Waits for `file`'s lock (through the policy for blocking work: the
+/// holder may be starting iscsid).
 fn lock(file: &File, exclusive: bool) -> io::Result<()> {
+    crate::sys::blocking::blocking(|| lock_now(file, exclusive))
+}
+
+fn lock_now(file: &File, exclusive: bool) -> io::Result<()> {
     flock(
         file,
         if exclusive {

@@ -115,8 +115,18 @@ pub async fn output(
 
 /// Runs a blocking `cmd` within `bound`, feeding it `stdin`; on timeout
 /// the process is killed. Its output is read on helper threads, so a
-/// chatty program cannot block on a full pipe.
+/// chatty program cannot block on a full pipe; the wait goes through
+/// [`crate::sys::blocking`].
 pub fn output_blocking(
+    cmd: &mut std::process::Command,
+    what: &str,
+    stdin: Option<&str>,
+    bound: Duration,
+) -> Result<Output> {
+    crate::sys::blocking::blocking(|| run_bounded(cmd, what, stdin, bound))
+}
+
+fn run_bounded(
     cmd: &mut std::process::Command,
     what: &str,
     stdin: Option<&str>,

@@ -355,9 +355,7 @@ async fn cleanup_matching(
             continue;
         }
         let n = name.clone();
-        tokio::task::spawn_blocking(move || kill_and_delete_netns(&n))
-            .await
-            .context("join netns removal")??;
+        crate::sys::blocking::spawn(move || kill_and_delete_netns(&n)).await??;
         report.netns.push(name);
     }
     Ok(report)

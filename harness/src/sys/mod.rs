@@ -2,6 +2,7 @@
 //! (namespaces, links, the tc socket, nft, iscsiadm, configfs, dm/loop).
 //! Nothing here knows runs, ledgers or scenarios.
 
+pub mod blocking;
 pub mod cmd;
 pub mod configfs;
 pub mod dm;

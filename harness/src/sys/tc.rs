@@ -147,11 +147,14 @@ impl RouteSocket {
         build: impl FnOnce(u32) -> Result<Vec<u8>, TcError>,
     ) -> io::Result<()> {
         let seq = self.next_seq();
-        self.send(&build(seq)?)?;
-        self.recv_until(seq, |m| match m {
-            Message::Ack { .. } => Ok(true),
-            Message::Error { error, .. } => Err(error.into()),
-            _ => Ok(false),
+        let request = build(seq)?;
+        crate::sys::blocking::blocking(|| {
+            self.send(&request)?;
+            self.recv_until(seq, |m| match m {
+                Message::Ack { .. } => Ok(true),
+                Message::Error { error, .. } => Err(error.into()),
+                _ => Ok(false),
+            })
         })
     }
 
@@ -183,16 +186,18 @@ impl RouteSocket {
     /// Every qdisc in this namespace.
     pub fn dump_qdiscs(&mut self) -> io::Result<Vec<QdiscStats>> {
         let seq = self.next_seq();
-        self.send(&dump_qdiscs_request(seq))?;
         let mut out = Vec::new();
-        self.recv_until(seq, |m| match m {
-            Message::Qdisc { qdisc, .. } => {
-                out.push(qdisc);
-                Ok(false)
-            }
-            Message::Done { .. } => Ok(true),
-            Message::Error { error, .. } => Err(error.into()),
-            _ => Ok(false),
+        crate::sys::blocking::blocking(|| {
+            self.send(&dump_qdiscs_request(seq))?;
+            self.recv_until(seq, |m| match m {
+                Message::Qdisc { qdisc, .. } => {
+                    out.push(qdisc);
+                    Ok(false)
+                }
+                Message::Done { .. } => Ok(true),
+                Message::Error { error, .. } => Err(error.into()),
+                _ => Ok(false),
+            })
         })?;
         Ok(out)
     }

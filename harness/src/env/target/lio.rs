@@ -112,15 +112,9 @@ pub struct LioTarget {
     backing: PathBuf,
 }
 
-/// Run short blocking configfs work from async code without stalling other
-/// tasks (a TPG disable waits for its sessions to close).
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
+/// Short blocking configfs work (a TPG disable waits for its sessions to
+/// close) goes through the one policy for blocking work.
+use crate::sys::blocking::blocking;
 
 fn write_attr(path: &Path, value: &str) -> Result<()> {
     // configfs wants the whole value in one write.
