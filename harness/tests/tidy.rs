@@ -124,14 +124,17 @@ fn pure_folders_stay_pure_and_the_ledger_depends_on_sys_only() {
     assert!(v.is_empty(), "layering broken:\n{}", v.join("\n"));
 }
 
+/// Writes `text` at `rel` below `dir`, making the folders on the way.
+fn write_file(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
 #[test]
 fn the_check_catches_a_bad_import() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
     write(
         "oracle/mod.rs",
         "//! uses crate::sys:: in a comment only\nuse crate::model::Run;\n",
@@ -542,11 +545,7 @@ fn no_two_files_import_each_other_even_through_others() {
 #[test]
 fn the_cycle_finder_sees_imports_of_every_shape() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(dir.path(), rel, text);
     write(
         "lib.rs",
         "pub mod a;\npub mod b;\npub mod c;\npub mod d;\npub mod e;\n",
