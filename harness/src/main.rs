@@ -682,7 +682,7 @@ impl Host {
     async fn close(self) -> Option<u8> {
         self.iscsid.release().await;
         // The whole run's ledger: anything of any run still there goes now.
-        let sweep = self.live.ledger().sweep().await;
+        let sweep = self.live.ledger().unwind().await;
         for r in &sweep.removed {
             eprintln!("iscsi-chaos: {r} was still there at the end; removed");
         }

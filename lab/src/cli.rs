@@ -4,45 +4,11 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 
+pub use crate::image::ImageArgs;
+pub use crate::vm::VmArgs;
 use crate::{image, vm};
-
-/// Which image: shared by every command that needs one.
-#[derive(Args, Clone, Debug, Default)]
-pub struct ImageArgs {
-    /// Debian release of the guest (kernel matrix): bookworm (6.1) or trixie (6.12).
-    /// Default: bookworm, or the oldest release whose C library can run the
-    /// harness binary.
-    #[arg(long, env = "ISCSI_CHAOS_LAB_RELEASE")]
-    pub release: Option<String>,
-    /// Debian package archive to build from (default: the host's own apt sources).
-    #[arg(long, env = "ISCSI_CHAOS_MIRROR")]
-    pub mirror: Option<String>,
-}
-
-impl ImageArgs {
-    /// The release asked for, else the default one.
-    pub fn release(&self) -> &str {
-        self.release.as_deref().unwrap_or(image::DEFAULT_RELEASE)
-    }
-}
-
-/// How to boot: shared by `lab run`, `run --lab`, `chaos` and `test`.
-#[derive(Args, Clone, Debug)]
-pub struct VmArgs {
-    /// Kill the VM if its command has not finished after this many seconds
-    /// (the default suite one run at a time takes about 35 minutes under TCG).
-    #[arg(long = "lab-timeout", alias = "timeout", default_value_t = 3600)]
-    pub timeout: u64,
-    /// Guest memory in MiB (default: what the lanes of as many vCPUs as the
-    /// host has cores need, at least 2048).
-    #[arg(long)]
-    pub memory_mib: Option<u32>,
-    /// Accelerator: auto (KVM if it really boots a kernel here, TCG otherwise), kvm or tcg.
-    #[arg(long, default_value = "auto", env = "ISCSI_CHAOS_LAB_ACCEL")]
-    pub accel: String,
-}
 
 #[derive(Subcommand)]
 pub enum LabCommand {

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::buildlog::{self, BuildLog};
-use crate::cli::ImageArgs;
 use crate::host::{cache_dir, require_root, require_tool, run};
 
 /// Bumped when the build steps below change in a way the recipe does not show.
@@ -70,6 +70,26 @@ impl Image {
 
 fn load_recipe() -> Result<Recipe> {
     toml::from_str(RECIPE).context("lab/recipe/recipe.toml: invalid recipe")
+}
+
+/// Which image: shared by every command that needs one.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ImageArgs {
+    /// Debian release of the guest (kernel matrix): bookworm (6.1) or trixie (6.12).
+    /// Default: bookworm, or the oldest release whose C library can run the
+    /// harness binary.
+    #[arg(long, env = "ISCSI_CHAOS_LAB_RELEASE")]
+    pub release: Option<String>,
+    /// Debian package archive to build from (default: the host's own apt sources).
+    #[arg(long, env = "ISCSI_CHAOS_MIRROR")]
+    pub mirror: Option<String>,
+}
+
+impl ImageArgs {
+    /// The release asked for, else the default one.
+    pub fn release(&self) -> &str {
+        self.release.as_deref().unwrap_or(DEFAULT_RELEASE)
+    }
 }
 
 /// The lab's releases with the glibc version of each.

@@ -16,8 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use clap::Args;
 
-use crate::cli::VmArgs;
 use crate::host::{cache_dir, require_tool};
 use crate::image::Image;
 use crate::interrupt;
@@ -55,6 +55,22 @@ pub struct Job {
     /// (guest text, host text): replaced in every console line, so that
     /// messages about copied files name the host's paths.
     pub shown_as: Vec<(String, String)>,
+}
+
+/// How to boot: shared by `lab run`, `run --lab`, `chaos` and `test`.
+#[derive(Args, Clone, Debug)]
+pub struct VmArgs {
+    /// Kill the VM if its command has not finished after this many seconds
+    /// (the default suite one run at a time takes about 35 minutes under TCG).
+    #[arg(long = "lab-timeout", alias = "timeout", default_value_t = 3600)]
+    pub timeout: u64,
+    /// Guest memory in MiB (default: what the lanes of as many vCPUs as the
+    /// host has cores need, at least 2048).
+    #[arg(long)]
+    pub memory_mib: Option<u32>,
+    /// Accelerator: auto (KVM if it really boots a kernel here, TCG otherwise), kvm or tcg.
+    #[arg(long, default_value = "auto", env = "ISCSI_CHAOS_LAB_ACCEL")]
+    pub accel: String,
 }
 
 /// Boots the image, runs the job's command in the guest, returns its exit status.

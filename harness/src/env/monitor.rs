@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -48,17 +48,8 @@ impl Monitor {
             let mut seen: Option<String> = None;
             let mut out = Vec::new();
             while !stop.load(Ordering::SeqCst) {
-                let state = std::fs::read_to_string(session_sysfs.join("state"))
-                    .map(|s| s.trim().to_string())
-                    .unwrap_or_else(|_| "GONE".to_string());
-                if seen.as_deref() != Some(state.as_str()) {
-                    out.push((
-                        monotonic_now(),
-                        Event::Session {
-                            state: state.clone(),
-                        },
-                    ));
-                    seen = Some(state);
+                if let Some(state) = state_change(&session_sysfs, &mut seen) {
+                    out.push((monotonic_now(), Event::Session { state }));
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -78,19 +69,15 @@ impl Monitor {
             let mut tick = 0u32;
             while !stop.load(Ordering::SeqCst) {
                 for (k, (path, sysfs, _)) in sessions.iter().enumerate() {
-                    let state = std::fs::read_to_string(sysfs.join("state"))
-                        .map(|s| s.trim().to_string())
-                        .unwrap_or_else(|_| "GONE".to_string());
-                    if seen_session[k].as_deref() != Some(state.as_str()) {
+                    if let Some(state) = state_change(sysfs, &mut seen_session[k]) {
                         out.push((
                             monotonic_now(),
                             Event::Path {
                                 path: *path,
-                                session: Some(state.clone()),
+                                session: Some(state),
                                 dm: None,
                             },
                         ));
-                        seen_session[k] = Some(state);
                     }
                 }
                 if tick.is_multiple_of(10) {
@@ -146,6 +133,19 @@ impl Monitor {
             out
         })
     }
+}
+
+/// A session's state in sysfs (`<session>/state`, `GONE` once the folder
+/// is), if it is not the one `seen` last; `seen` becomes it.
+fn state_change(session_sysfs: &Path, seen: &mut Option<String>) -> Option<String> {
+    let state = std::fs::read_to_string(session_sysfs.join("state"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "GONE".to_string());
+    if seen.as_deref() == Some(state.as_str()) {
+        return None;
+    }
+    *seen = Some(state.clone());
+    Some(state)
 }
 
 fn drain_kmsg(kmsg: &mut File, buf: &mut [u8], ours: &[Ours], out: &mut Vec<(f64, Event)>) {
@@ -288,6 +288,25 @@ pub fn is_storage_line(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_state_is_reported_once_per_change_and_gone_with_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = dir.path().join("session1");
+        std::fs::create_dir(&session).unwrap();
+        std::fs::write(session.join("state"), "LOGGED_IN\n").unwrap();
+        let mut seen = None;
+        assert_eq!(
+            state_change(&session, &mut seen).as_deref(),
+            Some("LOGGED_IN")
+        );
+        assert_eq!(state_change(&session, &mut seen), None);
+        std::fs::write(session.join("state"), "FAILED\n").unwrap();
+        assert_eq!(state_change(&session, &mut seen).as_deref(), Some("FAILED"));
+        std::fs::remove_dir_all(&session).unwrap();
+        assert_eq!(state_change(&session, &mut seen).as_deref(), Some("GONE"));
+        assert_eq!(state_change(&session, &mut seen), None);
+    }
 
     #[test]
     fn kmsg_records_give_time_and_message() {

@@ -177,7 +177,7 @@ impl Object {
             } => {
                 OUR_PROGRAMS.contains(&program.as_str())
                     && leaves.iter().all(|p| {
-                        plain(p)
+                        is_absolute_without_dots(p)
                             && TGTD_RUN_DIRS
                                 .iter()
                                 .any(|d| p.parent() == Some(Path::new(d)))
@@ -185,9 +185,9 @@ impl Object {
             }
             Object::Folder { path } => is_our_folder(path),
             Object::DmDevice { name } => crate::model::names::run_of_dm(name).is_some(),
-            Object::LoopDevice { backing_file } => backing_file
-                .parent()
-                .is_some_and(|folder| is_our_folder(folder) && plain(backing_file)),
+            Object::LoopDevice { backing_file } => backing_file.parent().is_some_and(|folder| {
+                is_our_folder(folder) && is_absolute_without_dots(backing_file)
+            }),
         }
     }
 
@@ -272,7 +272,7 @@ impl Object {
                     nix::sys::signal::Signal::SIGKILL,
                 );
                 // A process blocked in the kernel (a probe on a failed
-                // session) ends only once its I/O fails: `sweep` waits for
+                // session) ends only once its I/O fails: `unwind` waits for
                 // it after the session is gone.
                 wait_gone(id, Duration::from_secs(2)).await;
                 for file in leaves {
@@ -293,8 +293,9 @@ impl Object {
     }
 }
 
-/// A path with no `..` or `.` parts (so a prefix check means what it says).
-fn plain(path: &Path) -> bool {
+/// An absolute path with no `..` or `.` parts (so a prefix check means
+/// what it says).
+fn is_absolute_without_dots(path: &Path) -> bool {
     path.is_absolute()
         && path.components().all(|c| {
             matches!(
@@ -306,7 +307,7 @@ fn plain(path: &Path) -> bool {
 
 /// `<work base>/iscsi-chaos-<run>-<lane>-<purpose><random>`.
 fn is_our_folder(path: &Path) -> bool {
-    plain(path)
+    is_absolute_without_dots(path)
         && path.parent() == Some(Path::new(host::WORK))
         && path
             .file_name()
@@ -317,10 +318,8 @@ fn is_our_folder(path: &Path) -> bool {
 
 /// The run id in a work folder's name `iscsi-chaos-<run>-<lane>-<purpose>`.
 pub fn run_of_work_folder(name: &str) -> Option<&str> {
-    let tail = name.strip_prefix("iscsi-chaos-")?;
-    let mut parts = tail.rsplitn(3, '-');
-    let (_purpose, lane, run) = (parts.next()?, parts.next()?, parts.next()?);
-    (lane.parse::<u8>().is_ok() && !run.is_empty()).then_some(run)
+    let (run_and_lane, _purpose) = name.strip_prefix("iscsi-chaos-")?.rsplit_once('-')?;
+    crate::model::names::run_of(run_and_lane)
 }
 
 /// A folder of ours in the work base (backing files, logs): written in the
@@ -401,14 +400,14 @@ struct Line {
 
 /// What a walk of the ledger did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Sweep {
+pub struct Removal {
     /// Objects that still existed and were removed.
     pub removed: Vec<String>,
     /// Objects that could not be removed (or were refused), with why.
     pub failed: Vec<String>,
 }
 
-impl Sweep {
+impl Removal {
     pub fn is_clean(&self) -> bool {
         self.failed.is_empty()
     }
@@ -556,14 +555,14 @@ impl Ledger {
     /// Walks the pending entries newest first and removes what still exists,
     /// then waits (bounded) for processes that only end once their session is
     /// gone. If everything is gone, the entries are marked swept.
-    pub async fn sweep(&self) -> Sweep {
+    pub async fn unwind(&self) -> Removal {
         let pending = self.pending();
-        let mut sweep = Sweep::default();
+        let mut removal = Removal::default();
         let mut iscsid = None;
         let mut busy = Vec::new();
         for object in pending.iter().rev() {
             if !object.is_ours() {
-                sweep.failed.push(format!(
+                removal.failed.push(format!(
                     "refused {}: it lacks our marker",
                     object.describe()
                 ));
@@ -573,18 +572,18 @@ impl Ledger {
                 continue;
             }
             match object.remove(&mut iscsid).await {
-                Ok(()) => sweep.removed.push(object.describe()),
+                Ok(()) => removal.removed.push(object.describe()),
                 // A folder a dying process still holds (a daemon's mount
                 // namespace over it) is tried again once processes ended.
                 Err(e) if matches!(object, Object::Folder { .. }) => busy.push((object, e)),
-                Err(e) => sweep.failed.push(format!("{}: {e:#}", object.describe())),
+                Err(e) => removal.failed.push(format!("{}: {e:#}", object.describe())),
             }
         }
         for object in &pending {
             if let Object::Process { id, program, .. } = object {
                 let ours = crate::sys::cmd::carries_marker(id.pid);
                 if id.is_alive() && ours && !wait_gone(id, Duration::from_secs(10)).await {
-                    sweep
+                    removal
                         .failed
                         .push(format!("process {program} ({}) did not end", id.pid));
                 }
@@ -592,8 +591,8 @@ impl Ledger {
         }
         for (object, first) in busy {
             match object.remove(&mut iscsid).await {
-                Ok(()) => sweep.removed.push(object.describe()),
-                Err(e) => sweep.failed.push(format!(
+                Ok(()) => removal.removed.push(object.describe()),
+                Err(e) => removal.failed.push(format!(
                     "{}: {e:#} (first try: {first:#})",
                     object.describe()
                 )),
@@ -602,17 +601,23 @@ impl Ledger {
         if let Some(d) = iscsid {
             d.release().await;
         }
-        if sweep.is_clean() && !pending.is_empty() {
+        if removal.is_clean() && !pending.is_empty() {
             if let Err(e) = self.append(&Line {
                 lane: self.lane,
                 made: None,
                 swept: true,
                 not_made: None,
             }) {
-                sweep.failed.push(format!("{e:#}"));
+                removal.failed.push(format!("{e:#}"));
             }
         }
-        sweep
+        removal
+    }
+
+    /// The old name of [`Ledger::unwind`], kept only while `runner/mod.rs`
+    /// still calls it; delete it once that file says `unwind`.
+    pub async fn sweep(&self) -> Removal {
+        self.unwind().await
     }
 }
 
@@ -814,7 +819,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_sweep_removes_recorded_folders_newest_first_and_marks_them_swept() {
+    async fn unwinding_removes_recorded_folders_newest_first_and_marks_them_swept() {
         let run = format!("ledgertest{}", std::process::id());
         let work = host::base_dir(&["work"]).unwrap();
         let folder = |i: u8| work.join(format!("iscsi-chaos-{run}-{i}-t"));
@@ -831,14 +836,14 @@ mod tests {
         // Lane 1's folder is already gone: not an error, not "removed".
         std::fs::remove_dir_all(folder(2)).unwrap();
         // Lane 0's walk leaves lane 1's entries pending.
-        let sweep = ledger.lane(0).sweep().await;
+        let removal = ledger.lane(0).unwind().await;
         let removed: Vec<String> = [1, 0]
             .iter()
             .map(|i| format!("folder {}", folder(*i).display()))
             .collect();
         assert_eq!(
-            sweep,
-            Sweep {
+            removal,
+            Removal {
                 removed,
                 failed: vec![],
             }
@@ -846,7 +851,7 @@ mod tests {
         assert!(!folder(0).exists() && !folder(1).exists());
         assert!(ledger.lane(0).pending().is_empty());
         assert_eq!(ledger.pending(), vec![Object::Folder { path: folder(2) }]);
-        assert_eq!(ledger.sweep().await, Sweep::default());
+        assert_eq!(ledger.unwind().await, Removal::default());
         assert!(ledger.pending().is_empty());
     }
 
@@ -872,13 +877,13 @@ mod tests {
         ledger
             .record_process("tgtd", Some(pid as u32), vec![])
             .unwrap();
-        let sweep = ledger.sweep().await;
+        let removal = ledger.unwind().await;
         assert!(
-            sweep
+            removal
                 .failed
                 .iter()
                 .any(|f| f.contains("does not carry our marker")),
-            "{sweep:?}"
+            "{removal:?}"
         );
         assert!(ProcessId::of(pid).is_some_and(|p| p.is_alive()));
         let _ = child.kill();

@@ -2,12 +2,9 @@
 //! fault kind names the action that puts it in place and the one that
 //! undoes it; the nemesis and the runner carry them out.
 
-use std::time::Duration;
-
-use crate::model::fault::netem::MAX_DELAY_MS;
-use crate::model::{Direction, NetemSpec};
+use crate::model::Direction;
 use crate::wire::nft::Rule;
-use crate::wire::tc::{Netem, NetemRate, Qdisc, Tbf};
+use crate::wire::tc::{Netem, Qdisc, Tbf};
 
 /// A blackhole: netem `loss 100%`.
 pub fn blackhole() -> Qdisc {
@@ -15,35 +12,6 @@ pub fn blackhole() -> Qdisc {
         loss: 100.0,
         ..Netem::default()
     })
-}
-
-/// netem for a scenario's impairments (tc's units: `delay 50ms 100ms loss 5%`).
-/// Never panics: a delay outside `0..=MAX_DELAY_MS` (which the parser
-/// refuses) is clamped into it.
-pub fn netem_for(spec: &NetemSpec) -> Netem {
-    let ms = |x: f64| {
-        let x = if x.is_nan() {
-            0.0
-        } else {
-            x.clamp(0.0, MAX_DELAY_MS)
-        };
-        Duration::try_from_secs_f64(x / 1000.0).unwrap_or(Duration::ZERO)
-    };
-    Netem {
-        delay: ms(spec.delay_ms),
-        jitter: ms(spec.jitter_ms),
-        loss: spec.loss_pct,
-        duplicate: spec.duplicate_pct,
-        corrupt: spec.corrupt_pct,
-        reorder: spec.reorder_pct,
-        rate: spec.rate_kbit.map(|k| NetemRate {
-            bytes_per_s: k.saturating_mul(1000) / 8,
-            packet_overhead: 0,
-            cell_size: 0,
-            cell_overhead: 0,
-        }),
-        ..Netem::default()
-    }
 }
 
 /// A bandwidth cap of `rate_kbit`: a bucket of 20 ms at that rate (at least

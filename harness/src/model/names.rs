@@ -207,16 +207,36 @@ pub fn mp_name(run_id: &str, index: u8) -> String {
     format!("{DM_PREFIX}{run_id}-{index}{MP_SUFFIX}")
 }
 
+/// The run id in the `<run>-<lane>` that ends our names after their
+/// prefix (an IQN after [`IQN_PREFIX`], a target namespace after
+/// [`NETNS_PREFIX`], a LIO device, a dm name without its suffix). The one
+/// place a run id is read back out of a name.
+pub fn run_of(tail: &str) -> Option<&str> {
+    tail.rsplit_once('-')
+        .filter(|(run, lane)| !run.is_empty() && lane.parse::<u8>().is_ok())
+        .map(|(run, _)| run)
+}
+
+/// The run id in one of our IQNs (`<IQN_PREFIX><run>-<lane>`).
+pub fn run_of_iqn(iqn: &str) -> Option<&str> {
+    iqn.strip_prefix(IQN_PREFIX).and_then(run_of)
+}
+
+/// The run id in one of our lane namespaces: a target's
+/// (`iscsi-chaos-<run>-<lane>`) or a switch's (`…-sw<lane>`,
+/// `…-sw<lane>p<path>`), exactly as [`is_netns_of_run`] takes them.
+pub fn run_of_netns(name: &str) -> Option<&str> {
+    let (run, _) = name.strip_prefix(NETNS_PREFIX)?.rsplit_once('-')?;
+    is_netns_of_run(name, run).then_some(run)
+}
+
 /// The run id in one of our dm names (`iscsi-chaos-<run>-<lane>-slow`, or
 /// `-mp` for a multipath map).
 pub fn run_of_dm(name: &str) -> Option<&str> {
     let rest = name.strip_prefix(DM_PREFIX)?;
-    let tail = rest
-        .strip_suffix(DM_SUFFIX)
-        .or_else(|| rest.strip_suffix(MP_SUFFIX))?;
-    tail.rsplit_once('-')
-        .filter(|(run, lane)| !run.is_empty() && lane.parse::<u8>().is_ok())
-        .map(|(run, _)| run)
+    rest.strip_suffix(DM_SUFFIX)
+        .or_else(|| rest.strip_suffix(MP_SUFFIX))
+        .and_then(run_of)
 }
 
 #[cfg(test)]
@@ -337,5 +357,26 @@ mod tests {
         let m = mp_name("20261122-0412-abc", 0);
         assert_eq!(m, "iscsi-chaos-20261122-0412-abc-0-mp");
         assert_eq!(run_of_dm(&m), Some("20261122-0412-abc"));
+    }
+
+    #[test]
+    fn run_ids_come_out_of_every_name_with_a_lane_suffix() {
+        assert_eq!(run_of("r1a2b-0"), Some("r1a2b"));
+        assert_eq!(run_of("r-x-12"), Some("r-x"));
+        assert_eq!(run_of("nolane"), None);
+        assert_eq!(run_of("run-x"), None);
+        assert_eq!(run_of("-0"), None);
+        assert_eq!(run_of_iqn(&format!("{IQN_PREFIX}abc-9-200")), Some("abc-9"));
+        assert_eq!(run_of_iqn("iqn.2003-01.org.other:abc-9-200"), None);
+        let n = path_names("20261122-0412-abc", 3, 2);
+        for ns in [
+            lane_names("20261122-0412-abc", 3).netns,
+            n.netns,
+            n.switch_netns,
+        ] {
+            assert_eq!(run_of_netns(&ns), Some("20261122-0412-abc"), "{ns}");
+        }
+        assert_eq!(run_of_netns("iscsi-chaos-r-x"), None);
+        assert_eq!(run_of_netns("other-r-0"), None);
     }
 }

@@ -7,7 +7,7 @@
 //! a dashed frame. Each cell's tooltip is its run id, measured and
 //! predicted outcome.
 
-use super::outcome::{Cell, Outcome};
+use super::outcome_grid::{Cell, Outcome};
 use super::svg::{text_width, Anchor, Svg};
 
 const CELL_W: f64 = 200.0;
@@ -293,7 +293,7 @@ fn legend(svg: &mut Svg, scale: &Scale, x: f64, y: f64) {
 mod tests {
     use super::*;
     use crate::check::Verdict;
-    use crate::report::outcome::Table;
+    use crate::report::outcome_grid::Table;
 
     fn cell(row: &str, column: &str, first_error_s: Option<f64>, stall: f64, agrees: bool) -> Cell {
         Cell {

@@ -11,6 +11,7 @@ pub mod junit;
 pub mod merge;
 pub mod out;
 pub mod outcome;
+pub mod outcome_grid;
 pub mod progress;
 pub mod summary;
 pub mod svg;

@@ -10,55 +10,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::events::{Reporter, RunEvent};
 use super::out::OutDir;
+pub use super::outcome_grid::{Cell, Outcome, Table};
 use super::{Entry, Report, Verdict};
 
 pub const JSON_FILE: &str = "outcome.json";
 pub const MD_FILE: &str = "outcome.md";
 pub const SVG_FILE: &str = "outcome.svg";
-
-/// One cell: a run of the sweep.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Cell {
-    pub id: String,
-    pub row: String,
-    pub column: String,
-    pub verdict: Verdict,
-    pub measured: String,
-    pub predicted: String,
-    /// The run passed: what was measured is what the oracle predicted.
-    pub agrees: bool,
-    pub borderline: bool,
-    /// The figures the picture colours by (`None`: the run measured
-    /// nothing, skipped or errored before its I/O).
-    pub first_error_s: Option<f64>,
-    pub max_stall_s: Option<f64>,
-}
-
-/// One table: the runs of one scenario on one target at one value of
-/// every other axis.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Table {
-    /// The scenario's name without its sweep point.
-    pub scenario: String,
-    pub target: String,
-    /// The other axes' values.
-    pub fixed: BTreeMap<String, String>,
-    pub rows: Vec<String>,
-    pub columns: Vec<String>,
-    pub cells: Vec<Cell>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Outcome {
-    pub row_axis: String,
-    /// `None` for a sweep of one axis.
-    pub column_axis: Option<String>,
-    pub tables: Vec<Table>,
-}
 
 fn errno_name(errno: i32) -> String {
     match errno {

@@ -12,8 +12,8 @@
 //! /etc/iscsi/nodes or /tmp). Nothing without our marker is ever touched.
 
 use crate::ledger::registry;
-use crate::ledger::{Ledger, Sweep};
-use crate::model::names::IQN_PREFIX;
+use crate::ledger::{Ledger, Removal};
+use crate::model::names::{run_of_iqn, run_of_netns, IQN_PREFIX};
 use crate::sys::iscsi::logout_session;
 use crate::sys::link as topology;
 use crate::sys::netns::NetNs;
@@ -22,25 +22,19 @@ use crate::sys::netns::NetNs;
 /// its registry folder goes once nothing is pending. The caller answers for
 /// the run being dead: it claimed it ([`registry::claim_dead`]), or it is
 /// a test's own run that never registered.
-pub async fn remove_run(run_id: &str) -> Sweep {
+pub async fn remove_run(run_id: &str) -> Removal {
     let dir = registry::run_dir(run_id);
     if !dir.is_dir() {
         // An older version's pid file: the scan by marker does the work.
         let _ = std::fs::remove_file(&dir);
-        return Sweep::default();
+        return Removal::default();
     }
     let ledger = Ledger::of_run(run_id);
-    let sweep = ledger.sweep().await;
+    let removal = ledger.unwind().await;
     if ledger.pending().is_empty() {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    sweep
-}
-
-/// The run id inside one of our names: `iscsi-chaos-<run>-<lane>`, or an IQN
-/// `…:<run>-<lane>`.
-fn run_of(name_tail: &str) -> Option<&str> {
-    name_tail.rsplit_once('-').map(|(run, _lane)| run)
+    removal
 }
 
 /// Whether the objects of run `run` may be removed now: it is not live
@@ -56,15 +50,15 @@ pub async fn stale() -> Vec<String> {
     let mut removed = Vec::new();
     for claim in &claims {
         let run = &claim.run_id;
-        let sweep = remove_run(run).await;
+        let removal = remove_run(run).await;
         removed.extend(
-            sweep
+            removal
                 .removed
                 .into_iter()
                 .map(|r| format!("{r} (ledger of run {run})")),
         );
         removed.extend(
-            sweep
+            removal
                 .failed
                 .into_iter()
                 .map(|f| format!("(could not remove {f})")),
@@ -79,7 +73,7 @@ pub async fn stale() -> Vec<String> {
     // connected).
     let ours: Vec<(String, String)> = sessions()
         .into_iter()
-        .filter(|(_, iqn)| run_of(&iqn[IQN_PREFIX.len()..]).is_some_and(is_stale))
+        .filter(|(_, iqn)| run_of_iqn(iqn).is_some_and(is_stale))
         .collect();
     removed.extend(clear_stale_qdiscs());
     // Logging out needs iscsid; a killed run's iscsid may be gone.
@@ -88,7 +82,7 @@ pub async fn stale() -> Vec<String> {
         iscsid = crate::ledger::host::IscsidUse::take().await.ok();
     }
     for (session, iqn) in ours {
-        if !run_of(&iqn[IQN_PREFIX.len()..]).is_some_and(is_stale) {
+        if !run_of_iqn(&iqn).is_some_and(is_stale) {
             continue;
         }
         removed.push(match logout_session(&session).await {
@@ -98,8 +92,7 @@ pub async fn stale() -> Vec<String> {
         kill_orphan_probes(&format!("session{session}"));
     }
     for (portal, iqn) in node_records().await {
-        let tail = &iqn[IQN_PREFIX.len()..];
-        if run_of(tail).is_some_and(is_stale) {
+        if run_of_iqn(&iqn).is_some_and(is_stale) {
             let _ = crate::sys::iscsi::delete_node_record(&iqn, &portal).await;
             removed.push(format!("node record {iqn}"));
         }
@@ -113,7 +106,7 @@ pub async fn stale() -> Vec<String> {
     // Namespaces (with their veths and target processes), run by run.
     let mut runs: Vec<String> = NetNs::list_ours()
         .iter()
-        .filter_map(|ns| ns.strip_prefix("iscsi-chaos-").and_then(run_of))
+        .filter_map(|ns| run_of_netns(ns))
         .map(str::to_string)
         .collect();
     runs.sort();
@@ -182,7 +175,7 @@ fn clear_stale_qdiscs() -> Vec<String> {
         }
     }
     for ns in NetNs::list_ours() {
-        let Some(run) = ns.strip_prefix("iscsi-chaos-").and_then(run_of) else {
+        let Some(run) = run_of_netns(&ns) else {
             continue;
         };
         if !is_stale(run) {
@@ -262,16 +255,6 @@ fn kill_orphan_probes(session_name: &str) {
     }
 }
 
-async fn iscsiadm(args: &[&str]) -> anyhow::Result<std::process::Output> {
-    let what = format!("iscsiadm {}", args.join(" "));
-    crate::sys::cmd::output(
-        crate::sys::cmd::command("iscsiadm").args(args),
-        &what,
-        crate::sys::cmd::TOOL_TIMEOUT,
-    )
-    .await
-}
-
 /// (session id, target IQN) of our sessions, from sysfs.
 fn sessions() -> Vec<(String, String)> {
     crate::env::initiator::sessions()
@@ -283,7 +266,7 @@ fn sessions() -> Vec<(String, String)> {
 
 /// (portal, IQN) of our node records, from `iscsiadm -m node`.
 async fn node_records() -> Vec<(String, String)> {
-    let Ok(out) = iscsiadm(&["-m", "node"]).await else {
+    let Ok(out) = crate::sys::iscsi::run_iscsiadm(&["-m", "node"]).await else {
         return Vec::new();
     };
     parse_node_list(&String::from_utf8_lossy(&out.stdout))
@@ -328,12 +311,5 @@ mod tests {
                 "iqn.2026-11.io.iscsi-chaos:r1a2b-0".to_string()
             )]
         );
-    }
-
-    #[test]
-    fn run_ids_come_from_names_with_a_lane_suffix() {
-        assert_eq!(run_of("r1a2b-0"), Some("r1a2b"));
-        assert_eq!(run_of("r-x-12"), Some("r-x"));
-        assert_eq!(run_of("nolane"), None);
     }
 }

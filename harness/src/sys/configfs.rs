@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::model::names::IQN_PREFIX;
+use crate::model::names::{run_of, run_of_iqn, IQN_PREFIX};
 
 /// Where LIO's configfs tree lives.
 pub const CONFIGFS_TARGET: &str = "/sys/kernel/config/target";
@@ -100,13 +100,6 @@ pub struct Leftover {
     pub path: PathBuf,
 }
 
-/// The run id in `<run>-<lane>`.
-pub fn run_of(tail: &str) -> Option<&str> {
-    tail.rsplit_once('-')
-        .filter(|(run, lane)| !run.is_empty() && lane.parse::<u8>().is_ok())
-        .map(|(run, _)| run)
-}
-
 pub fn dir_entries(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -136,7 +129,7 @@ pub fn leftovers() -> Vec<Leftover> {
     let mut found = Vec::new();
     for t in dir_entries(&root.join("iscsi")) {
         let name = file_name(&t);
-        if let Some(run) = name.strip_prefix(IQN_PREFIX).and_then(run_of) {
+        if let Some(run) = run_of_iqn(&name) {
             found.push(Leftover {
                 run_id: run.to_string(),
                 path: t.clone(),

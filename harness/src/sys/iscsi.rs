@@ -41,7 +41,7 @@ fn failed(args: &[&str], out: &std::process::Output) -> anyhow::Error {
 }
 
 /// Runs iscsiadm to its end (an exit-6 race tried again); any status.
-async fn run_iscsiadm(args: &[&str]) -> Result<std::process::Output> {
+pub async fn run_iscsiadm(args: &[&str]) -> Result<std::process::Output> {
     let what = format!("iscsiadm {}", shown_args(args));
     let mut attempt = 0;
     let out = loop {

@@ -575,6 +575,7 @@ fn undo(m: &Made) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::names::run_of;
 
     #[test]
     fn initiator_name_is_parsed() {

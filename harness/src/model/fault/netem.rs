@@ -1,11 +1,13 @@
 //! `netem`: partial impairments (delay, jitter, loss, duplication,
 //! corruption, reordering, a rate) for the fault's duration.
 
+use std::time::Duration;
+
 use super::{evidence, Kind, LinkEffect, Options, Registration};
-use crate::model::action::{netem_for, Action};
+use crate::model::action::Action;
 use crate::model::needs::{Requirement, NETEM};
 use crate::model::{Direction, NetemSpec, TargetKind};
-use crate::wire::tc::Qdisc;
+use crate::wire::tc::{self, NetemRate, Qdisc};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Netem {
@@ -103,6 +105,35 @@ fn describe(s: &NetemSpec) -> String {
 /// Largest delay or jitter, in ms (netem takes more, but a minute per
 /// packet is an outage).
 pub const MAX_DELAY_MS: f64 = 60_000.0;
+
+/// netem for a scenario's impairments (tc's units: `delay 50ms 100ms loss 5%`).
+/// Never panics: a delay outside `0..=MAX_DELAY_MS` (which the parser
+/// refuses) is clamped into it.
+pub fn netem_for(spec: &NetemSpec) -> tc::Netem {
+    let ms = |x: f64| {
+        let x = if x.is_nan() {
+            0.0
+        } else {
+            x.clamp(0.0, MAX_DELAY_MS)
+        };
+        Duration::try_from_secs_f64(x / 1000.0).unwrap_or(Duration::ZERO)
+    };
+    tc::Netem {
+        delay: ms(spec.delay_ms),
+        jitter: ms(spec.jitter_ms),
+        loss: spec.loss_pct,
+        duplicate: spec.duplicate_pct,
+        corrupt: spec.corrupt_pct,
+        reorder: spec.reorder_pct,
+        rate: spec.rate_kbit.map(|k| NetemRate {
+            bytes_per_s: k.saturating_mul(1000) / 8,
+            packet_overhead: 0,
+            cell_size: 0,
+            cell_overhead: 0,
+        }),
+        ..tc::Netem::default()
+    }
+}
 
 fn parse(o: &mut Options<'_>) -> Option<NetemSpec> {
     let mut ok = true;
@@ -215,5 +246,54 @@ impl Kind for Netem {
     }
     fn parameters(&self) -> String {
         describe(&self.spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impairments_map_to_netem_options() {
+        let n = netem_for(&NetemSpec {
+            delay_ms: 50.0,
+            jitter_ms: 100.0,
+            loss_pct: 5.0,
+            duplicate_pct: 1.0,
+            corrupt_pct: 0.5,
+            reorder_pct: 25.0,
+            rate_kbit: Some(8000),
+        });
+        assert_eq!(n.delay, Duration::from_millis(50));
+        assert_eq!(n.jitter, Duration::from_millis(100));
+        assert_eq!(
+            (n.loss, n.duplicate, n.corrupt, n.reorder),
+            (5.0, 1.0, 0.5, 25.0)
+        );
+        assert_eq!(n.rate.unwrap().bytes_per_s, 1_000_000);
+        assert_eq!(n.limit, 1000);
+        // And the encoder accepts it (reorder with a delay).
+        crate::wire::tc::new_qdisc_request(3, &Qdisc::Netem(n), 1).unwrap();
+        let plain = netem_for(&NetemSpec {
+            loss_pct: 5.0,
+            ..NetemSpec::default()
+        });
+        assert_eq!(plain.rate, None);
+        assert_eq!(plain.delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn conversions_never_panic_outside_the_parser_bounds() {
+        // The parser refuses these; a hand-made spec still converts.
+        for x in [f64::NAN, f64::INFINITY, -1.0, 1e308] {
+            let n = netem_for(&NetemSpec {
+                delay_ms: x,
+                jitter_ms: x,
+                rate_kbit: Some(u64::MAX),
+                ..NetemSpec::default()
+            });
+            assert!(n.delay <= Duration::from_secs(60), "{x}: {:?}", n.delay);
+            assert_eq!(n.rate.unwrap().bytes_per_s, u64::MAX / 8);
+        }
     }
 }
