@@ -226,7 +226,7 @@ impl Object {
         match self {
             Object::Netns { name } => {
                 let name = name.clone();
-                tokio::task::spawn_blocking(move || crate::sys::link::kill_and_delete_netns(&name))
+                crate::sys::blocking::spawn(move || crate::sys::link::kill_and_delete_netns(&name))
                     .await?
             }
             Object::Veth { name } => crate::sys::link::delete_root_link(name).await,
@@ -612,12 +612,6 @@ impl Ledger {
             }
         }
         removal
-    }
-
-    /// The old name of [`Ledger::unwind`], kept only while `runner/mod.rs`
-    /// still calls it; delete it once that file says `unwind`.
-    pub async fn sweep(&self) -> Removal {
-        self.unwind().await
     }
 }
 

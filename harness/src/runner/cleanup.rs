@@ -89,7 +89,7 @@ pub async fn stale() -> Vec<String> {
             Ok(()) => format!("session {session} ({iqn})"),
             Err(why) => format!("(could not log out session {session}: {why})"),
         });
-        kill_orphan_probes(&format!("session{session}"));
+        crate::sys::blocking::blocking(|| kill_orphan_probes(&format!("session{session}")));
     }
     for (portal, iqn) in node_records().await {
         if run_of_iqn(&iqn).is_some_and(is_stale) {

@@ -101,13 +101,13 @@ pub async fn run_one(ctx: &RunContext, planned: &PlannedRun, mut lane: LaneTicke
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "(no message)".into());
-            let sweep = ledger.sweep().await;
+            let removal = ledger.unwind().await;
             let mut reason = format!(
                 "panic: {what}; torn down through the ledger ({} removed)",
-                sweep.removed.len()
+                removal.removed.len()
             );
-            if !sweep.is_clean() {
-                reason.push_str(&format!("; left behind: {}", sweep.failed.join("; ")));
+            if !removal.is_clean() {
+                reason.push_str(&format!("; left behind: {}", removal.failed.join("; ")));
             }
             let entry = Entry::unchecked(
                 run,
@@ -116,7 +116,7 @@ pub async fn run_one(ctx: &RunContext, planned: &PlannedRun, mut lane: LaneTicke
                 reason,
                 Timings::default(),
             );
-            (entry, sweep.is_clean())
+            (entry, removal.is_clean())
         }
     };
     if !clean {

@@ -315,16 +315,16 @@ impl Rig {
                 note(path.lane.destroy().await);
             }
         }
-        // The ledger's walk: whatever the steps above missed (or could not
+        // The ledger's unwinding: whatever the steps above missed (or could not
         // reach after an error) is removed here, newest first.
-        let sweep = self.ledger().sweep().await;
-        for removed in &sweep.removed {
+        let removal = self.ledger().unwind().await;
+        for removed in &removal.removed {
             tracing::warn!("teardown: {removed} was still there; removed through the ledger");
         }
-        if !sweep.is_clean() {
+        if !removal.is_clean() {
             note(Err(anyhow::anyhow!(
                 "left behind: {}",
-                sweep.failed.join("; ")
+                removal.failed.join("; ")
             )));
         }
         match first_error {
