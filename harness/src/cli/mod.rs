@@ -70,7 +70,8 @@ enum Cmd {
     Init(init::InitArgs),
     /// Check this host: root, kernel modules, tools, configfs.
     Doctor {
-        /// Print only the first missing piece (used by `cargo xtask chaos`).
+        /// Print only the first missing piece (for scripts choosing between this
+        /// host and `run --lab`).
         #[arg(long)]
         brief: bool,
     },

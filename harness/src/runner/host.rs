@@ -41,7 +41,7 @@ impl Host {
         };
         if let Some(problem) = doctor::first_problem() {
             eprintln!("iscsi-chaos: this host cannot run scenarios: {problem}");
-            eprintln!("iscsi-chaos: run `iscsi-chaos doctor` for the whole list, or `cargo xtask chaos` to use the lab VM");
+            eprintln!("iscsi-chaos: run `iscsi-chaos doctor` for the whole list, or `iscsi-chaos run --lab ...` to use the lab VM");
             return Err(1);
         }
         let removed = cleanup::stale().await;
