@@ -11,7 +11,8 @@
 //! `ledger` (what we made; depends on `sys` and `model` only), `env`
 //! (lanes, initiator, targets, monitors), `nemesis` (carries out fault
 //! steps), `runner` (one run end to end, cleanup, doctor). Beside them:
-//! `lab` (`run --lab`: this harness and its inputs into the lab VM).
+//! `lab` (`run --lab`: this harness and its inputs into the lab VM). On
+//! top: `cli` (the commands; `main.rs` only parses and dispatches).
 
 // Pure.
 pub mod check;
@@ -33,3 +34,6 @@ pub mod sys;
 
 // The lab VM, for hosts that cannot run the stack.
 pub mod lab;
+
+// The command line, on top of everything.
+pub mod cli;

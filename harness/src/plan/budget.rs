@@ -2,10 +2,15 @@
 //! (an outage's length, `fault[0].duration_s`) that the settings ride out
 //! without an I/O error. The oracle proposes the boundary
 //! ([`predicted_boundary`]); runs on both sides of it confirm it and
-//! bisect to the resolution asked for ([`Bisect`]). Pure: the caller makes
-//! the scenario at each value and carries out the runs.
+//! bisect to the resolution asked for ([`Bisect`]). [`Search`] makes the
+//! planned run at each value. Pure: the caller carries out the runs
+//! (`runner::budget`).
 
+use std::path::PathBuf;
+
+use super::PlannedRun;
 use crate::oracle::Prediction;
+use crate::parse::sweep::{self, Axis};
 
 /// Values are kept to a tenth of a second (what a scenario's times hold).
 fn tenth(x: f64) -> f64 {
@@ -58,6 +63,55 @@ pub fn predicted_boundary(
         v = tenth(v + step);
     }
     None
+}
+
+/// One budget's search: the scenario file (its text read once), the
+/// settings every run gets, the key varied and the range searched.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub text: String,
+    pub path: PathBuf,
+    /// Fixed for every run: they set values, they name no run.
+    pub axes: Vec<Axis>,
+    pub vary: String,
+    pub lo: f64,
+    pub hi: f64,
+    pub resolution: f64,
+}
+
+impl Search {
+    /// The planned run at `vary = value` on `target`.
+    pub fn point(&self, value: f64, target: &str) -> Result<PlannedRun, String> {
+        let point = |spec: String| sweep::parse_cli_axis(&spec);
+        // The fixed settings set values; only the target and the varied key
+        // name a run (and make the outcome map's axes).
+        let mut all: Vec<Axis> = self
+            .axes
+            .iter()
+            .cloned()
+            .map(|mut a| {
+                a.named = false;
+                a
+            })
+            .collect();
+        all.push(point(format!("target={target}"))?);
+        all.push(point(format!("{}={value}", self.vary))?);
+        let scenarios = sweep::expand(&self.text, &self.path, &all).map_err(|e| e.to_string())?;
+        super::suite(&scenarios)
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no run at this point".to_string())
+    }
+
+    /// The oracle's boundary on `target` in the search's range.
+    pub fn predict(&self, target: &str) -> Option<Boundary> {
+        predicted_boundary(
+            |v| self.point(v, target).ok().map(|p| p.prediction),
+            self.lo,
+            self.hi,
+            self.resolution,
+        )
+    }
 }
 
 /// A bisection of measured runs around a predicted boundary.
@@ -190,6 +244,31 @@ mod tests {
             predicted_boundary(|_| Some(prediction(true)), 1.0, 5.0, 1.0),
             None
         );
+    }
+
+    #[test]
+    fn a_search_plans_one_run_per_value_and_target() {
+        let search = Search {
+            text: "version = 1\nduration_s = 60\n[lane]\ntarget = [\"tgt\", \"lio\"]\n\
+                   [[fault]]\nkind = \"blackhole\"\nstart_s = 2\nduration_s = 3\n"
+                .into(),
+            path: "dir/b.toml".into(),
+            axes: vec![sweep::parse_cli_axis("replacement_timeout=20").unwrap()],
+            vary: "fault[0].duration_s".into(),
+            lo: 1.0,
+            hi: 50.0,
+            resolution: 1.0,
+        };
+        let run = search.point(12.5, "lio").unwrap();
+        assert_eq!(run.run.target.to_string(), "lio");
+        assert_eq!(run.run.scenario.faults[0].duration_s, 12.5);
+        // The fixed setting names no run; the target and the varied key do.
+        assert!(!run.id.contains("replacement_timeout"), "{}", run.id);
+        assert!(run.id.contains("12.5"), "{}", run.id);
+        assert!(search.point(12.5, "nope").is_err());
+        // Past 20 s of replacement_timeout (plus detection) the outage fails.
+        let b = search.predict("tgt").unwrap();
+        assert!(b.ride > 20.0 && b.fail < 40.0, "{b:?}");
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl Requirement {
                 "run as root: the harness creates namespaces, qdiscs and iSCSI sessions".into()
             }),
             Module(m) => (!module_available(m)).then(|| {
-                format!("kernel module {m} is not available: this kernel lacks it (use the lab: `cargo xtask chaos --lab`)")
+                format!("kernel module {m} is not available: this kernel lacks it (use the lab: `iscsi-chaos run --lab ...`)")
             }),
             Tool { name, package } => (!tool(name))
                 .then(|| format!("{name} is not installed: apt-get install {package}")),

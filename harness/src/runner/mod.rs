@@ -11,8 +11,10 @@
 //! timeline's clock is the probe's own CLOCK_MONOTONIC, so fault steps, probe
 //! operations and kernel lines share one timeline.
 
+pub mod budget;
 pub mod cleanup;
 pub mod doctor;
+pub mod host;
 pub mod lanes;
 pub mod probe;
 pub mod rig;
