@@ -720,8 +720,7 @@ fn budget_point(
         .collect();
     all.push(point(format!("target={target}"))?);
     all.push(point(format!("{vary}={value}"))?);
-    let scenarios =
-        iscsi_chaos::parse::sweep::expand(text, path, &all).map_err(|e| e.to_string())?;
+    let scenarios = Scenario::parse_swept(text, path, &all).map_err(|e| e.to_string())?;
     iscsi_chaos::plan::suite(&scenarios)
         .into_iter()
         .next()

@@ -1,7 +1,7 @@
 //! `netem`: partial impairments (delay, jitter, loss, duplication,
 //! corruption, reordering, a rate) for the fault's duration.
 
-use super::{evidence, Kind, LinkEffect, Options, Registration};
+use super::{evidence, Kind, LinkEffect, Options, Reach, Registration};
 use crate::model::action::{netem_for, Action};
 use crate::model::needs::{Requirement, NETEM};
 use crate::model::{Direction, NetemSpec, TargetKind};
@@ -212,6 +212,9 @@ impl Kind for Netem {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[NETEM]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Fabric
     }
     fn parameters(&self) -> String {
         describe(&self.spec)
