@@ -502,14 +502,6 @@ fn cycles(graph: &Graph) -> BTreeSet<String> {
     found
 }
 
-/// Known cycles of `harness/src` that the parse refactor (branch
-/// wt-parse) removes. Lead: once that branch is merged, delete this list
-/// (and its use below); the test then says if either cycle came back.
-const KNOWN_CYCLES_UNTIL_PARSE_MERGE: &[&str] = &[
-    "model/scenario.rs -> model/settings.rs -> model/scenario.rs",
-    "parse/iscsid_conf.rs -> parse/sweep.rs -> parse/iscsid_conf.rs",
-];
-
 /// The workspace's crates: folder and library name.
 const CRATES: &[(&str, &str)] = &[
     ("harness", "iscsi_chaos"),
@@ -523,33 +515,14 @@ const CRATES: &[(&str, &str)] = &[
 fn no_two_files_import_each_other_even_through_others() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut found = Vec::new();
-    let mut allowed_but_gone = Vec::new();
     for (dir, lib) in CRATES {
         let cycles = cycles(&module_graph(&root.join(dir).join("src"), lib));
-        if *dir == "harness" {
-            for known in KNOWN_CYCLES_UNTIL_PARSE_MERGE {
-                if !cycles.contains(*known) {
-                    allowed_but_gone.push(*known);
-                }
-            }
-        }
-        found.extend(
-            cycles
-                .into_iter()
-                .filter(|c| {
-                    !(*dir == "harness" && KNOWN_CYCLES_UNTIL_PARSE_MERGE.contains(&c.as_str()))
-                })
-                .map(|c| format!("{dir}/src: {c}")),
-        );
+        found.extend(cycles.into_iter().map(|c| format!("{dir}/src: {c}")));
     }
     assert!(
         found.is_empty(),
         "files that import each other (move the shared item to the file it belongs to):\n{}",
         found.join("\n")
-    );
-    assert!(
-        allowed_but_gone.is_empty(),
-        "these known cycles are gone: delete them from KNOWN_CYCLES_UNTIL_PARSE_MERGE: {allowed_but_gone:?}"
     );
 }
 

@@ -88,6 +88,11 @@ impl Cli {
     /// Carries out the command; its exit status.
     pub fn exec(self) -> u8 {
         match self.command {
+            // Under --lab the guest's run says what it did not apply.
+            Cmd::Run(args) if args.lab => {
+                let axes = with_conf(args.iscsid_conf.as_deref(), args.sweeps.clone(), false);
+                lab::run_in_lab(&args, axes.as_deref())
+            }
             Cmd::Run(args) => args.exec(),
             Cmd::Compare(args) => args.exec(),
             Cmd::Merge(args) => args.exec(),

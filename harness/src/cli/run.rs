@@ -60,12 +60,10 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Runs the suite on this host (`--lab` is dispatched to
+    /// [`super::lab::run_in_lab`] before this).
     pub fn exec(self) -> u8 {
-        // Under --lab the guest's run says what it did not apply.
-        let axes = with_conf(self.iscsid_conf.as_deref(), self.sweeps.clone(), !self.lab);
-        if self.lab {
-            return super::lab::run_in_lab(&self, axes.as_deref());
-        }
+        let axes = with_conf(self.iscsid_conf.as_deref(), self.sweeps.clone(), true);
         // A worker per lane at once (blocking calls happen on them).
         let workers = self
             .jobs

@@ -13,16 +13,12 @@ pub const VERSION: i64 = 1;
 pub const DEFAULT_NOOP_OUT_INTERVAL: u32 = 5;
 pub const DEFAULT_NOOP_OUT_TIMEOUT: u32 = 5;
 pub const DEFAULT_REPLACEMENT_TIMEOUT: i64 = 120;
-pub const DEFAULT_LOGIN_TIMEOUT: u32 = 15;
 pub const DEFAULT_ABORT_TIMEOUT: u32 = 15;
 
-/// iscsiadm node keys of the three settings the schema names.
-pub const KEY_NOOP_OUT_INTERVAL: &str = "node.conn[0].timeo.noop_out_interval";
-pub const KEY_NOOP_OUT_TIMEOUT: &str = "node.conn[0].timeo.noop_out_timeout";
-pub const KEY_REPLACEMENT_TIMEOUT: &str = "node.session.timeo.replacement_timeout";
-pub const KEY_LOGIN_TIMEOUT: &str = "node.conn[0].timeo.login_timeout";
-pub const KEY_ABORT_TIMEOUT: &str = "node.session.err_timeo.abort_timeout";
-pub const KEY_INITIAL_LOGIN_RETRY_MAX: &str = "node.session.initial_login_retry_max";
+pub use crate::model::settings::{
+    DEFAULT_LOGIN_TIMEOUT, KEY_ABORT_TIMEOUT, KEY_INITIAL_LOGIN_RETRY_MAX, KEY_LOGIN_TIMEOUT,
+    KEY_NOOP_OUT_INTERVAL, KEY_NOOP_OUT_TIMEOUT, KEY_REPLACEMENT_TIMEOUT,
+};
 
 /// Upper bound of `slow_store`'s `io_delay_ms` (dm-delay takes any, but a
 /// minute per I/O is no longer "slow").
@@ -62,6 +58,32 @@ pub struct Scenario {
     pub multipath: Option<crate::model::multipath::Multipath>,
     /// A sweep's point: (axis key, value) in axis order; empty otherwise.
     pub point: Vec<(String, String)>,
+}
+
+impl Scenario {
+    /// One run per target, in the order the scenario lists them.
+    pub fn expand(&self) -> Vec<Run> {
+        self.lane
+            .targets
+            .iter()
+            .map(|&target| Run {
+                scenario: self.clone(),
+                target,
+            })
+            .collect()
+    }
+
+    /// When the first fault starts, if there is one (seconds into the I/O phase).
+    pub fn first_fault_start_s(&self) -> Option<f64> {
+        self.faults.first().map(|f| f.start_s)
+    }
+
+    /// Whether a fault needs the LUN on a delayable store (dm-delay).
+    pub fn needs_slow_store(&self) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(f.kind, FaultKind::SlowStore(_)))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

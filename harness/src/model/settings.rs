@@ -10,6 +10,9 @@ pub const REDACTED: &str = "(redacted)";
 /// open-iscsi's default `node.session.initial_login_retry_max` (iscsid.conf).
 pub const DEFAULT_INITIAL_LOGIN_RETRY_MAX: u32 = 8;
 
+/// open-iscsi's default `node.conn[0].timeo.login_timeout` (iscsid.conf).
+pub const DEFAULT_LOGIN_TIMEOUT: u32 = 15;
+
 /// Longest a login may wait before iscsiadm gives up:
 /// `login_timeout × (initial_login_retry_max + 1)`. Open-iscsi's own
 /// defaults (15 s × 9 attempts) are the cap: a scenario may wait less, never
@@ -240,10 +243,14 @@ pub const SETTINGS: &[Setting] = &[
     ),
 ];
 
-use crate::model::scenario::{
-    KEY_ABORT_TIMEOUT, KEY_INITIAL_LOGIN_RETRY_MAX, KEY_LOGIN_TIMEOUT, KEY_NOOP_OUT_INTERVAL,
-    KEY_NOOP_OUT_TIMEOUT, KEY_REPLACEMENT_TIMEOUT,
-};
+/// iscsiadm node keys of the three settings the schema names, and of the
+/// settings the model reads (`Initiator`).
+pub const KEY_NOOP_OUT_INTERVAL: &str = "node.conn[0].timeo.noop_out_interval";
+pub const KEY_NOOP_OUT_TIMEOUT: &str = "node.conn[0].timeo.noop_out_timeout";
+pub const KEY_REPLACEMENT_TIMEOUT: &str = "node.session.timeo.replacement_timeout";
+pub const KEY_LOGIN_TIMEOUT: &str = "node.conn[0].timeo.login_timeout";
+pub const KEY_ABORT_TIMEOUT: &str = "node.session.err_timeo.abort_timeout";
+pub const KEY_INITIAL_LOGIN_RETRY_MAX: &str = "node.session.initial_login_retry_max";
 
 /// Node keys the schema names as `[initiator]` fields: setting them in
 /// `[initiator.settings]` too would make the value ambiguous.
@@ -421,10 +428,7 @@ mod tests {
     fn login_wait_is_the_product_and_defaults_fit_the_cap() {
         assert_eq!(login_wait_s(5, 2), 15);
         assert_eq!(
-            login_wait_s(
-                crate::model::DEFAULT_LOGIN_TIMEOUT,
-                DEFAULT_INITIAL_LOGIN_RETRY_MAX
-            ),
+            login_wait_s(DEFAULT_LOGIN_TIMEOUT, DEFAULT_INITIAL_LOGIN_RETRY_MAX),
             MAX_LOGIN_WAIT_S
         );
         assert_eq!(

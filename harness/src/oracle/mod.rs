@@ -69,7 +69,7 @@
 pub mod multipath;
 
 use crate::model::fault::LinkEffect;
-use crate::model::{Direction, Fault, FaultKind, Run, Scenario, TargetKind};
+use crate::model::{Direction, Fault, Run, Scenario, TargetKind};
 
 pub use crate::model::timing::*;
 
@@ -759,12 +759,7 @@ pub fn predict_run(run: &Run) -> Prediction {
             let mut os = Outage::of_fault_on(f, run.target);
             // A detected blackhole inside a portal removal: the session
             // cannot relogin before the portal is back (connects get RST).
-            let portal = s.faults.iter().find(|p| {
-                matches!(p.kind, FaultKind::PortalRemove(_))
-                    && matches!(f.kind, FaultKind::Blackhole(_))
-                    && f.start_s >= p.start_s - 1e-9
-                    && f.end_s() <= p.end_s() + 1e-9
-            });
+            let portal = s.faults.iter().find(|p| p.holds(f));
             if let Some(p) = portal {
                 for o in os.iter_mut().filter(|o| detected_alone(&t, o)) {
                     o.duration_s = p.end_s() - o.start_s;

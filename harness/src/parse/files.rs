@@ -1,9 +1,26 @@
-//! Which files a set of scenario paths stands for: the `*.toml` files of
-//! folders (searched recursively, sorted) and the files a scenario names
-//! (`[initiator] iscsid_conf`, relative to its folder). `run --lab` copies
-//! exactly these into the guest.
+//! Files: which files a set of scenario paths stands for (the `*.toml`
+//! files of folders, searched recursively, sorted, and the files a scenario
+//! names: `[initiator] iscsid_conf`, relative to its folder; `run --lab`
+//! copies exactly these into the guest), and how one is read (a regular
+//! file, bounded).
 
 use std::path::{Path, PathBuf};
+
+use super::diag::LoadError;
+
+/// Largest scenario file read, bytes.
+pub const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
+
+/// Most bytes of an iscsid.conf read (Debian's is about 12 KiB).
+pub const MAX_CONF_BYTES: u64 = 1 << 20;
+
+/// An iscsid.conf as read: its path as messages name it, and its text or
+/// why it could not be read (`path: reason`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfText {
+    pub file: String,
+    pub text: Result<String, String>,
+}
 
 /// Scenario files under the given paths, sorted, folders searched
 /// recursively; a path that does not exist is kept (loading it says so).
@@ -35,6 +52,75 @@ pub fn iscsid_conf_of(scenario: &Path, text: &str) -> Option<PathBuf> {
     let doc = text.parse::<toml::Table>().ok()?;
     let rel = doc.get("initiator")?.get("iscsid_conf")?.as_str()?;
     Some(scenario.parent().unwrap_or(Path::new(".")).join(rel))
+}
+
+/// Reads a scenario file: at most [`MAX_SCENARIO_BYTES`] of a regular file.
+pub fn read_scenario(path: &Path) -> Result<String, LoadError> {
+    read_capped(path, MAX_SCENARIO_BYTES).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Reads the iscsid.conf at `path` (at most [`MAX_CONF_BYTES`]).
+pub fn read_conf(path: &Path) -> ConfText {
+    let file = path.display().to_string();
+    let text = read_capped(path, MAX_CONF_BYTES).map_err(|e| format!("{file}: {e}"));
+    ConfText { file, text }
+}
+
+/// Reads the iscsid.conf the scenario at `scenario` (text `text`) names in
+/// `[initiator] iscsid_conf`, if it names one.
+pub fn named_conf(scenario: &Path, text: &str) -> Option<ConfText> {
+    iscsid_conf_of(scenario, text).map(|path| read_conf(&path))
+}
+
+/// Reads the regular file at `path`, at most `cap` bytes, as UTF-8.
+pub(crate) fn read_capped(path: &Path, cap: u64) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    // fstat of what was opened, not a second lookup of the path.
+    let meta = file.metadata()?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{what}, not a regular file"),
+        ));
+    }
+    let too_big = || {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than {cap} bytes: not a scenario"),
+        )
+    };
+    if meta.len() > cap {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    // The size may have changed since fstat: never read more than cap + 1.
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 #[cfg(test)]

@@ -96,7 +96,8 @@ impl Search {
             .collect();
         all.push(point(format!("target={target}"))?);
         all.push(point(format!("{}={value}", self.vary))?);
-        let scenarios = sweep::expand(&self.text, &self.path, &all).map_err(|e| e.to_string())?;
+        let scenarios = crate::model::Scenario::parse_swept(&self.text, &self.path, &all)
+            .map_err(|e| e.to_string())?;
         super::suite(&scenarios)
             .into_iter()
             .next()

@@ -3,7 +3,7 @@
 //! closes its sessions) and restored at the end: relogins are refused
 //! meanwhile.
 
-use super::{evidence, Kind, LinkEffect, Notes, Registration};
+use super::{evidence, Kind, LinkEffect, Notes, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::Action;
 use crate::model::needs::Requirement;
@@ -50,5 +50,8 @@ impl Kind for AccessRevoke {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Portal
     }
 }

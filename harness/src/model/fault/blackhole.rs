@@ -1,7 +1,7 @@
 //! `blackhole`: every packet dropped silently (netem `loss 100%`): no RST,
 //! no ICMP. The outage the open-iscsi timeout model is built on.
 
-use super::{evidence, Kind, LinkEffect, Registration};
+use super::{evidence, Kind, LinkEffect, Reach, Registration};
 use crate::model::action::{blackhole, Action};
 use crate::model::needs::{Requirement, NETEM};
 use crate::model::timing::OutageMode;
@@ -43,5 +43,8 @@ impl Kind for Blackhole {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[NETEM]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Fabric
     }
 }

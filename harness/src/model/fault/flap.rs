@@ -1,7 +1,7 @@
 //! `flap`: a blackhole of `on_s` every `period_s`, from the fault's start
 //! to its end (one step pair per pulse).
 
-use super::{evidence, Kind, LinkEffect, Options, Pulse, Registration, MIN_STEP_S};
+use super::{evidence, Kind, LinkEffect, Options, Pulse, Reach, Registration, MIN_STEP_S};
 use crate::model::action::Action;
 use crate::model::needs::{Requirement, NETEM};
 use crate::model::timing::OutageMode;
@@ -108,6 +108,9 @@ impl Kind for Flap {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[NETEM]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Fabric
     }
     fn parameters(&self) -> String {
         format!("{} s on every {} s", self.on_s, self.period_s)

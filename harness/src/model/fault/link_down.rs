@@ -16,7 +16,7 @@
 //! - A short pull (under the detection time) stalls the I/O in flight and
 //!   it completes 0.1-0.4 s after the link is up: no error.
 
-use super::{evidence, Kind, LinkEffect, Registration};
+use super::{evidence, Kind, LinkEffect, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::{Action, LinkSide};
 use crate::model::needs::Requirement;
@@ -105,6 +105,9 @@ impl Kind for LinkDown {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Fabric
     }
     fn parameters(&self) -> String {
         format!("{} end", self.end.as_str())

@@ -87,11 +87,40 @@ pub trait Kind: fmt::Debug {
     }
     /// What it needs of the host beyond every run's needs.
     fn needs(&self) -> &'static [Requirement];
+    /// Where it acts: the fabric, one portal, or the whole target.
+    fn reach(&self) -> Reach;
+    /// The faults it may hold: run inside it (and only inside it) while it
+    /// is in place, where any other overlap is an error.
+    fn holds(&self) -> Option<Holds> {
+        None
+    }
     /// Its options in a few words, for labels ("loss 30%"); empty when it
     /// has none beyond its direction.
     fn parameters(&self) -> String {
         String::new()
     }
+}
+
+/// Where a kind acts ([`Kind::reach`]), which decides where a scenario may
+/// aim it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The fabric (a path's switch, or a host's cable): the only faults a
+    /// scenario may aim at one path (`path = N`).
+    Fabric,
+    /// One portal of the target (its listener, its answers, its ACL): not
+    /// modelled on a lane of several paths yet.
+    Portal,
+    /// The whole target (its process, its store).
+    Target,
+}
+
+/// Which faults a kind may hold ([`Kind::holds`]), and what a scenario that
+/// overlaps it otherwise is told.
+#[derive(Debug, Clone, Copy)]
+pub struct Holds {
+    pub kind: fn(&FaultKind) -> bool,
+    pub hint: &'static str,
 }
 
 /// A kind's notes for the oracle.
@@ -182,6 +211,12 @@ impl FaultKind {
     }
     pub fn needs(&self) -> &'static [Requirement] {
         self.kind().needs()
+    }
+    pub fn reach(&self) -> Reach {
+        self.kind().reach()
+    }
+    pub fn holds(&self) -> Option<Holds> {
+        self.kind().holds()
     }
 }
 
@@ -276,6 +311,16 @@ impl Fault {
 
     pub fn end_s(&self) -> f64 {
         self.start_s + self.duration_s
+    }
+
+    /// Whether this fault holds `inner`: its kind may hold `inner`'s
+    /// ([`Kind::holds`]), and `inner` runs inside it. (A `portal_remove`
+    /// holding a blackhole: the session reconnects while the portal is gone,
+    /// which the live session would not notice by itself.)
+    pub fn holds(&self, inner: &Fault) -> bool {
+        self.kind.holds().is_some_and(|h| (h.kind)(&inner.kind))
+            && inner.start_s >= self.start_s - 1e-9
+            && inner.end_s() <= self.end_s() + 1e-9
     }
 
     /// How many pulses the fault has (1 unless it repeats).

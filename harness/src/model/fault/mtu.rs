@@ -8,7 +8,7 @@
 //! super-packet slips past the check. The ports' rx_dropped counters prove
 //! the frames vanished.
 
-use super::{Kind, LinkEffect, Registration};
+use super::{Kind, LinkEffect, Reach, Registration};
 use crate::history::{Effect, Event};
 use crate::model::action::Action;
 use crate::model::needs::Requirement;
@@ -84,6 +84,9 @@ impl Kind for Mtu {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Fabric
     }
     fn parameters(&self) -> String {
         format!("MTU {}", self.mtu)

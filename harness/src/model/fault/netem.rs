@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{evidence, Kind, LinkEffect, Options, Registration};
+use super::{evidence, Kind, LinkEffect, Options, Reach, Registration};
 use crate::model::action::Action;
 use crate::model::needs::{Requirement, NETEM};
 use crate::model::{Direction, NetemSpec, TargetKind};
@@ -243,6 +243,9 @@ impl Kind for Netem {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[NETEM]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Fabric
     }
     fn parameters(&self) -> String {
         describe(&self.spec)

@@ -5,7 +5,7 @@
 //! cable pulled). Every frame in or out of the port vanishes silently: to
 //! the initiator it is a blackhole of both directions.
 
-use super::{evidence, Kind, LinkEffect, Registration};
+use super::{evidence, Kind, LinkEffect, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::{Action, LinkSide};
 use crate::model::needs::Requirement;
@@ -56,6 +56,9 @@ impl Kind for PortDown {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Fabric
     }
     fn parameters(&self) -> String {
         format!("port facing the {}", self.port.as_str())

@@ -4,7 +4,7 @@
 //! the session reconnect while the portal is gone (the oracle models that
 //! pair).
 
-use super::{evidence, Kind, LinkEffect, Notes, Registration};
+use super::{evidence, FaultKind, Holds, Kind, LinkEffect, Notes, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::Action;
 use crate::model::needs::Requirement;
@@ -45,5 +45,14 @@ impl Kind for PortalRemove {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Portal
+    }
+    fn holds(&self) -> Option<Holds> {
+        Some(Holds {
+            kind: |inner| matches!(inner, FaultKind::Blackhole(_)),
+            hint: "only a blackhole that ends before the portal is restored may overlap it",
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! RST for the fault's duration, or for `on_s` every `period_s`: the live
 //! connection is reset at once, reconnects are refused meanwhile.
 
-use super::{evidence, flap, Kind, LinkEffect, Pulse, Registration};
+use super::{evidence, flap, Kind, LinkEffect, Pulse, Reach, Registration};
 use crate::model::action::Action;
 use crate::model::needs::{Requirement, FIREWALL};
 use crate::model::timing::OutageMode;
@@ -47,6 +47,9 @@ impl Kind for Reset {
     }
     fn needs(&self) -> &'static [Requirement] {
         FIREWALL
+    }
+    fn reach(&self) -> Reach {
+        Reach::Portal
     }
     fn parameters(&self) -> String {
         self.pulse.map_or(String::new(), |p| {

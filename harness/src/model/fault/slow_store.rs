@@ -2,7 +2,7 @@
 //! `io_delay_ms` to every read and write for the fault's duration: "the
 //! array is slow, not the network".
 
-use super::{evidence, Kind, LinkEffect, Notes, Registration};
+use super::{evidence, Kind, LinkEffect, Notes, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::Action;
 use crate::model::needs::{Requirement, SLOW_STORE};
@@ -92,6 +92,9 @@ impl Kind for SlowStore {
     }
     fn needs(&self) -> &'static [Requirement] {
         SLOW_STORE
+    }
+    fn reach(&self) -> Reach {
+        Reach::Target
     }
     fn parameters(&self) -> String {
         format!("{} ms per I/O", self.io_delay_ms)

@@ -2,7 +2,7 @@
 //! again at the end (tgt: tgtd killed, connections reset, then refused
 //! while it is down; LIO: the TPG disabled, logins rejected).
 
-use super::{evidence, Kind, LinkEffect, Notes, Registration};
+use super::{evidence, Kind, LinkEffect, Notes, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::Action;
 use crate::model::needs::Requirement;
@@ -60,5 +60,8 @@ impl Kind for TargetStop {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Target
     }
 }

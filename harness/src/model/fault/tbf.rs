@@ -1,6 +1,6 @@
 //! `tbf`: a bandwidth cap (tbf) on the sending end(s) of `direction`.
 
-use super::{evidence, netem::rate_kbit, Kind, LinkEffect, Registration};
+use super::{evidence, netem::rate_kbit, Kind, LinkEffect, Reach, Registration};
 use crate::model::action::{tbf_for, Action};
 use crate::model::needs::Requirement;
 use crate::model::{Direction, TargetKind};
@@ -51,6 +51,9 @@ impl Kind for Tbf {
     }
     fn needs(&self) -> &'static [Requirement] {
         &[Requirement::Module("sch_tbf")]
+    }
+    fn reach(&self) -> Reach {
+        Reach::Fabric
     }
     fn parameters(&self) -> String {
         format!("{} kbit/s", self.rate_kbit)

@@ -15,257 +15,19 @@
 //!
 //! Invariant: a point's problem names the file, line and key of the axis
 //! that made it (or `--sweep` for a command-line axis), and the value.
-
 use std::path::Path;
 
-use super::{Diagnostic, LoadError};
+pub use self::axis::{file_axes, parse_cli_axis, shown, Axis, Origin};
+use self::axis::{id_key, resolve, set, Seg};
 use crate::model::Scenario;
+use crate::parse::diag::{quote_key, Diagnostic, LoadError};
+use crate::parse::files::ConfText;
+
+mod axis;
+pub mod iscsid_conf;
 
 /// Most points one scenario may expand to.
 pub const MAX_POINTS: usize = 1000;
-
-/// Where an axis was given.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Origin {
-    /// In the file's `[sweep]` table, at this line and column.
-    File { line: usize, column: usize },
-    /// On the command line (its diagnostics have line 0: no place in the
-    /// file).
-    Cli,
-    /// A setting of an iscsid.conf (`--iscsid-conf`), at this line.
-    Conf { file: String, line: usize },
-}
-
-/// One axis of a sweep: a key and the values it takes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Axis {
-    pub key: String,
-    pub values: Vec<toml::Value>,
-    pub origin: Origin,
-    /// Whether the axis names its points (a sweep's) or only sets a value
-    /// (an iscsid.conf's setting: the same for every point).
-    pub named: bool,
-}
-
-/// One step of a path into the TOML document.
-#[derive(Debug, Clone, PartialEq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-const SHORT_INITIATOR: &[&str] = &[
-    "noop_out_interval",
-    "noop_out_timeout",
-    "replacement_timeout",
-];
-
-/// The document path an axis key stands for.
-fn resolve(key: &str) -> Result<Vec<Seg>, String> {
-    let k = |s: &str| Seg::Key(s.to_string());
-    if key == "target" {
-        return Ok(vec![k("lane"), k("target")]);
-    }
-    if SHORT_INITIATOR.contains(&key) {
-        return Ok(vec![k("initiator"), k(key)]);
-    }
-    if key.starts_with("node.") {
-        // The three settings with short names are written as those; every
-        // other node key goes to [initiator.settings] (its allow-list
-        // applies there).
-        let short = match key {
-            "node.session.timeo.replacement_timeout" => Some("replacement_timeout"),
-            "node.conn[0].timeo.noop_out_interval" => Some("noop_out_interval"),
-            "node.conn[0].timeo.noop_out_timeout" => Some("noop_out_timeout"),
-            _ => None,
-        };
-        return Ok(match short {
-            Some(s) => vec![k("initiator"), k(s)],
-            None => vec![k("initiator"), k("settings"), k(key)],
-        });
-    }
-    if let Some(rest) = key.strip_prefix("fault[") {
-        let (n, field) = rest
-            .split_once("].")
-            .ok_or_else(|| format!("`{key}`: write a fault parameter as fault[N].field"))?;
-        let n: usize = n
-            .parse()
-            .map_err(|_| format!("`{key}`: the fault's index must be a number"))?;
-        if field.is_empty() || field.contains('.') {
-            return Err(format!(
-                "`{key}`: write a fault parameter as fault[N].field"
-            ));
-        }
-        return Ok(vec![k("fault"), Seg::Index(n), k(field)]);
-    }
-    let parts: Vec<&str> = key.split('.').collect();
-    let top = ["duration_s", "lane", "initiator", "expect", "description"];
-    if parts.iter().any(|p| p.is_empty()) || !top.contains(&parts[0]) {
-        return Err(format!(
-            "unknown sweep key `{key}`: use target, {}, an iscsiadm node key (node.…), \
-             fault[N].field, or a path such as duration_s or lane.lun_size_mib",
-            SHORT_INITIATOR.join(", ")
-        ));
-    }
-    Ok(parts.into_iter().map(k).collect())
-}
-
-/// Writes `value` at `path` in `doc`, making tables on the way.
-fn set(doc: &mut toml::Table, path: &[Seg], value: toml::Value) -> Result<(), String> {
-    let (Seg::Key(first), rest) = (&path[0], &path[1..]) else {
-        return Err("a path starts with a key".into());
-    };
-    if rest.is_empty() {
-        doc.insert(first.clone(), value);
-        return Ok(());
-    }
-    let next = doc.entry(first.clone()).or_insert_with(|| match rest[0] {
-        Seg::Key(_) => toml::Value::Table(toml::Table::new()),
-        Seg::Index(_) => toml::Value::Array(Vec::new()),
-    });
-    match (next, &rest[0]) {
-        (toml::Value::Table(t), Seg::Key(_)) => set(t, rest, value),
-        (toml::Value::Array(a), Seg::Index(i)) => {
-            let len = a.len();
-            let Some(toml::Value::Table(t)) = a.get_mut(*i) else {
-                return Err(format!("the file has {len} `[[{first}]]`, no [{i}]"));
-            };
-            set(t, &rest[1..], value)
-        }
-        _ => Err(format!("`{first}` is not a table here")),
-    }
-}
-
-/// A value as it reads in a run id (strings without quotes).
-pub fn shown(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// An axis key as it reads in a run id (`fault[0].x` → `fault0.x`).
-fn id_key(key: &str) -> String {
-    key.replace(['[', ']'], "")
-}
-
-/// A command-line axis: `KEY=V1,V2,...`; each value is read as TOML (a
-/// number, a boolean) or else taken as a string.
-pub fn parse_cli_axis(spec: &str) -> Result<Axis, String> {
-    let (key, values) = spec
-        .split_once('=')
-        .ok_or_else(|| format!("--sweep {spec}: write KEY=V1,V2,..."))?;
-    let key = key.trim();
-    resolve(key).map_err(|e| format!("--sweep {spec}: {e}"))?;
-    let values: Vec<toml::Value> = values
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            format!("v = {v}")
-                .parse::<toml::Table>()
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or_else(|| toml::Value::String(v.to_string()))
-        })
-        .collect();
-    if values.is_empty() {
-        return Err(format!("--sweep {spec}: give at least one value"));
-    }
-    Ok(Axis {
-        key: key.to_string(),
-        values,
-        origin: Origin::Cli,
-        named: true,
-    })
-}
-
-/// The axes of the file's `[sweep]` table (problems as diagnostics).
-pub fn file_axes(file: &str, text: &str) -> Result<Vec<Axis>, Vec<Diagnostic>> {
-    let (doc, _) = toml::de::DeTable::parse_recoverable(text);
-    let Some((_, sweep)) = doc
-        .get_ref()
-        .iter()
-        .find(|(k, _)| k.get_ref().as_ref() == "sweep")
-    else {
-        return Ok(Vec::new());
-    };
-    let mut diags = Vec::new();
-    let mut axes = Vec::new();
-    let at = |span: std::ops::Range<usize>| super::line_col(text, span.start);
-    let toml::de::DeValue::Table(table) = sweep.get_ref() else {
-        let (line, column) = at(sweep.span());
-        diags.push(diag(
-            file,
-            line,
-            column,
-            "sweep",
-            "must be a table: `[sweep]` with one array per key".into(),
-            None,
-        ));
-        return Err(diags);
-    };
-    for (key, value) in table {
-        let (line, column) = at(key.span());
-        let name = key.get_ref().to_string();
-        let field = format!("sweep.{}", super::quote_key(&name));
-        if let Err(e) = resolve(&name) {
-            diags.push(diag(file, line, column, &field, e, None));
-            continue;
-        }
-        let values: Option<Vec<toml::Value>> = match text.get(value.span()) {
-            Some(src) => format!("v = {src}")
-                .parse::<toml::Table>()
-                .ok()
-                .and_then(|mut t| t.remove("v")),
-            None => None,
-        }
-        .and_then(|v| match v {
-            toml::Value::Array(a) if !a.is_empty() => Some(a),
-            _ => None,
-        });
-        match values {
-            Some(values) => axes.push(Axis {
-                key: name,
-                values,
-                origin: Origin::File { line, column },
-                named: true,
-            }),
-            None => diags.push(diag(
-                file,
-                line,
-                column,
-                &field,
-                "must be a non-empty array of values".into(),
-                Some("e.g. `replacement_timeout = [5, 15, 120]`".into()),
-            )),
-        }
-    }
-    if diags.is_empty() {
-        Ok(axes)
-    } else {
-        Err(diags)
-    }
-}
-
-fn diag(
-    file: &str,
-    line: usize,
-    column: usize,
-    field: &str,
-    message: String,
-    hint: Option<String>,
-) -> Diagnostic {
-    Diagnostic {
-        file: file.to_string(),
-        line,
-        column,
-        field: field.to_string(),
-        message,
-        hint,
-    }
-}
-
 /// Every point of the grid of `axes`, as (axis index, value index) lists.
 fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
     let mut points = vec![Vec::new()];
@@ -285,12 +47,19 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
 }
 
 /// The scenario of `text` at every point of its `[sweep]` axes and `cli`
-/// (a file without either is the one scenario it describes).
-pub fn expand(text: &str, path: &Path, cli: &[Axis]) -> Result<Vec<Scenario>, LoadError> {
+/// (a file without either is the one scenario it describes). `conf`: the
+/// iscsid.conf the scenario names, as the caller read it
+/// ([`crate::parse::files::named_conf`]).
+pub fn expand(
+    text: &str,
+    path: &Path,
+    cli: &[Axis],
+    conf: Option<&ConfText>,
+) -> Result<Vec<Scenario>, LoadError> {
     let file = path.display().to_string();
     let mut axes = file_axes(&file, text).map_err(LoadError::Invalid)?;
     // The scenario's own profile or iscsid.conf goes under everything else.
-    let own_conf = scenario_conf(&file, text, path)?;
+    let own_conf = scenario_conf(&file, text, conf)?;
     // A command-line axis replaces a file axis of the same key; settings
     // (unnamed axes) come first, so a sweep of the same key overrides them.
     axes.retain(|a| !cli.iter().any(|c| resolve(&c.key) == resolve(&a.key)));
@@ -312,7 +81,7 @@ pub fn expand(text: &str, path: &Path, cli: &[Axis]) -> Result<Vec<Scenario>, Lo
             Origin::File { line, column } => (line, column),
             Origin::Cli | Origin::Conf { .. } => (0, 0),
         };
-        return Err(LoadError::Invalid(vec![diag(
+        return Err(LoadError::Invalid(vec![Diagnostic::new(
             &file,
             line,
             column,
@@ -322,7 +91,7 @@ pub fn expand(text: &str, path: &Path, cli: &[Axis]) -> Result<Vec<Scenario>, Lo
         )]));
     }
     let mut doc: toml::Table = text.parse().map_err(|_| {
-        LoadError::Invalid(vec![diag(
+        LoadError::Invalid(vec![Diagnostic::new(
             &file,
             1,
             1,
@@ -404,9 +173,9 @@ pub fn expand(text: &str, path: &Path, cli: &[Axis]) -> Result<Vec<Scenario>, Lo
 }
 
 /// The settings of the scenario's `[initiator] profile` or `iscsid_conf`
-/// (a path relative to the scenario's folder), as unnamed axes: each one
-/// the file does not set itself (its own keys override the profile).
-fn scenario_conf(file: &str, text: &str, path: &Path) -> Result<Vec<Axis>, LoadError> {
+/// (`conf`, read by the caller), as unnamed axes: each one the file does
+/// not set itself (its own keys override the profile).
+fn scenario_conf(file: &str, text: &str, conf: Option<&ConfText>) -> Result<Vec<Axis>, LoadError> {
     let Ok(doc) = text.parse::<toml::Table>() else {
         // Scenario::parse says what is wrong with it.
         return Ok(Vec::new());
@@ -429,15 +198,15 @@ fn scenario_conf(file: &str, text: &str, path: &Path) -> Result<Vec<Axis>, LoadE
         let Some(conf) = crate::model::profiles::profile(name) else {
             return Ok(Vec::new()); // Scenario::parse names the bad profile.
         };
-        super::iscsid_conf::parse(&format!("profile {name}"), conf)
-    } else if let Some(conf_path) = super::files::iscsid_conf_of(path, text) {
-        super::iscsid_conf::read(&conf_path)
+        iscsid_conf::parse(&format!("profile {name}"), conf)
+    } else if let Some(conf) = conf {
+        iscsid_conf::parse_read(conf)
     } else {
         return Ok(Vec::new());
     };
     let conf = conf.map_err(|e| {
         let (line, column) = at("iscsid_conf");
-        LoadError::Invalid(vec![diag(
+        LoadError::Invalid(vec![Diagnostic::new(
             file,
             line,
             column,
@@ -474,17 +243,17 @@ fn field_of_key(key: &str) -> String {
 fn axis_diag(file: &str, axis: &Axis, value: &toml::Value, message: String) -> Diagnostic {
     let at = format!("at {} = {}: {message}", axis.key, shown(value));
     match &axis.origin {
-        Origin::File { line, column } => diag(
+        Origin::File { line, column } => Diagnostic::new(
             file,
             *line,
             *column,
-            &format!("sweep.{}", super::quote_key(&axis.key)),
+            &format!("sweep.{}", quote_key(&axis.key)),
             at,
             None,
         ),
-        Origin::Cli => diag(file, 0, 0, &format!("--sweep {}", axis.key), at, None),
+        Origin::Cli => Diagnostic::new(file, 0, 0, &format!("--sweep {}", axis.key), at, None),
         // Told at the iscsid.conf's line, naming the scenario it broke.
-        Origin::Conf { file: conf, line } => diag(
+        Origin::Conf { file: conf, line } => Diagnostic::new(
             conf,
             *line,
             1,
@@ -513,7 +282,7 @@ mod tests {
         let text = format!(
             "{BASE}[sweep]\nreplacement_timeout = [5, 20]\n\"fault[0].duration_s\" = [4, 15]\n"
         );
-        let got = expand(&text, Path::new("dir/long.toml"), &[]).unwrap();
+        let got = expand(&text, Path::new("dir/long.toml"), &[], None).unwrap();
         // toml orders the table's keys: fault[0].duration_s first.
         assert_eq!(
             names(&got),
@@ -548,7 +317,7 @@ mod tests {
     fn a_named_profile_applies_under_the_files_own_keys() {
         let text = "version = 1\nduration_s = 30\n[lane]\ntarget = \"tgt\"\n\
                     [initiator]\nprofile = \"multipath\"\nreplacement_timeout = 7\n";
-        let got = expand(text, Path::new("p.toml"), &[]).unwrap();
+        let got = expand(text, Path::new("p.toml"), &[], None).unwrap();
         assert_eq!(names(&got), ["p"], "settings do not rename the run");
         let i = &got[0].initiator;
         // The file's own replacement_timeout wins; the NOP-Outs are the profile's.
@@ -561,12 +330,9 @@ mod tests {
             (7, 5, 10)
         );
         // A command-line iscsid.conf still goes over both.
-        let conf = crate::parse::iscsid_conf::parse(
-            "my.conf",
-            "node.session.timeo.replacement_timeout = 40\n",
-        )
-        .unwrap();
-        let got = expand(text, Path::new("p.toml"), &conf.settings).unwrap();
+        let conf =
+            iscsid_conf::parse("my.conf", "node.session.timeo.replacement_timeout = 40\n").unwrap();
+        let got = expand(text, Path::new("p.toml"), &conf.settings, None).unwrap();
         assert_eq!(got[0].initiator.replacement_timeout, 40);
         assert_eq!(got[0].initiator.noop_out_timeout, 10);
     }
@@ -575,7 +341,7 @@ mod tests {
     fn a_bad_profile_or_conf_is_told_at_its_line() {
         let text = "version = 1\nduration_s = 30\n[lane]\ntarget = \"tgt\"\n\
                     [initiator]\nprofile = \"multipth\"\n";
-        let d = match expand(text, Path::new("p.toml"), &[]) {
+        let d = match expand(text, Path::new("p.toml"), &[], None) {
             Err(e) => e.diagnostics().to_vec(),
             Ok(s) => panic!("{s:?}"),
         };
@@ -591,7 +357,7 @@ mod tests {
         let scenario = dir.path().join("s.toml");
         let text = "version = 1\nduration_s = 30\n[lane]\ntarget = \"tgt\"\n\
                     [initiator]\niscsid_conf = \"site.conf\"\n";
-        let d = match expand(text, &scenario, &[]) {
+        let d = match Scenario::parse_swept(text, &scenario, &[]) {
             Err(e) => e.diagnostics().to_vec(),
             Ok(s) => panic!("{s:?}"),
         };
@@ -603,11 +369,11 @@ mod tests {
             "node.conn[0].timeo.noop_out_interval = 3\n",
         )
         .unwrap();
-        let got = expand(text, &scenario, &[]).unwrap();
+        let got = Scenario::parse_swept(text, &scenario, &[]).unwrap();
         assert_eq!(got[0].initiator.noop_out_interval, 3);
         // A conf that is not there names the scenario's key.
         let text = text.replace("site.conf", "gone.conf");
-        let d = match expand(&text, &scenario, &[]) {
+        let d = match Scenario::parse_swept(&text, &scenario, &[]) {
             Err(e) => e.diagnostics().to_vec(),
             Ok(s) => panic!("{s:?}"),
         };
@@ -625,7 +391,7 @@ mod tests {
             parse_cli_axis("node.session.timeo.replacement_timeout=1,2,3").unwrap(),
             parse_cli_axis("target=lio").unwrap(),
         ];
-        let got = expand(&text, Path::new("s.toml"), &cli).unwrap();
+        let got = expand(&text, Path::new("s.toml"), &cli, None).unwrap();
         assert_eq!(got.len(), 3, "{:?}", names(&got));
         assert_eq!(got[2].initiator.replacement_timeout, 3);
         assert_eq!(got[2].lane.targets, [crate::model::TargetKind::Lio]);
@@ -635,7 +401,7 @@ mod tests {
         );
         // Other node keys go to [initiator.settings] and its allow-list.
         let cli = [parse_cli_axis("node.session.err_timeo.abort_timeout=7,9").unwrap()];
-        let got = expand(BASE, Path::new("s.toml"), &cli).unwrap();
+        let got = expand(BASE, Path::new("s.toml"), &cli, None).unwrap();
         assert_eq!(
             got[1].initiator.extra["node.session.err_timeo.abort_timeout"],
             "9"
@@ -644,7 +410,7 @@ mod tests {
 
     #[test]
     fn a_file_without_axes_is_one_scenario() {
-        let got = expand(BASE, Path::new("plain.toml"), &[]).unwrap();
+        let got = expand(BASE, Path::new("plain.toml"), &[], None).unwrap();
         assert_eq!(names(&got), ["plain"]);
         assert!(got[0].point.is_empty());
     }
@@ -652,7 +418,7 @@ mod tests {
     #[test]
     fn bad_axes_name_the_file_line_and_key() {
         let text = format!("{BASE}[sweep]\nreplacement_timout = [5]\n");
-        let e = expand(&text, Path::new("s.toml"), &[])
+        let e = expand(&text, Path::new("s.toml"), &[], None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -660,7 +426,7 @@ mod tests {
             "{e}"
         );
         let text = format!("{BASE}[sweep]\nreplacement_timeout = 5\n");
-        let e = expand(&text, Path::new("s.toml"), &[])
+        let e = expand(&text, Path::new("s.toml"), &[], None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -669,7 +435,7 @@ mod tests {
         );
         // A value the scenario refuses: told at the axis, with the value.
         let text = format!("{BASE}[sweep]\n\"fault[0].duration_s\" = [4, -1]\n");
-        let e = expand(&text, Path::new("s.toml"), &[])
+        let e = expand(&text, Path::new("s.toml"), &[], None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("s.toml:17:1: sweep.\"fault[0].duration_s\": at fault[0].duration_s = -1: fault[0].duration_s: must be"), "{e}");
@@ -677,6 +443,7 @@ mod tests {
             &format!("{BASE}[sweep]\n\"fault[3].duration_s\" = [4]\n"),
             Path::new("s.toml"),
             &[],
+            None,
         )
         .unwrap_err()
         .to_string();
@@ -697,9 +464,101 @@ mod tests {
             parse_cli_axis(&format!("replacement_timeout={}", values.join(","))).unwrap(),
             parse_cli_axis(&format!("noop_out_interval={}", values.join(","))).unwrap(),
         ];
-        let e = expand(BASE, Path::new("s.toml"), &cli)
+        let e = expand(BASE, Path::new("s.toml"), &cli, None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("1600 points, more than 1000"), "{e}");
+    }
+
+    /// The shape of Debian's open-iscsi iscsid.conf (its defaults).
+    const CONF: &str = "\
+# iscsid.conf
+iscsid.startup = /bin/systemctl start iscsid.socket
+node.startup = manual
+node.leading_login = No
+node.session.timeo.replacement_timeout = 120
+node.conn[0].timeo.login_timeout = 15
+node.conn[0].timeo.logout_timeout = 15
+node.conn[0].timeo.noop_out_interval = 5
+node.conn[0].timeo.noop_out_timeout = 5
+node.session.err_timeo.abort_timeout = 15
+node.session.initial_login_retry_max = 8
+node.session.scan = auto
+discovery.sendtargets.iscsi.MaxRecvDataSegmentLength = 32768
+";
+
+    const SCENARIO: &str = "version = 1\nduration_s = 30\n[lane]\ntarget = \"tgt\"\n\
+        [initiator]\nnoop_out_interval = 2\nnoop_out_timeout = 2\nreplacement_timeout = 5\n\
+        [[probe]]\nkind = \"blkprobe\"\ninterval_ms = 10\n\
+        [[fault]]\nkind = \"blackhole\"\nstart_s = 3\nduration_s = 15\n";
+
+    #[test]
+    fn node_settings_apply_and_the_rest_is_told() {
+        let conf = iscsid_conf::parse("/etc/iscsi/iscsid.conf", CONF).unwrap();
+        let keys: Vec<&str> = conf.settings.iter().map(|a| a.key.as_str()).collect();
+        assert!(
+            keys.contains(&"node.session.timeo.replacement_timeout"),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"node.conn[0].timeo.login_timeout"),
+            "{keys:?}"
+        );
+        let told = conf.not_applied.join("\n");
+        assert!(
+            told.contains("iscsid.conf:2: iscsid.startup: a daemon setting"),
+            "{told}"
+        );
+        assert!(
+            told.contains("iscsid.conf:3: node.startup: kept by the harness"),
+            "{told}"
+        );
+        assert!(
+            told.contains("node.session.scan: kept by the harness"),
+            "{told}"
+        );
+        let got = expand(SCENARIO, Path::new("s.toml"), &conf.settings, None).unwrap();
+        // One scenario, still named as the file; the conf's values apply.
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].name, "s");
+        assert!(got[0].point.is_empty());
+        assert_eq!(got[0].initiator.replacement_timeout, 120);
+        assert_eq!(got[0].initiator.noop_out_interval, 5);
+        assert_eq!(
+            got[0].initiator.extra["node.conn[0].timeo.login_timeout"],
+            "15"
+        );
+        // A sweep of the same key still varies it.
+        let mut axes = conf.settings.clone();
+        axes.push(parse_cli_axis("replacement_timeout=5,20").unwrap());
+        let got = expand(SCENARIO, Path::new("s.toml"), &axes, None).unwrap();
+        let rts: Vec<i64> = got
+            .iter()
+            .map(|s| s.initiator.replacement_timeout)
+            .collect();
+        assert_eq!(rts, [5, 20]);
+    }
+
+    #[test]
+    fn a_refused_value_is_told_at_the_conf_line() {
+        let conf = iscsid_conf::parse(
+            "my.conf",
+            "# mine\nnode.conn[0].timeo.noop_out_interval = -3\n",
+        )
+        .unwrap();
+        let e = expand(SCENARIO, Path::new("s.toml"), &conf.settings, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "my.conf:2:1: node.conn[0].timeo.noop_out_interval: -3 (in scenario s.toml):"
+            ),
+            "{e}"
+        );
+        assert!(
+            iscsid_conf::parse("x.conf", "node.session.timeo.replacement_timeout 5\n")
+                .unwrap_err()
+                .contains("x.conf:1: not `key = value`")
+        );
     }
 }

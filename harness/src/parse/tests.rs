@@ -1,0 +1,136 @@
+//! Scenario files end to end: text in, a scenario or its diagnostics out;
+//! and the texts and helpers the sections' tests share.
+
+use super::*;
+
+pub(super) const GOOD: &str = r#"
+version = 1
+description = "short blackhole"
+duration_s = 25
+
+[lane]
+target = ["tgt", "lio"]
+lun_size_mib = 32
+
+[initiator]
+noop_out_interval = 2
+noop_out_timeout = 2
+replacement_timeout = 10
+
+[initiator.settings]
+"node.conn[0].timeo.login_timeout" = 5
+"node.session.iscsi.InitialR2T" = "No"
+
+[[probe]]
+kind = "blkprobe"
+interval_ms = 10
+
+[[fault]]
+kind = "blackhole"
+start_s = 12
+duration_s = 4
+
+[[fault]]
+kind = "blackhole"
+direction = "to_target"
+start_s = 5
+duration_s = 2.5
+
+[expect]
+max_stall_s = 8
+"#;
+
+pub(super) fn err(text: &str) -> Vec<Diagnostic> {
+    match Scenario::parse(text, "scenarios/x.toml") {
+        Ok(s) => panic!("expected an error, parsed {s:?}"),
+        Err(e) => e.diagnostics().to_vec(),
+    }
+}
+
+pub(super) fn one(text: &str) -> Diagnostic {
+    let d = err(text);
+    assert_eq!(d.len(), 1, "{d:#?}");
+    d.into_iter().next().unwrap()
+}
+
+/// GOOD on two paths under multipath, with `extra` appended.
+pub(super) fn two_paths(extra: &str) -> String {
+    format!(
+        "{}{extra}",
+        GOOD.replace("lun_size_mib = 32", "lun_size_mib = 32\npaths = 2")
+    )
+}
+
+#[test]
+fn parses_a_full_scenario() {
+    let s = Scenario::parse(GOOD, "scenarios/outage/short.toml").unwrap();
+    assert_eq!(s.name, "short");
+    assert_eq!(s.duration_s, 25.0);
+    assert_eq!(s.lane.targets, vec![TargetKind::Tgt, TargetKind::Lio]);
+    assert_eq!(s.lane.lun_size_mib, 32);
+    assert_eq!(s.initiator.noop_out_interval, 2);
+    assert_eq!(s.initiator.login_timeout(), 5);
+    assert_eq!(s.probes[0].interval_ms, 10);
+    // Sorted by start, indexes kept from the file.
+    assert_eq!(s.faults.len(), 2);
+    assert_eq!(s.faults[0].index, 1);
+    assert_eq!(s.faults[0].start_s, 5.0);
+    assert_eq!(
+        s.faults[0].kind,
+        FaultKind::Blackhole(fault::blackhole::Blackhole {
+            direction: Direction::ToTarget
+        })
+    );
+    assert_eq!(s.faults[1].end_s(), 16.0);
+    assert_eq!(s.expect.first_error, FirstErrorExpect::Oracle);
+    assert_eq!(s.expect.max_stall_s, Some(8.0));
+    assert!(s.expect.recovered);
+}
+
+#[test]
+fn defaults_follow_open_iscsi() {
+    let s = Scenario::parse(
+        "version = 1\nduration_s = 10\n[lane]\ntarget = \"tgt\"\n",
+        "d.toml",
+    )
+    .unwrap();
+    assert_eq!(s.initiator, Initiator::default());
+    assert_eq!(s.initiator.replacement_timeout, 120);
+    assert_eq!(s.probes.len(), 1);
+    assert_eq!(s.probes[0].kind, ProbeKind::Blkprobe);
+    assert!(s.faults.is_empty());
+    assert_eq!(s.expect, Expect::default());
+}
+
+#[test]
+fn expands_one_run_per_target() {
+    let s = Scenario::parse(GOOD, "scenarios/short.toml").unwrap();
+    let runs = s.expand();
+    let ids: Vec<String> = runs.iter().map(Run::id).collect();
+    assert_eq!(ids, vec!["short@tgt", "short@lio"]);
+    assert_eq!(runs[1].target, TargetKind::Lio);
+}
+
+#[test]
+fn several_errors_reported_together() {
+    let d = err(&GOOD
+        .replace("interval_ms = 10", "interval_ms = 0")
+        .replace("lun_size_mib = 32", "lun_size_mib = 0"));
+    let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(fields, vec!["lane.lun_size_mib", "probe[0].interval_ms"]);
+}
+
+/// GOOD's first fault (line 22) replaced by `fault`.
+pub(super) fn with_fault(fault: &str) -> String {
+    GOOD.replace(
+        "kind = \"blackhole\"\nstart_s = 12\nduration_s = 4\n",
+        &format!("{fault}start_s = 12\nduration_s = 4\n"),
+    )
+}
+
+/// GOOD with its InitialR2T setting replaced by `line`.
+pub(super) fn with_setting(line: &str) -> String {
+    GOOD.replace("\"node.session.iscsi.InitialR2T\" = \"No\"", line)
+}
+
+pub(super) const NEW_KINDS_HEAD: &str = "version = 1\nduration_s = 60\n[lane]\ntarget = \"tgt\"\n";
