@@ -62,7 +62,7 @@ impl Node {
                 .with_context(|| {
                     format!(
                         "setting {key} = {}",
-                        crate::model::settings::shown(key, value)
+                        crate::model::settings::redacted(key, value)
                     )
                 })?;
         }

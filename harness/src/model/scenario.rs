@@ -155,7 +155,7 @@ impl fmt::Debug for Initiator {
         let extra: BTreeMap<&str, &str> = self
             .extra
             .iter()
-            .map(|(k, v)| (k.as_str(), crate::model::settings::shown(k, v)))
+            .map(|(k, v)| (k.as_str(), crate::model::settings::redacted(k, v)))
             .collect();
         f.debug_struct("Initiator")
             .field("noop_out_interval", &self.noop_out_interval)
@@ -219,11 +219,11 @@ impl Initiator {
 
     /// The settings as they may be shown (reports, messages): secrets
     /// redacted.
-    pub fn shown_settings(&self) -> Vec<(String, String)> {
+    pub fn redacted_settings(&self) -> Vec<(String, String)> {
         self.iscsiadm_settings()
             .into_iter()
             .map(|(k, v)| {
-                let v = crate::model::settings::shown(&k, &v).to_string();
+                let v = crate::model::settings::redacted(&k, &v).to_string();
                 (k, v)
             })
             .collect()

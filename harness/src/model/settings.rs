@@ -351,7 +351,7 @@ pub fn is_secret(key: &str) -> bool {
 }
 
 /// `value` as it may be shown for `key`: [`REDACTED`] for a secret.
-pub fn shown<'v>(key: &str, value: &'v str) -> &'v str {
+pub fn redacted<'v>(key: &str, value: &'v str) -> &'v str {
     if is_secret(key) {
         REDACTED
     } else {
@@ -417,11 +417,11 @@ mod tests {
             "discovery.sendtargets.auth.password",
         ] {
             assert!(is_secret(k), "{k}");
-            assert_eq!(shown(k, "hunter2"), REDACTED);
+            assert_eq!(redacted(k, "hunter2"), REDACTED);
         }
         assert!(!is_secret("node.session.auth.authmethod"));
         assert!(!is_secret(KEY_LOGIN_TIMEOUT));
-        assert_eq!(shown(KEY_LOGIN_TIMEOUT, "5"), "5");
+        assert_eq!(redacted(KEY_LOGIN_TIMEOUT, "5"), "5");
     }
 
     #[test]

@@ -654,7 +654,7 @@ mod tests {
             "{debug}"
         );
         assert!(debug.contains(settings::REDACTED));
-        let shown = s.initiator.shown_settings();
+        let shown = s.initiator.redacted_settings();
         assert!(shown
             .iter()
             .all(|(_, v)| v != "s3cret-pass" && v != "iqn.user"));

@@ -88,7 +88,7 @@ pub fn expected(p: &Prediction) -> Expected {
 fn settings_of(run: &Run) -> BTreeMap<String, String> {
     run.scenario
         .initiator
-        .shown_settings()
+        .redacted_settings()
         .into_iter()
         .collect()
 }

@@ -34,7 +34,7 @@ pub async fn iscsiadm(args: &[&str]) -> Result<String> {
 fn failed(args: &[&str], out: &std::process::Output) -> anyhow::Error {
     anyhow::anyhow!(
         "iscsiadm {} failed ({}): {}",
-        shown_args(args),
+        redacted_args(args),
         out.status,
         String::from_utf8_lossy(&out.stderr).trim()
     )
@@ -42,7 +42,7 @@ fn failed(args: &[&str], out: &std::process::Output) -> anyhow::Error {
 
 /// Runs iscsiadm to its end (an exit-6 race tried again); any status.
 pub async fn run_iscsiadm(args: &[&str]) -> Result<std::process::Output> {
-    let what = format!("iscsiadm {}", shown_args(args));
+    let what = format!("iscsiadm {}", redacted_args(args));
     let mut attempt = 0;
     let out = loop {
         attempt += 1;
@@ -62,7 +62,7 @@ pub async fn run_iscsiadm(args: &[&str]) -> Result<std::process::Output> {
 
 /// iscsiadm's arguments for messages: the value (`-v`) of a secret setting
 /// (`-n node.session.auth.password`) is not shown.
-pub fn shown_args(args: &[&str]) -> String {
+pub fn redacted_args(args: &[&str]) -> String {
     let mut shown = Vec::with_capacity(args.len());
     let mut key: Option<&str> = None;
     for (i, arg) in args.iter().enumerate() {
@@ -277,10 +277,10 @@ mod tests {
             "-v",
             "hunter2",
         ];
-        let shown = shown_args(&args);
+        let shown = redacted_args(&args);
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("node.session.auth.password"), "{shown}");
         let plain = ["-o", "update", "-n", "node.session.queue_depth", "-v", "32"];
-        assert_eq!(shown_args(&plain), plain.join(" "));
+        assert_eq!(redacted_args(&plain), plain.join(" "));
     }
 }
