@@ -133,6 +133,7 @@ impl Session {
                 .map(|n| n.to_string_lossy().into_owned()),
             target_addr: Some(node.portal.ip().to_string()),
             iqn: Some(node.iqn.clone()),
+            maps: Vec::new(),
         }
     }
 

@@ -182,6 +182,10 @@ pub struct Ours {
     pub disk: Option<String>,
     pub target_addr: Option<String>,
     pub iqn: Option<String>,
+    /// The run's device-mapper devices (`dm-3`: its multipath map): once
+    /// `disk` is known, a line naming any other block device (`dev dm-0`
+    /// of another run's map, `dev vda`, a loop device) is not ours.
+    pub maps: Vec<String>,
 }
 
 /// The numbers right after each `prefix` in `line` (`connection12:0` → 12).
@@ -190,6 +194,19 @@ fn numbers_after<'a>(line: &'a str, prefix: &'a str) -> impl Iterator<Item = u32
         let rest = &line[i + prefix.len()..];
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
         digits.parse().ok()
+    })
+}
+
+/// Block device names after `dev ` in `line` (`dev dm-0,` → `dm-0`).
+fn devices(line: &str) -> impl Iterator<Item = &str> {
+    line.match_indices("dev ").filter_map(move |(i, _)| {
+        let rest = &line[i + 4..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        name.starts_with(|c: char| c.is_ascii_lowercase())
+            .then_some(name)
     })
 }
 
@@ -224,6 +241,9 @@ impl Ours {
         }
         if let Some(disk) = &self.disk {
             if disks(line).iter().any(|d| d != disk) {
+                return false;
+            }
+            if devices(line).any(|d| d != disk && !self.maps.iter().any(|m| m == d)) {
                 return false;
             }
         }
@@ -329,8 +349,10 @@ mod tests {
             disk: Some("sdc".into()),
             target_addr: Some("10.213.1.2".into()),
             iqn: Some("iqn.2026-11.io.iscsi-chaos:r1a-1".into()),
+            maps: vec!["dm-3".into()],
         };
         for mine in [
+            "I/O error, dev dm-3, sector 2048 op 0x1:(WRITE) flags 0x8800",
             " connection3:0: detected conn error (1022)",
             " session3: session recovery timed out after 5 secs",
             "sd 4:0:0:1: [sdc] tag#12 FAILED Result: hostbyte=DID_TRANSPORT_FAILFAST",
@@ -353,6 +375,10 @@ mod tests {
             "Received iSCSI login request from 10.213.12.1 on iSCSI/TCP Network Portal 10.213.12.2:3260",
             "Unable to locate Target IQN: iqn.2026-11.io.iscsi-chaos:r1a-10 in Storage Node",
             "Unable to locate Target IQN: iqn.2026-11.io.iscsi-chaos:r2b-1 in Storage Node",
+            // Another run's multipath map, the lab's root disk, a loop device.
+            "I/O error, dev dm-0, sector 2048 op 0x1:(WRITE) flags 0x8800",
+            "blk_update_request: I/O error, dev vda, sector 8",
+            "I/O error, dev loop4, sector 0 op 0x0:(READ) flags 0x80700",
         ] {
             assert!(!ours.claims(theirs), "{theirs}");
         }

@@ -42,7 +42,7 @@
 //! [initiator.settings]             # allowed node keys only (quoted), see below
 //! "node.conn[0].timeo.login_timeout" = 15
 //!
-//! [[probe]]                        # default: one blkprobe every 20 ms; at most 16
+//! [[probe]]                        # default: one blkprobe every 20 ms; at most 1
 //! kind = "blkprobe"
 //! interval_ms = 20
 //! name = "blk"                     # default: the kind

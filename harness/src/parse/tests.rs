@@ -134,3 +134,15 @@ pub(super) fn with_setting(line: &str) -> String {
 }
 
 pub(super) const NEW_KINDS_HEAD: &str = "version = 1\nduration_s = 60\n[lane]\ntarget = \"tgt\"\n";
+
+#[test]
+fn a_probe_without_interval_gets_the_documented_default() {
+    let text = GOOD.replace("interval_ms = 10\n", "");
+    assert_ne!(text, GOOD, "GOOD sets interval_ms");
+    let s = Scenario::parse(&text, "p.toml").unwrap();
+    assert_eq!(
+        s.probes[0].interval_ms,
+        crate::model::scenario::DEFAULT_PROBE_INTERVAL_MS
+    );
+    assert_eq!(crate::model::scenario::DEFAULT_PROBE_INTERVAL_MS, 20);
+}

@@ -238,14 +238,26 @@ impl Rig {
         })
     }
 
-    /// What the kernel's lines of this run may name: every session's.
+    /// What the kernel's lines of this run may name: every session's
+    /// names, and its host's map (`dm-N`).
     pub fn kernel_names(&self) -> Vec<Ours> {
-        self.paths()
-            .filter_map(|(_, _, p)| match (&p.session, &p.node) {
-                (Some(s), Some(n)) => Some(s.kernel_names(n)),
-                _ => None,
-            })
-            .collect()
+        let mut all = Vec::new();
+        for host in &self.hosts {
+            let maps: Vec<String> = host
+                .map
+                .iter()
+                .filter_map(|m| std::fs::canonicalize(&m.device).ok())
+                .filter_map(|d| Some(d.file_name()?.to_string_lossy().into_owned()))
+                .collect();
+            for p in &host.paths {
+                if let (Some(s), Some(n)) = (&p.session, &p.node) {
+                    let mut ours = s.kernel_names(n);
+                    ours.maps.clone_from(&maps);
+                    all.push(ours);
+                }
+            }
+        }
+        all
     }
 
     /// Records the timers the kernel uses for the run's sessions now: path
