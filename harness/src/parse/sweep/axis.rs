@@ -134,6 +134,18 @@ pub(super) fn id_key(key: &str) -> String {
     key.replace(['[', ']'], "")
 }
 
+/// Why a sweep may not take `key`: a secret's values would name run ids,
+/// history files and report points (the message never shows a value).
+fn refuse_secret(key: &str) -> Result<(), String> {
+    if settings::is_secret(key) {
+        return Err(format!(
+            "`{key}` is a secret: a sweep names its values in run ids, file names and reports, \
+             so it cannot be swept; set it once in [initiator.settings] or an iscsid.conf"
+        ));
+    }
+    Ok(())
+}
+
 /// A command-line axis: `KEY=V1,V2,...`; each value is read as TOML (a
 /// number, a boolean) or else taken as a string.
 pub fn parse_cli_axis(spec: &str) -> Result<Axis, String> {
@@ -141,6 +153,7 @@ pub fn parse_cli_axis(spec: &str) -> Result<Axis, String> {
         .split_once('=')
         .ok_or_else(|| format!("--sweep {spec}: write KEY=V1,V2,..."))?;
     let key = key.trim();
+    refuse_secret(key).map_err(|e| format!("--sweep {key}=…: {e}"))?;
     resolve(key).map_err(|e| format!("--sweep {spec}: {e}"))?;
     let values: Vec<toml::Value> = values
         .split(',')
@@ -194,7 +207,7 @@ pub fn file_axes(file: &str, text: &str) -> Result<Vec<Axis>, Vec<Diagnostic>> {
         let (line, column) = at(key.span());
         let name = key.get_ref().to_string();
         let field = format!("sweep.{}", quote_key(&name));
-        if let Err(e) = resolve(&name) {
+        if let Err(e) = refuse_secret(&name).and_then(|()| resolve(&name).map(drop)) {
             diags.push(Diagnostic::new(file, line, column, &field, e, None));
             continue;
         }
@@ -230,5 +243,27 @@ pub fn file_axes(file: &str, text: &str) -> Result<Vec<Axis>, Vec<Diagnostic>> {
         Ok(axes)
     } else {
         Err(diags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_never_an_axis_and_its_value_is_never_shown() {
+        let e = parse_cli_axis("node.session.auth.password=Hunter2Secret,x").unwrap_err();
+        assert!(e.contains("is a secret"), "{e}");
+        assert!(!e.contains("Hunter2Secret"), "{e}");
+        let text =
+            "version = 1\n[sweep]\n\"node.session.auth.password_in\" = [\"Hunter2Secret\"]\n";
+        let d = file_axes("s.toml", text).unwrap_err();
+        assert_eq!(
+            (d[0].line, d[0].field.as_str()),
+            (3, "sweep.\"node.session.auth.password_in\"")
+        );
+        assert!(!d[0].to_string().contains("Hunter2Secret"), "{}", d[0]);
+        // Not secrets: still axes.
+        assert!(parse_cli_axis("replacement_timeout=5,10").is_ok());
     }
 }
