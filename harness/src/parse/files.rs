@@ -69,10 +69,43 @@ pub fn read_conf(path: &Path) -> ConfText {
     ConfText { file, text }
 }
 
+/// Where a scenario's `[initiator] iscsid_conf` may point: into the
+/// scenario's own folder (or below it), or into open-iscsi's own folder. A
+/// scenario from a pull request must not make the harness read (and quote
+/// into CI logs) any file of the host.
+pub const CONF_FOLDERS: &str = "the scenario's own folder (or below it) or /etc/iscsi";
+
+/// Whether `conf` (as resolved, symlinks followed) lies where a scenario
+/// may name one ([`CONF_FOLDERS`]).
+pub fn conf_place_allowed(scenario: &Path, conf: &Path) -> bool {
+    let real = |p: &Path| std::fs::canonicalize(p).ok();
+    let Some(conf) = real(conf) else {
+        // It does not exist: reading it says so (and quotes nothing).
+        return true;
+    };
+    let folder = scenario.parent().filter(|p| !p.as_os_str().is_empty());
+    let folder = real(folder.unwrap_or(Path::new(".")));
+    folder.is_some_and(|f| conf.starts_with(f)) || conf.starts_with("/etc/iscsi")
+}
+
 /// Reads the iscsid.conf the scenario at `scenario` (text `text`) names in
-/// `[initiator] iscsid_conf`, if it names one.
+/// `[initiator] iscsid_conf`, if it names one and it lies in
+/// [`CONF_FOLDERS`].
 pub fn named_conf(scenario: &Path, text: &str) -> Option<ConfText> {
-    iscsid_conf_of(scenario, text).map(|path| read_conf(&path))
+    iscsid_conf_of(scenario, text).map(|path| {
+        if conf_place_allowed(scenario, &path) {
+            read_conf(&path)
+        } else {
+            let file = path.display().to_string();
+            ConfText {
+                text: Err(format!(
+                    "{file}: not read: a scenario's iscsid_conf may name a file in {CONF_FOLDERS} \
+                     (give any other conf on the command line: --iscsid-conf)"
+                )),
+                file,
+            }
+        }
+    })
 }
 
 /// Reads the regular file at `path`, at most `cap` bytes, as UTF-8.
@@ -147,5 +180,32 @@ mod tests {
         );
         assert_eq!(iscsid_conf_of(s, "[initiator]\nprofile = \"x\"\n"), None);
         assert_eq!(iscsid_conf_of(s, "not = [toml"), None);
+    }
+
+    #[test]
+    fn a_scenario_names_a_conf_only_in_its_folder_or_etc_iscsi() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("s");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(dir.path().join("outside.conf"), "secret = x\n").unwrap();
+        std::fs::write(
+            sub.join("mine.conf"),
+            "node.session.timeo.replacement_timeout = 5\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.conf"), sub.join("link.conf")).unwrap();
+        let scenario = sub.join("a.toml");
+        let named = |rel: &str| {
+            named_conf(&scenario, &format!("[initiator]\niscsid_conf = {rel:?}\n")).unwrap()
+        };
+        assert!(named("mine.conf").text.is_ok());
+        for escape in ["../outside.conf", "link.conf", "/proc/self/status"] {
+            let e = named(escape).text.unwrap_err();
+            assert!(
+                e.contains("not read: a scenario's iscsid_conf may name"),
+                "{escape}: {e}"
+            );
+            assert!(!e.contains("secret"), "{e}");
+        }
     }
 }

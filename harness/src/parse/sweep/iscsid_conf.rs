@@ -30,7 +30,12 @@ pub fn parse(file: &str, text: &str) -> Result<Conf, String> {
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            return Err(format!("{file}:{}: not `key = value`: {line}", i + 1));
+            // The line is not quoted: a file that is not an iscsid.conf
+            // (a scenario may name any path) must not be shown in logs.
+            return Err(format!(
+                "{file}:{}: not `key = value` (the line is not shown: is this an iscsid.conf?)",
+                i + 1
+            ));
         };
         let (key, value) = (key.trim(), value.trim());
         if !key.starts_with("node.") {
@@ -56,12 +61,7 @@ pub fn parse(file: &str, text: &str) -> Result<Conf, String> {
             ));
             continue;
         }
-        // Numbers stay numbers (the schema's integer settings); the rest
-        // are strings, as iscsiadm takes them.
-        let v = value
-            .parse::<i64>()
-            .map(toml::Value::Integer)
-            .unwrap_or_else(|_| toml::Value::String(value.to_string()));
+        let v = typed_value(key, value);
         conf.settings.retain(|a| a.key != key); // the last line of a key wins
         conf.settings.push(Axis {
             key: key.to_string(),
@@ -74,6 +74,22 @@ pub fn parse(file: &str, text: &str) -> Result<Conf, String> {
         });
     }
     Ok(conf)
+}
+
+/// A conf value as the scenario's schema takes it: a number for the
+/// settings that are numbers, text for the rest (words, and CHAP secrets,
+/// which may be all digits: `98765432101234` is a legal password).
+fn typed_value(key: &str, value: &str) -> toml::Value {
+    let text_setting = settings::setting(key).is_some_and(|s| {
+        matches!(
+            s.ty,
+            settings::SettingType::Word(_) | settings::SettingType::Secret
+        )
+    }) || settings::is_secret(key);
+    match value.parse::<i64>() {
+        Ok(n) if !text_setting => toml::Value::Integer(n),
+        _ => toml::Value::String(value.to_string()),
+    }
 }
 
 /// Parses an iscsid.conf as read (its reading's error as it is).

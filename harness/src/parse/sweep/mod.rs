@@ -241,7 +241,10 @@ fn field_of_key(key: &str) -> String {
 }
 
 fn axis_diag(file: &str, axis: &Axis, value: &toml::Value, message: String) -> Diagnostic {
-    let at = format!("at {} = {}: {message}", axis.key, shown(value));
+    let value = shown(value);
+    // One redaction path: a secret's value is never in a message.
+    let value = crate::model::settings::redacted(&axis.key, &value);
+    let at = format!("at {} = {value}: {message}", axis.key);
     match &axis.origin {
         Origin::File { line, column } => Diagnostic::new(
             file,
@@ -258,7 +261,7 @@ fn axis_diag(file: &str, axis: &Axis, value: &toml::Value, message: String) -> D
             *line,
             1,
             &axis.key,
-            format!("{} (in scenario {file}): {message}", shown(value)),
+            format!("{value} (in scenario {file}): {message}"),
             None,
         ),
     }
@@ -560,5 +563,47 @@ discovery.sendtargets.iscsi.MaxRecvDataSegmentLength = 32768
                 .unwrap_err()
                 .contains("x.conf:1: not `key = value`")
         );
+    }
+
+    #[test]
+    fn a_digit_only_chap_secret_is_accepted_and_never_shown() {
+        let conf = iscsid_conf::parse(
+            "digits.conf",
+            "node.session.auth.authmethod = CHAP\nnode.session.auth.username = 12345\n\
+             node.session.auth.password = 98765432101234\n",
+        )
+        .unwrap();
+        let got = expand(SCENARIO, Path::new("s.toml"), &conf.settings, None).unwrap();
+        assert_eq!(
+            got[0].initiator.extra["node.session.auth.password"],
+            "98765432101234"
+        );
+        assert_eq!(
+            got[0].initiator.extra["node.session.auth.username"],
+            "12345"
+        );
+        // A secret the schema refuses (too long) is refused without its value.
+        let long = "7".repeat(400);
+        let conf = iscsid_conf::parse(
+            "long.conf",
+            &format!("node.session.auth.authmethod = CHAP\nnode.session.auth.password = {long}\n"),
+        )
+        .unwrap();
+        let e = expand(SCENARIO, Path::new("s.toml"), &conf.settings, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("long.conf:2:1: node.session.auth.password"),
+            "{e}"
+        );
+        assert!(!e.contains("7777777"), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_conf_is_not_quoted() {
+        let e = iscsid_conf::parse("/etc/shadow", "root:$y$j9T$abcdefgh:19000:0:99999:7:::\n")
+            .unwrap_err();
+        assert!(e.contains("/etc/shadow:1: not `key = value`"), "{e}");
+        assert!(!e.contains("abcdefgh"), "{e}");
     }
 }
