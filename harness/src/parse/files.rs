@@ -73,7 +73,8 @@ pub fn read_conf(path: &Path) -> ConfText {
 /// scenario's own folder (or below it), or into open-iscsi's own folder. A
 /// scenario from a pull request must not make the harness read (and quote
 /// into CI logs) any file of the host.
-pub const CONF_FOLDERS: &str = "the scenario's own folder (or below it) or /etc/iscsi";
+pub const CONF_FOLDERS: &str = "the scenario's own folder, the folder above it (not /), its \
+     project (the nearest folder above it holding .git or .github) or /etc/iscsi";
 
 /// Whether `conf` (as resolved, symlinks followed) lies where a scenario
 /// may name one ([`CONF_FOLDERS`]).
@@ -84,8 +85,18 @@ pub fn conf_place_allowed(scenario: &Path, conf: &Path) -> bool {
         return true;
     };
     let folder = scenario.parent().filter(|p| !p.as_os_str().is_empty());
-    let folder = real(folder.unwrap_or(Path::new(".")));
-    folder.is_some_and(|f| conf.starts_with(f)) || conf.starts_with("/etc/iscsi")
+    let Some(folder) = real(folder.unwrap_or(Path::new("."))) else {
+        return false;
+    };
+    // A project's scenarios/ folder beside its confs (what `init` makes).
+    let above = folder.parent().filter(|p| p.parent().is_some());
+    let project = folder
+        .ancestors()
+        .find(|a| a.join(".git").exists() || a.join(".github").is_dir());
+    conf.starts_with(&folder)
+        || above.is_some_and(|p| conf.starts_with(p))
+        || project.is_some_and(|p| conf.starts_with(p))
+        || conf.starts_with("/etc/iscsi")
 }
 
 /// Reads the iscsid.conf the scenario at `scenario` (text `text`) names in
@@ -184,22 +195,31 @@ mod tests {
 
     #[test]
     fn a_scenario_names_a_conf_only_in_its_folder_or_etc_iscsi() {
-        let dir = tempfile::tempdir().unwrap();
-        let sub = dir.path().join("s");
-        std::fs::create_dir(&sub).unwrap();
-        std::fs::write(dir.path().join("outside.conf"), "secret = x\n").unwrap();
+        let top = tempfile::tempdir().unwrap();
+        // Not a project: no .git or .github above the scenario; the
+        // scenario two folders below `dir`.
+        let dir = top.path();
+        let sub = dir.join("p").join("s");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(
+            dir.join("p/site.conf"),
+            "node.session.timeo.replacement_timeout = 5\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("outside.conf"), "secret = x\n").unwrap();
         std::fs::write(
             sub.join("mine.conf"),
             "node.session.timeo.replacement_timeout = 5\n",
         )
         .unwrap();
-        std::os::unix::fs::symlink(dir.path().join("outside.conf"), sub.join("link.conf")).unwrap();
+        std::os::unix::fs::symlink(dir.join("outside.conf"), sub.join("link.conf")).unwrap();
         let scenario = sub.join("a.toml");
         let named = |rel: &str| {
             named_conf(&scenario, &format!("[initiator]\niscsid_conf = {rel:?}\n")).unwrap()
         };
         assert!(named("mine.conf").text.is_ok());
-        for escape in ["../outside.conf", "link.conf", "/proc/self/status"] {
+        assert!(named("../site.conf").text.is_ok());
+        for escape in ["../../outside.conf", "link.conf", "/proc/self/status"] {
             let e = named(escape).text.unwrap_err();
             assert!(
                 e.contains("not read: a scenario's iscsid_conf may name"),
@@ -207,5 +227,10 @@ mod tests {
             );
             assert!(!e.contains("secret"), "{e}");
         }
+        // In a project (here: what `init` makes, with .github), the conf
+        // beside the scenarios' folder is the project's.
+        std::fs::create_dir(dir.join(".github")).unwrap();
+        assert!(named("../../outside.conf").text.is_ok());
+        assert!(named("/proc/self/status").text.is_err());
     }
 }
