@@ -462,7 +462,10 @@ mod tests {
         let tail = &GUEST_INIT[GUEST_INIT.find(hold).unwrap()..];
         let dir = tempfile::tempdir().unwrap();
         let script = tail
-            .replace("/run/lab-init.hold", &dir.path().join("hold").to_string_lossy())
+            .replace(
+                "/run/lab-init.hold",
+                &dir.path().join("hold").to_string_lossy(),
+            )
             .replace("/proc/sysrq-trigger", "/dev/null");
         let mut sh = Command::new("sh").args(["-c", &script]).spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(500));
