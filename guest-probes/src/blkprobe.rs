@@ -62,9 +62,15 @@ struct Args {
     /// Refuse the device unless its sysfs ancestry contains /<NAME>/ (e.g. session3).
     #[arg(long, value_name = "NAME")]
     expect_session: Option<String>,
-    /// Total time the verify pass keeps retrying failed reads, in seconds.
+    /// Total time the verify pass keeps retrying failed reads, in seconds,
+    /// counted from the end of the I/O phase.
     #[arg(long, default_value_t = 30.0)]
     verify_deadline_s: f64,
+    /// Stop retrying failed reads this many seconds after the Start event
+    /// (the instant a harness counts its own deadline from), however late
+    /// the I/O phase ended. Replaces --verify-deadline-s.
+    #[arg(long, conflicts_with = "verify_deadline_s")]
+    verify_until_s: Option<f64>,
 }
 
 // Signal state: how many SIGTERM/SIGINT arrived, and when the first did.
@@ -117,7 +123,26 @@ struct Probe {
     interval: Duration,
     duration: Option<Duration>,
     stall_threshold: Duration,
-    verify_deadline: Duration,
+    verify_deadline: VerifyDeadline,
+}
+
+/// Until when the verify pass retries failed reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum VerifyDeadline {
+    /// This long after the I/O phase ended (standalone use).
+    AfterIo(Duration),
+    /// This long after the Start event: the harness's hung deadline counts
+    /// from there too, however long a blocked operation held the I/O phase.
+    AfterStart(Duration),
+}
+
+impl VerifyDeadline {
+    fn retry_until(self, started: Instant, io_end: Instant) -> Instant {
+        match self {
+            VerifyDeadline::AfterIo(d) => io_end + d,
+            VerifyDeadline::AfterStart(d) => started + d,
+        }
+    }
 }
 
 fn secs(what: &str, v: f64) -> Result<Duration> {
@@ -133,7 +158,10 @@ fn setup(args: &Args) -> Result<Probe> {
         bail!("--block-size must be a positive multiple of 512, not {bs}");
     }
     let duration = args.duration_s.map(|d| secs("duration-s", d)).transpose()?;
-    let verify_deadline = secs("verify-deadline-s", args.verify_deadline_s)?;
+    let verify_deadline = match args.verify_until_s {
+        Some(s) => VerifyDeadline::AfterStart(secs("verify-until-s", s)?),
+        None => VerifyDeadline::AfterIo(secs("verify-deadline-s", args.verify_deadline_s)?),
+    };
     let dev = Device::open(&args.device, bs, args.expect_session.as_deref())?;
     let fit = dev.size() / bs as u64;
     let blocks = match args.blocks {
@@ -174,6 +202,8 @@ impl Probe {
     fn run(self, out: Arc<Emitter<Stdout>>) {
         let stamper = Stamper::random();
         let bs = self.dev.block_size();
+        // Taken before the Start's stamp: the harness's t0 is not earlier.
+        let started = Instant::now();
         out.emit(&ProbeEvent::Start {
             t: monotonic_now(),
             device: self.dev.path().display().to_string(),
@@ -195,7 +225,7 @@ impl Probe {
         let mut counts = OpCounts::default();
         self.io_loop(&stamper, &mut ledger, &inflight, &out, &mut counts);
 
-        let retry_until = Instant::now() + self.verify_deadline;
+        let retry_until = self.verify_deadline.retry_until(started, Instant::now());
         let verified = ledger.verify(
             &self.dev,
             &stamper,
@@ -317,4 +347,43 @@ pub fn main() -> ExitCode {
     };
     probe.run(Arc::new(Emitter::new(std::io::stdout())));
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verify_deadline_counts_from_start_when_given_so() {
+        let started = Instant::now();
+        // An I/O phase of 60 s held 50 s longer by a blocked write.
+        let io_end = started + Duration::from_secs(110);
+        let until = VerifyDeadline::AfterStart(Duration::from_secs(90));
+        assert_eq!(
+            until.retry_until(started, io_end),
+            started + Duration::from_secs(90)
+        );
+        let after_io = VerifyDeadline::AfterIo(Duration::from_secs(30));
+        assert_eq!(
+            after_io.retry_until(started, io_end),
+            started + Duration::from_secs(140)
+        );
+    }
+
+    #[test]
+    fn verify_until_replaces_verify_deadline() {
+        let args =
+            Args::try_parse_from(["blkprobe", "--device", "x", "--verify-until-s", "90"]).unwrap();
+        assert_eq!(args.verify_until_s, Some(90.0));
+        assert!(Args::try_parse_from([
+            "blkprobe",
+            "--device",
+            "x",
+            "--verify-until-s",
+            "90",
+            "--verify-deadline-s",
+            "30"
+        ])
+        .is_err());
+    }
 }

@@ -92,32 +92,25 @@ impl Device {
     /// With `expect_session`, only a block device whose sysfs ancestry runs
     /// through a `/<session>/` directory is accepted. Block devices are
     /// opened O_EXCL, so a mounted or otherwise claimed disk is refused too.
+    ///
+    /// The guard judges a descriptor, never a name: `/dev/sdX` names are
+    /// reused as other lanes log in and out, so a name checked and then
+    /// opened may be another disk by the open. The path is opened O_PATH
+    /// (which opens no device, so another lane's disk is never claimed, not
+    /// even for a moment), that descriptor is fstat'ed and judged, and the
+    /// I/O descriptor is opened from it (`/proc/self/fd/N`) and must be the
+    /// very same file.
     pub fn open(path: &Path, block_size: usize, expect_session: Option<&str>) -> Result<Device> {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
-        let ft = meta.file_type();
-        let kind = if ft.is_block_device() {
-            DeviceKind::Block
-        } else if ft.is_file() {
-            DeviceKind::File
-        } else {
-            bail!(
-                "{} is neither a block device nor a regular file",
-                path.display()
-            );
-        };
-        if let Some(session) = expect_session {
-            if kind != DeviceKind::Block {
-                bail!(
-                    "{} is not a block device, so it cannot belong to {session}",
-                    path.display()
-                );
-            }
-            let rdev = meta.rdev();
-            let (major, minor) = (libc::major(rdev), libc::minor(rdev));
-            check_session(Path::new("/sys"), major, minor, session)
-                .with_context(|| format!("refusing {}", path.display()))?;
-        }
+        let handle = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let judged =
+            FdStat::of(&handle).with_context(|| format!("cannot fstat {}", path.display()))?;
+        let kind = judged
+            .guard(Path::new("/sys"), expect_session)
+            .with_context(|| format!("refusing {}", path.display()))?;
         let mut flags = libc::O_DIRECT | libc::O_SYNC;
         if kind == DeviceKind::Block {
             // Never write over a mounted filesystem or under another probe.
@@ -127,8 +120,16 @@ impl Device {
             .read(true)
             .write(true)
             .custom_flags(flags)
-            .open(path)
+            .open(format!("/proc/self/fd/{}", handle.as_raw_fd()))
             .with_context(|| format!("cannot open {} O_DIRECT", path.display()))?;
+        let opened =
+            FdStat::of(&file).with_context(|| format!("cannot fstat {}", path.display()))?;
+        if opened != judged {
+            bail!(
+                "refusing {}: the file opened is not the one checked",
+                path.display()
+            );
+        }
         let (size, sector_size) = match kind {
             DeviceKind::Block => (blk_size(&file)?, blk_sector_size(&file)?),
             DeviceKind::File => (file.metadata()?.len(), 512),
@@ -197,6 +198,56 @@ impl BlockDev for Device {
         whole_block(buf.len(), || {
             self.file.write_at(buf, block * buf.len() as u64)
         })
+    }
+}
+
+/// What fstat says of a descriptor, as far as the guard goes: which file
+/// (device and inode of the node) and, for a block device, which disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdStat {
+    /// None: neither a block device nor a regular file.
+    pub kind: Option<DeviceKind>,
+    pub dev: u64,
+    pub ino: u64,
+    /// The disk (major:minor) of a block device.
+    pub rdev: u64,
+}
+
+impl FdStat {
+    /// fstat of an open descriptor (an O_PATH one too).
+    pub fn of(file: &File) -> std::io::Result<FdStat> {
+        let meta = file.metadata()?;
+        let ft = meta.file_type();
+        let kind = if ft.is_block_device() {
+            Some(DeviceKind::Block)
+        } else if ft.is_file() {
+            Some(DeviceKind::File)
+        } else {
+            None
+        };
+        Ok(FdStat {
+            kind,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            rdev: meta.rdev(),
+        })
+    }
+
+    /// The guard on this descriptor: a block device or regular file, and
+    /// with `expect_session` a block device whose disk (`st_rdev`) is one of
+    /// that session's ([`check_session`], sysfs under `sys_root`).
+    pub fn guard(&self, sys_root: &Path, expect_session: Option<&str>) -> Result<DeviceKind> {
+        let Some(kind) = self.kind else {
+            bail!("neither a block device nor a regular file");
+        };
+        if let Some(session) = expect_session {
+            if kind != DeviceKind::Block {
+                bail!("not a block device, so it cannot belong to {session}");
+            }
+            let (major, minor) = (libc::major(self.rdev), libc::minor(self.rdev));
+            check_session(sys_root, major, minor, session)?;
+        }
+        Ok(kind)
     }
 }
 
@@ -290,6 +341,59 @@ mod tests {
     fn session_guard_refuses_non_iscsi_disk() {
         let sys = fake_sys("devices/pci0000:00/0000:00:04.0/virtio1/block/vda");
         assert!(check_session(sys.path(), 8, 16, "session1").is_err());
+    }
+
+    fn block(major: u32, minor: u32) -> FdStat {
+        FdStat {
+            kind: Some(DeviceKind::Block),
+            dev: 5,
+            ino: 42,
+            rdev: libc::makedev(major, minor),
+        }
+    }
+
+    #[test]
+    fn the_guard_judges_the_descriptors_disk() {
+        let sys = fake_sys("devices/platform/host3/session3/target3:0:0/3:0:0:1/block/sdb");
+        assert_eq!(
+            block(8, 16).guard(sys.path(), Some("session3")).unwrap(),
+            DeviceKind::Block
+        );
+        // The name's disk was replaced by another (8:32, not session3's).
+        let e = block(8, 32)
+            .guard(sys.path(), Some("session3"))
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("8:32"), "{e:#}");
+        assert!(block(8, 16).guard(sys.path(), Some("session4")).is_err());
+        // No session asked: any block device or file; never anything else.
+        assert!(block(8, 32).guard(sys.path(), None).is_ok());
+        let file = FdStat {
+            kind: Some(DeviceKind::File),
+            rdev: libc::makedev(8, 16),
+            ..block(0, 0)
+        };
+        assert!(file.guard(sys.path(), Some("session3")).is_err());
+        assert_eq!(file.guard(sys.path(), None).unwrap(), DeviceKind::File);
+        let fifo = FdStat {
+            kind: None,
+            ..block(8, 16)
+        };
+        assert!(fifo.guard(sys.path(), None).is_err());
+    }
+
+    #[test]
+    fn the_descriptor_opened_is_the_one_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        let dev = Device::open(&path, 4096, None).unwrap();
+        let by_name = FdStat::of(&File::open(&path).unwrap()).unwrap();
+        assert_eq!(FdStat::of(&dev.file).unwrap(), by_name);
+        // A file put in the name's place is another file.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        let replaced = FdStat::of(&File::open(&path).unwrap()).unwrap();
+        assert_ne!(FdStat::of(&dev.file).unwrap(), replaced);
     }
 
     #[test]

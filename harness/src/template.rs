@@ -3,11 +3,15 @@
 //! the CLI writes them.
 //!
 //! - `iscsid.conf`: the settings under test (the host's own, when it has
-//!   one, else open-iscsi's defaults);
+//!   one, else open-iscsi's defaults), never with a secret: each line
+//!   setting a CHAP name or secret (`model::settings::is_secret`), commented
+//!   out or not, is replaced by a note to set it from a CI secret store;
 //! - `scenarios/`: a silent outage and a target restart against it;
 //! - `compare-baseline.sh`: keep a baseline report, compare each run with it;
 //! - `.github/workflows/iscsi-chaos.yml`: the reusable workflow, called
 //!   with these scenarios and this iscsid.conf.
+
+use crate::model::settings;
 
 /// One file of the template.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +19,79 @@ pub struct File {
     pub path: &'static str,
     pub text: String,
     pub executable: bool,
+}
+
+impl File {
+    /// The mode to write it with: 0600 while it holds a secret, else 0755
+    /// for a script and 0644 for the rest.
+    pub fn mode(&self) -> u32 {
+        if self.text.lines().any(|l| secret_key(l).is_some()) {
+            0o600
+        } else if self.executable {
+            0o755
+        } else {
+            0o644
+        }
+    }
+}
+
+/// The template: its files, and the iscsid.conf lines left out as secrets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub files: Vec<File>,
+    pub redacted: Vec<Redacted>,
+}
+
+/// An iscsid.conf line that set a secret, left out of the copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redacted {
+    /// 1-based, in the conf read.
+    pub line: usize,
+    pub key: String,
+}
+
+/// The key of an iscsid.conf line that sets a secret (a CHAP name or
+/// secret, as `model::settings::is_secret` says), commented out or not:
+/// a commented-out credential is still one.
+fn secret_key(line: &str) -> Option<&str> {
+    let (key, _) = line.trim_start().trim_start_matches('#').split_once('=')?;
+    let key = key.trim();
+    let is_key = !key.is_empty() && !key.contains(char::is_whitespace);
+    (is_key && settings::is_secret(key)).then_some(key)
+}
+
+/// `text` without its secrets: each line setting one replaced by a comment
+/// (that sets nothing) saying where it belongs, and a line at the top
+/// saying so; and which lines those were.
+pub fn redact_conf(text: &str) -> (String, Vec<Redacted>) {
+    let mut redacted = Vec::new();
+    let mut body = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        match secret_key(line) {
+            Some(key) => {
+                body.push_str(&format!(
+                    "# {key}: left out by iscsi-chaos init (a secret); set it from your CI's secret store\n"
+                ));
+                redacted.push(Redacted {
+                    line: i + 1,
+                    key: key.to_string(),
+                });
+            }
+            None => {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+    }
+    if redacted.is_empty() {
+        return (body, redacted);
+    }
+    let head = format!(
+        "# iscsi-chaos init left {} CHAP name and secret line(s) out of this copy: \
+         keep credentials in your CI's secret store, never in this file.\n",
+        redacted.len()
+    );
+    (head + &body, redacted)
 }
 
 const SILENT: &str = r#"version = 1
@@ -112,8 +189,8 @@ jobs:
 "#;
 
 /// The template's files. `iscsid_conf`: the host's own iscsid.conf text,
-/// if it has one.
-pub fn files(iscsid_conf: Option<&str>) -> Vec<File> {
+/// if it has one; copied without its secrets.
+pub fn files(iscsid_conf: Option<&str>) -> Template {
     let conf = match iscsid_conf {
         Some(text) => text.to_string(),
         None => format!(
@@ -122,18 +199,20 @@ pub fn files(iscsid_conf: Option<&str>) -> Vec<File> {
             crate::model::profiles::profile("open-iscsi-defaults").unwrap_or_default()
         ),
     };
+    let (conf, redacted) = redact_conf(&conf);
     let file = |path, text: &str, executable| File {
         path,
         text: text.to_string(),
         executable,
     };
-    vec![
+    let files = vec![
         file("iscsid.conf", &conf, false),
         file("scenarios/silent-outage.toml", SILENT, false),
         file("scenarios/target-restart.toml", RESTART, false),
         file("compare-baseline.sh", COMPARE, true),
         file(".github/workflows/iscsi-chaos.yml", WORKFLOW, false),
-    ]
+    ];
+    Template { files, redacted }
 }
 
 #[cfg(test)]
@@ -143,7 +222,7 @@ mod tests {
     #[test]
     fn the_template_scenarios_use_its_iscsid_conf_and_parse() {
         let dir = tempfile::tempdir().unwrap();
-        for f in files(Some("node.session.timeo.replacement_timeout = 7\n")) {
+        for f in files(Some("node.session.timeo.replacement_timeout = 7\n")).files {
             let p = dir.path().join(f.path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, &f.text).unwrap();
@@ -153,7 +232,77 @@ mod tests {
             let s = crate::model::Scenario::load_swept(&path, &[]).unwrap();
             assert_eq!(s[0].initiator.replacement_timeout, 7, "{name}");
         }
-        let defaults = files(None);
+        let defaults = files(None).files;
         assert!(defaults[0].text.contains("replacement_timeout = 120"));
+    }
+
+    #[test]
+    fn the_copied_iscsid_conf_holds_no_secret() {
+        let host = "node.session.timeo.replacement_timeout = 7\n\
+                    node.session.auth.authmethod = CHAP\n\
+                    node.session.auth.username = iqn.example:alice-chap\n\
+                    node.session.auth.password = 98765432101234\n\
+                    #node.session.auth.password_in = 11112222333344\n\
+                    discovery.sendtargets.auth.password = 55556666777788\n\
+                    node.conn[0].timeo.auth_timeout = 45\n";
+        // As root wrote it: never copied with its secrets, nor world-readable with them.
+        let raw = File {
+            path: "iscsid.conf",
+            text: host.to_string(),
+            executable: false,
+        };
+        assert_eq!(raw.mode(), 0o600);
+        let t = files(Some(host));
+        let conf = &t.files[0];
+        for secret in [
+            "alice-chap",
+            "98765432101234",
+            "11112222333344",
+            "55556666777788",
+        ] {
+            assert!(!conf.text.contains(secret), "{secret} in\n{}", conf.text);
+        }
+        assert_eq!(conf.mode(), 0o644);
+        assert!(
+            conf.text.starts_with("# iscsi-chaos init left 4 CHAP"),
+            "{}",
+            conf.text
+        );
+        assert!(conf
+            .text
+            .contains("# node.session.auth.password: left out by iscsi-chaos init (a secret); set it from your CI's secret store\n"));
+        // What is no secret stays.
+        for kept in [
+            "node.session.timeo.replacement_timeout = 7\n",
+            "node.session.auth.authmethod = CHAP\n",
+            "node.conn[0].timeo.auth_timeout = 45\n",
+        ] {
+            assert!(conf.text.contains(kept), "{kept}");
+        }
+        let said: Vec<(usize, &str)> = t
+            .redacted
+            .iter()
+            .map(|r| (r.line, r.key.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (3, "node.session.auth.username"),
+                (4, "node.session.auth.password"),
+                (5, "node.session.auth.password_in"),
+                (6, "discovery.sendtargets.auth.password"),
+            ]
+        );
+        // The copy still reads as an iscsid.conf, with no credential in it.
+        let parsed = crate::parse::sweep::iscsid_conf::parse("iscsid.conf", &conf.text).unwrap();
+        assert!(
+            !format!("{parsed:?}").contains("auth.password"),
+            "{parsed:?}"
+        );
+        // Without secrets: copied as it is, no header.
+        assert_eq!(files(None).redacted, []);
+        assert!(!files(None).files[0]
+            .text
+            .starts_with("# iscsi-chaos init left"));
     }
 }

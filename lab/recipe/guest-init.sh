@@ -2,7 +2,7 @@
 # PID 1 of the lab VM (installed as /usr/local/sbin/lab-init by the image recipe).
 # Mounts what the harness needs, loads the kernel modules, runs the job that
 # `lab run` (iscsi-chaos or cargo xtask) put on the `job` 9p share, records its exit status
-# there, and powers off. There is no service manager: the VM lives for one job.
+# there, and powers off (and never exits: PID 1). There is no service manager: the VM lives for one job.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8
 mount -t proc proc /proc
@@ -46,5 +46,15 @@ fi
 echo "$status" > /lab/job/status
 sync
 umount /lab/out /lab/work /lab/job 2>/dev/null
+# PID 1 must never exit: the kernel panics ("Attempted to kill init!"). Once
+# power-off is under way the root disk goes away and any program run from it
+# (`sleep`) fails, so after the trigger only shell builtins run: a `read` on a
+# FIFO held open for reading and writing (on /run, a tmpfs) blocks for good,
+# and if it cannot, the loop still never ends. (`command exec`: a failed
+# redirection of a plain `exec` would end the shell.)
+mkfifo /run/lab-init.hold 2>/dev/null
+command exec 3<> /run/lab-init.hold 2>/dev/null
 echo o > /proc/sysrq-trigger
-sleep 10
+while :; do
+    read -r _ <&3
+done

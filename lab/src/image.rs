@@ -440,6 +440,41 @@ mod tests {
         assert_eq!(mirror_from_sources("deb http://x/ubuntu jammy main"), None);
     }
 
+    /// PID 1 never exits after asking for power-off (the kernel panics
+    /// when init exits): past the trigger only shell builtins run, and the
+    /// tail, run under `sh` with the trigger pointed elsewhere, is still
+    /// blocked a moment later.
+    #[test]
+    fn the_guest_init_never_exits_after_power_off() {
+        let trigger = "echo o > /proc/sysrq-trigger";
+        let (_, after) = GUEST_INIT.split_once(trigger).expect("power-off trigger");
+        for line in after.lines().map(str::trim) {
+            let word = line.split_whitespace().next().unwrap_or("");
+            assert!(
+                ["", "while", "do", "done", "read"].contains(&word) || line == "while :; do",
+                "{line:?} after the power-off may need a program from the root disk"
+            );
+        }
+        let hold = GUEST_INIT
+            .lines()
+            .find(|l| l.starts_with("mkfifo "))
+            .expect("the hold FIFO");
+        let tail = &GUEST_INIT[GUEST_INIT.find(hold).unwrap()..];
+        let dir = tempfile::tempdir().unwrap();
+        let script = tail
+            .replace(
+                "/run/lab-init.hold",
+                &dir.path().join("hold").to_string_lossy(),
+            )
+            .replace("/proc/sysrq-trigger", "/dev/null");
+        let mut sh = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let alive = sh.try_wait().unwrap().is_none();
+        let _ = sh.kill();
+        let _ = sh.wait();
+        assert!(alive, "the init's tail exited");
+    }
+
     #[test]
     fn the_shipped_recipe_parses_and_names_both_releases() {
         let recipe = load_recipe().unwrap();

@@ -13,7 +13,8 @@ pub struct InitArgs {
 
 impl InitArgs {
     pub fn exec(self) -> u8 {
-        use std::os::unix::fs::PermissionsExt;
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let dir = &self.dir;
         if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
             eprintln!(
@@ -28,24 +29,33 @@ impl InitArgs {
         } else {
             "open-iscsi's defaults"
         };
-        for f in crate::template::files(host_conf.as_deref()) {
+        let template = crate::template::files(host_conf.as_deref());
+        for f in &template.files {
             let path = dir.join(f.path);
+            // Made here (never an existing file or link), with the mode its
+            // contents allow.
             let written = path
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(&path, &f.text))
                 .and_then(|()| {
-                    if f.executable {
-                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                    } else {
-                        Ok(())
-                    }
-                });
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(f.mode())
+                        .open(&path)
+                })
+                .and_then(|mut file| file.write_all(f.text.as_bytes()));
             if let Err(e) = written {
                 eprintln!("iscsi-chaos: init: {}: {e}", path.display());
                 return 1;
             }
             println!("{}", path.display());
+        }
+        for r in &template.redacted {
+            eprintln!(
+                "iscsi-chaos: init: {from}:{}: {} not copied (a secret); set it from your CI's secret store",
+                r.line, r.key
+            );
         }
         eprintln!(
             "iscsi-chaos: init: iscsid.conf from {from}; next: `iscsi-chaos list {0}/scenarios`, then `sudo iscsi-chaos run {0}/scenarios --out {0}/out`",

@@ -78,6 +78,20 @@ impl Scenario {
         self.faults.first().map(|f| f.start_s)
     }
 
+    /// Seconds after the probe's Start by which its verify pass stops
+    /// retrying (the probe's `--verify-until-s`). The probe and the harness
+    /// count from the same instant, the Start event, so a probe blocked
+    /// past its I/O phase cannot verify into the harness's hung deadline.
+    pub fn probe_verify_until_s(&self) -> f64 {
+        self.duration_s + self.expect.verify_deadline_s()
+    }
+
+    /// Seconds after the probe's Start past which the harness calls it
+    /// hung: [`Expect::end_margin_s`] after [`Self::probe_verify_until_s`].
+    pub fn probe_hung_after_s(&self) -> f64 {
+        self.duration_s + self.expect.deadline_s
+    }
+
     /// Whether a fault needs the LUN on a delayable store (dm-delay).
     pub fn needs_slow_store(&self) -> bool {
         self.faults
@@ -326,9 +340,16 @@ pub const DEFAULT_DEADLINE_S: f64 = 50.0;
 
 impl Expect {
     /// The part of [`Expect::deadline_s`] the probe may spend verifying; the
-    /// rest (at most 20 s, at least half) is slack for it to end.
+    /// rest ([`Expect::end_margin_s`]) is slack for it to end.
     pub fn verify_deadline_s(&self) -> f64 {
-        self.deadline_s - (self.deadline_s / 2.0).min(20.0)
+        self.deadline_s - self.end_margin_s()
+    }
+
+    /// Slack between the end of the probe's verify pass and the harness's
+    /// hung deadline: half of `deadline_s`, at most 20 s (at least 2 s, as
+    /// `deadline_s` is at least 4 s).
+    pub fn end_margin_s(&self) -> f64 {
+        (self.deadline_s / 2.0).min(20.0)
     }
 }
 
@@ -362,6 +383,38 @@ impl Run {
             format!("{}@{}", self.scenario.name, self.target)
         } else {
             self.scenario.name.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_stops_verifying_a_margin_before_the_harness_calls_it_hung() {
+        let mut s = crate::model::Scenario::parse(
+            "version = 1\nduration_s = 60\n[lane]\ntarget = \"tgt\"\n[[probe]]\nkind = \"blkprobe\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        // The defaults: verify until +90 s from the probe's Start, hung at +110 s.
+        assert_eq!(
+            (s.probe_verify_until_s(), s.probe_hung_after_s()),
+            (90.0, 110.0)
+        );
+        for duration_s in [1.0, 60.0, MAX_DURATION_S] {
+            for deadline_s in [4.0, 10.0, 50.0, 123.4, MAX_DEADLINE_S] {
+                s.duration_s = duration_s;
+                s.expect.deadline_s = deadline_s;
+                let margin = s.probe_hung_after_s() - s.probe_verify_until_s();
+                assert!((margin - s.expect.end_margin_s()).abs() < 1e-9);
+                assert!(
+                    (2.0..=20.0).contains(&s.expect.end_margin_s()),
+                    "{deadline_s}"
+                );
+                assert!(margin >= 2.0 - 1e-9, "{duration_s} {deadline_s}");
+            }
         }
     }
 }

@@ -257,13 +257,18 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
     }
     let stdout = child.stdout.take().context("probe stdout")?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(f64, ProbeEvent)>();
+    // A line that is not an event (nor UTF-8) becomes a note, not nothing.
+    let (note_tx, mut notes) = tokio::sync::mpsc::unbounded_channel::<(f64, String)>();
     let mut reader = tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Ok(ev) = serde_json::from_str::<ProbeEvent>(&line) {
-                let _ = tx.send((ev.t(), ev));
+        let mut lines = BufReader::new(stdout).split(b'\n');
+        let mut unparsed = probe::Unparsed::default();
+        while let Ok(Some(line)) = lines.next_segment().await {
+            match serde_json::from_slice::<ProbeEvent>(&line) {
+                Ok(ev) => drop(tx.send((ev.t(), ev))),
+                Err(_) => unparsed.note(&line, |text| drop(note_tx.send((monotonic_now(), text)))),
             }
         }
+        unparsed.finish(|text| drop(note_tx.send((monotonic_now(), text))));
     });
 
     let result = timeline(ctx, planned, rig, &mut child, &mut rx, &mut history).await;
@@ -281,6 +286,9 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
     }
     while let Ok((t, ev)) = rx.try_recv() {
         history.push(t, probe_event(&probe.name, ev));
+    }
+    while let Ok((t, text)) = notes.try_recv() {
+        history.push(t, Event::Note { text });
     }
     let path_events = paths.map(Monitor::finish).unwrap_or_default();
     for (t, ev) in kernel
@@ -368,7 +376,7 @@ async fn timeline(
         );
     }
     // The probe ends by itself after its duration and verification.
-    let deadline = t0 + run.scenario.duration_s + run.scenario.expect.deadline_s;
+    let deadline = t0 + run.scenario.probe_hung_after_s();
     let after = |at: f64| {
         tokio::time::sleep(
             Duration::try_from_secs_f64((at - monotonic_now()).max(0.0)).unwrap_or(Duration::ZERO),

@@ -41,9 +41,10 @@ pub(super) async fn spawn_probe(
     };
     cmd.args(["--interval-ms", &interval_ms.to_string()])
         .args(["--duration-s", &run.scenario.duration_s.to_string()])
+        // Counted from its Start, as the harness's hung deadline is.
         .args([
-            "--verify-deadline-s",
-            &run.scenario.expect.verify_deadline_s().to_string(),
+            "--verify-until-s",
+            &run.scenario.probe_verify_until_s().to_string(),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -53,6 +54,41 @@ pub(super) async fn spawn_probe(
     crate::sys::cmd::spawn_dying_with_harness(cmd)
         .await
         .with_context(|| format!("starting {}", ctx.probe_binary.display()))
+}
+
+/// Characters of an unparsable probe line kept in its note.
+const UNPARSED_CHARS: usize = 200;
+/// Unparsable probe lines noted one by one; past these, only counted.
+const UNPARSED_NOTES: u64 = 100;
+
+/// The probe's stdout lines that are not probe events: each becomes a
+/// history note (numbered, its first [`UNPARSED_CHARS`] characters), up to
+/// [`UNPARSED_NOTES`]; then [`Unparsed::finish`] says how many in all.
+#[derive(Debug, Default)]
+pub(super) struct Unparsed {
+    count: u64,
+}
+
+impl Unparsed {
+    pub(super) fn note(&mut self, line: &[u8], mut emit: impl FnMut(String)) {
+        self.count += 1;
+        if self.count <= UNPARSED_NOTES {
+            let text: String = String::from_utf8_lossy(line)
+                .chars()
+                .take(UNPARSED_CHARS)
+                .collect();
+            emit(format!("probe line {} not understood: {text}", self.count));
+        }
+    }
+
+    pub(super) fn finish(self, mut emit: impl FnMut(String)) {
+        if self.count > UNPARSED_NOTES {
+            emit(format!(
+                "{} probe lines not understood in all (the first {UNPARSED_NOTES} noted)",
+                self.count
+            ));
+        }
+    }
 }
 
 /// The probe had not ended by its deadline.
@@ -206,6 +242,39 @@ mod tests {
         io_end: 110.0,
         declared: 130.0,
     };
+
+    #[test]
+    fn unparsable_probe_lines_become_numbered_clipped_notes() {
+        let mut notes = Vec::new();
+        let mut unparsed = Unparsed::default();
+        let long = format!("{{\"event\":\"op\",{}", "x".repeat(500));
+        unparsed.note(b"thread 'main' panicked at src/x.rs", |t| notes.push(t));
+        unparsed.note(long.as_bytes(), |t| notes.push(t));
+        unparsed.note(b"\xff\xfe not utf-8", |t| notes.push(t));
+        unparsed.finish(|t| notes.push(t));
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert_eq!(
+            notes[0],
+            "probe line 1 not understood: thread 'main' panicked at src/x.rs"
+        );
+        let clipped = notes[1]
+            .strip_prefix("probe line 2 not understood: ")
+            .unwrap();
+        assert_eq!(clipped.chars().count(), UNPARSED_CHARS);
+        assert!(notes[2].starts_with("probe line 3 not understood: \u{fffd}"));
+
+        // A flood: the first ones noted, then the count.
+        let (mut notes, mut unparsed) = (Vec::new(), Unparsed::default());
+        for _ in 0..UNPARSED_NOTES + 5 {
+            unparsed.note(b"garbage", |t| notes.push(t));
+        }
+        unparsed.finish(|t| notes.push(t));
+        assert_eq!(notes.len() as u64, UNPARSED_NOTES + 1);
+        assert_eq!(
+            notes.last().unwrap(),
+            "105 probe lines not understood in all (the first 100 noted)"
+        );
+    }
 
     #[test]
     fn a_hung_probe_is_reported_with_its_blocked_operation() {
