@@ -278,26 +278,42 @@ pub fn pids_in_netns(ns: &NetNs) -> Vec<i32> {
         .collect()
 }
 
-/// Kill whatever still runs in our namespace `name` (only processes we put
-/// there: nothing else enters an iscsi-chaos namespace), then remove it.
+/// Kill what of ours still runs in our namespace `name` (processes carrying
+/// our marker: tgtd, nft, a probe), then remove the name. A process
+/// without the marker (an administrator's `ip netns exec` shell) is left
+/// alone: it keeps the emptied namespace alive until it ends, and the
+/// name is gone either way.
 pub fn kill_and_delete_netns(name: &str) -> Result<()> {
     if let Ok(ns) = NetNs::open(name) {
-        let pids = pids_in_netns(&ns);
-        for pid in &pids {
+        let ours = || -> Vec<i32> {
+            pids_in_netns(&ns)
+                .into_iter()
+                .filter(|pid| crate::sys::cmd::carries_marker(*pid))
+                .collect()
+        };
+        for pid in ours() {
             tracing::warn!(
                 pid,
                 netns = name,
-                "killing leftover process in lane namespace"
+                "killing leftover process of ours in lane namespace"
             );
             let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(*pid),
+                nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
         // Give the kernel a moment to reap them so the namespace can go.
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while !pids_in_netns(&ns).is_empty() && std::time::Instant::now() < deadline {
+        while !ours().is_empty() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
+        }
+        let foreign = pids_in_netns(&ns);
+        if !foreign.is_empty() {
+            tracing::warn!(
+                ?foreign,
+                netns = name,
+                "processes not ours are in the namespace: left alone"
+            );
         }
     }
     NetNs::delete_by_name(name)?;
@@ -325,7 +341,13 @@ pub async fn cleanup_run(run_id: &str) -> Result<CleanupReport> {
 /// Remove the leftovers of every iscsi-chaos run on this machine. Only names
 /// with our prefixes are touched. Do not call it while other runs are live.
 pub async fn cleanup_all_runs() -> Result<CleanupReport> {
-    cleanup_matching(|_| true, |_| true).await
+    // Only names of our exact shape: `iscsi-chaos-<run>-<lane>` and its
+    // switches, not anything that merely starts with the prefix.
+    cleanup_matching(
+        |ns| crate::model::names::run_of_netns(ns).is_some(),
+        |_| true,
+    )
+    .await
 }
 
 async fn cleanup_matching(
