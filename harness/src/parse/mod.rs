@@ -184,6 +184,8 @@ mod initiator;
 mod lane;
 mod probes;
 mod raw;
+pub mod reference;
+pub mod schema;
 pub mod sweep;
 
 use crate::model::*;
@@ -191,12 +193,10 @@ use raw::RawScenario;
 
 pub use diag::{line_col, Diagnostic, LoadError};
 pub use files::MAX_SCENARIO_BYTES;
-pub use lane::MAX_LUN_SIZE_MIB;
-pub use probes::{MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS};
+pub use schema::{
+    MAX_DESCRIPTION_LEN, MAX_LUN_SIZE_MIB, MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS,
+};
 pub use sweep::iscsid_conf;
-
-/// Longest description, characters.
-pub const MAX_DESCRIPTION_LEN: usize = 4096;
 
 // ---------------------------------------------------------------------------
 // Parsing and validation.
