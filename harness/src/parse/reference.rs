@@ -8,8 +8,9 @@
 //! prints its parts.
 
 use super::diag::closest;
+use super::files::MAX_SCENARIO_BYTES;
 use super::schema::{Section, SECTIONS};
-use crate::model::fault::{Reach, Registration, KINDS};
+use crate::model::fault::{Reach, Registration, KINDS, MAX_PULSES, MIN_STEP_S};
 use crate::model::keys::{Bound, KeySpec};
 use crate::model::needs::Requirement;
 use crate::model::settings::{self, SettingType, MAX_LOGIN_WAIT_S, MAX_SECRET_LEN};
@@ -312,9 +313,12 @@ pub fn markdown() -> String {
          Times are in seconds (integers or floats) unless a key's unit says otherwise. \
          `iscsi-chaos explain` lists the fault kinds; `iscsi-chaos explain KIND` prints one \
          entry of this page. Problems are reported as \
-         `file:line:column: field: message (hint: ...)`.\n\n\
+         `file:line:column: field: message (hint: ...)`. Only a regular file of at most \
+         {} MiB is read. A fault, a pulse and the gap between pulses last at least \
+         {MIN_STEP_S} s; a scenario has at most {MAX_PULSES} pulses.\n\n\
          Contents: [Sections](#sections), [Fault kinds](#fault-kinds), [Profiles](#profiles).\n\n\
-         ## Sections\n\n"
+         ## Sections\n\n",
+        MAX_SCENARIO_BYTES / (1024 * 1024)
     );
     for s in SECTIONS {
         out.push_str(&section(s));
@@ -330,10 +334,10 @@ pub fn markdown() -> String {
         }
     }
     out.push_str(&sweep_section());
-    out.push_str(&format!(
+    out.push_str(
         "\n## Fault kinds\n\n\
-         Each `[[fault]]` names one with `kind`; the common fields above apply to all.\n\n"
-    ));
+         Each `[[fault]]` names one with `kind`; the common fields above apply to all.\n\n",
+    );
     for r in KINDS {
         out.push_str(&kind_entry(r));
         out.push('\n');
