@@ -155,3 +155,66 @@ fn explain_gives_an_entry_or_the_closest_kind() {
     }
     assert!(i.contains("[initiator.settings]"), "{i}");
 }
+
+/// The default a table shows, for key `key` of section `table`.
+fn shown_default(table: &str, key: &str) -> &'static str {
+    let s = schema::section(table).unwrap();
+    s.keys.iter().find(|k| k.key == key).unwrap().default
+}
+
+#[test]
+fn the_tables_show_the_defaults_the_parser_gives() {
+    let text = "version = 1\nduration_s = 10\n[lane]\ntarget = \"tgt\"\n";
+    let s = crate::model::Scenario::parse(text, "x.toml").unwrap();
+    let given = [
+        ("lane", "lun_size_mib", s.lane.lun_size_mib.to_string()),
+        ("lane", "paths", s.lane.paths.to_string()),
+        ("lane", "alone", s.lane.alone.to_string()),
+        ("", "long", s.long.to_string()),
+        (
+            "initiator",
+            "noop_out_interval",
+            s.initiator.noop_out_interval.to_string(),
+        ),
+        (
+            "initiator",
+            "noop_out_timeout",
+            s.initiator.noop_out_timeout.to_string(),
+        ),
+        (
+            "initiator",
+            "replacement_timeout",
+            s.initiator.replacement_timeout.to_string(),
+        ),
+        ("expect", "tolerance_s", s.expect.tolerance_s.to_string()),
+        ("expect", "deadline_s", s.expect.deadline_s.to_string()),
+        ("expect", "recovered", s.expect.recovered.to_string()),
+        (
+            "expect",
+            "max_lost_writes",
+            s.expect.max_lost_writes.to_string(),
+        ),
+        (
+            "multipath",
+            "polling_interval",
+            crate::model::multipath::Multipath::default()
+                .polling_interval
+                .to_string(),
+        ),
+    ];
+    for (table, key, value) in given {
+        assert_eq!(shown_default(table, key), value, "[{table}] {key}");
+    }
+    // The words of `direction` are the parser's.
+    let directions = [
+        crate::model::Direction::Both,
+        crate::model::Direction::ToTarget,
+        crate::model::Direction::ToInitiator,
+    ]
+    .map(|d| d.as_str());
+    let spec = schema::FAULT.iter().find(|k| k.key == "direction").unwrap();
+    assert!(
+        matches!(spec.bound, Bound::Words(w) if w == directions),
+        "{spec:?}"
+    );
+}
