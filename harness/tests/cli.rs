@@ -371,3 +371,47 @@ fn the_harness_binary_is_the_probe_under_the_probes_name() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("blkprobe"));
 }
+
+#[test]
+fn explain_prints_a_kinds_entry_and_refuses_an_unknown_kind() {
+    let out = Command::new(HARNESS)
+        .args(["explain", "mtu"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("### mtu\n"), "{stdout}");
+    assert!(
+        stdout.contains("| `mtu` | integer | bytes | required | 576 to 65535 |"),
+        "{stdout}"
+    );
+    // The same text as the reference's entry.
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scenarios.md"))
+            .unwrap();
+    assert!(docs.contains(&*stdout), "{stdout}");
+
+    let out = Command::new(HARNESS)
+        .args(["explain", "nosuch"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown fault kind `nosuch`"), "{stderr}");
+    let out = Command::new(HARNESS)
+        .args(["explain", "mut"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did you mean `mtu`"),
+        "{out:?}"
+    );
+
+    let out = Command::new(HARNESS).arg("explain").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("  netem ") && stdout.contains("[[fault]]"),
+        "{stdout}"
+    );
+}

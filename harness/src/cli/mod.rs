@@ -10,6 +10,7 @@
 
 mod budget;
 mod compare;
+mod explain;
 mod init;
 mod lab;
 mod list;
@@ -68,6 +69,9 @@ enum Cmd {
     /// host's /etc/iscsi/iscsid.conf, if there is one), a baseline-compare script and a
     /// GitHub workflow that calls the reusable suite workflow.
     Init(init::InitArgs),
+    /// The scenario reference: the fault kinds and sections, or one kind's options,
+    /// types, units, defaults and ranges (as in docs/scenarios.md).
+    Explain(explain::ExplainArgs),
     /// Check this host: root, kernel modules, tools, configfs.
     Doctor {
         /// Print only the first missing piece (for scripts choosing between this
@@ -99,6 +103,7 @@ impl Cli {
             Cmd::List(args) => args.exec(),
             Cmd::Budget(args) => args.exec(),
             Cmd::Init(args) => args.exec(),
+            Cmd::Explain(args) => args.exec(),
             Cmd::Doctor { brief } => doctor::command(brief),
             Cmd::Cleanup => block_on(2, cleanup::command()),
             Cmd::Lab { command } => lab::command(command),

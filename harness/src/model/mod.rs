@@ -5,6 +5,7 @@
 
 pub mod action;
 pub mod fault;
+pub mod keys;
 pub mod multipath;
 pub mod names;
 pub mod needs;

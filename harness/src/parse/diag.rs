@@ -219,7 +219,7 @@ pub(super) fn serde_diagnostic(file: &str, text: &str, e: &toml::de::Error) -> D
             f if f.starts_with("noop_out") || f == "replacement_timeout" => {
                 "whole seconds, e.g. 5".to_string()
             }
-            _ => "see the schema in harness/src/parse/mod.rs".to_string(),
+            _ => "see docs/scenarios.md or `iscsi-chaos explain`".to_string(),
         });
     }
     if field.is_empty() {

@@ -3,6 +3,7 @@
 
 use super::diag::{closest_hint, fmt_s, shorten};
 use super::raw::RawExpect;
+use super::schema::MIN_DEADLINE_S;
 use super::Ctx;
 use crate::model::*;
 
@@ -134,9 +135,6 @@ pub(super) fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> 
     }
     ok.then_some(e)
 }
-
-/// The shortest `[expect] deadline_s`: time to read back a few writes.
-const MIN_DEADLINE_S: f64 = 4.0;
 
 #[cfg(test)]
 mod tests {

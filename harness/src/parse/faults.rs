@@ -10,8 +10,10 @@ use toml::Spanned;
 
 use super::diag::{closest_hint, fmt_s, shorten};
 use super::raw::{field_of, RawFault};
+use super::schema;
 use super::Ctx;
 use crate::model::fault::{self, Reach, Value as FaultValue, MAX_PULSES};
+use crate::model::keys::names;
 use crate::model::*;
 
 /// Impairment names people write as a kind, and the netem option to use.
@@ -25,13 +27,16 @@ const NETEM_KIND_ALIASES: &[(&str, &str)] = &[
     ("rate", "rate_kbit"),
 ];
 
-/// The fault table's common fields: kind, start_s, duration_s, direction.
-const FAULT_FIELDS: &[&str] = &["kind", "start_s", "duration_s", "direction", "path"];
+/// Whether `key` is one of the fault table's common fields (kind,
+/// start_s, duration_s, direction, path).
+fn is_common(key: &str) -> bool {
+    schema::FAULT.iter().any(|s| s.key == key)
+}
 
 /// A fault table's values for its kind's parser, with spans.
 fn fault_values(f: &RawFault) -> BTreeMap<String, (Range<usize>, FaultValue)> {
     f.iter()
-        .filter(|(k, _)| !FAULT_FIELDS.contains(&k.get_ref().as_str()))
+        .filter(|(k, _)| !is_common(k.get_ref()))
         .map(|(k, v)| {
             let value = match v.get_ref() {
                 toml::Value::Float(x) => FaultValue::Float(*x),
@@ -48,7 +53,7 @@ fn fault_values(f: &RawFault) -> BTreeMap<String, (Range<usize>, FaultValue)> {
 fn has_unknown_key(f: &RawFault) -> bool {
     f.keys().any(|k| {
         let k = k.get_ref().as_str();
-        !FAULT_FIELDS.contains(&k) && !fault::KINDS.iter().any(|r| r.options.contains(&k))
+        !is_common(k) && !fault::KINDS.iter().any(|r| r.takes(k))
     })
 }
 
@@ -405,21 +410,19 @@ fn build_fault_kind(
     for key in f.keys() {
         let span = key.span();
         let key = key.get_ref();
-        if FAULT_FIELDS.contains(&key.as_str()) || reg.options.contains(&key.as_str()) {
+        if is_common(key) || reg.takes(key) {
             continue;
         }
         let owners: Vec<&str> = fault::KINDS
             .iter()
-            .filter(|r| r.options.contains(&key.as_str()))
+            .filter(|r| r.takes(key))
             .map(|r| r.name)
             .collect();
         if owners.is_empty() {
-            let mut valid: Vec<&str> = FAULT_FIELDS.to_vec();
-            for r in fault::KINDS {
-                for o in r.options {
-                    if !valid.contains(o) {
-                        valid.push(o);
-                    }
+            let mut valid = names(schema::FAULT);
+            for o in fault::KINDS.iter().flat_map(|r| names(r.options)) {
+                if !valid.contains(&o) {
+                    valid.push(o);
                 }
             }
             ctx.err(

@@ -217,7 +217,7 @@ fn build_setting(
             key_span,
             field,
             format!("`{k}` may not be set: {}", r.why),
-            Some("remove it; the allowed keys are listed in harness/src/parse/mod.rs".into()),
+            Some("remove it; the allowed keys: `iscsi-chaos explain`, docs/scenarios.md".into()),
         );
         return None;
     }
@@ -227,7 +227,7 @@ fn build_setting(
             Some(v) => format!("did you mean `{v}`? (case matters)"),
             None => match closest(k, &known) {
                 Some(v) => format!("did you mean `{v}`?"),
-                None => "not a setting the harness allows; the allowed keys are listed in harness/src/parse/mod.rs (quote dotted keys)".into(),
+                None => "not a setting the harness allows; the allowed keys are in docs/scenarios.md ([initiator.settings]; quote dotted keys)".into(),
             },
         };
         ctx.err(
@@ -682,18 +682,5 @@ mod tests {
         let d = one(&with_setting(&long));
         assert!(d.message.contains("1 to 255"), "{d}");
         assert!(!d.to_string().contains("xxxxxxxx"), "{d}");
-    }
-
-    #[test]
-    fn the_schema_lists_every_allowed_setting() {
-        let doc = include_str!("mod.rs");
-        let doc = &doc[..doc.find("\nuse ").unwrap()];
-        for k in settings::SETTINGS {
-            assert!(
-                doc.contains(&format!("| `{}` |", k.key)),
-                "{} missing from the schema",
-                k.key
-            );
-        }
     }
 }

@@ -7,6 +7,7 @@ use toml::Spanned;
 
 use super::diag::shorten;
 use super::raw::{RawLane, RawMultipath};
+use super::schema::MAX_LUN_SIZE_MIB;
 use super::Ctx;
 use crate::model::multipath::{
     Checker, Grouping, Multipath, NoPathRetry, MAX_FAST_IO_FAIL_TMO_S, MAX_NO_PATH_RETRY,
@@ -14,9 +15,6 @@ use crate::model::multipath::{
 };
 use crate::model::names::MAX_PATHS;
 use crate::model::{Lane, TargetKind, MTU_RANGE};
-
-/// Largest LUN a scenario may ask for (sparse file or loop device), MiB.
-pub const MAX_LUN_SIZE_MIB: i64 = 1024 * 1024;
 
 /// `[multipath]`: only for a lane of several paths (and such a lane gets
 /// multipath-tools' defaults without it).

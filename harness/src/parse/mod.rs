@@ -8,168 +8,10 @@
 //! line, column and field, rendered as
 //! `scenarios/x.toml:12:5: fault[1].duration_s: must be > 0 (hint: ...)`.
 //!
-//! Schema (all durations in seconds, floats or integers):
-//!
-//! ```toml
-//! version = 1                      # required
-//! description = "..."              # optional
-//! duration_s = 25                  # required: length of the I/O phase
-//! long = true                      # default false: minutes long; run only with `run --long`
-//!
-//! [lane]
-//! target = "tgt"                   # "tgt" | "lio" | ["tgt", "lio"]: one run per target
-//! lun_size_mib = 64                # default 64; 1..1048576
-//! mtu = 9000                       # link MTU of both veth ends, 576..65535 (default: the kernel's 1500)
-//! alone = true                     # default false: with --jobs, no other run shares the host meanwhile
-//! paths = 2                        # default 1; 2..4: a switch, subnet, portal and session
-//!                                  # per path, and a dm-multipath map over them (one such run
-//!                                  # at a time: multipathd is host-wide; other runs go beside it)
-//!
-//! [multipath]                      # only with paths > 1; multipath-tools' defaults:
-//! polling_interval = 5             # 1..60 s between path checks
-//! path_checker = "tur"             # "tur" | "directio"
-//! no_path_retry = "fail"           # "fail" | "queue" | polls 1..1000 (N * polling_interval)
-//! fast_io_fail_tmo = 5             # 1..600 s, or "off": multipathd writes it to recovery_tmo
-//! path_grouping_policy = "multibus" # "multibus" (I/O on every path) | "failover"
-//! features = "0"                   # the map's features: a count, then that many words
-//!
-//! [initiator]                      # whole seconds, 0..86400; open-iscsi defaults 5, 5, 120
-//! noop_out_interval = 2            # 0 (with noop_out_timeout = 0) turns NOP-Outs off
-//! noop_out_timeout = 2
-//! replacement_timeout = 10         # 0: fail at once; < 0: queue forever
-//! profile = "multipath"            # or iscsid_conf = "my.conf" (beside this file):
-//!                                  # its node settings, under this file's own keys
-//! [initiator.settings]             # allowed node keys only (quoted), see below
-//! "node.conn[0].timeo.login_timeout" = 15
-//!
-//! [[probe]]                        # default: one blkprobe every 20 ms; at most 1
-//! kind = "blkprobe"
-//! interval_ms = 20
-//! name = "blk"                     # default: the kind
-//!
-//! [[fault]]                        # any number, not overlapping
-//! kind = "blackhole"               # 100 % loss (netem)
-//! direction = "both"               # "both" | "to_target" | "to_initiator"
-//! path = 0                         # network faults on a lane of several paths:
-//!                                  # 0.. or "all" (the default)
-//! start_s = 5                      # from the start of the I/O phase
-//! duration_s = 4
-//!
-//! [[fault]]                        # impairments (netem), at least one option
-//! kind = "netem"                   # direction as for blackhole
-//! delay_ms = 50                    # added one-way delay, 0..60000
-//! jitter_ms = 100                  # +/- around delay_ms (needs delay_ms > 0)
-//! loss_pct = 5                     # 0..100 (100: use blackhole)
-//! duplicate_pct = 1
-//! corrupt_pct = 1                  # one flipped bit per chosen packet
-//! reorder_pct = 25                 # sent at once instead of delayed (needs delay_ms > 0)
-//! rate_kbit = 10000                # netem's rate emulation, 1..100000000
-//! start_s = 5
-//! duration_s = 10
-//!
-//! [[fault]]                        # blackhole for on_s every period_s
-//! kind = "flap"                    # direction as for blackhole
-//! on_s = 2
-//! period_s = 6                     # >= on_s + 0.1 (on_s >= 0.1)
-//! start_s = 5
-//! duration_s = 18                  # pulses start at 5, 11, 17
-//!
-//! [[fault]]                        # the target answers with TCP RST (nftables
-//! kind = "reset"                   # `reject with tcp reset` in the lane's namespace):
-//! start_s = 5                      # the live connection is reset, new ones refused,
-//! duration_s = 0.5                 # for duration_s; with on_s and period_s (as for
-//!                                  # flap) for on_s every period_s
-//!
-//! [[fault]]                        # jumbo frames on one hop only: packets longer than
-//! kind = "mtu"                     # `mtu` vanish both ways (as at a switch port) while
-//! mtu = 1500                       # the hosts keep [lane] mtu (must be larger)
-//! start_s = 5
-//! duration_s = 40
-//!
-//! [[fault]]                        # a bandwidth cap (tbf); direction as for blackhole
-//! kind = "tbf"
-//! rate_kbit = 2000
-//! start_s = 5
-//! duration_s = 10
-//!
-//! [[fault]]                        # the target process killed, started again
-//! kind = "target_stop"             # at the end: connections refused meanwhile
-//! start_s = 5                      # (LIO: the TPG disabled, then enabled)
-//! duration_s = 4
-//!
-//! [[fault]]                        # the target's portal removed, then restored
-//! kind = "portal_remove"           # (live sessions do not notice: it may hold
-//! start_s = 5                      # blackholes, whose reconnects it refuses)
-//! duration_s = 4
-//!
-//! [[fault]]                        # the initiator's access revoked (its
-//! kind = "access_revoke"           # sessions closed), then restored
-//! start_s = 5
-//! duration_s = 4
-//!
-//! [[fault]]                        # the LUN's backing store slow (dm-delay)
-//! kind = "slow_store"
-//! io_delay_ms = 3000               # added to every read and write, > 0
-//! start_s = 5
-//! duration_s = 10
-//!
-//! [expect]                         # default: as the oracle predicts, recovered, nothing lost
-//! first_error = "oracle"           # "oracle" | "none" | seconds after the first fault starts
-//! tolerance_s = 1.5                # only with a number for first_error
-//! max_stall_s = 8                  # optional bounds on the longest stall
-//! min_stall_s = 1
-//! recovered = true                 # I/O succeeds again after the last fault ends
-//! max_recovery_s = 10              # optional bound on that
-//! max_lost_writes = 0
-//! deadline_s = 50                  # after duration_s: verify + slack; past it "error: probe hung"
-//! ```
-//!
-//! `[initiator.settings]` takes these iscsiadm node keys (iscsid.conf names;
-//! the list with types is [`crate::model::settings::SETTINGS`]); numbers as
-//! integers (or strings of digits), words compared exactly:
-//!
-//! | key | value |
-//! |---|---|
-//! | `node.conn[0].timeo.login_timeout` | 1..60 s |
-//! | `node.session.initial_login_retry_max` | 1..64 |
-//! | `node.conn[0].timeo.logout_timeout` | 1..25 s |
-//! | `node.conn[0].timeo.auth_timeout` | 0..120 s |
-//! | `node.session.err_timeo.abort_timeout` | 0..120 s |
-//! | `node.session.err_timeo.lu_reset_timeout` | 0..120 s |
-//! | `node.session.err_timeo.tgt_reset_timeout` | 0..120 s |
-//! | `node.session.err_timeo.host_reset_timeout` | 0..120 s |
-//! | `node.session.queue_depth` | 1..1024 |
-//! | `node.session.cmds_max` | a power of 2, 2..2048 |
-//! | `node.session.iscsi.InitialR2T` | `No`, `Yes` |
-//! | `node.session.iscsi.ImmediateData` | `No`, `Yes` |
-//! | `node.session.iscsi.FastAbort` | `No`, `Yes` |
-//! | `node.session.iscsi.FirstBurstLength` | 512..16777215 |
-//! | `node.session.iscsi.MaxBurstLength` | 512..16777215 |
-//! | `node.conn[0].iscsi.MaxRecvDataSegmentLength` | 512..16777215 |
-//! | `node.conn[0].iscsi.MaxXmitDataSegmentLength` | 0 (the target's) or 512..16777215 |
-//! | `node.conn[0].iscsi.HeaderDigest` | `None`, `CRC32C`, `CRC32C,None`, `None,CRC32C` |
-//! | `node.conn[0].iscsi.DataDigest` | `None`, `CRC32C`, `CRC32C,None`, `None,CRC32C` |
-//! | `node.conn[0].iscsi.IFMarker` | `No`, `Yes` |
-//! | `node.conn[0].iscsi.OFMarker` | `No`, `Yes` |
-//! | `node.session.auth.authmethod` | `None`, `CHAP` |
-//! | `node.session.auth.username` | 1..255 printable ASCII, no spaces; secret: never shown |
-//! | `node.session.auth.password` | 1..255 printable ASCII, no spaces; secret: never shown |
-//! | `node.session.auth.username_in` | 1..255 printable ASCII, no spaces; secret: never shown |
-//! | `node.session.auth.password_in` | 1..255 printable ASCII, no spaces; secret: never shown |
-//!
-//! A login may wait `login_timeout × (initial_login_retry_max + 1)` <= 135 s
-//! (open-iscsi's defaults, 15 × 9), and FirstBurstLength <= MaxBurstLength
-//! (defaults 262144, 16776192). The three named timers are refused here
-//! (use the `[initiator]` fields); `node.startup`, `node.conn[0].startup`,
-//! `iface.*`, `node.session.scan`, `node.session.nr_sessions` and the
-//! record's identity (`node.name`, `node.tpgt`, `node.conn[0].address`,
-//! `.port`, `node.discovery_*`, `node.transport_name`) are refused with the
-//! reason; any other key is unknown (with the closest allowed one as hint).
-//!
-//! Bounds: `duration_s` <= 36000 (10 h), so every fault time too; a fault,
-//! a pulse and the gap between pulses >= 0.1 s; at most 36000 pulses per
-//! scenario; `interval_ms` 1..60000; `deadline_s` 4..3600; probe names <= 64
-//! characters, the description <= 4096; the file <= 1 MiB, a regular file.
+//! The keys, their types, units, defaults and ranges, and every fault kind
+//! with its options: `docs/scenarios.md`, or `iscsi-chaos explain [KIND]`,
+//! both generated by [`reference`] from [`schema`] and the kinds'
+//! registrations.
 
 use std::ops::Range;
 use std::path::Path;
@@ -184,6 +26,8 @@ mod initiator;
 mod lane;
 mod probes;
 mod raw;
+pub mod reference;
+pub mod schema;
 pub mod sweep;
 
 use crate::model::*;
@@ -191,12 +35,10 @@ use raw::RawScenario;
 
 pub use diag::{line_col, Diagnostic, LoadError};
 pub use files::MAX_SCENARIO_BYTES;
-pub use lane::MAX_LUN_SIZE_MIB;
-pub use probes::{MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS};
+pub use schema::{
+    MAX_DESCRIPTION_LEN, MAX_LUN_SIZE_MIB, MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS,
+};
 pub use sweep::iscsid_conf;
-
-/// Longest description, characters.
-pub const MAX_DESCRIPTION_LEN: usize = 4096;
 
 // ---------------------------------------------------------------------------
 // Parsing and validation.

@@ -4,17 +4,9 @@ use toml::Spanned;
 
 use super::diag::shorten;
 use super::raw::RawProbe;
+use super::schema::{MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS};
 use super::Ctx;
 use crate::model::{Probe, ProbeKind};
-
-/// Most `[[probe]]` tables: the runner starts one probe per run (several
-/// would each need their own history stream and checks), so a second is
-/// refused at its line rather than left to make the run an error.
-pub const MAX_PROBES: usize = 1;
-/// Longest probe name, characters.
-pub const MAX_NAME_LEN: usize = 64;
-/// Longest probe interval, ms.
-pub const MAX_PROBE_INTERVAL_MS: i64 = 60_000;
 
 pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Probe>> {
     if raw.is_empty() {

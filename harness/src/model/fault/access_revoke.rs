@@ -6,7 +6,6 @@
 use super::{evidence, Kind, LinkEffect, Notes, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::Action;
-use crate::model::needs::Requirement;
 use crate::model::timing::{OutageMode, Timeouts, LOGIN_REJECTED_RETRY_S};
 use crate::model::{Direction, TargetKind};
 
@@ -15,9 +14,12 @@ pub struct AccessRevoke;
 
 pub const REGISTRATION: Registration = Registration {
     name: "access_revoke",
+    doc: "The initiator's access is revoked at the start (tgt: its address unbound and its connections closed; LIO: its ACL removed, which closes its sessions) and restored at the end: relogins are refused meanwhile.",
     options: &[],
     whole_link: Some("it acts on the target, not on the link: both directions"),
     parse: |_, _| Some(AccessRevoke.into()),
+    needs: &[],
+    reach: Reach::Portal,
     took_effect: |events| evidence::effect(events, |e| matches!(e, Effect::Access { .. })),
 };
 
@@ -47,11 +49,5 @@ impl Kind for AccessRevoke {
             borderline: false,
             notes: vec![note],
         }
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        &[]
-    }
-    fn reach(&self) -> Reach {
-        Reach::Portal
     }
 }

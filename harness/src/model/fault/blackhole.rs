@@ -3,7 +3,7 @@
 
 use super::{evidence, Kind, LinkEffect, Reach, Registration};
 use crate::model::action::{blackhole, Action};
-use crate::model::needs::{Requirement, NETEM};
+use crate::model::needs::NETEM;
 use crate::model::timing::OutageMode;
 use crate::model::{Direction, TargetKind};
 
@@ -14,9 +14,12 @@ pub struct Blackhole {
 
 pub const REGISTRATION: Registration = Registration {
     name: "blackhole",
+    doc: "Every packet dropped silently (netem `loss 100%`): no RST, no ICMP. The outage the open-iscsi timeout model is built on.",
     options: &[],
     whole_link: None,
     parse: |_, direction| Some(Blackhole { direction }.into()),
+    needs: &[NETEM],
+    reach: Reach::Fabric,
     took_effect: evidence::qdisc_dropped,
 };
 
@@ -40,11 +43,5 @@ impl Kind for Blackhole {
     }
     fn link_effect(&self, _: TargetKind) -> LinkEffect {
         LinkEffect::Outage(OutageMode::SilentDrop)
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        &[NETEM]
-    }
-    fn reach(&self) -> Reach {
-        Reach::Fabric
     }
 }

@@ -3,7 +3,8 @@
 
 use super::{evidence, Kind, LinkEffect, Options, Pulse, Reach, Registration, MIN_STEP_S};
 use crate::model::action::Action;
-use crate::model::needs::{Requirement, NETEM};
+use crate::model::keys::{Bound, KeySpec, REQUIRED};
+use crate::model::needs::NETEM;
 use crate::model::timing::OutageMode;
 use crate::model::{Direction, TargetKind, MAX_DURATION_S};
 
@@ -16,7 +17,8 @@ pub struct Flap {
 
 pub const REGISTRATION: Registration = Registration {
     name: "flap",
-    options: &["on_s", "period_s"],
+    doc: "A blackhole of `on_s` every `period_s`, from the fault's start to its end: pulses start at start_s, start_s + period_s, ...",
+    options: &pulse_options(REQUIRED),
     whole_link: None,
     parse: |o, direction| {
         let p = pulse(o)?;
@@ -29,8 +31,38 @@ pub const REGISTRATION: Registration = Registration {
             .into(),
         )
     },
+    needs: &[NETEM],
+    reach: Reach::Fabric,
     took_effect: evidence::qdisc_dropped,
 };
+
+/// The specs of `on_s` and `period_s` (required for a flap; optional, as
+/// a pair, for a reset).
+pub const fn pulse_options(default: &'static str) -> [KeySpec; 2] {
+    let range = Bound::Num {
+        min: MIN_STEP_S,
+        min_open: false,
+        max: MAX_DURATION_S,
+    };
+    [
+        KeySpec {
+            unit: "s",
+            default,
+            bound: range,
+            ..KeySpec::new("on_s", "number", "how long each pulse is in place")
+        },
+        KeySpec {
+            unit: "s",
+            default,
+            bound: Bound::Text("at least on_s + 0.1"),
+            ..KeySpec::new(
+                "period_s",
+                "number",
+                "from the start of one pulse to the next",
+            )
+        },
+    ]
+}
 
 /// `on_s` and `period_s` of a pulsed fault (flap, reset): both > 0 and at
 /// most [`MAX_DURATION_S`], the period longer than the pulse; the pulse and
@@ -105,12 +137,6 @@ impl Kind for Flap {
     }
     fn link_effect(&self, _: TargetKind) -> LinkEffect {
         LinkEffect::Outage(OutageMode::SilentDrop)
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        &[NETEM]
-    }
-    fn reach(&self) -> Reach {
-        Reach::Fabric
     }
     fn parameters(&self) -> String {
         format!("{} s on every {} s", self.on_s, self.period_s)

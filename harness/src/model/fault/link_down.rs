@@ -19,7 +19,7 @@
 use super::{evidence, Kind, LinkEffect, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::{Action, LinkSide};
-use crate::model::needs::Requirement;
+use crate::model::keys::{Bound, KeySpec};
 use crate::model::timing::{Detection, OutageMode, Reconnect, Restore, Resume};
 use crate::model::{Direction, TargetKind};
 
@@ -37,13 +37,20 @@ pub const INITIATOR_END_RETRY_S: f64 = 3.0;
 
 pub const REGISTRATION: Registration = Registration {
     name: "link_down",
-    options: &["end"],
+    doc: "The cable pulled: one veth end is set administratively down for the fault's duration, then up again. Carrier loss on both ends, not a silent drop; iscsi_tcp ignores carrier, so the NOP-Out timeout detects it, and reconnects fail until the link is up.",
+    options: &[KeySpec {
+        default: "\"initiator\"",
+        bound: Bound::Words(&["initiator", "target"]),
+        ..KeySpec::new("end", "string", "the end of the link set down: the initiator's (its route goes, reconnects fail at once) or the target's (reconnects wait for ARP)")
+    }],
     whole_link: Some("a pulled cable cuts both directions: choose the end with `end`"),
     parse: |o, _| {
         let hint = "\"initiator\" (the host's end) or \"target\"";
         let end = side(o, "end", LinkSide::Initiator, hint)?;
         Some(LinkDown { end }.into())
     },
+    needs: &[],
+    reach: Reach::Fabric,
     took_effect: |events| {
         evidence::effect(
             events,
@@ -102,12 +109,6 @@ impl Kind for LinkDown {
             }),
             restore: Restore::Nothing,
         })
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        &[]
-    }
-    fn reach(&self) -> Reach {
-        Reach::Fabric
     }
     fn parameters(&self) -> String {
         format!("{} end", self.end.as_str())

@@ -11,6 +11,7 @@ use std::fmt;
 
 use crate::history::{Effect, Entry, Event};
 use crate::model::action::Action;
+use crate::model::keys::KeySpec;
 use crate::model::needs::Requirement;
 use crate::model::timing::{OutageMode, Timeouts};
 use crate::model::{Direction, NetemSpec, TargetKind};
@@ -85,10 +86,6 @@ pub trait Kind: fmt::Debug {
         let _ = (t, index, duration_s, target);
         Notes::default()
     }
-    /// What it needs of the host beyond every run's needs.
-    fn needs(&self) -> &'static [Requirement];
-    /// Where it acts: the fabric, one portal, or the whole target.
-    fn reach(&self) -> Reach;
     /// The faults it may hold: run inside it (and only inside it) while it
     /// is in place, where any other overlap is an error.
     fn holds(&self) -> Option<Holds> {
@@ -101,7 +98,7 @@ pub trait Kind: fmt::Debug {
     }
 }
 
-/// Where a kind acts ([`Kind::reach`]), which decides where a scenario may
+/// Where a kind acts ([`Registration::reach`]), which decides where a scenario may
 /// aim it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
@@ -134,14 +131,29 @@ pub struct Notes {
 /// of the evidence.
 pub struct Registration {
     pub name: &'static str,
-    /// Options it takes besides kind, start_s, duration_s and direction.
-    pub options: &'static [&'static str],
+    /// What it does, for the reference (`docs/scenarios.md`, `iscsi-chaos
+    /// explain`): a sentence or a short paragraph.
+    pub doc: &'static str,
+    /// Options it takes besides kind, start_s, duration_s, direction and
+    /// path, with their types, units, defaults and ranges.
+    pub options: &'static [KeySpec],
+    /// What it needs of the host beyond every run's needs.
+    pub needs: &'static [Requirement],
+    /// Where it acts: the fabric, one portal, or the whole target.
+    pub reach: Reach,
     /// Why `direction` does not apply, when it does not.
     pub whole_link: Option<&'static str>,
     /// Builds the kind from its options (problems go into `o`).
     pub parse: fn(&mut Options<'_>, Direction) -> Option<FaultKind>,
     /// Whether the history entries of one of its steps prove it took effect.
     pub took_effect: fn(&[&Event]) -> bool,
+}
+
+impl Registration {
+    /// Whether it takes option `key`.
+    pub fn takes(&self, key: &str) -> bool {
+        self.options.iter().any(|o| o.key == key)
+    }
 }
 
 macro_rules! kinds {
@@ -162,10 +174,10 @@ macro_rules! kinds {
                 }
             }
 
-            /// The name used in scenario files and in history entries.
-            pub fn name(&self) -> &'static str {
+            /// Its registration.
+            pub fn registration(&self) -> &'static Registration {
                 match self {
-                    $(FaultKind::$variant(_) => $module::REGISTRATION.name),*
+                    $(FaultKind::$variant(_) => &$module::REGISTRATION),*
                 }
             }
         }
@@ -194,6 +206,10 @@ kinds! {
 }
 
 impl FaultKind {
+    /// The name used in scenario files and in history entries.
+    pub fn name(&self) -> &'static str {
+        self.registration().name
+    }
     pub fn direction(&self) -> Option<Direction> {
         self.kind().direction()
     }
@@ -210,10 +226,10 @@ impl FaultKind {
         self.kind().notes(t, index, duration_s, target)
     }
     pub fn needs(&self) -> &'static [Requirement] {
-        self.kind().needs()
+        self.registration().needs
     }
     pub fn reach(&self) -> Reach {
-        self.kind().reach()
+        self.registration().reach
     }
     pub fn holds(&self) -> Option<Holds> {
         self.kind().holds()

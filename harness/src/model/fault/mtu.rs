@@ -11,7 +11,7 @@
 use super::{Kind, LinkEffect, Reach, Registration};
 use crate::history::{Effect, Event};
 use crate::model::action::Action;
-use crate::model::needs::Requirement;
+use crate::model::keys::{Bound, KeySpec, REQUIRED};
 use crate::model::{Direction, TargetKind, MTU_RANGE};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,7 +21,16 @@ pub struct Mtu {
 
 pub const REGISTRATION: Registration = Registration {
     name: "mtu",
-    options: &["mtu"],
+    doc: "Jumbo frames on the hosts, not on the switch: the switch's ports get the smaller `mtu` and drop every larger frame, silently, both ways, while both hosts keep the lane's MTU. Small packets (login, NOP-Out) pass. Needs `[lane] mtu` larger than the fault's.",
+    options: &[KeySpec {
+        unit: "bytes",
+        default: REQUIRED,
+        bound: Bound::Int {
+            min: *MTU_RANGE.start(),
+            max: *MTU_RANGE.end(),
+        },
+        ..KeySpec::new("mtu", "integer", "the MTU of the hop that drops larger frames; below [lane] mtu")
+    }],
     whole_link: Some("a hop's MTU applies to both directions"),
     parse: |o, _| {
         let hint = "bytes, e.g. 1500";
@@ -49,6 +58,8 @@ pub const REGISTRATION: Registration = Registration {
             }
         }
     },
+    needs: &[],
+    reach: Reach::Fabric,
     took_effect: ports_dropped,
 };
 
@@ -81,12 +92,6 @@ impl Kind for Mtu {
     }
     fn link_effect(&self, _: TargetKind) -> LinkEffect {
         LinkEffect::Oversize { mtu: self.mtu }
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        &[]
-    }
-    fn reach(&self) -> Reach {
-        Reach::Fabric
     }
     fn parameters(&self) -> String {
         format!("MTU {}", self.mtu)

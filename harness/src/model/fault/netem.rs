@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::{evidence, Kind, LinkEffect, Options, Reach, Registration};
 use crate::model::action::Action;
-use crate::model::needs::{Requirement, NETEM};
+use crate::model::keys::{Bound, KeySpec};
+use crate::model::needs::NETEM;
 use crate::model::{Direction, NetemSpec, TargetKind};
 use crate::wire::tc::{self, NetemRate, Qdisc};
 
@@ -15,24 +16,70 @@ pub struct Netem {
     pub spec: NetemSpec,
 }
 
+/// A percentage of packets.
+const fn pct(key: &'static str, meaning: &'static str) -> KeySpec {
+    KeySpec {
+        unit: "%",
+        default: "0",
+        bound: Bound::Num {
+            min: 0.0,
+            min_open: false,
+            max: 100.0,
+        },
+        ..KeySpec::new(key, "number", meaning)
+    }
+}
+
+/// A time in ms, up to [`MAX_DELAY_MS`].
+const fn ms(key: &'static str, meaning: &'static str) -> KeySpec {
+    KeySpec {
+        unit: "ms",
+        default: "0",
+        bound: Bound::Num {
+            min: 0.0,
+            min_open: false,
+            max: MAX_DELAY_MS,
+        },
+        ..KeySpec::new(key, "number", meaning)
+    }
+}
+
+/// `rate_kbit` (netem's rate emulation; tbf's cap, required there).
+pub const RATE_KBIT: KeySpec = KeySpec {
+    unit: "kbit/s",
+    bound: Bound::Int {
+        min: 1,
+        max: MAX_RATE_KBIT,
+    },
+    ..KeySpec::new(
+        "rate_kbit",
+        "integer",
+        "the link's rate: packets wait to fit it",
+    )
+};
+
 /// netem's options: the impairments in the order of [`NetemSpec`], then
 /// `rate_kbit`.
-const OPTIONS: &[&str] = &[
-    "delay_ms",
-    "jitter_ms",
-    "loss_pct",
-    "duplicate_pct",
-    "corrupt_pct",
-    "reorder_pct",
-    "rate_kbit",
+const OPTIONS: &[KeySpec] = &[
+    ms("delay_ms", "added one-way delay"),
+    ms("jitter_ms", "+/- around delay_ms (needs delay_ms > 0)"),
+    pct("loss_pct", "packets dropped (100: use blackhole)"),
+    pct("duplicate_pct", "packets sent twice"),
+    pct("corrupt_pct", "packets with one flipped bit"),
+    pct(
+        "reorder_pct",
+        "packets sent at once instead of delayed (needs delay_ms > 0)",
+    ),
+    RATE_KBIT,
 ];
-const IMPAIRMENTS: &[&str] = OPTIONS.split_at(6).0;
+const IMPAIRMENTS: &[KeySpec] = OPTIONS.split_at(6).0;
 
 /// Largest rate a scenario may give, in kbit/s (100 Gbit/s).
 pub const MAX_RATE_KBIT: i64 = 100_000_000;
 
 pub const REGISTRATION: Registration = Registration {
     name: "netem",
+    doc: "Partial impairments (netem) for the fault's duration: delay, jitter, loss, duplication, corruption, reordering, a rate. At least one option; 100 % loss is a blackhole.",
     options: OPTIONS,
     whole_link: None,
     parse: |o, direction| {
@@ -44,6 +91,8 @@ pub const REGISTRATION: Registration = Registration {
             .into(),
         )
     },
+    needs: &[NETEM],
+    reach: Reach::Fabric,
     took_effect: evidence::qdisc_saw_packets,
 };
 
@@ -138,7 +187,8 @@ pub fn netem_for(spec: &NetemSpec) -> tc::Netem {
 fn parse(o: &mut Options<'_>) -> Option<NetemSpec> {
     let mut ok = true;
     let mut values = [0.0f64; 6];
-    for (slot, &name) in values.iter_mut().zip(IMPAIRMENTS) {
+    for (slot, spec) in values.iter_mut().zip(IMPAIRMENTS) {
+        let name = spec.key;
         let pct = name.ends_with("_pct");
         let hint = if pct {
             "5 means 5 % of packets"
@@ -240,12 +290,6 @@ impl Kind for Netem {
             direction: self.direction,
             spec: self.spec,
         }
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        &[NETEM]
-    }
-    fn reach(&self) -> Reach {
-        Reach::Fabric
     }
     fn parameters(&self) -> String {
         describe(&self.spec)

@@ -8,7 +8,7 @@
 use super::{evidence, Kind, LinkEffect, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::{Action, LinkSide};
-use crate::model::needs::Requirement;
+use crate::model::keys::{Bound, KeySpec};
 use crate::model::timing::OutageMode;
 use crate::model::{Direction, TargetKind};
 
@@ -20,13 +20,20 @@ pub struct PortDown {
 
 pub const REGISTRATION: Registration = Registration {
     name: "port_down",
-    options: &["port"],
+    doc: "A switch port stops forwarding, then forwards again. The bridge port is disabled, not its link: the host beside it keeps carrier and sees nothing local, unlike `link_down`. Every frame in or out of the port vanishes silently: a blackhole of both directions to the initiator.",
+    options: &[KeySpec {
+        default: "\"target\"",
+        bound: Bound::Words(&["target", "initiator"]),
+        ..KeySpec::new("port", "string", "the port that stops: the one facing the target (the array's) or the initiator (the host's)")
+    }],
     whole_link: Some("a port that stops forwarding cuts both directions: choose it with `port`"),
     parse: |o, _| {
         let hint = "\"target\" (the array's port) or \"initiator\" (the host's)";
         let port = super::link_down::side(o, "port", LinkSide::Target, hint)?;
         Some(PortDown { port }.into())
     },
+    needs: &[],
+    reach: Reach::Fabric,
     took_effect: |events| {
         evidence::effect(
             events,
@@ -53,12 +60,6 @@ impl Kind for PortDown {
     }
     fn link_effect(&self, _: TargetKind) -> LinkEffect {
         LinkEffect::Outage(OutageMode::SilentDrop)
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        &[]
-    }
-    fn reach(&self) -> Reach {
-        Reach::Fabric
     }
     fn parameters(&self) -> String {
         format!("port facing the {}", self.port.as_str())

@@ -7,7 +7,6 @@
 use super::{evidence, FaultKind, Holds, Kind, LinkEffect, Notes, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::Action;
-use crate::model::needs::Requirement;
 use crate::model::timing::Timeouts;
 use crate::model::{Direction, TargetKind};
 
@@ -16,9 +15,12 @@ pub struct PortalRemove;
 
 pub const REGISTRATION: Registration = Registration {
     name: "portal_remove",
+    doc: "The target's network portal is removed at the start and restored at the end (tgt: `tgtadm --op delete --mode portal`; LIO: the `np` removed). Live sessions do not notice; it may hold blackholes (run inside it), whose reconnects it refuses.",
     options: &[],
     whole_link: Some("it acts on the target, not on the link: both directions"),
     parse: |_, _| Some(PortalRemove.into()),
+    needs: &[],
+    reach: Reach::Portal,
     took_effect: |events| evidence::effect(events, |e| matches!(e, Effect::Portal { .. })),
 };
 
@@ -42,12 +44,6 @@ impl Kind for PortalRemove {
                 "fault {i}: portal_remove: live sessions do not notice (only the listener goes); only a reconnect during the fault would be refused: no error, no stall"
             )],
         }
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        &[]
-    }
-    fn reach(&self) -> Reach {
-        Reach::Portal
     }
     fn holds(&self) -> Option<Holds> {
         Some(Holds {

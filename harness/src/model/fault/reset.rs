@@ -4,7 +4,7 @@
 
 use super::{evidence, flap, Kind, LinkEffect, Pulse, Reach, Registration};
 use crate::model::action::Action;
-use crate::model::needs::{Requirement, FIREWALL};
+use crate::model::needs::FIREWALL;
 use crate::model::timing::OutageMode;
 use crate::model::{Direction, TargetKind};
 use crate::wire::nft::Rule;
@@ -16,7 +16,8 @@ pub struct Reset {
 
 pub const REGISTRATION: Registration = Registration {
     name: "reset",
-    options: &["on_s", "period_s"],
+    doc: "The target's end answers every packet to the portal with a TCP RST (nftables `reject with tcp reset` in the lane's namespace): the live connection is reset at once, new ones refused, for the fault's duration; with `on_s` and `period_s`, for `on_s` every `period_s` (as for flap).",
+    options: &flap::pulse_options(""),
     whole_link: Some("the target's end resets the connection: both directions"),
     parse: |o, _| {
         let pulse = if o.has("on_s") || o.has("period_s") {
@@ -26,6 +27,8 @@ pub const REGISTRATION: Registration = Registration {
         };
         Some(Reset { pulse }.into())
     },
+    needs: FIREWALL,
+    reach: Reach::Portal,
     took_effect: evidence::rule_matched,
 };
 
@@ -44,12 +47,6 @@ impl Kind for Reset {
     }
     fn link_effect(&self, _: TargetKind) -> LinkEffect {
         LinkEffect::Outage(OutageMode::Reset)
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        FIREWALL
-    }
-    fn reach(&self) -> Reach {
-        Reach::Portal
     }
     fn parameters(&self) -> String {
         self.pulse.map_or(String::new(), |p| {

@@ -5,7 +5,8 @@
 use super::{evidence, Kind, LinkEffect, Notes, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::Action;
-use crate::model::needs::{Requirement, SLOW_STORE};
+use crate::model::keys::{Bound, KeySpec, REQUIRED};
+use crate::model::needs::SLOW_STORE;
 use crate::model::timing::{Timeouts, LOGIN_S, RACE_MARGIN_S, TIME2WAIT_S};
 use crate::model::{Direction, TargetKind, MAX_IO_DELAY_MS};
 
@@ -16,7 +17,17 @@ pub struct SlowStore {
 
 pub const REGISTRATION: Registration = Registration {
     name: "slow_store",
-    options: &["io_delay_ms"],
+    doc: "The LUN's backing store (dm-delay over a loop device) adds `io_delay_ms` to every read and write for the fault's duration: the array is slow, not the network.",
+    options: &[KeySpec {
+        unit: "ms",
+        default: REQUIRED,
+        bound: Bound::Num {
+            min: 0.0,
+            min_open: true,
+            max: MAX_IO_DELAY_MS,
+        },
+        ..KeySpec::new("io_delay_ms", "number", "added to every read and write of the backing store")
+    }],
     whole_link: Some("it acts on the target, not on the link: both directions"),
     parse: |o, _| {
         let hint = "milliseconds added to every read and write, e.g. 3000";
@@ -35,6 +46,8 @@ pub const REGISTRATION: Registration = Registration {
         }
         Some(SlowStore { io_delay_ms: x }.into())
     },
+    needs: SLOW_STORE,
+    reach: Reach::Target,
     took_effect: |events| evidence::effect(events, |e| matches!(e, Effect::StoreDelay { .. })),
 };
 
@@ -89,12 +102,6 @@ impl Kind for SlowStore {
             }
         }
         Notes { borderline, notes }
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        SLOW_STORE
-    }
-    fn reach(&self) -> Reach {
-        Reach::Target
     }
     fn parameters(&self) -> String {
         format!("{} ms per I/O", self.io_delay_ms)

@@ -5,7 +5,6 @@
 use super::{evidence, Kind, LinkEffect, Notes, Reach, Registration};
 use crate::history::Effect;
 use crate::model::action::Action;
-use crate::model::needs::Requirement;
 use crate::model::timing::{OutageMode, Timeouts, LOGIN_REJECTED_RETRY_S};
 use crate::model::{Direction, TargetKind};
 
@@ -14,9 +13,12 @@ pub struct TargetStop;
 
 pub const REGISTRATION: Registration = Registration {
     name: "target_stop",
+    doc: "The target process is killed at the start and started again at the end (LIO: the TPG disabled, then enabled): connections are refused meanwhile.",
     options: &[],
     whole_link: Some("target_stop stops the target process: both directions"),
     parse: |_, _| Some(TargetStop.into()),
+    needs: &[],
+    reach: Reach::Target,
     took_effect: |events| {
         evidence::effect(events, |e| {
             matches!(
@@ -57,11 +59,5 @@ impl Kind for TargetStop {
             borderline: false,
             notes,
         }
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        &[]
-    }
-    fn reach(&self) -> Reach {
-        Reach::Target
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{evidence, netem::rate_kbit, Kind, LinkEffect, Reach, Registration};
 use crate::model::action::{tbf_for, Action};
+use crate::model::keys::{KeySpec, REQUIRED};
 use crate::model::needs::Requirement;
 use crate::model::{Direction, TargetKind};
 use crate::wire::tc::Qdisc;
@@ -14,7 +15,11 @@ pub struct Tbf {
 
 pub const REGISTRATION: Registration = Registration {
     name: "tbf",
-    options: &["rate_kbit"],
+    doc: "A bandwidth cap (tbf) on the sending end(s) of `direction`: stalls, no error.",
+    options: &[KeySpec {
+        default: REQUIRED,
+        ..super::netem::RATE_KBIT
+    }],
     whole_link: None,
     parse: |o, direction| {
         let rate_kbit = rate_kbit(o, true).flatten()?;
@@ -26,6 +31,8 @@ pub const REGISTRATION: Registration = Registration {
             .into(),
         )
     },
+    needs: &[Requirement::Module("sch_tbf")],
+    reach: Reach::Fabric,
     took_effect: evidence::qdisc_saw_packets,
 };
 
@@ -48,12 +55,6 @@ impl Kind for Tbf {
         LinkEffect::Capped {
             rate_kbit: self.rate_kbit,
         }
-    }
-    fn needs(&self) -> &'static [Requirement] {
-        &[Requirement::Module("sch_tbf")]
-    }
-    fn reach(&self) -> Reach {
-        Reach::Fabric
     }
     fn parameters(&self) -> String {
         format!("{} kbit/s", self.rate_kbit)

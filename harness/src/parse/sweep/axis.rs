@@ -45,6 +45,10 @@ fn named() -> impl Iterator<Item = (&'static str, &'static str)> {
     })
 }
 
+/// Where a dotted axis key may lead into the file (`duration_s`,
+/// `lane.lun_size_mib`, `expect.max_stall_s`).
+pub const PATH_ROOTS: &[&str] = &["duration_s", "lane", "initiator", "expect", "description"];
+
 /// The document path an axis key stands for.
 pub(super) fn resolve(key: &str) -> Result<Vec<Seg>, String> {
     let k = |s: &str| Seg::Key(s.to_string());
@@ -81,8 +85,7 @@ pub(super) fn resolve(key: &str) -> Result<Vec<Seg>, String> {
         return Ok(vec![k("fault"), Seg::Index(n), k(field)]);
     }
     let parts: Vec<&str> = key.split('.').collect();
-    let top = ["duration_s", "lane", "initiator", "expect", "description"];
-    if parts.iter().any(|p| p.is_empty()) || !top.contains(&parts[0]) {
+    if parts.iter().any(|p| p.is_empty()) || !PATH_ROOTS.contains(&parts[0]) {
         return Err(format!(
             "unknown sweep key `{key}`: use target, {}, an iscsiadm node key (node.…), \
              fault[N].field, or a path such as duration_s or lane.lun_size_mib",

@@ -17,7 +17,7 @@
 //! that made it (or `--sweep` for a command-line axis), and the value.
 use std::path::Path;
 
-pub use self::axis::{file_axes, parse_cli_axis, shown, Axis, Origin};
+pub use self::axis::{file_axes, parse_cli_axis, shown, Axis, Origin, PATH_ROOTS};
 use self::axis::{id_key, resolve, set, Seg};
 use crate::model::Scenario;
 use crate::parse::diag::{quote_key, Diagnostic, LoadError};

@@ -1,0 +1,414 @@
+//! The keys of each section of a scenario file, as data ([`KeySpec`]):
+//! the parser's list of the `[[fault]]` table's common fields is
+//! [`FAULT`], and the reference (`docs/scenarios.md`, `iscsi-chaos
+//! explain`, made by [`super::reference`]) renders every table; a test
+//! checks the serde structs of `raw.rs` accept exactly these keys. The
+//! bounds name the constants the builders check against.
+
+use crate::model::fault::MIN_STEP_S;
+use crate::model::keys::{Bound, KeySpec, REQUIRED};
+use crate::model::multipath::{MAX_FAST_IO_FAIL_TMO_S, MAX_NO_PATH_RETRY, MAX_POLLING_INTERVAL_S};
+use crate::model::names::MAX_PATHS;
+use crate::model::settings::MAX_TIMER_S;
+use crate::model::{MAX_DEADLINE_S, MAX_DURATION_S, MTU_RANGE, VERSION};
+
+/// Largest LUN a scenario may ask for (sparse file or loop device), MiB.
+pub const MAX_LUN_SIZE_MIB: i64 = 1024 * 1024;
+/// Most `[[probe]]` tables: the runner starts one probe per run (several
+/// would each need their own history stream and checks), so a second is
+/// refused at its line rather than left to make the run an error.
+pub const MAX_PROBES: usize = 1;
+/// Longest probe name, characters.
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest probe interval, ms.
+pub const MAX_PROBE_INTERVAL_MS: i64 = 60_000;
+/// Longest description, characters.
+pub const MAX_DESCRIPTION_LEN: usize = 4096;
+/// The shortest `[expect] deadline_s`: time to read back a few writes.
+pub const MIN_DEADLINE_S: f64 = 4.0;
+
+/// One table of a scenario file and its keys.
+pub struct Section {
+    /// As written in the file: `[lane]`, `[[fault]]`; empty for the top
+    /// level.
+    pub table: &'static str,
+    /// What the table is for.
+    pub doc: &'static str,
+    pub keys: &'static [KeySpec],
+}
+
+const fn seconds(key: &'static str, default: &'static str, meaning: &'static str) -> KeySpec {
+    KeySpec {
+        unit: "s",
+        default,
+        bound: Bound::Num {
+            min: 0.0,
+            min_open: false,
+            max: MAX_DURATION_S + MAX_DEADLINE_S,
+        },
+        ..KeySpec::new(key, "number", meaning)
+    }
+}
+
+const fn timer(key: &'static str, default: &'static str, meaning: &'static str) -> KeySpec {
+    KeySpec {
+        unit: "s",
+        default,
+        bound: Bound::Int {
+            min: 0,
+            max: MAX_TIMER_S,
+        },
+        ..KeySpec::new(key, "integer", meaning)
+    }
+}
+
+pub const TOP: &[KeySpec] = &[
+    KeySpec {
+        default: REQUIRED,
+        bound: Bound::Int {
+            min: VERSION,
+            max: VERSION,
+        },
+        ..KeySpec::new("version", "integer", "the file format's version")
+    },
+    KeySpec {
+        bound: Bound::Text("at most 4096 characters"),
+        ..KeySpec::new(
+            "description",
+            "string",
+            "what the scenario shows, for `list` and reports",
+        )
+    },
+    KeySpec {
+        unit: "s",
+        default: REQUIRED,
+        bound: Bound::Num {
+            min: 0.0,
+            min_open: true,
+            max: MAX_DURATION_S,
+        },
+        ..KeySpec::new(
+            "duration_s",
+            "number",
+            "the length of the I/O phase; every fault time is from its start",
+        )
+    },
+    KeySpec {
+        default: "false",
+        ..KeySpec::new(
+            "long",
+            "boolean",
+            "minutes long: run only with `run --long`",
+        )
+    },
+];
+
+pub const LANE: &[KeySpec] = &[
+    KeySpec {
+        default: REQUIRED,
+        bound: Bound::Text("\"tgt\", \"lio\", or a list of them"),
+        ..KeySpec::new("target", "string or array", "the target implementation(s): one run per target")
+    },
+    KeySpec {
+        unit: "MiB",
+        default: "64",
+        bound: Bound::Int {
+            min: 1,
+            max: MAX_LUN_SIZE_MIB,
+        },
+        ..KeySpec::new("lun_size_mib", "integer", "the LUN's size")
+    },
+    KeySpec {
+        unit: "bytes",
+        default: "the kernel's (1500)",
+        bound: Bound::Int {
+            min: *MTU_RANGE.start(),
+            max: *MTU_RANGE.end(),
+        },
+        ..KeySpec::new("mtu", "integer", "link MTU of both veth ends")
+    },
+    KeySpec {
+        default: "false",
+        ..KeySpec::new("alone", "boolean", "with --jobs, no other run shares the host meanwhile")
+    },
+    KeySpec {
+        default: "1",
+        bound: Bound::Int {
+            min: 1,
+            max: MAX_PATHS as i64,
+        },
+        ..KeySpec::new("paths", "integer", "2 or more: a switch, subnet, portal and session per path, and a dm-multipath map over them (one such run at a time: multipathd is host-wide)")
+    },
+];
+
+pub const MULTIPATH: &[KeySpec] = &[
+    KeySpec {
+        unit: "s",
+        default: "5",
+        bound: Bound::Int {
+            min: 1,
+            max: MAX_POLLING_INTERVAL_S as i64,
+        },
+        ..KeySpec::new("polling_interval", "integer", "time between path checks")
+    },
+    KeySpec {
+        default: "\"tur\"",
+        bound: Bound::Words(&["tur", "directio"]),
+        ..KeySpec::new("path_checker", "string", "how multipathd checks a path")
+    },
+    KeySpec {
+        default: "\"fail\"",
+        bound: Bound::WordsOrInt {
+            words: &["fail", "queue"],
+            min: 1,
+            max: MAX_NO_PATH_RETRY as i64,
+        },
+        ..KeySpec::new(
+            "no_path_retry",
+            "string or integer",
+            "what I/O does with every path down: fail at once, wait, or wait N × polling_interval",
+        )
+    },
+    KeySpec {
+        unit: "s",
+        default: "5",
+        bound: Bound::WordsOrInt {
+            words: &["off"],
+            min: 1,
+            max: MAX_FAST_IO_FAIL_TMO_S as i64,
+        },
+        ..KeySpec::new(
+            "fast_io_fail_tmo",
+            "integer or string",
+            "multipathd writes it into each session's recovery_tmo",
+        )
+    },
+    KeySpec {
+        default: "\"multibus\"",
+        bound: Bound::Words(&["multibus", "failover"]),
+        ..KeySpec::new(
+            "path_grouping_policy",
+            "string",
+            "I/O on every path (multibus) or one at a time (failover)",
+        )
+    },
+    KeySpec {
+        default: "\"0\"",
+        bound: Bound::Text("a count, then that many words"),
+        ..KeySpec::new(
+            "features",
+            "string",
+            "the map's features; queueing is no_path_retry's",
+        )
+    },
+];
+
+pub const INITIATOR: &[KeySpec] = &[
+    timer("noop_out_interval", "5", "seconds between NOP-Outs; 0 (with noop_out_timeout = 0) turns them off"),
+    timer("noop_out_timeout", "5", "seconds a NOP-Out may go unanswered before the connection is dropped"),
+    KeySpec {
+        unit: "s",
+        default: "120",
+        bound: Bound::Int {
+            min: i32::MIN as i64,
+            max: MAX_TIMER_S,
+        },
+        ..KeySpec::new("replacement_timeout", "integer", "how long I/O waits for a lost session to come back before it fails; 0: at once, < 0: never (queued forever)")
+    },
+    KeySpec {
+        bound: Bound::Text("a profile below"),
+        ..KeySpec::new("profile", "string", "a named initiator profile: its node settings, under this file's own keys")
+    },
+    KeySpec {
+        bound: Bound::Text("a file beside the scenario"),
+        ..KeySpec::new("iscsid_conf", "string", "an iscsid.conf whose node settings apply, under this file's own keys (not with profile)")
+    },
+    KeySpec {
+        bound: Bound::Text("see [initiator.settings]"),
+        ..KeySpec::new("settings", "table", "iscsiadm node keys from the allow-list")
+    },
+];
+
+pub const PROBE: &[KeySpec] = &[
+    KeySpec {
+        default: REQUIRED,
+        bound: Bound::Words(&["blkprobe"]),
+        ..KeySpec::new(
+            "kind",
+            "string",
+            "the probe: O_DIRECT writes and reads of the disk, each verified",
+        )
+    },
+    KeySpec {
+        default: "the kind",
+        bound: Bound::Text("at most 64 characters, no control characters"),
+        ..KeySpec::new("name", "string", "the probe's name in reports, unique")
+    },
+    KeySpec {
+        unit: "ms",
+        default: "20",
+        bound: Bound::Int {
+            min: 1,
+            max: MAX_PROBE_INTERVAL_MS,
+        },
+        ..KeySpec::new("interval_ms", "integer", "time between operations")
+    },
+];
+
+/// The common fields of every `[[fault]]` table; the rest are the kind's
+/// options.
+pub const FAULT: &[KeySpec] = &[
+    KeySpec {
+        default: REQUIRED,
+        bound: Bound::Text("a fault kind below"),
+        ..KeySpec::new("kind", "string", "what the fault does")
+    },
+    KeySpec {
+        unit: "s",
+        default: REQUIRED,
+        bound: Bound::Num {
+            min: 0.0,
+            min_open: false,
+            max: MAX_DURATION_S,
+        },
+        ..KeySpec::new("start_s", "number", "from the start of the I/O phase")
+    },
+    KeySpec {
+        unit: "s",
+        default: REQUIRED,
+        bound: Bound::Num {
+            min: MIN_STEP_S,
+            min_open: false,
+            max: MAX_DURATION_S,
+        },
+        ..KeySpec::new("duration_s", "number", "how long the fault lasts")
+    },
+    KeySpec {
+        default: "\"both\"",
+        bound: Bound::Words(&["both", "to_target", "to_initiator"]),
+        ..KeySpec::new(
+            "direction",
+            "string",
+            "the direction a network fault shapes (kinds that act on both say so)",
+        )
+    },
+    KeySpec {
+        default: "\"all\"",
+        bound: Bound::Text("\"all\", or 0 to paths - 1"),
+        ..KeySpec::new(
+            "path",
+            "integer or string",
+            "on a lane of several paths, the path a fault of the fabric breaks",
+        )
+    },
+];
+
+pub const EXPECT: &[KeySpec] = &[
+    KeySpec {
+        default: "\"oracle\"",
+        bound: Bound::Text("\"oracle\", \"none\", or 0 to 36000 s after the first fault starts"),
+        ..KeySpec::new(
+            "first_error",
+            "string or number",
+            "when the first I/O error comes: as the oracle predicts, never, or at a time",
+        )
+    },
+    KeySpec {
+        unit: "s",
+        default: "1.5",
+        bound: Bound::Num {
+            min: 0.0,
+            min_open: true,
+            max: MAX_DURATION_S,
+        },
+        ..KeySpec::new(
+            "tolerance_s",
+            "number",
+            "around a first_error given as a number (only then)",
+        )
+    },
+    seconds("max_stall_s", "", "a bound on the longest stall"),
+    seconds(
+        "min_stall_s",
+        "",
+        "the longest stall must be at least this (<= max_stall_s)",
+    ),
+    KeySpec {
+        default: "true",
+        ..KeySpec::new(
+            "recovered",
+            "boolean",
+            "I/O succeeds again after the last fault ends",
+        )
+    },
+    seconds("max_recovery_s", "", "a bound on the time to recover"),
+    KeySpec {
+        default: "0",
+        bound: Bound::Text(">= 0"),
+        ..KeySpec::new(
+            "max_lost_writes",
+            "integer",
+            "acknowledged writes that may read back wrong",
+        )
+    },
+    KeySpec {
+        unit: "s",
+        default: "50",
+        bound: Bound::Num {
+            min: MIN_DEADLINE_S,
+            min_open: false,
+            max: MAX_DEADLINE_S,
+        },
+        ..KeySpec::new(
+            "deadline_s",
+            "number",
+            "after duration_s: time to verify and end; past it the run ends with \"probe hung\"",
+        )
+    },
+];
+
+/// Every table with fixed keys, in the order of the reference.
+pub const SECTIONS: &[Section] = &[
+    Section {
+        table: "",
+        doc: "The top level: the format's version and the I/O phase.",
+        keys: TOP,
+    },
+    Section {
+        table: "[lane]",
+        doc: "The targets, the LUN, the link and its paths. Required.",
+        keys: LANE,
+    },
+    Section {
+        table: "[multipath]",
+        doc: "dm-multipath's settings, only with `[lane] paths` > 1 (such a lane gets multipath-tools' defaults without it). Written into the run's multipath.conf, where every device but the run's map is blacklisted.",
+        keys: MULTIPATH,
+    },
+    Section {
+        table: "[initiator]",
+        doc: "open-iscsi's timers (whole seconds; open-iscsi's defaults) and where other node settings come from.",
+        keys: INITIATOR,
+    },
+    Section {
+        table: "[[probe]]",
+        doc: "The I/O whose errors and stalls are measured; at most 16.",
+        keys: PROBE,
+    },
+    Section {
+        table: "[[fault]]",
+        doc: "Any number of faults, not overlapping (but a fault may hold those its kind holds). Besides these common fields, each kind takes its own options (below).",
+        keys: FAULT,
+    },
+    Section {
+        table: "[expect]",
+        doc: "What the run must show. Default: as the oracle predicts, recovered, nothing lost.",
+        keys: EXPECT,
+    },
+];
+
+/// The section written as `table`, without its brackets (`lane`, `fault`).
+pub fn section(table: &str) -> Option<&'static Section> {
+    SECTIONS
+        .iter()
+        .find(|s| s.table.trim_matches(|c| c == '[' || c == ']') == table)
+}
