@@ -8,6 +8,7 @@ use crate::parse::sweep::Axis;
 // The subcommand's help is its variant's in `Cmd`.
 #[derive(clap::Args)]
 pub struct ListArgs {
+    /// Scenario files, or folders searched for *.toml.
     #[arg(default_value = "scenarios")]
     scenarios: Vec<PathBuf>,
     /// Sweep KEY over values, as for `run`.

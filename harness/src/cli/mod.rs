@@ -144,12 +144,21 @@ fn parse_axis(spec: &str) -> Result<Axis, String> {
     crate::parse::sweep::parse_cli_axis(spec)
 }
 
+/// A `--set KEY=VALUE`, its messages naming `--set`.
+fn parse_set(spec: &str) -> Result<Axis, String> {
+    crate::parse::sweep::parse_option_axis("--set", spec)
+}
+
 /// Loads every scenario (each sweep expanded, with the command line's
 /// `axes`); prints every problem of every file.
 fn load_all(paths: &[PathBuf], axes: &[Axis]) -> Result<Vec<Scenario>, ()> {
     let files = crate::parse::files::scenario_files(paths);
     if files.is_empty() {
-        eprintln!("iscsi-chaos: no scenario files (*.toml) found");
+        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "iscsi-chaos: no scenario files (*.toml) found in {}",
+            named.join(", ")
+        );
         return Err(());
     }
     let mut scenarios = Vec::new();

@@ -20,6 +20,7 @@ use crate::runner::suite;
 // The subcommand's help is its variant's in `Cmd`.
 #[derive(clap::Args)]
 pub struct RunArgs {
+    /// Scenario files, or folders searched for *.toml.
     #[arg(required = true)]
     pub(super) scenarios: Vec<PathBuf>,
     /// Output folder: report.json and one history per run.
