@@ -51,7 +51,9 @@ enum Cmd {
     Run(run::RunArgs),
     /// Compare a report with a baseline, run id by run id: a verdict that stopped passing,
     /// a first error that appeared, vanished or moved, a stall or recovery that grew
-    /// beyond tolerance. Exit 1 on any regression.
+    /// beyond tolerance, a baseline run missing, skipped or errored (unless
+    /// --allow-missing). Lists the settings that differ. Exit 1 on any regression, 2 on
+    /// reports of different schemas.
     Compare(compare::CompareArgs),
     /// Merge the output folders of shards (`run --shard`) into one report.json and their histories.
     Merge(merge::MergeArgs),
