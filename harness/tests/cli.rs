@@ -387,6 +387,32 @@ fn a_budget_prediction_answers_for_timers_and_refuses_an_empty_range() {
     assert!(!said.contains("--sweep"), "{said}");
 }
 
+/// `predict` on a shipped scenario: each run's settings with their
+/// origins, the predicted figures and the model's reasoning.
+#[test]
+fn predict_tells_the_settings_their_origins_and_the_oracles_reasoning() {
+    let out = Command::new(HARNESS)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args([
+            "predict",
+            "scenarios/outage/long-blackhole.toml",
+            "--sweep",
+            "replacement_timeout=5,40",
+            "--sweep",
+            "target=tgt",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    insta::assert_snapshot!(stdout);
+}
+
 #[test]
 fn list_names_the_paths_it_found_no_scenario_in() {
     let dir = tempfile::tempdir().unwrap();

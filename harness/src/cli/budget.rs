@@ -117,7 +117,7 @@ impl BudgetArgs {
             self.min.unwrap_or(1.0),
             self.max.unwrap_or(default_max(&base)),
         );
-        if !(lo <= hi) {
+        if lo > hi || !(lo.is_finite() && hi.is_finite()) {
             eprintln!("iscsi-chaos: the range {lo}..{hi} is empty: give --min below --max");
             return None;
         }

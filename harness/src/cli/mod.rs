@@ -14,6 +14,7 @@ mod init;
 mod lab;
 mod list;
 mod merge;
+mod predict;
 mod run;
 
 use std::future::Future;
@@ -66,6 +67,10 @@ enum Cmd {
     /// boundary is further from the predicted one than its tolerance (1.5 s, plus half
     /// the span the oracle calls a race).
     Budget(budget::BudgetArgs),
+    /// What the oracle expects of each run, without running anything: the settings that
+    /// apply and where each came from (file, profile, iscsid.conf line, sweep), the
+    /// predicted detection, first error, stall and recovery, and the model's reasoning.
+    Predict(predict::PredictArgs),
     /// Start a project of your own in DIR: scenarios against your iscsid.conf (this
     /// host's /etc/iscsi/iscsid.conf, if there is one), a baseline-compare script and a
     /// GitHub workflow that calls the reusable suite workflow.
@@ -100,6 +105,7 @@ impl Cli {
             Cmd::Merge(args) => args.exec(),
             Cmd::List(args) => args.exec(),
             Cmd::Budget(args) => args.exec(),
+            Cmd::Predict(args) => args.exec(),
             Cmd::Init(args) => args.exec(),
             Cmd::Doctor { brief } => doctor::command(brief),
             Cmd::Cleanup => block_on(2, cleanup::command()),

@@ -60,7 +60,7 @@ pub fn compare(old: &Report, new: &Report, options: Options) -> Comparison {
     } = options;
     let mut c = Comparison::default();
     // Told as a regression, or as a note when missing runs are allowed.
-    let mut unmeasured = |c: &mut Comparison, line: String| {
+    let unmeasured = |c: &mut Comparison, line: String| {
         if allow_missing {
             c.notes.push(line);
         } else {
@@ -134,12 +134,7 @@ fn settings_changes(old: &Report, new: &Report) -> Vec<String> {
     changes
         .into_iter()
         .map(|((key, a, b), runs)| {
-            let short = crate::model::settings::NAMED
-                .iter()
-                .find(|(node, _)| *node == key)
-                .map_or(key.as_str(), |(_, field)| {
-                    field.strip_prefix("initiator.").unwrap_or(field)
-                });
+            let short = crate::model::settings::short_name(&key);
             format!(
                 "{short} {a} -> {b} ({runs} run{})",
                 if runs == 1 { "" } else { "s" }
