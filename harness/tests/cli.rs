@@ -171,6 +171,13 @@ fn recorded_report() -> serde_json::Value {
     old
 }
 
+/// `v` written as `dir/name`; its path.
+fn write_json(dir: &Path, name: &str, v: &serde_json::Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string(v).unwrap()).unwrap();
+    p
+}
+
 /// `compare A B`: its exit status and stdout.
 fn compare(a: &Path, b: &Path) -> (Option<i32>, String) {
     let out = Command::new(HARNESS)
@@ -192,11 +199,7 @@ fn compare(a: &Path, b: &Path) -> (Option<i32>, String) {
 fn compare_flags_a_regression_and_stays_quiet_on_noise() {
     let old = recorded_report();
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, v: &serde_json::Value| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, serde_json::to_string(v).unwrap()).unwrap();
-        p
-    };
+    let write = |name: &str, v: &serde_json::Value| write_json(dir.path(), name, v);
     let base = write("old.json", &old);
     let (code, said) = compare(&base, &base);
     assert_eq!(code, Some(0), "{said}");
@@ -230,11 +233,7 @@ fn compare_flags_a_regression_and_stays_quiet_on_noise() {
 fn compare_fails_on_missing_or_skipped_runs_and_names_every_changed_setting() {
     let old = recorded_report();
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, v: &serde_json::Value| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, serde_json::to_string(v).unwrap()).unwrap();
-        p
-    };
+    let write = |name: &str, v: &serde_json::Value| write_json(dir.path(), name, v);
     let base = write("old.json", &old);
     let ids: Vec<String> = old["scenarios"]
         .as_array()

@@ -157,6 +157,32 @@ fn parse_set(spec: &str) -> Result<Axis, String> {
     crate::parse::sweep::parse_option_axis("--set", spec)
 }
 
+/// The scenarios `list` and `predict` read: paths, sweeps, an iscsid.conf.
+#[derive(clap::Args)]
+struct ScenarioSet {
+    /// Scenario files, or folders searched for *.toml.
+    #[arg(default_value = "scenarios")]
+    scenarios: Vec<PathBuf>,
+    /// Sweep KEY over values, as for `run`.
+    #[arg(long = "sweep", value_name = "KEY=V1,V2,...", value_parser = parse_axis)]
+    sweeps: Vec<Axis>,
+    /// Apply an iscsid.conf's node settings, as for `run`.
+    #[arg(long)]
+    iscsid_conf: Option<PathBuf>,
+}
+
+impl ScenarioSet {
+    /// The axes given (the iscsid.conf's settings first, what it does not
+    /// apply said) and every scenario loaded with them; the exit status on
+    /// bad input (said on stderr).
+    fn load(&self) -> Result<(Vec<Axis>, Vec<Scenario>), u8> {
+        let axes =
+            with_conf(self.iscsid_conf.as_deref(), self.sweeps.clone(), true).ok_or(INPUT_ERROR)?;
+        let scenarios = load_all(&self.scenarios, &axes).map_err(|()| INPUT_ERROR)?;
+        Ok((axes, scenarios))
+    }
+}
+
 /// Loads every scenario (each sweep expanded, with the command line's
 /// `axes`); prints every problem of every file.
 fn load_all(paths: &[PathBuf], axes: &[Axis]) -> Result<Vec<Scenario>, ()> {

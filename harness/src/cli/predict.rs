@@ -4,9 +4,9 @@
 //! model's reasoning (the prediction's notes).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{load_all, parse_axis, with_conf, INPUT_ERROR};
+use super::ScenarioSet;
 use crate::model::settings::{short_name, NAMED};
 use crate::oracle::{Prediction, Window};
 use crate::parse::sweep::{self, iscsid_conf, Axis, Origin};
@@ -15,24 +15,15 @@ use crate::plan::PlannedRun;
 // The subcommand's help is its variant's in `Cmd`.
 #[derive(clap::Args)]
 pub struct PredictArgs {
-    /// Scenario files, or folders searched for *.toml.
-    #[arg(required = true)]
-    scenarios: Vec<PathBuf>,
-    /// Sweep KEY over values, as for `run`.
-    #[arg(long = "sweep", value_name = "KEY=V1,V2,...", value_parser = parse_axis)]
-    sweeps: Vec<Axis>,
-    /// Apply an iscsid.conf's node settings, as for `run`.
-    #[arg(long)]
-    iscsid_conf: Option<PathBuf>,
+    #[command(flatten)]
+    set: ScenarioSet,
 }
 
 impl PredictArgs {
     pub fn exec(self) -> u8 {
-        let Some(axes) = with_conf(self.iscsid_conf.as_deref(), self.sweeps, true) else {
-            return INPUT_ERROR;
-        };
-        let Ok(scenarios) = load_all(&self.scenarios, &axes) else {
-            return INPUT_ERROR;
+        let (axes, scenarios) = match self.set.load() {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
         };
         let mut files = BTreeMap::new();
         for (i, planned) in crate::plan::suite(&scenarios).iter().enumerate() {

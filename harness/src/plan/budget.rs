@@ -532,6 +532,17 @@ mod tests {
         search(SCENARIO, fixed, "noop_out_interval", 1.0, 80.0)
     }
 
+    /// The values `b` runs, `errors(v)` saying what each showed.
+    fn bisected(b: &mut Bisect, errors: impl Fn(f64) -> bool) -> Vec<f64> {
+        let mut runs = Vec::new();
+        while let Some(v) = b.next_value() {
+            runs.push(v);
+            b.record(v, errors(v));
+            assert!(runs.len() < 20, "{runs:?}");
+        }
+        runs
+    }
+
     #[test]
     fn bisection_brackets_the_measured_boundary_to_the_resolution() {
         // The real boundary is at 11.3 s; the oracle said 9.
@@ -541,12 +552,7 @@ mod tests {
             fail: 9.1,
         };
         let mut b = Bisect::new(&predicted, 1.0, 1.0, 60.0, 0.1);
-        let mut runs = Vec::new();
-        while let Some(v) = b.next_value() {
-            runs.push(v);
-            b.record(v, v > truth);
-            assert!(runs.len() < 20, "{runs:?}");
-        }
+        let runs = bisected(&mut b, |v| v > truth);
         let (ride, fail) = (b.ride().unwrap(), b.fail().unwrap());
         assert!(
             ride <= truth && truth < fail && fail - ride <= 1.0,
@@ -565,12 +571,7 @@ mod tests {
             fail: 30.0,
         };
         let mut b = Bisect::new(&predicted, 1.0, 1.0, 120.0, 1.0);
-        let mut runs = Vec::new();
-        while let Some(v) = b.next_value() {
-            runs.push(v);
-            b.record(v, v <= 33.0);
-            assert!(runs.len() < 20, "{runs:?}");
-        }
+        let runs = bisected(&mut b, |v| v <= 33.0);
         assert!(runs.iter().all(|v| v.fract() == 0.0), "{runs:?}");
         assert_eq!((b.ride(), b.fail()), (Some(34.0), Some(33.0)));
         assert_eq!(b.measured(), Some(34.0));
@@ -583,11 +584,7 @@ mod tests {
             fail: 9.1,
         };
         let mut b = Bisect::new(&predicted, 1.0, 1.0, 60.0, 0.1);
-        let mut runs = Vec::new();
-        while let Some(v) = b.next_value() {
-            runs.push(v);
-            b.record(v, true); // everything fails
-        }
+        let runs = bisected(&mut b, |_| true); // everything fails
         assert_eq!(runs, [9.0, 8.0, 6.0, 2.0, 1.0]);
         assert_eq!(b.measured(), None);
     }
