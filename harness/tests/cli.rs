@@ -152,11 +152,10 @@ fn an_out_folder_other_users_can_write_is_refused() {
     assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
 }
 
-/// `compare` on a recorded report (the report snapshot's): quiet on the
-/// same report and on noise, exit 1 with a line when a first error appears
-/// (replacement_timeout shortened under an outage the host rode through).
-#[test]
-fn compare_flags_a_regression_and_stays_quiet_on_noise() {
+/// The first two runs of the report snapshot's recorded report (the rest
+/// repeat their ids, which a real report never does), timings emptied (the
+/// snapshot redacts them).
+fn recorded_report() -> serde_json::Value {
     let snap = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/snapshots/report__report_json_snapshot.snap"),
@@ -165,30 +164,42 @@ fn compare_flags_a_regression_and_stays_quiet_on_noise() {
     // An insta snapshot: a `---` header, then the JSON.
     let json = snap.splitn(3, "---\n").nth(2).unwrap();
     let mut old: serde_json::Value = serde_json::from_str(json).unwrap();
-    // Its first two runs (the rest repeat their ids, which a real report
-    // never does); the snapshot redacts the timings.
     old["scenarios"].as_array_mut().unwrap().truncate(2);
     for entry in old["scenarios"].as_array_mut().unwrap() {
         entry["timings"] = serde_json::json!({});
     }
+    old
+}
+
+/// `v` written as `dir/name`; its path.
+fn write_json(dir: &Path, name: &str, v: &serde_json::Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string(v).unwrap()).unwrap();
+    p
+}
+
+/// `compare A B`: its exit status and stdout.
+fn compare(a: &Path, b: &Path) -> (Option<i32>, String) {
+    let out = Command::new(HARNESS)
+        .arg("compare")
+        .arg(a)
+        .arg(b)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `compare` on a recorded report (the report snapshot's): quiet on the
+/// same report and on noise, exit 1 with a line when a first error appears
+/// (replacement_timeout shortened under an outage the host rode through).
+#[test]
+fn compare_flags_a_regression_and_stays_quiet_on_noise() {
+    let old = recorded_report();
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, v: &serde_json::Value| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, serde_json::to_string(v).unwrap()).unwrap();
-        p
-    };
-    let compare = |a: &Path, b: &Path| {
-        let out = Command::new(HARNESS)
-            .arg("compare")
-            .arg(a)
-            .arg(b)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
+    let write = |name: &str, v: &serde_json::Value| write_json(dir.path(), name, v);
     let base = write("old.json", &old);
     let (code, said) = compare(&base, &base);
     assert_eq!(code, Some(0), "{said}");
@@ -212,6 +223,88 @@ fn compare_flags_a_regression_and_stays_quiet_on_noise() {
     );
     assert!(said.contains("1 regression(s)"), "{said}");
     let (code, _) = compare(&base, &dir.path().join("missing.json"));
+    assert_eq!(code, Some(2));
+}
+
+/// A report that lost runs (all of them, one, or had them all skipped)
+/// fails the comparison, a line per run; settings that differ are named,
+/// each; reports of another schema are refused.
+#[test]
+fn compare_fails_on_missing_or_skipped_runs_and_names_every_changed_setting() {
+    let old = recorded_report();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, v: &serde_json::Value| write_json(dir.path(), name, v);
+    let base = write("old.json", &old);
+    let ids: Vec<String> = old["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+
+    let mut empty = old.clone();
+    empty["scenarios"] = serde_json::json!([]);
+    let (code, said) = compare(&base, &write("empty.json", &empty));
+    assert_eq!(code, Some(1), "{said}");
+    for id in &ids {
+        assert!(
+            said.contains(&format!("regression: {id}: in the baseline, not run")),
+            "{said}"
+        );
+    }
+
+    let mut skipped = old.clone();
+    for e in skipped["scenarios"].as_array_mut().unwrap() {
+        e["verdict"] = serde_json::json!("skipped");
+    }
+    let (code, said) = compare(&base, &write("skipped.json", &skipped));
+    assert_eq!(code, Some(1), "{said}");
+    assert_eq!(said.matches("regression: ").count(), ids.len(), "{said}");
+
+    let mut one_missing = old.clone();
+    one_missing["scenarios"].as_array_mut().unwrap().remove(1);
+    let missing = write("one-missing.json", &one_missing);
+    let (code, said) = compare(&base, &missing);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("regression: {}: in the baseline, not run", ids[1])),
+        "{said}"
+    );
+    let out = Command::new(HARNESS)
+        .arg("compare")
+        .arg(&base)
+        .arg(&missing)
+        .arg("--allow-missing")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    let mut retuned = old.clone();
+    for e in retuned["scenarios"].as_array_mut().unwrap() {
+        let settings = e["settings"].as_object_mut().unwrap();
+        settings.insert(
+            "node.session.timeo.replacement_timeout".into(),
+            serde_json::json!("120"),
+        );
+        settings.insert(
+            "node.conn[0].timeo.noop_out_interval".into(),
+            serde_json::json!("30"),
+        );
+    }
+    let (code, said) = compare(&base, &write("retuned.json", &retuned));
+    assert_eq!(code, Some(0), "{said}");
+    let old_rt = old["scenarios"][0]["settings"]["node.session.timeo.replacement_timeout"]
+        .as_str()
+        .unwrap();
+    assert!(
+        said.contains(&format!("setting: replacement_timeout {old_rt} -> 120")),
+        "{said}"
+    );
+    assert!(said.contains("setting: noop_out_interval "), "{said}");
+
+    let mut future = old.clone();
+    future["schema"] = serde_json::json!(2);
+    let (code, _) = compare(&base, &write("future.json", &future));
     assert_eq!(code, Some(2));
 }
 
@@ -239,6 +332,99 @@ fn a_budget_of_an_unknown_key_or_a_bad_resolution_is_an_input_error() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(said), "{args:?}: {stderr}");
     }
+}
+
+/// `budget --predict-only` (no --out): a timer's boundary on a 40 s
+/// outage, a range that is empty, a value of the wrong kind named by the
+/// option given.
+#[test]
+fn a_budget_prediction_answers_for_timers_and_refuses_an_empty_range() {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/outage/long-blackhole.toml"
+    );
+    let budget = |args: &[&str]| {
+        let out = Command::new(HARNESS)
+            .args(["budget", scenario, "--predict-only"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let outage = [
+        "--set",
+        "fault[0].duration_s=40",
+        "--set",
+        "noop_out_interval=5",
+        "--set",
+        "noop_out_timeout=5",
+    ];
+    for vary in ["replacement_timeout", "noop_out_interval"] {
+        let (code, said) = budget(&[&["--vary", vary][..], &outage].concat());
+        assert_eq!(code, Some(0), "{vary}: {said}");
+        assert!(
+            said.contains(&format!("the oracle predicts {vary} ")),
+            "{said}"
+        );
+        assert!(
+            said.contains("boundary") || said.contains("whole range"),
+            "{said}"
+        );
+    }
+    let (code, said) = budget(&["--min", "30", "--max", "20"]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("30..20 is empty"), "{said}");
+    let (code, said) = budget(&["--set", "replacement_timeout=1.5"]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("--set replacement_timeout") && said.contains("expected a whole number"),
+        "{said}"
+    );
+    assert!(!said.contains("--sweep"), "{said}");
+}
+
+/// `predict` on a shipped scenario: each run's settings with their
+/// origins, the predicted figures and the model's reasoning.
+#[test]
+fn predict_tells_the_settings_their_origins_and_the_oracles_reasoning() {
+    let out = Command::new(HARNESS)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args([
+            "predict",
+            "scenarios/outage/long-blackhole.toml",
+            "--sweep",
+            "replacement_timeout=5,40",
+            "--sweep",
+            "target=tgt",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    insta::assert_snapshot!(stdout);
+}
+
+#[test]
+fn list_names_the_paths_it_found_no_scenario_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.txt");
+    std::fs::write(&typo, "").unwrap();
+    let out = Command::new(HARNESS)
+        .arg("list")
+        .arg(&typo)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains(&typo.display().to_string()), "{stderr}");
 }
 
 #[test]

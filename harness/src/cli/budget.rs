@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::{file_reporters, parse_axis, with_conf, INPUT_ERROR};
+use super::{file_reporters, parse_set, with_conf, INPUT_ERROR};
 use crate::model::Scenario;
 use crate::parse::sweep::Axis;
-use crate::plan::budget::Search;
+use crate::plan::budget::{load_stretched, Answer, Search};
 use crate::report::events::{Reporters, RunEvent};
 use crate::runner::budget::{measure, predictions};
 use crate::runner::host::Host;
@@ -15,27 +15,33 @@ use crate::runner::host::Host;
 // The subcommand's help is its variant's in `Cmd`.
 #[derive(clap::Args)]
 pub struct BudgetArgs {
+    /// The scenario file (one scenario after --set and --iscsid-conf).
     scenario: PathBuf,
-    /// The parameter to vary (any sweep key).
+    /// The parameter to vary (any numeric sweep key: a fault's length, a timer such as
+    /// replacement_timeout). Whole-number keys are stepped by whole numbers.
     #[arg(long, default_value = "fault[0].duration_s")]
     vary: String,
     /// Bisect until the bracket is this narrow (seconds).
     #[arg(long, default_value_t = 1.0)]
     resolution: f64,
-    /// The search's range of KEY (default: 1 to the scenario's duration_s).
+    /// The low end of the search's range of KEY (default 1).
     #[arg(long)]
     min: Option<f64>,
+    /// The high end of the search's range of KEY (default: the scenario's duration_s,
+    /// at least twice its longest fault and twice noop_out_interval + noop_out_timeout +
+    /// replacement_timeout). Runs are stretched to hold their faults.
     #[arg(long)]
     max: Option<f64>,
     /// Fix KEY=VALUE for every run (repeat; any sweep key), e.g. replacement_timeout=20.
-    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_axis)]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
     sets: Vec<Axis>,
     /// Apply an iscsid.conf's node settings, as for `run`.
     #[arg(long)]
     iscsid_conf: Option<PathBuf>,
-    /// Output folder: budget.json, report.json and the runs' histories.
-    #[arg(long)]
-    out: PathBuf,
+    /// Output folder: budget.json, report.json and the runs' histories (not needed with
+    /// --predict-only).
+    #[arg(long, required_unless_present = "predict_only")]
+    out: Option<PathBuf>,
     /// Only say the oracle's boundary; run nothing (needs no root).
     #[arg(long)]
     predict_only: bool,
@@ -53,19 +59,17 @@ impl BudgetArgs {
         };
         // The oracle's boundary per target, said before anything runs.
         let predictions = predictions(&search, base.lane.targets.iter().map(|t| t.as_str()));
-        if self.predict_only {
-            return if predictions.iter().all(|(_, b)| b.is_some()) {
-                0
-            } else {
-                1
-            };
-        }
-        let host = match Host::open(&self.out).await {
+        // A boundary, or the same outcome over the whole range: answers.
+        let answered = predictions.iter().all(|(_, a)| *a != Answer::Unknown);
+        let Some(out) = self.out.as_deref().filter(|_| !self.predict_only) else {
+            return u8::from(!answered);
+        };
+        let host = match Host::open(out).await {
             Ok(h) => h,
             Err(code) => return code,
         };
         let out_dir = host.ctx.out.clone();
-        let report_path = self.out.join(crate::report::json::FILE);
+        let report_path = out.join(crate::report::json::FILE);
         let measured = measure(&host.ctx, &search, &base.name, predictions).await;
         let interrupted = host.close().await;
         let json =
@@ -87,7 +91,14 @@ impl BudgetArgs {
             eprintln!("iscsi-chaos: --resolution must be at least 0.1 s, got {resolution}");
             return None;
         }
-        let base = match Scenario::load_swept(path, &axes) {
+        let text = match crate::parse::files::read_scenario(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{e}");
+                return None;
+            }
+        };
+        let base = match load_stretched(&text, path, &axes) {
             Ok(mut s) if s.len() == 1 => s.remove(0),
             Ok(s) => {
                 eprintln!(
@@ -102,26 +113,42 @@ impl BudgetArgs {
                 return None;
             }
         };
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("iscsi-chaos: {}: {e}", path.display());
-                return None;
-            }
-        };
+        let (lo, hi) = (
+            self.min.unwrap_or(1.0),
+            self.max.unwrap_or(default_max(&base)),
+        );
+        if lo > hi || !(lo.is_finite() && hi.is_finite()) {
+            eprintln!("iscsi-chaos: the range {lo}..{hi} is empty: give --min below --max");
+            return None;
+        }
+        let target = base.lane.targets[0].as_str();
         let search = Search {
             text,
             path: path.clone(),
             axes,
             vary: vary.clone(),
-            lo: self.min.unwrap_or(1.0),
-            hi: self.max.unwrap_or(base.duration_s),
+            lo,
+            hi,
             resolution,
+            grain: 0.1,
         };
-        if let Err(e) = search.point(search.lo, base.lane.targets[0].as_str()) {
+        if let Err(e) = search.point(search.lo, target) {
             eprintln!("iscsi-chaos: --vary {vary}: {e}");
             return None;
         }
-        Some((base, search))
+        Some((base, search.with_grain(target)))
     }
+}
+
+/// The default high end of a budget's range: the scenario's run, and room
+/// on the far side of the boundaries a fault's length and the timers make:
+/// twice the longest fault, twice noop_out_interval + noop_out_timeout +
+/// replacement_timeout.
+fn default_max(s: &Scenario) -> f64 {
+    let i = &s.initiator;
+    let timers = f64::from(i.noop_out_interval)
+        + f64::from(i.noop_out_timeout)
+        + i.replacement_timeout.max(0) as f64;
+    let longest = s.faults.iter().map(|f| f.duration_s).fold(0.0, f64::max);
+    s.duration_s.max(2.0 * longest).max(2.0 * timers).ceil()
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::INPUT_ERROR;
+use crate::report::compare::Options;
 use crate::report::Report;
 
 // The subcommand's help is its variant's in `Cmd`.
@@ -16,10 +17,14 @@ pub struct CompareArgs {
     /// Tolerance in seconds (default: each baseline run's oracle tolerance, at least 1 s).
     #[arg(long)]
     tolerance_s: Option<f64>,
+    /// Baseline runs missing from the new report, skipped or errored in it are notes, not
+    /// regressions (a partial run, another shard).
+    #[arg(long)]
+    allow_missing: bool,
 }
 
 impl CompareArgs {
-    /// Exit 1 on any regression.
+    /// Exit 1 on any regression, 2 on reports that cannot be compared.
     pub fn exec(self) -> u8 {
         let (old, new) = match (read_report(&self.old), read_report(&self.new)) {
             (Ok(o), Ok(n)) => (o, n),
@@ -28,7 +33,21 @@ impl CompareArgs {
                 return INPUT_ERROR;
             }
         };
-        u8::from(print_comparison(&old, &new, self.tolerance_s))
+        if old.schema != new.schema {
+            eprintln!(
+                "iscsi-chaos: the reports have different schemas ({}: {}, {}: {}): they cannot be compared",
+                self.old.display(),
+                old.schema,
+                self.new.display(),
+                new.schema
+            );
+            return INPUT_ERROR;
+        }
+        let options = Options {
+            tolerance_s: self.tolerance_s,
+            allow_missing: self.allow_missing,
+        };
+        u8::from(print_comparison(&old, &new, options))
     }
 }
 
@@ -45,10 +64,13 @@ pub(super) fn read_report(path: &Path) -> Result<Report, String> {
 
 /// Prints the comparison of `new` with the baseline `old`; true when it
 /// found a regression.
-pub(super) fn print_comparison(old: &Report, new: &Report, tolerance_s: Option<f64>) -> bool {
-    let c = crate::report::compare::compare(old, new, tolerance_s);
+pub(super) fn print_comparison(old: &Report, new: &Report, options: Options) -> bool {
+    let c = crate::report::compare::compare(old, new, options);
     for line in &c.regressions {
         println!("regression: {line}");
+    }
+    for line in &c.settings {
+        println!("setting: {line}");
     }
     for line in &c.notes {
         println!("note: {line}");

@@ -1,30 +1,19 @@
 //! `iscsi-chaos list`: each planned run's id, target and description.
 
-use std::path::PathBuf;
-
-use super::{load_all, parse_axis, with_conf, INPUT_ERROR};
-use crate::parse::sweep::Axis;
+use super::ScenarioSet;
 
 // The subcommand's help is its variant's in `Cmd`.
 #[derive(clap::Args)]
 pub struct ListArgs {
-    #[arg(default_value = "scenarios")]
-    scenarios: Vec<PathBuf>,
-    /// Sweep KEY over values, as for `run`.
-    #[arg(long = "sweep", value_name = "KEY=V1,V2,...", value_parser = parse_axis)]
-    sweeps: Vec<Axis>,
-    /// Apply an iscsid.conf's node settings, as for `run`.
-    #[arg(long)]
-    iscsid_conf: Option<PathBuf>,
+    #[command(flatten)]
+    set: ScenarioSet,
 }
 
 impl ListArgs {
     pub fn exec(self) -> u8 {
-        let Some(axes) = with_conf(self.iscsid_conf.as_deref(), self.sweeps, true) else {
-            return INPUT_ERROR;
-        };
-        let Ok(scenarios) = load_all(&self.scenarios, &axes) else {
-            return INPUT_ERROR;
+        let scenarios = match self.set.load() {
+            Ok((_, s)) => s,
+            Err(code) => return code,
         };
         for planned in crate::plan::suite(&scenarios) {
             let description = planned

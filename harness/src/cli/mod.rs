@@ -15,6 +15,7 @@ mod init;
 mod lab;
 mod list;
 mod merge;
+mod predict;
 mod run;
 
 use std::future::Future;
@@ -52,7 +53,9 @@ enum Cmd {
     Run(run::RunArgs),
     /// Compare a report with a baseline, run id by run id: a verdict that stopped passing,
     /// a first error that appeared, vanished or moved, a stall or recovery that grew
-    /// beyond tolerance. Exit 1 on any regression.
+    /// beyond tolerance, a baseline run missing, skipped or errored (unless
+    /// --allow-missing). Lists the settings that differ. Exit 1 on any regression, 2 on
+    /// reports of different schemas.
     Compare(compare::CompareArgs),
     /// Merge the output folders of shards (`run --shard`) into one report.json and their histories.
     Merge(merge::MergeArgs),
@@ -65,6 +68,10 @@ enum Cmd {
     /// boundary is further from the predicted one than its tolerance (1.5 s, plus half
     /// the span the oracle calls a race).
     Budget(budget::BudgetArgs),
+    /// What the oracle expects of each run, without running anything: the settings that
+    /// apply and where each came from (file, profile, iscsid.conf line, sweep), the
+    /// predicted detection, first error, stall and recovery, and the model's reasoning.
+    Predict(predict::PredictArgs),
     /// Start a project of your own in DIR: scenarios against your iscsid.conf (this
     /// host's /etc/iscsi/iscsid.conf, if there is one), a baseline-compare script and a
     /// GitHub workflow that calls the reusable suite workflow.
@@ -102,6 +109,7 @@ impl Cli {
             Cmd::Merge(args) => args.exec(),
             Cmd::List(args) => args.exec(),
             Cmd::Budget(args) => args.exec(),
+            Cmd::Predict(args) => args.exec(),
             Cmd::Init(args) => args.exec(),
             Cmd::Explain(args) => args.exec(),
             Cmd::Doctor { brief } => doctor::command(brief),
@@ -149,12 +157,47 @@ fn parse_axis(spec: &str) -> Result<Axis, String> {
     crate::parse::sweep::parse_cli_axis(spec)
 }
 
+/// A `--set KEY=VALUE`, its messages naming `--set`.
+fn parse_set(spec: &str) -> Result<Axis, String> {
+    crate::parse::sweep::parse_option_axis("--set", spec)
+}
+
+/// The scenarios `list` and `predict` read: paths, sweeps, an iscsid.conf.
+#[derive(clap::Args)]
+struct ScenarioSet {
+    /// Scenario files, or folders searched for *.toml.
+    #[arg(default_value = "scenarios")]
+    scenarios: Vec<PathBuf>,
+    /// Sweep KEY over values, as for `run`.
+    #[arg(long = "sweep", value_name = "KEY=V1,V2,...", value_parser = parse_axis)]
+    sweeps: Vec<Axis>,
+    /// Apply an iscsid.conf's node settings, as for `run`.
+    #[arg(long)]
+    iscsid_conf: Option<PathBuf>,
+}
+
+impl ScenarioSet {
+    /// The axes given (the iscsid.conf's settings first, what it does not
+    /// apply said) and every scenario loaded with them; the exit status on
+    /// bad input (said on stderr).
+    fn load(&self) -> Result<(Vec<Axis>, Vec<Scenario>), u8> {
+        let axes =
+            with_conf(self.iscsid_conf.as_deref(), self.sweeps.clone(), true).ok_or(INPUT_ERROR)?;
+        let scenarios = load_all(&self.scenarios, &axes).map_err(|()| INPUT_ERROR)?;
+        Ok((axes, scenarios))
+    }
+}
+
 /// Loads every scenario (each sweep expanded, with the command line's
 /// `axes`); prints every problem of every file.
 fn load_all(paths: &[PathBuf], axes: &[Axis]) -> Result<Vec<Scenario>, ()> {
     let files = crate::parse::files::scenario_files(paths);
     if files.is_empty() {
-        eprintln!("iscsi-chaos: no scenario files (*.toml) found");
+        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "iscsi-chaos: no scenario files (*.toml) found in {}",
+            named.join(", ")
+        );
         return Err(());
     }
     let mut scenarios = Vec::new();

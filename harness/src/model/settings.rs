@@ -260,6 +260,17 @@ pub const NAMED: &[(&str, &str)] = &[
     (KEY_REPLACEMENT_TIMEOUT, "initiator.replacement_timeout"),
 ];
 
+/// A node key as people write it: the `[initiator]` field's name for the
+/// named settings (`replacement_timeout`), else the key itself.
+pub fn short_name(key: &str) -> &str {
+    NAMED
+        .iter()
+        .find(|(node, _)| *node == key)
+        .map_or(key, |(_, field)| {
+            field.strip_prefix("initiator.").unwrap_or(field)
+        })
+}
+
 /// A key (or a family of keys) refused because setting it would reach
 /// beyond the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -189,7 +189,11 @@ pub(super) fn quote_key(k: &str) -> String {
 pub(super) fn serde_diagnostic(file: &str, text: &str, e: &toml::de::Error) -> Diagnostic {
     let span = e.span().unwrap_or(0..0);
     let (line, column) = line_col(text, span.start);
-    let message = e.message().trim().to_string();
+    // Serde names Rust's types: say what they hold.
+    let message = e
+        .message()
+        .trim()
+        .replace("expected i64", "expected a whole number");
     let ticks = backticked(&message);
     let mut field = field_at(text, span.start);
     let mut hint = None;

@@ -6,38 +6,59 @@
 
 use super::{suite, RunContext};
 use crate::check::Verdict;
-use crate::plan::budget::{Bisect, Boundary, Search};
+use crate::plan::budget::{Answer, Bisect, Boundary, Search};
 use crate::report::events::{Reporters, RunEvent};
 use crate::report::progress::Progress;
 use crate::report::Report;
 
-/// The oracle's boundary on each of `targets`, said on stderr before
+/// The oracle's answer on each of `targets`, said on stderr before
 /// anything runs.
 pub fn predictions<'t>(
     search: &Search,
     targets: impl IntoIterator<Item = &'t str>,
-) -> Vec<(&'t str, Option<Boundary>)> {
-    let (vary, lo, hi) = (&search.vary, search.lo, search.hi);
+) -> Vec<(&'t str, Answer)> {
     targets
         .into_iter()
         .map(|target| {
-            let b = search.predict(target);
-            match b {
-                Some(b) if b.fail - b.ride > search.resolution / 5.0 => eprintln!(
-                    "iscsi-chaos: budget on {target}: the oracle predicts {vary} up to {} rides through, from {} it fails, a race between: boundary {} ± {:.1}",
-                    b.ride, b.fail, b.centre(), b.tolerance()
-                ),
-                Some(b) => eprintln!(
-                    "iscsi-chaos: budget on {target}: the oracle predicts {vary} up to {} rides through: boundary {} ± {:.1}",
-                    b.ride, b.centre(), b.tolerance()
-                ),
-                None => eprintln!(
-                    "iscsi-chaos: budget on {target}: the oracle sees no boundary of {vary} in {lo}..{hi}"
-                ),
-            }
-            (target, b)
+            let answer = search.predict(target);
+            eprintln!(
+                "iscsi-chaos: budget on {target}: the oracle predicts {}",
+                said(search, &answer)
+            );
+            (target, answer)
         })
         .collect()
+}
+
+/// The oracle's answer in words: "KEY up to X rides through, ...".
+pub fn said(search: &Search, answer: &Answer) -> String {
+    let (vary, lo, hi) = (&search.vary, search.lo, search.hi);
+    match answer {
+        Answer::Boundary(b) => {
+            let (ride, fail) = if b.rising() {
+                (format!("up to {}", b.ride), format!("from {}", b.fail))
+            } else {
+                (format!("from {}", b.ride), format!("up to {}", b.fail))
+            };
+            let race = if (b.fail - b.ride).abs() > search.step() + 1e-9 {
+                ", a race between"
+            } else {
+                ""
+            };
+            format!(
+                "{vary} {ride} rides through, {fail} it fails{race}: boundary {} ± {:.1}",
+                b.centre(),
+                b.tolerance()
+            )
+        }
+        Answer::RidesThrough => {
+            format!("{vary} rides through the whole range {lo}..{hi}: no boundary in it")
+        }
+        Answer::Fails => format!("{vary} fails over the whole range {lo}..{hi}: no boundary in it"),
+        Answer::Unknown => format!(
+            "nothing certain of {vary} in {lo}..{hi} (a race, or no valid scenario, at every value)"
+        ),
+    }
 }
 
 /// What the budget's runs found.
@@ -58,20 +79,31 @@ pub async fn measure(
     ctx: &RunContext,
     search: &Search,
     scenario: &str,
-    predictions: Vec<(&str, Option<Boundary>)>,
+    predictions: Vec<(&str, Answer)>,
 ) -> Measured {
     let (vary, lo, hi, resolution) = (&search.vary, search.lo, search.hi, search.resolution);
     let mut progress = Reporters(vec![Box::new(Progress::stderr())]);
     let mut report = Report::default();
     let mut budgets = Vec::new();
     let mut status = 0;
-    'targets: for (target, predicted) in predictions {
-        let Some(boundary) = predicted else {
-            status = 1;
-            continue;
+    'targets: for (target, answer) in predictions {
+        let boundary: Boundary = match answer {
+            Answer::Boundary(b) => b,
+            // An answer of its own: nothing to bisect.
+            Answer::RidesThrough | Answer::Fails => {
+                println!(
+                    "budget of {scenario} on {target}: the oracle predicts {}; nothing run",
+                    said(search, &answer)
+                );
+                continue;
+            }
+            Answer::Unknown => {
+                status = 1;
+                continue;
+            }
         };
         let predicted = boundary.centre();
-        let mut bisect = Bisect::new(predicted, resolution, lo, hi);
+        let mut bisect = Bisect::new(&boundary, resolution, lo, hi, search.grain);
         let mut runs = Vec::new();
         while let Some(v) = bisect.next_value() {
             let planned = match search.point(v, target) {
@@ -111,15 +143,16 @@ pub async fn measure(
         let measured = bisect.measured();
         let line = match measured {
             Some(m) => format!(
-                "budget of {scenario} on {target}: {vary} up to {m} rides through (fails at {}), predicted {predicted} ± {:.1}: {:+.1} s{}",
-                bisect.fail.unwrap_or(m),
+                "budget of {scenario} on {target}: {vary} {} {m} rides through (fails at {}), predicted {predicted} ± {:.1}: {:+.1} s{}",
+                if boundary.rising() { "up to" } else { "from" },
+                bisect.fail().unwrap_or(m),
                 boundary.tolerance(),
                 m - predicted,
                 if (m - predicted).abs() > boundary.tolerance() { ", outside the tolerance" } else { "" }
             ),
             None => format!(
                 "budget of {scenario} on {target}: no boundary found in {lo}..{hi} (predicted {predicted}); longest ride-through {:?}, shortest failure {:?}",
-                bisect.ride, bisect.fail
+                bisect.ride(), bisect.fail()
             ),
         };
         println!("{line}");
@@ -129,7 +162,7 @@ pub async fn measure(
         budgets.push(serde_json::json!({
             "scenario": scenario, "target": target, "vary": vary, "resolution_s": resolution,
             "predicted": predicted, "predicted_ride": boundary.ride, "predicted_fail": boundary.fail,
-            "tolerance_s": boundary.tolerance(), "ride": bisect.ride, "fail": bisect.fail,
+            "tolerance_s": boundary.tolerance(), "ride": bisect.ride(), "fail": bisect.fail(),
             "measured": measured, "runs": runs,
         }));
     }

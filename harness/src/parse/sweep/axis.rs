@@ -10,9 +10,9 @@ use crate::parse::diag::{line_col, quote_key, Diagnostic};
 pub enum Origin {
     /// In the file's `[sweep]` table, at this line and column.
     File { line: usize, column: usize },
-    /// On the command line (its diagnostics have line 0: no place in the
-    /// file).
-    Cli,
+    /// On the command line, by this option (`--sweep`, `--set`, `--vary`;
+    /// its diagnostics have line 0: no place in the file).
+    Cli { option: &'static str },
     /// A setting of an iscsid.conf (`--iscsid-conf`), at this line.
     Conf { file: String, line: usize },
 }
@@ -152,12 +152,18 @@ fn refuse_secret(key: &str) -> Result<(), String> {
 /// A command-line axis: `KEY=V1,V2,...`; each value is read as TOML (a
 /// number, a boolean) or else taken as a string.
 pub fn parse_cli_axis(spec: &str) -> Result<Axis, String> {
+    parse_option_axis("--sweep", spec)
+}
+
+/// [`parse_cli_axis`] given by `option` (`--set`, `--vary`), which its
+/// messages name.
+pub fn parse_option_axis(option: &'static str, spec: &str) -> Result<Axis, String> {
     let (key, values) = spec
         .split_once('=')
-        .ok_or_else(|| format!("--sweep {spec}: write KEY=V1,V2,..."))?;
+        .ok_or_else(|| format!("{option} {spec}: write KEY=V1,V2,..."))?;
     let key = key.trim();
-    refuse_secret(key).map_err(|e| format!("--sweep {key}=…: {e}"))?;
-    resolve(key).map_err(|e| format!("--sweep {spec}: {e}"))?;
+    refuse_secret(key).map_err(|e| format!("{option} {key}=…: {e}"))?;
+    resolve(key).map_err(|e| format!("{option} {spec}: {e}"))?;
     let values: Vec<toml::Value> = values
         .split(',')
         .map(str::trim)
@@ -171,12 +177,12 @@ pub fn parse_cli_axis(spec: &str) -> Result<Axis, String> {
         })
         .collect();
     if values.is_empty() {
-        return Err(format!("--sweep {spec}: give at least one value"));
+        return Err(format!("{option} {spec}: give at least one value"));
     }
     Ok(Axis {
         key: key.to_string(),
         values,
-        origin: Origin::Cli,
+        origin: Origin::Cli { option },
         named: true,
     })
 }

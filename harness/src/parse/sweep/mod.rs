@@ -17,7 +17,9 @@
 //! that made it (or `--sweep` for a command-line axis), and the value.
 use std::path::Path;
 
-pub use self::axis::{file_axes, parse_cli_axis, shown, Axis, Origin, PATH_ROOTS};
+pub use self::axis::{
+    file_axes, parse_cli_axis, parse_option_axis, shown, Axis, Origin, PATH_ROOTS,
+};
 use self::axis::{id_key, resolve, set, Seg};
 use crate::model::Scenario;
 use crate::parse::diag::{quote_key, Diagnostic, LoadError};
@@ -79,7 +81,7 @@ pub fn expand(
     if points.len() > MAX_POINTS {
         let (line, column) = match axes[0].origin {
             Origin::File { line, column } => (line, column),
-            Origin::Cli | Origin::Conf { .. } => (0, 0),
+            Origin::Cli { .. } | Origin::Conf { .. } => (0, 0),
         };
         return Err(LoadError::Invalid(vec![Diagnostic::new(
             &file,
@@ -254,7 +256,9 @@ fn axis_diag(file: &str, axis: &Axis, value: &toml::Value, message: String) -> D
             at,
             None,
         ),
-        Origin::Cli => Diagnostic::new(file, 0, 0, &format!("--sweep {}", axis.key), at, None),
+        Origin::Cli { option } => {
+            Diagnostic::new(file, 0, 0, &format!("{option} {}", axis.key), at, None)
+        }
         // Told at the iscsid.conf's line, naming the scenario it broke.
         Origin::Conf { file: conf, line } => Diagnostic::new(
             conf,
