@@ -145,10 +145,7 @@ pub(super) fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<In
         let first = len(settings::KEY_FIRST_BURST, settings::DEFAULT_FIRST_BURST);
         let max = len(settings::KEY_MAX_BURST, settings::DEFAULT_MAX_BURST);
         if first > max {
-            let (span, field) = burst_spans
-                .first()
-                .cloned()
-                .unwrap_or((0..0, "initiator.settings".into()));
+            let (span, field) = first_place(&burst_spans);
             ctx.err(
                 span,
                 &field,
@@ -161,10 +158,7 @@ pub(super) fn build_initiator(ctx: &mut Ctx<'_>, raw: RawInitiator) -> Option<In
         }
         let wait = i.login_wait_s();
         if wait > settings::MAX_LOGIN_WAIT_S {
-            let (span, field) = login_spans
-                .first()
-                .cloned()
-                .unwrap_or((0..0, "initiator.settings".into()));
+            let (span, field) = first_place(&login_spans);
             ctx.err(
                 span,
                 &field,
@@ -350,6 +344,15 @@ fn build_setting(
             }
         },
     }
+}
+
+/// The first of the places a check found (span and field), or the
+/// settings table when the keys were not in the file (defaults).
+fn first_place(places: &[(Range<usize>, String)]) -> (Range<usize>, String) {
+    places
+        .first()
+        .cloned()
+        .unwrap_or((0..0, "initiator.settings".into()))
 }
 
 #[cfg(test)]
