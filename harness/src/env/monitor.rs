@@ -2,8 +2,12 @@
 //! in sysfs, and the kernel's iSCSI/SCSI log lines from /dev/kmsg.
 //!
 //! Each runs on its own thread until stopped and hands back its entries.
-//! Kernel lines carry the kernel's own timestamp (printk's clock, which is
-//! CLOCK_MONOTONIC on the machines we run on, not wall time).
+//! Kernel lines carry the kernel's own timestamp: printk's clock
+//! (`local_clock()`, the scheduler clock since boot), not CLOCK_MONOTONIC.
+//! The two run at the same rate from near the same origin but are not the
+//! same clock: they drift apart by the time spent suspended and by the
+//! scheduler clock's own error, so a kernel tick and a probe operation
+//! closer than a few milliseconds are not ordered reliably.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
