@@ -523,3 +523,53 @@ async fn the_switch_drops_oversize_frames_and_stops_at_a_disabled_port() {
     lane.destroy().await.unwrap();
     assert_lane_gone(&lane).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, netns and tgtd"]
+async fn a_foreign_process_in_a_lane_namespace_survives_its_removal() {
+    let guard = RunGuard::new("foreign");
+    let mut lane = Lane::create(&guard.run_id, 209).await.unwrap();
+    let ns = lane.netns().unwrap().clone();
+    let sleeper = |marked: bool| {
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("300").env_remove(iscsi_chaos::sys::cmd::MARKER_VAR);
+        if marked {
+            cmd.env(iscsi_chaos::sys::cmd::MARKER_VAR, "harness");
+        }
+        ns.enter_on_exec(&mut cmd);
+        cmd.spawn().unwrap()
+    };
+    // An administrator's shell in the namespace, and a process of ours.
+    let mut foreign = sleeper(false);
+    let mut ours = sleeper(true);
+    lane.destroy().await.unwrap();
+    assert!(
+        ours.try_wait().unwrap().is_some() || {
+            std::thread::sleep(Duration::from_millis(500));
+            ours.try_wait().unwrap().is_some()
+        },
+        "our marked process survived the lane's removal"
+    );
+    assert!(
+        foreign.try_wait().unwrap().is_none(),
+        "a process that is not ours was killed"
+    );
+    foreign.kill().unwrap();
+    foreign.wait().unwrap();
+}
+
+#[test]
+#[ignore = "needs root (/run/iscsi-chaos)"]
+fn two_targets_never_pick_one_control_port() {
+    use iscsi_chaos::env::target::tgt::pick_control_port;
+    // The same run and lane give the same first choice: the claim of the
+    // first makes the second pick another port, before any tgtd runs.
+    let run = format!("t{}-ports", std::process::id());
+    let (a, claim_a) = pick_control_port(&run, 7).unwrap();
+    let (b, claim_b) = pick_control_port(&run, 7).unwrap();
+    assert_ne!(a, b);
+    drop(claim_a);
+    let (c, _claim_c) = pick_control_port(&run, 7).unwrap();
+    assert_eq!(c, a, "a port whose claim was dropped is free again");
+    drop(claim_b);
+}

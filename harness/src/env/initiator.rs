@@ -56,15 +56,22 @@ impl Node {
         })?;
         node.node_op(&["-o", "new"]).await?;
         let manual = [("node.startup".to_string(), "manual".to_string())];
-        for (key, value) in manual.iter().chain(settings) {
+        let (plain, secrets) = split_secrets(settings);
+        for (key, value) in manual.iter().chain(plain) {
             node.node_op(&["-o", "update", "-n", key, "-v", value])
                 .await
-                .with_context(|| {
-                    format!(
-                        "setting {key} = {}",
-                        crate::model::settings::redacted(key, value)
-                    )
-                })?;
+                .with_context(|| format!("setting {key} = {value}"))?;
+        }
+        if !secrets.is_empty() {
+            // iscsiadm takes a value only on its command line, where any
+            // user reads it (/proc/PID/cmdline): a secret is written into
+            // the root-only record file instead, which iscsiadm reads at
+            // login like any value it wrote itself.
+            let keys: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();
+            crate::sys::blocking::blocking(|| {
+                write_record_values(&node.iqn, &node.portal_arg(), &secrets)
+            })
+            .with_context(|| format!("writing {} into the node record", keys.join(", ")))?;
         }
         Ok(node)
     }
@@ -92,6 +99,89 @@ impl Node {
     pub async fn delete(&self) -> Result<()> {
         delete_node_record(&self.iqn, &self.portal_arg()).await
     }
+}
+
+/// The settings iscsiadm may be given on its command line, and the
+/// secrets, which it may not.
+type Setting = (String, String);
+
+fn split_secrets(settings: &[Setting]) -> (Vec<&Setting>, Vec<Setting>) {
+    let (secrets, plain): (Vec<_>, Vec<_>) = settings
+        .iter()
+        .partition(|(k, _)| crate::model::settings::is_secret(k));
+    (plain, secrets.into_iter().cloned().collect())
+}
+
+/// Where open-iscsi keeps node records (Debian's, then Fedora's).
+const NODE_DIRS: [&str; 2] = ["/etc/iscsi/nodes", "/var/lib/iscsi/nodes"];
+
+/// The record file of `iqn` at `portal` (`IP:PORT`): `<dir>/<iqn>/<ip>,<port>,<tpgt>/<iface>`
+/// (or the older single file `<dir>/<iqn>/<ip>,<port>,<tpgt>`).
+fn record_file(iqn: &str, portal: &str) -> Result<PathBuf> {
+    let prefix = format!("{},", portal.replace(':', ","));
+    for dir in NODE_DIRS {
+        let Ok(entries) = std::fs::read_dir(Path::new(dir).join(iqn)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if !e.file_name().to_string_lossy().starts_with(&prefix) {
+                continue;
+            }
+            let p = e.path();
+            let meta = std::fs::symlink_metadata(&p)?;
+            if meta.is_file() {
+                return Ok(p);
+            }
+            if meta.is_dir() && p.join("default").is_file() {
+                return Ok(p.join("default"));
+            }
+        }
+    }
+    bail!(
+        "no node record file of {iqn} at {portal} under {}",
+        NODE_DIRS.join(" or ")
+    )
+}
+
+/// `text` (a record file) with `values` set: their old lines dropped, a
+/// `key = value` line each appended.
+fn with_values(text: &str, values: &[(String, String)]) -> String {
+    let mut out: String = text
+        .lines()
+        .filter(|l| {
+            let key = l.split('=').next().unwrap_or("").trim();
+            !values.iter().any(|(k, _)| k == key)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (k, v) in values {
+        out.push_str(&format!("{k} = {v}\n"));
+    }
+    out
+}
+
+/// Sets `values` in the record file of `iqn` at `portal`: written whole
+/// (0600, root's) under a new name and renamed over it.
+fn write_record_values(iqn: &str, portal: &str, values: &[(String, String)]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = record_file(iqn, portal)?;
+    let text = std::fs::read_to_string(&path)?;
+    let tmp = path.with_extension("iscsi-chaos-new");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    let written = f
+        .write_all(with_values(&text, values).as_bytes())
+        .and_then(|()| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(written?)
 }
 
 /// A logged-in session and its disk.
@@ -199,5 +289,38 @@ impl Session {
         std::fs::read_to_string(self.sysfs.join("state"))
             .ok()
             .map(|s| s.trim().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_go_to_iscsiadm_s_command_line() {
+        let settings = vec![
+            (
+                "node.session.auth.authmethod".to_string(),
+                "CHAP".to_string(),
+            ),
+            ("node.session.auth.username".to_string(), "me".to_string()),
+            (
+                "node.session.auth.password".to_string(),
+                "98765432101234".to_string(),
+            ),
+            ("node.session.queue_depth".to_string(), "32".to_string()),
+        ];
+        let (plain, secrets) = split_secrets(&settings);
+        let argv: Vec<&str> = plain.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(argv, ["CHAP", "32"]);
+        assert_eq!(secrets.len(), 2);
+        let record =
+            "node.name = iqn.x\nnode.session.auth.password = old\nnode.conn[0].port = 3260\n";
+        let new = with_values(record, &secrets);
+        assert_eq!(
+            new,
+            "node.name = iqn.x\nnode.conn[0].port = 3260\n\
+             node.session.auth.username = me\nnode.session.auth.password = 98765432101234\n"
+        );
     }
 }

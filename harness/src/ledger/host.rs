@@ -150,6 +150,22 @@ fn lock_now(file: &File, exclusive: bool) -> io::Result<()> {
     )
 }
 
+/// Whether another process holds a `lockf` lock on the file at `path`
+/// (how tgtd guards its control socket); false when there is no file.
+pub fn lockf_held(path: &Path) -> bool {
+    let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+    else {
+        return false;
+    };
+    // SAFETY: lockf F_TEST on a descriptor we own, open for the call:
+    // 0 if unlocked (or locked by us), -1 if another process holds it.
+    unsafe { libc::lockf(f.as_raw_fd(), libc::F_TEST, 0) != 0 }
+}
+
 /// Drops a lock we hold (the file stays open).
 fn unlock(file: &File) {
     let _ = flock(file, libc::LOCK_UN);
@@ -173,19 +189,36 @@ impl HostLock {
     }
 }
 
+/// A numbered thing of the host that one process at a time may hold (a
+/// lane's subnet slot, a tgtd control port): an flock on
+/// `BASE/<kind>/<n>`, which the kernel drops when its holder dies. Taking
+/// it is the check and the use in one step.
+#[derive(Debug)]
+pub struct Claim {
+    pub n: u32,
+    _lock: File,
+}
+
+impl Claim {
+    /// Thing `n` of `kind`, if no live process holds it.
+    pub fn try_take(kind: &str, n: u32) -> io::Result<Option<Claim>> {
+        let file = lock_file(&base_dir(&[kind])?.join(n.to_string()))?;
+        Ok(try_lock(&file, true).then_some(Claim { n, _lock: file }))
+    }
+}
+
 /// A lane slot this process holds: slot `n` is the subnet 10.213.n.0/24,
 /// the host's to give out, one process at a time.
 #[derive(Debug)]
 pub struct LaneSlot {
     pub index: u8,
-    _lock: File,
+    _claim: Claim,
 }
 
 impl LaneSlot {
     /// Slot `index`, if no live process holds it.
     pub fn try_claim(index: u8) -> io::Result<Option<LaneSlot>> {
-        let file = lock_file(&base_dir(&["lanes"])?.join(index.to_string()))?;
-        Ok(try_lock(&file, true).then_some(LaneSlot { index, _lock: file }))
+        Ok(Claim::try_take("lanes", u32::from(index))?.map(|c| LaneSlot { index, _claim: c }))
     }
 }
 

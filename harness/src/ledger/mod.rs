@@ -275,8 +275,19 @@ impl Object {
                 // session) ends only once its I/O fails: `unwind` waits for
                 // it after the session is gone.
                 wait_gone(id, Duration::from_secs(2)).await;
+                // Not while a live process holds the lock beside a file:
+                // another run's tgtd may have the port by now.
+                let lock_of = |f: &PathBuf| {
+                    let name = f.file_name().unwrap_or_default().to_string_lossy();
+                    match name.strip_suffix(".lock") {
+                        Some(_) => f.clone(),
+                        None => f.with_file_name(format!("{name}.lock")),
+                    }
+                };
                 for file in leaves {
-                    let _ = std::fs::remove_file(file);
+                    if !host::lockf_held(&lock_of(file)) {
+                        let _ = std::fs::remove_file(file);
+                    }
                 }
                 Ok(())
             }

@@ -31,10 +31,14 @@ fn euid() -> u32 {
 }
 
 impl OutDir {
-    /// Makes `path` if missing (0755), then checks that only we can write it.
+    /// Makes `path` if missing (0755), then checks that only we can write
+    /// it, and that nobody else can swap a folder or link on the way to it
+    /// ([`check_way`]).
     pub fn prepare(path: &Path) -> Result<OutDir, String> {
+        check_way(path, euid())?;
         std::fs::create_dir_all(path)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        check_way(path, euid())?;
         let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         if !meta.is_dir() {
             return Err(format!("{} is not a folder", path.display()));
@@ -122,6 +126,97 @@ impl OutDir {
     }
 }
 
+/// Whether a folder or link `meta` belongs to us, root, or the user who
+/// ran us through sudo (their own home is on the way to their folder).
+fn trusted_owner(meta: &std::fs::Metadata, me: u32) -> bool {
+    let sudo_user = std::env::var("SUDO_UID")
+        .ok()
+        .and_then(|u| u.parse::<u32>().ok());
+    meta.uid() == me || meta.uid() == 0 || sudo_user == Some(meta.uid())
+}
+
+/// Checks the way to `path`: every symbolic link on it (as written)
+/// belongs to us or root, and every folder of the way as resolved belongs
+/// to us or root and is writable by no one else, or is sticky (like /tmp)
+/// and the next step in it belongs to us or root. Otherwise another user
+/// could swap a step for a link to where they want us to write.
+pub fn check_way(path: &Path, me: u32) -> Result<(), String> {
+    let refuse = |what: String| Err(format!("refusing --out {}: {what}", path.display()));
+    let abs = std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    // As written: links.
+    let mut prefix = PathBuf::new();
+    for part in abs.components() {
+        prefix.push(part);
+        match std::fs::symlink_metadata(&prefix) {
+            Ok(m) if m.file_type().is_symlink() && !trusted_owner(&m, me) => {
+                return refuse(format!(
+                    "{} is a symbolic link of uid {}, who could point it elsewhere",
+                    prefix.display(),
+                    m.uid()
+                ));
+            }
+            Ok(_) => {}
+            // Not there yet: what follows is made by us.
+            Err(_) => break,
+        }
+    }
+    // As resolved: the folders that exist.
+    let Some(existing) = abs.ancestors().find(|a| a.exists()) else {
+        return Ok(());
+    };
+    let real =
+        std::fs::canonicalize(existing).map_err(|e| format!("{}: {e}", existing.display()))?;
+    // (folder, the next step in it) from the root down; the last folder
+    // that exists holds what is still to be made.
+    let mut pairs: Vec<(PathBuf, PathBuf)> = real
+        .ancestors()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| (w[1].to_path_buf(), w[0].to_path_buf()))
+        .collect();
+    pairs.reverse();
+    if let Some(next) = abs
+        .strip_prefix(existing)
+        .ok()
+        .and_then(|rest| rest.components().next())
+    {
+        pairs.push((real.clone(), real.join(next)));
+    }
+    for (dir, child) in &pairs {
+        let (dir, child) = (dir.as_path(), child.as_path());
+        let meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if !trusted_owner(&meta, me) {
+            return refuse(format!("{} belongs to uid {}", dir.display(), meta.uid()));
+        }
+        if meta.mode() & 0o022 != 0 {
+            let sticky = meta.mode() & 0o1000 != 0;
+            // A step still to be made is made by us (and checked again
+            // once it is there).
+            let child_ok = match std::fs::symlink_metadata(child) {
+                Ok(m) => trusted_owner(&m, me),
+                Err(_) => true,
+            };
+            if !sticky {
+                return refuse(format!(
+                    "{} can be written by other users (mode {:o}), who could swap what is in it",
+                    dir.display(),
+                    meta.mode() & 0o7777
+                ));
+            }
+            if !child_ok {
+                return refuse(format!(
+                    "{} belongs to another user, in {} which others can write",
+                    child.display(),
+                    dir.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +257,36 @@ mod tests {
         assert!(OutDir::prepare(&out).is_err());
         std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert!(OutDir::prepare(&out).is_ok());
+    }
+
+    #[test]
+    fn a_link_or_folder_another_user_could_swap_on_the_way_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let me = euid();
+        let other = if me == 4242 { 4243 } else { 4242 };
+        // A folder others can write, not sticky, on the way.
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = check_way(&open.join("out"), me).unwrap_err();
+        assert!(err.contains("can be written by other users"), "{err}");
+        // Sticky (like /tmp) with our own entry: fine.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::fs::create_dir(open.join("mine")).unwrap();
+        check_way(&open.join("mine/out"), me).unwrap();
+        // A link on the way owned by someone else (only root can chown).
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&open, &link).unwrap();
+        check_way(&link.join("mine/out"), me).unwrap();
+        if me == 0 {
+            std::os::unix::fs::lchown(&link, Some(other), Some(other)).unwrap();
+            let err = check_way(&link.join("mine/out"), me).unwrap_err();
+            assert!(err.contains("is a symbolic link of uid"), "{err}");
+            // And a sticky folder's entry of someone else.
+            std::os::unix::fs::chown(open.join("mine"), Some(other), Some(other)).unwrap();
+            let err = check_way(&open.join("mine/out"), me).unwrap_err();
+            assert!(err.contains("mine belongs to another user"), "{err}");
+        }
     }
 
     #[test]

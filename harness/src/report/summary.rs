@@ -4,6 +4,7 @@
 //! at whole lines below [`CAP`] and says so, and where the rest is.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use super::events::{Reporter, RunEvent};
@@ -136,9 +137,11 @@ impl Reporter for Summary {
         let md = markdown(report, CAP);
         self.out.write_or_say(FILE, md.as_bytes());
         if let Some(path) = &self.step_summary {
+            // Never through a symlink planted under the file's name.
             let appended = std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(path)
                 .and_then(|mut f| f.write_all(md.as_bytes()));
             if let Err(e) = appended {

@@ -248,18 +248,38 @@ pub fn disk_of_session(session_dir: &Path) -> Option<PathBuf> {
 pub async fn logout_session(session: &str) -> Result<(), String> {
     let dir = Path::new("/sys/class/iscsi_session").join(format!("session{session}"));
     let mut why = String::new();
-    for _ in 0..40 {
-        match iscsiadm(&["-m", "session", "-r", session, "-u"]).await {
-            Ok(_) => why.clear(),
-            Err(e) => why = format!("{e:#}"),
+    let tries = async {
+        loop {
+            match iscsiadm(&["-m", "session", "-r", session, "-u"]).await {
+                Ok(_) => why.clear(),
+                Err(e) => why = format!("{e:#}"),
+            }
+            if !dir.exists() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        if !dir.exists() {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    // Each iscsiadm is bounded by the tool timeout; all the tries together
+    // by LOGOUT_BOUND (before, 40 tries could take 40 minutes).
+    let ended = tokio::time::timeout(LOGOUT_BOUND, tries).await;
+    match ended {
+        Ok(()) => Ok(()),
+        Err(_) if !dir.exists() => Ok(()),
+        Err(_) => Err(format!(
+            "session{session} still there after {} s of logouts{}",
+            LOGOUT_BOUND.as_secs(),
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            }
+        )),
     }
-    Err(why)
 }
+
+/// How long [`logout_session`] tries in all.
+pub const LOGOUT_BOUND: Duration = Duration::from_secs(90);
 
 #[cfg(test)]
 mod tests {

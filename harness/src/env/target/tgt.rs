@@ -15,7 +15,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -27,6 +26,7 @@ use tokio::process::Child;
 
 use super::{iqn_for, InitiatorAllow, LunSpec, Portal, StopMode};
 use crate::env::lane::{run_hash, Lane, ISCSI_PORT};
+use crate::ledger::host::Claim;
 use crate::ledger::Ledger;
 use crate::sys::cmd;
 use crate::sys::netns::NetNs;
@@ -46,6 +46,8 @@ pub struct TgtTarget {
     netns: NetNs,
     portal: Portal,
     control_port: u16,
+    /// The port's host-wide claim, held while the target lives.
+    _port_claim: Claim,
     spec: LunSpec,
     /// Holds the backing file and tgtd's log; removed on teardown.
     dir: Option<crate::ledger::WorkFolder>,
@@ -70,28 +72,29 @@ fn socket_path(port: u16) -> PathBuf {
 /// Whether some live tgtd holds control port `port` (tgtd takes a `lockf`
 /// lock on the port's lock file for its whole life).
 fn control_port_in_use(port: u16) -> bool {
-    let Ok(f) = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(lock_path(port))
-    else {
-        return false;
-    };
-    // F_TEST: 0 if unlocked (or locked by us), -1 if another process holds it.
-    unsafe { libc::lockf(f.as_raw_fd(), libc::F_TEST, 0) != 0 }
+    crate::ledger::host::lockf_held(&lock_path(port))
 }
 
-/// A control port (10000..32000) for lane `index` of `run_id`: derived from the run id so
-/// concurrent runs spread out, never 0 (a system tgtd's default), and skipping
-/// ports a live tgtd holds.
-pub fn pick_control_port(run_id: &str, index: u8) -> Result<u16> {
+/// A control port (10000..32000) for lane `index` of `run_id`: derived from
+/// the run id so concurrent runs spread out, never 0 (a system tgtd's
+/// default), skipping ports a live tgtd holds, and claimed host-wide
+/// ([`Claim`], held for the target's life): two runs never pick one port,
+/// and the socket files of a port are removed only by its claim's holder.
+pub fn pick_control_port(run_id: &str, index: u8) -> Result<(u16, Claim)> {
     // tgtd keeps the port in a C `short`: 1..=32767 only.
     let start = (run_hash(run_id) % 22_000) as u32;
     for k in 0..200u32 {
         let port = 10_000 + (start + u32::from(index) + k * 256) % 22_000;
         let port = port as u16;
+        if control_port_in_use(port) {
+            continue;
+        }
+        let Some(claim) = Claim::try_take("tgt-ports", u32::from(port))? else {
+            continue;
+        };
+        // A tgtd not of ours may have taken it between the two looks.
         if !control_port_in_use(port) {
-            return Ok(port);
+            return Ok((port, claim));
         }
     }
     bail!("no free tgtd control port for lane {index}")
@@ -127,6 +130,7 @@ impl TgtTarget {
             backing = store.to_path_buf();
         }
         let log = dir.path().join("tgtd.log");
+        let (control_port, port_claim) = pick_control_port(lane.run_id(), lane.index())?;
         let mut t = TgtTarget {
             netns,
             portal: Portal {
@@ -134,7 +138,8 @@ impl TgtTarget {
                 iqn: iqn_for(lane.run_id(), lane.index()),
                 lun: LUN,
             },
-            control_port: pick_control_port(lane.run_id(), lane.index())?,
+            control_port,
+            _port_claim: port_claim,
             spec,
             dir: Some(dir),
             backing,
@@ -373,10 +378,12 @@ impl TgtTarget {
             child.wait().await.context("wait for tgtd")?;
         }
         tracing::info!(?pid, ?mode, "tgtd stopped");
-        // tgtd leaves its socket files behind; they are ours (we picked the
-        // port and our tgtd is gone).
-        let _ = std::fs::remove_file(socket_path(self.control_port));
-        let _ = std::fs::remove_file(lock_path(self.control_port));
+        // tgtd leaves its socket files behind; they are ours: we hold the
+        // port's claim, and no tgtd holds its lock now.
+        if !control_port_in_use(self.control_port) {
+            let _ = std::fs::remove_file(socket_path(self.control_port));
+            let _ = std::fs::remove_file(lock_path(self.control_port));
+        }
         Ok(())
     }
 
