@@ -778,3 +778,94 @@ fn a_blackhole_on_one_lane_leaves_the_lane_beside_it_alone() {
     );
     assert_nothing_left("two lanes side by side");
 }
+
+/// Every file under `dir` (names and contents) that holds `needle`.
+fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.to_string_lossy().contains(needle) {
+                found.push(format!("name {}", p.display()));
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p)
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            {
+                found.push(format!("content {}", p.display()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+#[ignore = "lab: needs root and the iSCSI stack"]
+fn a_chap_secret_reaches_no_output_and_no_command_line() {
+    let _ = *ISCSID_BEFORE;
+    const SECRET: &str = "98765432101234";
+    let out = tempfile::tempdir().unwrap();
+    let conf = out.path().join("chap.conf");
+    // A digit-only secret, as an iscsid.conf gives it.
+    std::fs::write(
+        &conf,
+        format!(
+            "node.session.auth.authmethod = CHAP\nnode.session.auth.username = tester\n\
+             node.session.auth.password = {SECRET}\n"
+        ),
+    )
+    .unwrap();
+    let scenario = out.path().join("chap.toml");
+    std::fs::write(
+        &scenario,
+        "version = 1\nduration_s = 8\n[lane]\ntarget = \"tgt\"\n\
+         [initiator]\niscsid_conf = \"chap.conf\"\n\
+         [[fault]]\nkind = \"blackhole\"\nstart_s = 2\nduration_s = 1\n",
+    )
+    .unwrap();
+    let results = out.path().join("out");
+    // Watch every command line while the run goes on.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+                        if c.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()) {
+                            seen.push(String::from_utf8_lossy(&c).replace('\0', " "));
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            seen
+        })
+    };
+    let output = Command::new(HARNESS)
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&results)
+        .output()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let on_command_lines = watcher.join().unwrap();
+    let report = report(&results);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}\n{report:#?}");
+    assert!(
+        report.scenarios.iter().all(|e| e.verdict == Verdict::Pass),
+        "{report:#?}"
+    );
+    assert!(on_command_lines.is_empty(), "{on_command_lines:?}");
+    for stream in [&output.stdout, &output.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains(SECRET));
+    }
+    let holding: Vec<String> = files_holding(&results, SECRET);
+    assert!(holding.is_empty(), "{holding:?}");
+    assert_nothing_left("a run with a CHAP secret");
+}

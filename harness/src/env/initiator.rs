@@ -115,16 +115,20 @@ fn split_secrets(settings: &[Setting]) -> (Vec<&Setting>, Vec<Setting>) {
 /// Where open-iscsi keeps node records (Debian's, then Fedora's).
 const NODE_DIRS: [&str; 2] = ["/etc/iscsi/nodes", "/var/lib/iscsi/nodes"];
 
-/// The record file of `iqn` at `portal` (`IP:PORT`): `<dir>/<iqn>/<ip>,<port>,<tpgt>/<iface>`
-/// (or the older single file `<dir>/<iqn>/<ip>,<port>,<tpgt>`).
+/// The record file of `iqn` at `portal` (`IP:PORT`):
+/// `<dir>/<iqn>/<ip>,<port>[,<tpgt>]/<iface>` (or the older single file
+/// `<dir>/<iqn>/<ip>,<port>[,<tpgt>]`).
 fn record_file(iqn: &str, portal: &str) -> Result<PathBuf> {
-    let prefix = format!("{},", portal.replace(':', ","));
+    // `IP,PORT` (no portal group known: `-o new`), or `IP,PORT,TPGT`.
+    let bare = portal.replace(':', ",");
+    let prefix = format!("{bare},");
     for dir in NODE_DIRS {
         let Ok(entries) = std::fs::read_dir(Path::new(dir).join(iqn)) else {
             continue;
         };
         for e in entries.flatten() {
-            if !e.file_name().to_string_lossy().starts_with(&prefix) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name != bare && !name.starts_with(&prefix) {
                 continue;
             }
             let p = e.path();
