@@ -211,4 +211,22 @@ mod tests {
         assert!(full.starts_with(before));
         assert!(before.ends_with('\n'));
     }
+
+    #[test]
+    fn the_step_summary_is_never_written_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        let link = tmp.path().join("step_summary");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let mut summary = Summary {
+            out: OutDir::prepare(&out).unwrap(),
+            step_summary: Some(link),
+        };
+        summary.event(&RunEvent::SuiteFinished { report: &report(1) });
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        assert!(out.join(FILE).is_file());
+    }
 }
