@@ -188,17 +188,39 @@ jobs:
       shards: 1
 "#;
 
+/// Where the workflow takes the harness from until the user says
+/// (`init --harness-repo`): a placeholder the last line of `init` names.
+pub const HARNESS_REPO_PLACEHOLDER: &str = "OWNER/iscsi-chaos";
+
 /// The template's files. `iscsid_conf`: the host's own iscsid.conf text,
 /// if it has one; copied without its secrets.
 pub fn files(iscsid_conf: Option<&str>) -> Template {
+    files_for(iscsid_conf, None)
+}
+
+/// [`files`], with the workflow taking iscsi-chaos from `harness_repo`
+/// (`owner/name`) when given.
+pub fn files_for(iscsid_conf: Option<&str>, harness_repo: Option<&str>) -> Template {
     let conf = match iscsid_conf {
         Some(text) => text.to_string(),
         None => format!(
             "# No iscsid.conf was found on the machine `iscsi-chaos init` ran on:\n\
-             # these are open-iscsi's defaults. Put your hosts' settings here.\n{}",
-            crate::model::profiles::profile("open-iscsi-defaults").unwrap_or_default()
+             # these are open-iscsi's defaults. Put your hosts' settings here.\n{}\
+             # Use: the scenarios in scenarios/ name this file (iscsid_conf = \"../iscsid.conf\").\n",
+            // The profile's own usage line names this repository's
+            // profiles/ folder, which the user's project does not have.
+            crate::model::profiles::profile("open-iscsi-defaults")
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.starts_with("# Use:"))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
         ),
     };
+    let workflow = WORKFLOW.replace(
+        HARNESS_REPO_PLACEHOLDER,
+        harness_repo.unwrap_or(HARNESS_REPO_PLACEHOLDER),
+    );
     let (conf, redacted) = redact_conf(&conf);
     let file = |path, text: &str, executable| File {
         path,
@@ -210,7 +232,7 @@ pub fn files(iscsid_conf: Option<&str>) -> Template {
         file("scenarios/silent-outage.toml", SILENT, false),
         file("scenarios/target-restart.toml", RESTART, false),
         file("compare-baseline.sh", COMPARE, true),
-        file(".github/workflows/iscsi-chaos.yml", WORKFLOW, false),
+        file(".github/workflows/iscsi-chaos.yml", &workflow, false),
     ];
     Template { files, redacted }
 }
@@ -233,6 +255,23 @@ mod tests {
             assert_eq!(s[0].initiator.replacement_timeout, 7, "{name}");
         }
         let defaults = files(None).files;
+        assert!(
+            !defaults[0].text.contains("profiles/"),
+            "{}",
+            defaults[0].text
+        );
+        let wf = |t: Template| {
+            t.files
+                .into_iter()
+                .find(|f| f.path.ends_with(".yml"))
+                .unwrap()
+                .text
+        };
+        assert!(wf(files(None)).contains(HARNESS_REPO_PLACEHOLDER));
+        let mine = wf(files_for(None, Some("acme/iscsi-chaos")));
+        assert!(!mine.contains("OWNER"), "{mine}");
+        assert!(mine.contains("uses: acme/iscsi-chaos/.github/workflows/suite.yml@main"));
+        assert!(mine.contains("harness-repository: acme/iscsi-chaos"));
         assert!(defaults[0].text.contains("replacement_timeout = 120"));
     }
 

@@ -9,6 +9,10 @@ use super::INPUT_ERROR;
 #[derive(clap::Args)]
 pub struct InitArgs {
     dir: PathBuf,
+    /// The GitHub repository (owner/name) the generated workflow takes
+    /// iscsi-chaos from (default: a placeholder the last line names).
+    #[arg(long, value_name = "OWNER/NAME")]
+    harness_repo: Option<String>,
 }
 
 impl InitArgs {
@@ -29,7 +33,24 @@ impl InitArgs {
         } else {
             "open-iscsi's defaults"
         };
-        let template = crate::template::files(host_conf.as_deref());
+        if let Some(repo) = &self.harness_repo {
+            let word = |w: &str| {
+                !w.is_empty()
+                    && w.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            };
+            if !repo
+                .split_once('/')
+                .is_some_and(|(o, n)| word(o) && word(n))
+            {
+                eprintln!(
+                    "iscsi-chaos: init: --harness-repo {repo}: write OWNER/NAME, e.g. acme/iscsi-chaos"
+                );
+                return INPUT_ERROR;
+            }
+        }
+        let template =
+            crate::template::files_for(host_conf.as_deref(), self.harness_repo.as_deref());
         for f in &template.files {
             let path = dir.join(f.path);
             // Made here (never an existing file or link), with the mode its
@@ -61,6 +82,13 @@ impl InitArgs {
             "iscsi-chaos: init: iscsid.conf from {from}; next: `iscsi-chaos list {0}/scenarios`, then `sudo iscsi-chaos run {0}/scenarios --out {0}/out`",
             dir.display()
         );
+        if self.harness_repo.is_none() {
+            eprintln!(
+                "iscsi-chaos: init: edit {}: replace {} with the GitHub repository that holds iscsi-chaos (or run init again with --harness-repo OWNER/NAME)",
+                dir.join(".github/workflows/iscsi-chaos.yml").display(),
+                crate::template::HARNESS_REPO_PLACEHOLDER
+            );
+        }
         0
     }
 }
