@@ -186,6 +186,9 @@ jobs:
       iscsid-conf: iscsid.conf
       releases: '["bookworm", "trixie"]'
       shards: 1
+      # Gate on a kept report: the first run says where to put it
+      # (compare-baseline.sh keeps one when run by hand).
+      baseline: baseline/report.json
 "#;
 
 /// Where the workflow takes the harness from until the user says
