@@ -183,6 +183,10 @@ pub struct MeasuredJson {
     pub max_stall_s: f64,
     pub stalls: Vec<StallJson>,
     pub recovered_s: Option<f64>,
+    /// From the first outage's start to the session leaving LOGGED_IN (the
+    /// initiator noticed); none if it never did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_s: Option<f64>,
     pub acked_writes: u64,
     pub lost_writes: u64,
     pub corrupt_writes: u64,

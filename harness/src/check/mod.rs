@@ -51,6 +51,8 @@ pub struct Measured {
     pub max_stall_s: f64,
     /// From the last outage's end to the first successful completion after it.
     pub recovered_s: Option<f64>,
+    /// From the first outage's start to the session leaving LOGGED_IN.
+    pub detection_s: Option<f64>,
     pub acked_writes: u64,
     pub lost_writes: u64,
     pub corrupt_writes: u64,
@@ -91,6 +93,15 @@ fn stalls(mut ops: Vec<(f64, f64)>) -> Vec<Stall> {
         }
     }
     out
+}
+
+/// When the initiator noticed an outage that began at `begin`: the first
+/// session state other than LOGGED_IN from then on, as seconds after it.
+fn detection(history: &History, begin: f64) -> Option<f64> {
+    history.entries.iter().find_map(|e| match &e.event {
+        Event::Session { state } if e.t >= begin && state != "LOGGED_IN" => Some(e.t - begin),
+        _ => None,
+    })
 }
 
 /// Measures a history. `Err` carries why the history cannot be judged.
@@ -160,6 +171,7 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
     }
     let first_begin = begins.iter().map(|b| b.1).reduce(f64::min);
     let last_end = ends.iter().map(|b| b.1).reduce(f64::max);
+    m.detection_s = first_begin.and_then(|b| detection(history, b));
 
     let mut slow = Vec::new();
     // Per probe: the time of the stall it reported on an op that never completed.
@@ -550,6 +562,31 @@ mod tests {
         assert_eq!(c.measured.stalls.len(), 1);
         assert!((c.measured.recovered_s.unwrap() - 0.5).abs() < 1e-9);
         assert!((c.measured.fault_apply_latency_max_s.unwrap() - 0.002).abs() < 1e-9);
+    }
+
+    #[test]
+    fn detection_is_the_session_leaving_logged_in_after_the_outage_began() {
+        let mut h = History::default();
+        h.push(
+            1.0,
+            Event::Session {
+                state: "LOGGED_IN".into(),
+            },
+        );
+        h.push(
+            9.0,
+            Event::Session {
+                state: "FAILED".into(),
+            },
+        );
+        h.push(
+            12.0,
+            Event::Session {
+                state: "LOGGED_IN".into(),
+            },
+        );
+        assert_eq!(detection(&h, 5.0), Some(4.0));
+        assert_eq!(detection(&h, 10.0), None);
     }
 
     #[test]

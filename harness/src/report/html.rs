@@ -134,7 +134,7 @@ fn figures(e: &Entry) -> String {
     };
     let rows = [
         ("first I/O error", expected_error, opt(m.first_error_s)),
-        ("detection", window(x.detection_s), "-".into()),
+        ("detection", window(x.detection_s), opt(m.detection_s)),
         (
             "longest stall",
             window(x.max_stall_s),

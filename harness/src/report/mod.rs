@@ -55,6 +55,7 @@ pub fn measured_json(m: &Measured, origin: f64) -> MeasuredJson {
             })
             .collect(),
         recovered_s: m.recovered_s.map(ms),
+        detection_s: m.detection_s.map(ms),
         acked_writes: m.acked_writes,
         lost_writes: m.lost_writes,
         corrupt_writes: m.corrupt_writes,
