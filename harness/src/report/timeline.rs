@@ -290,6 +290,17 @@ fn tick_step(span: f64, n: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
+/// What a session state in sysfs means, for the band's tooltips.
+fn session_meaning(state: &str) -> &'static str {
+    match state {
+        "LOGGED_IN" => "logged in: I/O flows",
+        "FAILED" => "the connection failed: the initiator reconnects; I/O waits until replacement_timeout, then fails",
+        "FREE" => "not logged in: the kernel's session is being set up or torn down (no recovery runs)",
+        "GONE" => "the session no longer exists",
+        _ => "a state this harness does not know",
+    }
+}
+
 fn session_colour(state: &str) -> &'static str {
     match state {
         "LOGGED_IN" => "#16a34a",
@@ -606,7 +617,10 @@ pub fn render(tl: &Timeline) -> String {
             (xb - xa).max(1.0),
             SESSION_H,
             &format!("fill=\"{}\"", session_colour(state)),
-            Some(&format!("{state} from {from:.1} s")),
+            Some(&format!(
+                "{state} from {from:.1} s: {}",
+                session_meaning(state)
+            )),
         );
         if xb - xa > text_width(state, 10.0) + 6.0 {
             svg.text(
