@@ -100,11 +100,28 @@ fn window(w: Option<super::Window>) -> String {
     w.map_or_else(|| "-".into(), |w| format!("{:.2}–{:.2} s", w.lo, w.hi))
 }
 
+/// The run's NOP-Out interval, NOP-Out timeout and replacement_timeout,
+/// as `I/N/R` ("?" where the report does not say).
+fn timers(e: &Entry) -> String {
+    [
+        crate::model::settings::KEY_NOOP_OUT_INTERVAL,
+        crate::model::settings::KEY_NOOP_OUT_TIMEOUT,
+        crate::model::settings::KEY_REPLACEMENT_TIMEOUT,
+    ]
+    .iter()
+    .map(|k| e.settings.get(*k).map_or("?", String::as_str))
+    .collect::<Vec<_>>()
+    .join("/")
+}
+
 fn summary_table(report: &Report) -> String {
     let mut h = String::from("<table id=\"summary\"><thead><tr>");
     for c in SUMMARY_HEADER {
         h.push_str(&format!("<th>{}</th>", escape(c)));
     }
+    h.push_str(
+        "<th title=\"noop_out_interval / noop_out_timeout / replacement_timeout, seconds\">I/N/R</th>",
+    );
     h.push_str("</tr></thead><tbody>\n");
     for (i, e) in report.scenarios.iter().enumerate() {
         let cells = summary_row(e);
@@ -119,6 +136,7 @@ fn summary_table(report: &Report) -> String {
         for c in &cells[3..] {
             h.push_str(&format!("<td class=\"n\">{}</td>", escape(c)));
         }
+        h.push_str(&format!("<td class=\"n\">{}</td>", escape(&timers(e))));
         h.push_str("</tr>\n");
     }
     h.push_str("</tbody></table>\n");
@@ -398,6 +416,13 @@ mod tests {
             .collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].attribute("data-verdict"), Some("fail"));
+        // The timers the run used, as I/N/R (open-iscsi's defaults here).
+        let last_cell = rows[0]
+            .children()
+            .filter(|n| n.has_tag_name("td"))
+            .last()
+            .and_then(|n| n.text());
+        assert_eq!(last_cell, Some("5/5/120"));
         let sections = doc
             .descendants()
             .filter(|n| n.has_tag_name("section"))
