@@ -419,8 +419,8 @@ mod tests {
         // The timers the run used, as I/N/R (open-iscsi's defaults here).
         let last_cell = rows[0]
             .children()
-            .filter(|n| n.has_tag_name("td"))
-            .last()
+            .rev()
+            .find(|n| n.has_tag_name("td"))
             .and_then(|n| n.text());
         assert_eq!(last_cell, Some("5/5/120"));
         let sections = doc

@@ -170,12 +170,24 @@ pub async fn login_node(iqn: &str, portal: &str) -> Result<()> {
 /// records found", exit 21: the record is gone, which is what was asked.)
 pub async fn delete_node_record(iqn: &str, portal: &str) -> Result<()> {
     let args = ["-m", "node", "-o", "delete", "-T", iqn, "-p", portal];
-    let out = run_iscsiadm(&args).await?;
-    match out.status.code() {
-        Some(0) | Some(ISCSI_ERR_NO_OBJS_FOUND) => Ok(()),
-        _ => Err(failed(&args, &out)),
+    // iscsid may still list a session whose kernel side was just logged
+    // out (its sysfs folder gone) for a moment: iscsiadm then refuses with
+    // "session exists". Asked again until RECORD_BUSY_BOUND.
+    let until = Instant::now() + RECORD_BUSY_BOUND;
+    loop {
+        let out = run_iscsiadm(&args).await?;
+        match out.status.code() {
+            Some(0) | Some(ISCSI_ERR_NO_OBJS_FOUND) => return Ok(()),
+            Some(ISCSI_ERR_SESS_EXISTS) if Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            _ => return Err(failed(&args, &out)),
+        }
     }
 }
+
+/// How long [`delete_node_record`] waits for a session being torn down.
+const RECORD_BUSY_BOUND: Duration = Duration::from_secs(15);
 
 /// The id (`N` of `sessionN`) of the session to target `iqn`, if one exists.
 pub fn session_id(iqn: &str) -> Option<String> {
