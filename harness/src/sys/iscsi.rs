@@ -187,7 +187,7 @@ pub async fn delete_node_record(iqn: &str, portal: &str) -> Result<()> {
 }
 
 /// How long [`delete_node_record`] waits for a session being torn down.
-const RECORD_BUSY_BOUND: Duration = Duration::from_secs(15);
+const RECORD_BUSY_BOUND: Duration = Duration::from_secs(60);
 
 /// The id (`N` of `sessionN`) of the session to target `iqn`, if one exists.
 pub fn session_id(iqn: &str) -> Option<String> {
