@@ -9,6 +9,8 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86"
 command -v debootstrap >/dev/null 2>&1 || need="$need debootstrap"
 command -v mkfs.ext4 >/dev/null 2>&1 || need="$need e2fsprogs"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
+# The wire test compares our iSCSI decoder with tshark's on lab captures.
+command -v tshark >/dev/null 2>&1 || need="$need tshark"
 # `cargo xtask browser-check` opens report.html in it.
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 if [ -n "$need" ]; then

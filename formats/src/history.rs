@@ -80,6 +80,10 @@ pub enum Event {
         rule: String,
         packets: u64,
     },
+    /// A TCP mark or an iSCSI PDU read from the switch's capture.
+    Wire(crate::wire::Wire),
+    /// The capture's own account, at the run's end.
+    Capture(crate::wire::CaptureSummary),
 }
 
 /// The effect of one fault step, as the harness saw it happen.

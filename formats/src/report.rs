@@ -51,6 +51,11 @@ pub fn history_file(run_id: &str) -> String {
     format!("{run_id}.history.jsonl")
 }
 
+/// The switch's capture of a run (pcapng), beside its history.
+pub fn capture_file(run_id: &str) -> String {
+    format!("{run_id}.pcapng")
+}
+
 /// A file of the output folder as report.html links it: a relative URL
 /// with everything but unreserved characters percent-encoded (run ids
 /// hold `[`, `=`, `,` and `@`; a `:` would otherwise read as a scheme).

@@ -66,6 +66,9 @@ pub fn run_in_lab(cli: &RunArgs, axes: Option<&[Axis]>) -> u8 {
         if cli.long {
             job.arg("--long");
         }
+        if let Some(c) = cli.capture {
+            job.arg("--capture").arg(c.as_str());
+        }
         for p in paths {
             job.scenarios_arg(p)?;
         }

@@ -8,6 +8,7 @@ use iscsi_chaos_lab::cli::{ImageArgs, VmArgs};
 
 use super::compare::{print_comparison, read_report};
 use super::{file_reporters, give_back, load_all, parse_axis, with_conf, INPUT_ERROR};
+use crate::model::CaptureMode;
 use crate::model::Scenario;
 use crate::parse::sweep::Axis;
 use crate::plan::shard::Shard;
@@ -49,6 +50,10 @@ pub struct RunArgs {
     /// named on the command line always runs).
     #[arg(long)]
     pub(super) long: bool,
+    /// The switch's capture for every run, whatever `[capture] mode` says:
+    /// off, faults (a window around each fault) or all (the whole run).
+    #[arg(long, value_parser = parse_capture)]
+    pub(super) capture: Option<CaptureMode>,
     /// Run in the lab VM (Debian's kernel under QEMU) instead of on this host:
     /// this binary and every file the run reads are copied into the guest,
     /// the reports come back to --out.
@@ -58,6 +63,13 @@ pub struct RunArgs {
     pub(super) image: ImageArgs,
     #[command(flatten, next_help_heading = "Lab (with --lab)")]
     pub(super) vm: VmArgs,
+}
+
+fn parse_capture(s: &str) -> Result<CaptureMode, String> {
+    CaptureMode::ALL
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or_else(|| format!("`{s}`: expected off, faults or all"))
 }
 
 impl RunArgs {
@@ -83,6 +95,11 @@ impl RunArgs {
         let Ok(mut scenarios) = load_all(paths, axes) else {
             return INPUT_ERROR;
         };
+        if let Some(mode) = self.capture {
+            for s in &mut scenarios {
+                s.capture.mode = mode;
+            }
+        }
         if !self.long {
             let before = scenarios.len();
             scenarios.retain(|s| !s.long || named_on_command_line(paths, s));

@@ -58,6 +58,66 @@ pub struct Scenario {
     pub multipath: Option<crate::model::multipath::Multipath>,
     /// A sweep's point: (axis key, value) in axis order; empty otherwise.
     pub point: Vec<(String, String)>,
+    /// What of the wire the switch captures.
+    pub capture: Capture,
+}
+
+/// `[capture]`: the switch's packet capture of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capture {
+    pub mode: CaptureMode,
+    /// Bytes kept of each frame.
+    pub snaplen: u32,
+    /// The capture file's size cap, MiB.
+    pub max_mib: u32,
+}
+
+/// Which frames go into the capture file (and the history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureMode {
+    /// No capture.
+    Off,
+    /// A window around each fault (from [`CAPTURE_BEFORE_S`] before it
+    /// begins to [`CAPTURE_AFTER_S`] after it ends), and every connection's
+    /// setup and end.
+    Faults,
+    /// The whole run.
+    All,
+}
+
+impl CaptureMode {
+    pub const ALL: [CaptureMode; 3] = [CaptureMode::Off, CaptureMode::Faults, CaptureMode::All];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureMode::Off => "off",
+            CaptureMode::Faults => "faults",
+            CaptureMode::All => "all",
+        }
+    }
+}
+
+/// The capture window's start before a fault begins, seconds.
+pub const CAPTURE_BEFORE_S: f64 = 3.0;
+/// The capture window's end after a fault ends, seconds (recovery: a
+/// relogin after `replacement_timeout`'s default of 120 s is outside it;
+/// `mode = "all"` sees it).
+pub const CAPTURE_AFTER_S: f64 = 15.0;
+/// The largest snap length (a segmentation-offload frame is up to 64 KiB).
+pub const MAX_SNAPLEN: u32 = 65535;
+/// The smallest snap length: Ethernet, IPv4 and TCP headers with options,
+/// and an iSCSI basic header.
+pub const MIN_SNAPLEN: u32 = 128;
+pub const MAX_CAPTURE_MIB: u32 = 1024;
+
+impl Default for Capture {
+    fn default() -> Capture {
+        Capture {
+            mode: CaptureMode::Faults,
+            snaplen: MAX_SNAPLEN,
+            max_mib: 64,
+        }
+    }
 }
 
 impl Scenario {

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
+mod capture;
 pub mod diag;
 mod expect;
 mod faults;
@@ -241,6 +242,10 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
     let lane_paths = lane.as_ref().map(|l| l.paths);
     let faults = faults::build_faults(ctx, raw.fault, duration_s, lane_mtu, lane_paths);
     let multipath = lane::build_multipath(ctx, raw.multipath, lane_paths);
+    let capture = match raw.capture {
+        Some(c) => capture::build_capture(ctx, c.into_inner()),
+        None => Some(Capture::default()),
+    };
     let expect = match raw.expect {
         Some(e) => expect::build_expect(ctx, e.into_inner()),
         None => Some(Expect::default()),
@@ -258,6 +263,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
         expect: expect?,
         multipath: multipath?,
         point: Vec::new(),
+        capture: capture?,
     })
 }
 

@@ -28,6 +28,8 @@ pub(super) struct RawScenario {
     pub(super) expect: Option<Spanned<RawExpect>>,
     #[serde(default)]
     pub(super) multipath: Option<Spanned<RawMultipath>>,
+    #[serde(default)]
+    pub(super) capture: Option<Spanned<RawCapture>>,
     /// Read by [`sweep`]; a plain load takes the scenario as written.
     #[serde(default)]
     #[allow(dead_code)]
@@ -46,6 +48,17 @@ pub(super) struct RawLane {
     pub(super) alone: bool,
     #[serde(default)]
     pub(super) paths: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCapture {
+    #[serde(default)]
+    pub(super) mode: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) snaplen: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) max_mib: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

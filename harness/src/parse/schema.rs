@@ -10,7 +10,9 @@ use crate::model::keys::{Bound, KeySpec, REQUIRED};
 use crate::model::multipath::{MAX_FAST_IO_FAIL_TMO_S, MAX_NO_PATH_RETRY, MAX_POLLING_INTERVAL_S};
 use crate::model::names::MAX_PATHS;
 use crate::model::settings::MAX_TIMER_S;
-use crate::model::{MAX_DEADLINE_S, MAX_DURATION_S, MTU_RANGE, VERSION};
+use crate::model::{
+    MAX_CAPTURE_MIB, MAX_DEADLINE_S, MAX_DURATION_S, MAX_SNAPLEN, MIN_SNAPLEN, MTU_RANGE, VERSION,
+};
 
 /// Largest LUN a scenario may ask for (sparse file or loop device), MiB.
 pub const MAX_LUN_SIZE_MIB: i64 = 1024 * 1024;
@@ -303,6 +305,44 @@ pub const FAULT: &[KeySpec] = &[
     },
 ];
 
+pub const CAPTURE: &[KeySpec] = &[
+    KeySpec {
+        default: "\"faults\"",
+        bound: Bound::Text("\"off\", \"faults\" or \"all\""),
+        ..KeySpec::new(
+            "mode",
+            "string",
+            "which frames go into `<run>.pcapng` and the history: none, a window around each fault (3 s before it to 15 s after it, and every connection's setup and end), or the whole run (`--capture` overrides it)",
+        )
+    },
+    KeySpec {
+        unit: "bytes",
+        default: "65535",
+        bound: Bound::Int {
+            min: MIN_SNAPLEN as i64,
+            max: MAX_SNAPLEN as i64,
+        },
+        ..KeySpec::new(
+            "snaplen",
+            "integer",
+            "bytes kept of each frame in the file (the decoder reads whole frames either way)",
+        )
+    },
+    KeySpec {
+        unit: "MiB",
+        default: "64",
+        bound: Bound::Int {
+            min: 1,
+            max: MAX_CAPTURE_MIB as i64,
+        },
+        ..KeySpec::new(
+            "max_mib",
+            "integer",
+            "the capture file's size cap: past it no frame is added, and the history says when",
+        )
+    },
+];
+
 pub const EXPECT: &[KeySpec] = &[
     KeySpec {
         default: "\"oracle\"",
@@ -398,6 +438,11 @@ pub const SECTIONS: &[Section] = &[
         table: "[[fault]]",
         doc: "Any number of faults, not overlapping (but a fault may hold those its kind holds). Besides these common fields, each kind takes its own options (below).",
         keys: FAULT,
+    },
+    Section {
+        table: "[capture]",
+        doc: "The switch's packet capture: every frame of each path, seen where it came into the switch and where it left it (so what the nemesis dropped or made is told apart), decoded into the history (TCP marks, iSCSI PDUs) and written to `<run>.pcapng` beside it.",
+        keys: CAPTURE,
     },
     Section {
         table: "[expect]",

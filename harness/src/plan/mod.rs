@@ -61,6 +61,11 @@ impl PlannedRun {
     pub fn history_file(&self) -> String {
         iscsi_chaos_formats::report::history_file(&self.id)
     }
+
+    /// The switch's capture of the run, beside its history.
+    pub fn capture_file(&self) -> String {
+        iscsi_chaos_formats::report::capture_file(&self.id)
+    }
 }
 
 /// Whether a run must have the host to itself: its scenario says so.

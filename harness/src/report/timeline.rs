@@ -1,7 +1,10 @@
 //! The timeline picture of one run (`<id>.timeline.svg`): on one time
 //! axis, every probe operation's latency (log scale; ok, error, still
 //! blocked), the stalls, each fault's window shaded and labelled, the
-//! session's state as a band, the kernel's iSCSI lines as ticks, and the
+//! session's state as a band, every path's session and dm state (a
+//! multipath run) and its wire lane (the capture's commands and responses
+//! as ticks, writes apart from reads, resets, data sent again and frames
+//! the nemesis dropped marked), the kernel's iSCSI lines as ticks, and the
 //! oracle's predicted detection and first error (with its tolerance) next
 //! to the measured first error.
 //!
@@ -18,6 +21,7 @@ use super::svg::{num, text_width, Anchor, Svg};
 use super::{history_file, Entry};
 use iscsi_chaos_formats::history::{Event, FaultPhase, History};
 use iscsi_chaos_formats::probe::ProbeEvent;
+use iscsi_chaos_formats::wire::{Dir, Fate, Wire, WireWhat};
 
 /// The file a run's timeline is saved in, beside its history.
 pub fn file(run_id: &str) -> String {
@@ -95,6 +99,100 @@ pub struct FaultWindow {
     pub label: String,
 }
 
+/// What a tick of a wire lane stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WireMark {
+    Write,
+    Read,
+    /// Any other SCSI command.
+    Command,
+    /// A SCSI status GOOD.
+    Good,
+    /// Any other status (CHECK CONDITION, RESERVATION CONFLICT, BUSY...).
+    BadStatus,
+    /// Login, logout, NOP, task management, SYN, FIN.
+    Control,
+    /// A PDU whose frame the nemesis dropped.
+    Dropped,
+    /// Data sent again.
+    Retransmission,
+    Reset,
+}
+
+impl WireMark {
+    /// The mark of a wire event, if it gets one (Data-In without status,
+    /// Data-Out and R2T do not: the command and its status stand for them).
+    pub fn of(w: &Wire) -> Option<WireMark> {
+        Some(match &w.what {
+            WireWhat::Tcp { flags, .. } if flags == "RST" => WireMark::Reset,
+            WireWhat::Tcp {
+                retransmission: true,
+                ..
+            } => WireMark::Retransmission,
+            WireWhat::Tcp { flags, .. } if !flags.is_empty() => WireMark::Control,
+            WireWhat::Tcp { .. } => return None,
+            WireWhat::Pdu(_) if w.fate == Fate::Dropped => WireMark::Dropped,
+            WireWhat::Pdu(p) => match (&p.cdb, p.status) {
+                (Some(c), _) if c.is_write() => WireMark::Write,
+                (Some(c), _) if c.is_read() => WireMark::Read,
+                (Some(_), _) => WireMark::Command,
+                (None, Some(0)) => WireMark::Good,
+                (None, Some(_)) => WireMark::BadStatus,
+                (None, None) if matches!(p.opcode, 0x05 | 0x25 | 0x31) => return None,
+                (None, None) => WireMark::Control,
+            },
+        })
+    }
+
+    fn colour(self) -> &'static str {
+        match self {
+            WireMark::Write => "#2563eb",
+            WireMark::Read => "#16a34a",
+            WireMark::Command => GREY,
+            WireMark::Good => "#9ca3af",
+            WireMark::BadStatus => RED,
+            WireMark::Control => PURPLE,
+            WireMark::Dropped => "#f59e0b",
+            WireMark::Retransmission => ORANGE,
+            WireMark::Reset => RED,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            WireMark::Write => "WRITE",
+            WireMark::Read => "READ",
+            WireMark::Command => "other command",
+            WireMark::Good => "status GOOD",
+            WireMark::BadStatus => "status not GOOD",
+            WireMark::Control => "login, logout, NOP, TMF, SYN, FIN",
+            WireMark::Dropped => "PDU dropped by the nemesis",
+            WireMark::Retransmission => "data sent again",
+            WireMark::Reset => "RST",
+        }
+    }
+
+    /// Drawn across the whole lane (both directions).
+    fn tall(self) -> bool {
+        matches!(
+            self,
+            WireMark::Reset | WireMark::Retransmission | WireMark::Dropped
+        )
+    }
+}
+
+/// One path's rows: its session and dm states (a multipath run's) and its
+/// wire lane.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PathLane {
+    pub path: u8,
+    /// (from, state) in time order.
+    pub session: Vec<(f64, String)>,
+    pub dm: Vec<(f64, String)>,
+    /// (at, toward the target, mark)
+    pub wire: Vec<(f64, bool, WireMark)>,
+}
+
 /// Everything the picture shows, in seconds from the origin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {
@@ -117,6 +215,35 @@ pub struct Timeline {
     pub predicted_first_error: Option<(f64, f64)>,
     pub predicted_detection: Option<(f64, f64)>,
     pub measured_first_error: Option<f64>,
+    /// Each path's rows, by path number.
+    pub paths: Vec<PathLane>,
+}
+
+impl Timeline {
+    fn lane(&mut self, path: u8) -> &mut PathLane {
+        let k = match self.paths.iter().position(|p| p.path == path) {
+            Some(k) => k,
+            None => {
+                self.paths.push(PathLane {
+                    path,
+                    ..PathLane::default()
+                });
+                self.paths.sort_by_key(|p| p.path);
+                self.paths
+                    .iter()
+                    .position(|p| p.path == path)
+                    .expect("just added")
+            }
+        };
+        &mut self.paths[k]
+    }
+}
+
+/// Appends `state` from `t` unless it is the state already.
+fn change(states: &mut Vec<(f64, String)>, t: f64, state: &str) {
+    if states.last().map(|s| s.1.as_str()) != Some(state) {
+        states.push((t, state.to_string()));
+    }
 }
 
 impl Timeline {
@@ -153,6 +280,7 @@ impl Timeline {
                 .map(|t| (t, entry.expected.tolerance_s)),
             predicted_detection: entry.expected.detection_s.map(|w| (w.lo, w.hi)),
             measured_first_error: entry.measured.first_error_s,
+            paths: Vec::new(),
         };
         for e in &history.entries {
             let t = rel(e.t);
@@ -207,6 +335,20 @@ impl Timeline {
                     tl.kernel
                         .push((t, KernelMark::classify(line), line.clone()))
                 }
+                Event::Path { path, session, dm } => {
+                    let lane = tl.lane(*path);
+                    if let Some(s) = session {
+                        change(&mut lane.session, t, s);
+                    }
+                    if let Some(d) = dm {
+                        change(&mut lane.dm, t, d);
+                    }
+                }
+                Event::Wire(w) => {
+                    if let Some(mark) = WireMark::of(w) {
+                        tl.lane(w.path).wire.push((t, w.dir == Dir::ToTarget, mark));
+                    }
+                }
                 _ => {}
             }
         }
@@ -240,6 +382,11 @@ const KERNEL_Y: f64 = 358.0;
 const KERNEL_ROWS: [f64; 3] = [384.0, 398.0, 412.0];
 const LEGEND_Y: f64 = 436.0;
 const H: f64 = 452.0;
+/// A path's row (session and dm band, or wire lane) and the gap after it.
+const ROW: f64 = 26.0;
+const ROW_H: f64 = 18.0;
+/// The wire legend's own line.
+const LEGEND_LINE: f64 = 16.0;
 
 const FONT: f64 = 11.0;
 const GREY: &str = "#6b7280";
@@ -320,7 +467,21 @@ fn latency_label(decade: i32) -> String {
 
 /// The picture, as an SVG document.
 pub fn render(tl: &Timeline) -> String {
-    let mut svg = Svg::new(W, H);
+    // Each path's rows go under the session band and push the kernel's
+    // row and the legend down.
+    let rows: usize = tl
+        .paths
+        .iter()
+        .map(|p| {
+            usize::from(!p.session.is_empty() || !p.dm.is_empty()) + usize::from(!p.wire.is_empty())
+        })
+        .sum();
+    let wired = tl.paths.iter().any(|p| !p.wire.is_empty());
+    let dy = rows as f64 * ROW + if wired { LEGEND_LINE } else { 0.0 };
+    let kernel_y = KERNEL_Y + dy;
+    let kernel_row_y = KERNEL_ROWS.map(|r| r + dy);
+    let legend_y = LEGEND_Y + dy - if wired { LEGEND_LINE } else { 0.0 };
+    let mut svg = Svg::new(W, H + dy);
     let (t0, t1) = (tl.t0, tl.t1);
     let x = |t: f64| LEFT + (t.clamp(t0, t1) - t0) / (t1 - t0) * (W - LEFT - RIGHT);
     // Latency: decades from 0.1 ms to the one above the slowest operation
@@ -634,17 +795,30 @@ pub fn render(tl: &Timeline) -> String {
         }
     }
 
+    // Each path's rows.
+    let mut top = SESSION_TOP + ROW;
+    for lane in &tl.paths {
+        if !lane.session.is_empty() || !lane.dm.is_empty() {
+            path_band(&mut svg, &x, (t0, t1), top, lane);
+            top += ROW;
+        }
+        if !lane.wire.is_empty() {
+            wire_lane(&mut svg, &x, top, lane);
+            top += ROW;
+        }
+    }
+
     // Kernel lines: a tick each, labelled once per kind and second.
     svg.text(
         LEFT - 6.0,
-        KERNEL_Y + 4.0,
+        kernel_y + 4.0,
         10.0,
         Anchor::End,
         "fill=\"#374151\"",
         "kernel",
     );
-    svg.line(LEFT, KERNEL_Y, W - RIGHT, KERNEL_Y, "stroke=\"#e5e7eb\"");
-    let mut kernel_rows = Rows::new(KERNEL_ROWS.len());
+    svg.line(LEFT, kernel_y, W - RIGHT, kernel_y, "stroke=\"#e5e7eb\"");
+    let mut kernel_rows = Rows::new(kernel_row_y.len());
     let mut labelled: Vec<(f64, &KernelMark)> = Vec::new();
     for (at, mark, line) in &tl.kernel {
         if *at < t0 || *at > t1 {
@@ -659,9 +833,9 @@ pub fn render(tl: &Timeline) -> String {
             &format!(
                 "M{} {} L{} {}",
                 num(x(*at)),
-                num(KERNEL_Y - 6.0),
+                num(kernel_y - 6.0),
                 num(x(*at)),
-                num(KERNEL_Y + 6.0)
+                num(kernel_y + 6.0)
             ),
             &format!("stroke=\"{colour}\" stroke-width=\"1.5\""),
             Some(line),
@@ -680,10 +854,10 @@ pub fn render(tl: &Timeline) -> String {
             continue;
         };
         labelled.push((*at, mark));
-        let ly = KERNEL_ROWS[row];
+        let ly = kernel_row_y[row];
         svg.line(
             x(*at),
-            KERNEL_Y + 6.0,
+            kernel_y + 6.0,
             x(*at),
             ly - 9.0,
             "stroke=\"#d1d5db\"",
@@ -704,7 +878,7 @@ pub fn render(tl: &Timeline) -> String {
         swatch(svg, lx);
         svg.text(
             lx + 14.0,
-            LEGEND_Y + 4.0,
+            legend_y + 4.0,
             10.0,
             Anchor::Start,
             "fill=\"#374151\"",
@@ -714,7 +888,7 @@ pub fn render(tl: &Timeline) -> String {
     };
     legend(
         &mut svg,
-        &|s, at| s.circle(at + 4.0, LEGEND_Y, 2.0, &format!("fill=\"{GREY}\""), None),
+        &|s, at| s.circle(at + 4.0, legend_y, 2.0, &format!("fill=\"{GREY}\""), None),
         "I/O ok",
     );
     legend(
@@ -724,13 +898,13 @@ pub fn render(tl: &Timeline) -> String {
                 &format!(
                     "M{} {} L{} {} M{} {} L{} {}",
                     num(at + 1.0),
-                    num(LEGEND_Y - 3.0),
+                    num(legend_y - 3.0),
                     num(at + 7.0),
-                    num(LEGEND_Y + 3.0),
+                    num(legend_y + 3.0),
                     num(at + 1.0),
-                    num(LEGEND_Y + 3.0),
+                    num(legend_y + 3.0),
                     num(at + 7.0),
-                    num(LEGEND_Y - 3.0)
+                    num(legend_y - 3.0)
                 ),
                 &format!("stroke=\"{RED}\" stroke-width=\"1.5\""),
                 None,
@@ -740,7 +914,7 @@ pub fn render(tl: &Timeline) -> String {
     );
     legend(
         &mut svg,
-        &|s, at| s.circle(at + 4.0, LEGEND_Y, 2.5, &format!("fill=\"{ORANGE}\""), None),
+        &|s, at| s.circle(at + 4.0, legend_y, 2.5, &format!("fill=\"{ORANGE}\""), None),
         "still blocked",
     );
     legend(
@@ -748,7 +922,7 @@ pub fn render(tl: &Timeline) -> String {
         &|s, at| {
             s.rect(
                 at,
-                LEGEND_Y - 3.0,
+                legend_y - 3.0,
                 10.0,
                 5.0,
                 &format!("fill=\"{ORANGE}\""),
@@ -762,7 +936,7 @@ pub fn render(tl: &Timeline) -> String {
         &|s, at| {
             s.rect(
                 at,
-                LEGEND_Y - 5.0,
+                legend_y - 5.0,
                 10.0,
                 10.0,
                 "fill=\"#3b82f6\" fill-opacity=\"0.25\"",
@@ -788,12 +962,157 @@ pub fn render(tl: &Timeline) -> String {
     ] {
         legend(
             &mut svg,
-            &|s, at| s.line(at + 4.0, LEGEND_Y - 6.0, at + 4.0, LEGEND_Y + 6.0, &style),
+            &|s, at| s.line(at + 4.0, legend_y - 6.0, at + 4.0, legend_y + 6.0, &style),
             text,
         );
     }
 
+    if wired {
+        let ly = legend_y + LEGEND_LINE;
+        let mut lx = LEFT;
+        let marks = [
+            WireMark::Write,
+            WireMark::Read,
+            WireMark::Command,
+            WireMark::Good,
+            WireMark::BadStatus,
+            WireMark::Control,
+            WireMark::Dropped,
+            WireMark::Retransmission,
+            WireMark::Reset,
+        ];
+        svg.text(
+            lx,
+            ly + 4.0,
+            10.0,
+            Anchor::Start,
+            "fill=\"#374151\"",
+            "wire (commands above, answers below):",
+        );
+        lx += 12.0 + text_width("wire (commands above, answers below):", 10.0);
+        for mark in marks {
+            if mark == WireMark::Reset {
+                continue;
+            }
+            svg.line(
+                lx + 4.0,
+                ly - 6.0,
+                lx + 4.0,
+                ly + 6.0,
+                &format!("stroke=\"{}\" stroke-width=\"2\"", mark.colour()),
+            );
+            let text = match mark {
+                WireMark::Dropped => "dropped",
+                WireMark::Control => "control",
+                WireMark::Retransmission => "sent again / RST",
+                m => m.name(),
+            };
+            svg.text(
+                lx + 10.0,
+                ly + 4.0,
+                10.0,
+                Anchor::Start,
+                "fill=\"#374151\"",
+                text,
+            );
+            lx += 18.0 + text_width(text, 10.0);
+        }
+    }
+
     svg.finish(&format!("timeline of {}", tl.title))
+}
+
+/// A path's session state (upper half) and dm state (lower half).
+fn path_band(
+    svg: &mut Svg,
+    x: &dyn Fn(f64) -> f64,
+    (t0, t1): (f64, f64),
+    top: f64,
+    lane: &PathLane,
+) {
+    svg.text(
+        LEFT - 6.0,
+        top + 13.0,
+        10.0,
+        Anchor::End,
+        "fill=\"#374151\"",
+        &format!("path {}", lane.path),
+    );
+    let half = ROW_H / 2.0;
+    for (states, y, what) in [
+        (&lane.session, top, "session"),
+        (&lane.dm, top + half, "dm path"),
+    ] {
+        for (i, (from, state)) in states.iter().enumerate() {
+            let until = states.get(i + 1).map_or(t1, |n| n.0);
+            if until < t0 || *from > t1 {
+                continue;
+            }
+            let (xa, xb) = (x(*from), x(until));
+            let colour = match state.as_str() {
+                "active" => "#16a34a",
+                "failed" => RED,
+                s => session_colour(s),
+            };
+            svg.rect(
+                xa,
+                y,
+                (xb - xa).max(1.0),
+                half - 1.0,
+                &format!("fill=\"{colour}\""),
+                Some(&format!(
+                    "path {} {what} {state} from {from:.1} s",
+                    lane.path
+                )),
+            );
+        }
+    }
+}
+
+/// A path's wire lane: commands in the upper half, answers in the lower,
+/// one tick per pixel and mark; resets, data sent again and dropped PDUs
+/// across the lane.
+fn wire_lane(svg: &mut Svg, x: &dyn Fn(f64) -> f64, top: f64, lane: &PathLane) {
+    svg.text(
+        LEFT - 6.0,
+        top + 13.0,
+        10.0,
+        Anchor::End,
+        "fill=\"#374151\"",
+        &format!("wire {}", lane.path),
+    );
+    svg.rect(LEFT, top, W - LEFT - RIGHT, ROW_H, "fill=\"#f9fafb\"", None);
+    let mid = top + ROW_H / 2.0;
+    svg.line(LEFT, mid, W - RIGHT, mid, "stroke=\"#e5e7eb\"");
+    let mut ticks: std::collections::BTreeMap<WireMark, (BTreeSet<(i64, bool)>, usize)> =
+        Default::default();
+    for &(t, to_target, mark) in &lane.wire {
+        let e = ticks.entry(mark).or_default();
+        e.0.insert((x(t).round() as i64, to_target));
+        e.1 += 1;
+    }
+    for (mark, (points, count)) in ticks {
+        let mut d = String::new();
+        for (px, to_target) in points {
+            let (ya, yb) = if mark.tall() {
+                (top, top + ROW_H)
+            } else if to_target {
+                (top + 1.0, mid - 1.0)
+            } else {
+                (mid + 1.0, top + ROW_H - 1.0)
+            };
+            d.push_str(&format!("M{} {}V{} ", px, num(ya), num(yb)));
+        }
+        let width = if mark == WireMark::Reset { 2.5 } else { 1.2 };
+        svg.path(
+            d.trim_end(),
+            &format!(
+                "stroke=\"{}\" stroke-width=\"{width}\" fill=\"none\"",
+                mark.colour()
+            ),
+            Some(&format!("path {}: {count} × {}", lane.path, mark.name())),
+        );
+    }
 }
 
 /// Draws `<id>.timeline.svg` for every run whose history is in the output

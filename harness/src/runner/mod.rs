@@ -183,7 +183,10 @@ async fn run_unguarded(ctx: &RunContext, planned: &PlannedRun, lane: u8) -> (Ent
     timings.teardown_s = Some(teardown_started.elapsed().as_secs_f64());
 
     let entry = match outcome {
-        Ok(history) => {
+        Ok(mut history) => {
+            if let Some(captured) = rig.captured.take() {
+                keep_capture(ctx, planned, captured, &mut history);
+            }
             let file = planned.history_file();
             if let Err(e) = ctx.out.write(&file, history.to_json_lines().as_bytes()) {
                 tracing::warn!("writing {}: {e}", ctx.out.path().join(&file).display());
@@ -201,6 +204,23 @@ async fn run_unguarded(ctx: &RunContext, planned: &PlannedRun, lane: u8) -> (Ent
         Ok(()) => (entry, true),
         Err(e) => (with_reason(entry, format!("teardown failed: {e:#}")), false),
     }
+}
+
+/// The capture's events into the history, its file beside it.
+fn keep_capture(
+    ctx: &RunContext,
+    planned: &PlannedRun,
+    captured: crate::env::capture::Captured,
+    history: &mut History,
+) {
+    if !captured.pcapng.is_empty() {
+        ctx.out
+            .write_or_say(&planned.capture_file(), &captured.pcapng);
+    }
+    for (t, event) in captured.events {
+        history.push(t, event);
+    }
+    history.sort();
 }
 
 fn with_reason(mut entry: Entry, reason: String) -> Entry {

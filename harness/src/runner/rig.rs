@@ -15,15 +15,16 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use guest_probes::monotonic_now;
 
+use crate::env::capture::{Capture, Captured};
 use crate::env::initiator::{Node, Session};
 use crate::env::lane::Lane;
 use crate::env::monitor::Ours;
 use crate::env::multipath::MultipathMap;
 use crate::env::target::slow_store::SlowStore;
 use crate::env::target::{InitiatorAllow, LunSpec, Target};
-use crate::history::{Event, History};
+use crate::history::{Event, FaultPhase, History};
 use crate::ledger::Ledger;
-use crate::model::Initiator;
+use crate::model::{CaptureMode, Initiator};
 use crate::nemesis::{self, Action, PathReach, Reach, Step, Switch};
 use crate::plan::PlannedRun;
 
@@ -39,6 +40,11 @@ pub struct Rig {
     /// The undo steps of faults in place now (begun, not yet ended), in
     /// the order they began: the wind-down carries them out, newest first.
     pub in_place: Vec<Step>,
+    /// The switch's capture of every path, from before the first login to
+    /// after the last logout.
+    capture: Option<Capture>,
+    /// What the capture kept, once the teardown finished it.
+    pub captured: Option<Captured>,
 }
 
 /// One initiator host: its paths, and the map over them when there are
@@ -76,6 +82,8 @@ impl Rig {
             store: None,
             target: None,
             in_place: Vec::new(),
+            capture: None,
+            captured: None,
         }
     }
 
@@ -88,6 +96,9 @@ impl Rig {
     /// `self` on error, for the teardown).
     pub async fn create(&mut self, planned: &PlannedRun) -> Result<()> {
         let scenario = &planned.run.scenario;
+        if scenario.capture.mode != CaptureMode::Off {
+            self.capture = Some(Capture::start(scenario.capture, planned.capture_file())?);
+        }
         let mut host = HostRig::default();
         let mut first = Lane::create(&self.run_id, self.lane)
             .await
@@ -164,6 +175,11 @@ impl Rig {
         };
         let iqn = target.portal().iqn.clone();
         let path = &mut self.hosts[h].paths[p as usize];
+        if let Some(capture) = &self.capture {
+            capture
+                .add_path(p, &path.lane)
+                .with_context(|| what("capturing the switch's ports"))?;
+        }
         let switch = path.switch.insert(Switch::new(&path.lane, portal)?);
         let mut rules = Vec::new();
         for step in planned.steps.iter().filter(|s| addresses(s, h, p)) {
@@ -222,6 +238,9 @@ impl Rig {
     pub async fn apply(&mut self, step: &Step, history: &mut History) -> Result<()> {
         let mut evidence = Vec::new();
         let result = nemesis::apply(self.reach(step), step, &mut evidence).await;
+        if let Some(capture) = &self.capture {
+            capture.fault(step.phase == FaultPhase::Begin);
+        }
         for (t, event) in evidence {
             history.push(t, event);
         }
@@ -312,6 +331,13 @@ impl Rig {
                     note(node.logout().await);
                     note(node.delete().await);
                 }
+            }
+        }
+        // After the logouts (their PDUs are in it), before the lanes.
+        if let Some(capture) = self.capture.take() {
+            match capture.finish().await {
+                Ok(captured) => self.captured = Some(captured),
+                Err(e) => note(Err(e.context("finishing the capture"))),
             }
         }
         if let Some(mut target) = self.target.take() {
@@ -465,7 +491,6 @@ async fn allow_digests(target: &Target, initiator: &Initiator) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::FaultPhase;
 
     fn step(host: u8, path: Option<u8>) -> Step {
         Step {

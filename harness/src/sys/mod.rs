@@ -12,4 +12,5 @@ pub mod link;
 pub mod mpath;
 pub mod netns;
 pub mod nft;
+pub mod packet;
 pub mod tc;

@@ -4,7 +4,9 @@ use serde::de::DeserializeOwned;
 
 use super::*;
 use crate::model::keys::names;
-use crate::parse::raw::{RawExpect, RawInitiator, RawLane, RawMultipath, RawProbe, RawScenario};
+use crate::parse::raw::{
+    RawCapture, RawExpect, RawInitiator, RawLane, RawMultipath, RawProbe, RawScenario,
+};
 use crate::parse::schema;
 
 fn docs_path() -> PathBuf {
@@ -36,6 +38,7 @@ fn accepted() -> Vec<(&'static str, Vec<String>)> {
         "fault",
         "expect",
         "multipath",
+        "capture",
         "sweep",
     ];
     let top: Vec<String> = serde_fields::<RawScenario>()
@@ -49,6 +52,7 @@ fn accepted() -> Vec<(&'static str, Vec<String>)> {
         ("initiator", serde_fields::<RawInitiator>()),
         ("probe", serde_fields::<RawProbe>()),
         ("expect", serde_fields::<RawExpect>()),
+        ("capture", serde_fields::<RawCapture>()),
     ]
 }
 
@@ -77,6 +81,7 @@ fn the_schema_tables_are_the_keys_serde_accepts() {
         "fault",
         "expect",
         "multipath",
+        "capture",
         "sweep",
     ] {
         assert!(raw_scenario.iter().any(|k| k == table), "{table}");
