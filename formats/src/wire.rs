@@ -134,4 +134,11 @@ pub struct CaptureSummary {
     pub truncated_at: Option<f64>,
     /// Frames the kernel dropped before the capture read them.
     pub kernel_drops: u64,
+    /// CPU time the capture's thread used (reading, pairing, decoding,
+    /// writing), and the wall time it ran: their ratio is the share of one
+    /// CPU the capture cost (`cargo xtask bench --report` shows it).
+    #[serde(default)]
+    pub cpu_s: f64,
+    #[serde(default)]
+    pub wall_s: f64,
 }

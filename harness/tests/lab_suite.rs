@@ -164,6 +164,113 @@ fn the_shipped_suite_passes_and_leaves_nothing() {
     assert_nothing_left("a finished run");
 }
 
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn the_switch_captures_every_path_and_the_history_holds_what_the_file_holds() {
+    use iscsi_chaos::history::{Event, History};
+    use iscsi_chaos_formats::wire::{Fate, WireWhat};
+    use std::collections::BTreeMap;
+    let scenarios = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // The whole run of a long blackhole on tgt; a multipath run on LIO
+    // with the default window and a file capped at 2 MiB.
+    let whole = shipped_on("outage/long-blackhole.toml", "tgt", scenarios.path());
+    let text = std::fs::read_to_string(&whole).unwrap();
+    std::fs::write(&whole, format!("{text}\n[capture]\nmode = \"all\"\n")).unwrap();
+    let capped = shipped_on(
+        "multipath/one-path-blackholed.toml",
+        "lio",
+        scenarios.path(),
+    );
+    let text = std::fs::read_to_string(&capped).unwrap();
+    std::fs::write(&capped, format!("{text}\n[capture]\nmax_mib = 2\n")).unwrap();
+    let status = Command::new(HARNESS)
+        .arg("run")
+        .arg(&whole)
+        .arg(&capped)
+        .arg("--out")
+        .arg(out.path())
+        .status()
+        .unwrap();
+    let report = report(out.path());
+    assert_eq!(status.code(), Some(0), "{report:#?}");
+    let pdus = |events: &mut dyn Iterator<Item = &WireWhat>| {
+        let mut by_op = BTreeMap::<u8, usize>::new();
+        for w in events {
+            if let WireWhat::Pdu(p) = w {
+                *by_op.entry(p.opcode).or_default() += 1;
+            }
+        }
+        by_op
+    };
+    for s in &report.scenarios {
+        let history = out.path().join(iscsi_chaos::report::history_file(&s.id));
+        assert_every_fault_hit(&history);
+        let h = History::from_json_lines(&std::fs::read_to_string(&history).unwrap()).unwrap();
+        let summary = h
+            .entries
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::Capture(c) => Some(c.clone()),
+                _ => None,
+            })
+            .expect("the capture's summary");
+        let file = out.path().join(&summary.file);
+        let bytes = std::fs::read(&file).expect("the capture file beside the history");
+        assert_eq!(bytes.len() as u64, summary.bytes);
+        let wire: Vec<_> = h
+            .entries
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::Wire(w) => Some(w),
+                _ => None,
+            })
+            .collect();
+        let commands_on = |path: u8| {
+            wire.iter()
+                .filter(|w| w.path == path)
+                .any(|w| matches!(&w.what, WireWhat::Pdu(p) if p.cdb.as_ref().is_some_and(|c| c.is_write())))
+        };
+        assert!(commands_on(0), "{}: no WRITE decoded on path 0", s.id);
+        assert!(
+            wire.iter().any(|w| w.fate == Fate::Dropped),
+            "{}: the blackhole dropped nothing the capture saw",
+            s.id
+        );
+        let svg =
+            std::fs::read_to_string(out.path().join(iscsi_chaos::report::timeline::file(&s.id)))
+                .unwrap();
+        assert!(svg.contains(">wire 0<"), "{}: no wire lane", s.id);
+        if s.id.starts_with("long-blackhole") {
+            // The whole run: the file holds every frame the history
+            // decoded, and decodes to the same PDUs.
+            assert!(summary.truncated_at.is_none());
+            let from_file = iscsi_chaos::wire::decode::decode_file(&bytes).unwrap();
+            assert_eq!(
+                pdus(&mut from_file.iter().map(|(_, w)| &w.what)),
+                pdus(&mut wire.iter().map(|w| &w.what)),
+                "{}: PDUs by opcode, file against history",
+                s.id
+            );
+        } else {
+            assert!(commands_on(1), "{}: no WRITE decoded on path 1", s.id);
+            assert!(
+                svg.contains(">wire 1<") && svg.contains(">path 1<"),
+                "{}",
+                s.id
+            );
+            assert!(summary.truncated_at.is_some(), "{}: {summary:?}", s.id);
+            assert!(
+                bytes.len() <= 2 * 1024 * 1024,
+                "{}: {} bytes",
+                s.id,
+                bytes.len()
+            );
+        }
+    }
+    assert_nothing_left("two captured runs");
+}
+
 /// Each fault step of a run's history must show its effect, not only that
 /// the harness asked for it: the kind's own check of the typed evidence (a
 /// qdisc that counted packets, drops for an outage, a firewall rule that

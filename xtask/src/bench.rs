@@ -101,8 +101,70 @@ pub fn bench(args: &BenchArgs) -> Result<i32> {
                 f(t.fault_apply_latency_max_s, 1000.0)
             );
         }
+        capture_costs(report.parent().unwrap_or(std::path::Path::new(".")))?;
     }
     Ok(0)
+}
+
+/// The switch capture's cost per run, from the histories beside a report:
+/// the share of one CPU its thread used while it ran, the frames it saw,
+/// and the file it wrote.
+fn capture_costs(folder: &std::path::Path) -> Result<()> {
+    use iscsi_chaos_formats::history::{Event, History};
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let Some(id) = name.strip_suffix(".history.jsonl") else {
+            continue;
+        };
+        let h = History::from_json_lines(&std::fs::read_to_string(&path)?)
+            .with_context(|| format!("parsing {}", path.display()))?;
+        for e in &h.entries {
+            if let Event::Capture(c) = &e.event {
+                rows.push((id.to_string(), c.clone()));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    println!("capture (share of one CPU while the run ran):");
+    println!(
+        "  {:<44} {:>7} {:>9} {:>9} {:>10} {:>9}",
+        "run", "cpu %", "frames", "frames/s", "file MiB", "truncated"
+    );
+    let mut shares = Vec::new();
+    for (id, c) in &rows {
+        let share = if c.wall_s > 0.0 {
+            c.cpu_s / c.wall_s
+        } else {
+            0.0
+        };
+        shares.push(share * 100.0);
+        println!(
+            "  {:<44} {:>7.2} {:>9} {:>9.0} {:>10.1} {:>9}",
+            id,
+            share * 100.0,
+            c.frames,
+            c.frames as f64 / c.wall_s.max(1e-9),
+            c.bytes as f64 / 1048576.0,
+            c.truncated_at
+                .map_or("-".to_string(), |t| format!("{t:.1}"))
+        );
+    }
+    let max = shares.iter().cloned().fold(0.0, f64::max);
+    let mean = shares.iter().sum::<f64>() / shares.len() as f64;
+    println!(
+        "  cpu %: mean {mean:.2}, max {max:.2} over {} runs",
+        shares.len()
+    );
+    Ok(())
 }
 
 /// After the last fault ends, recovery (relogin, the stalled write's

@@ -239,8 +239,11 @@ impl Matcher {
             self.unmatched.entry(key).or_default().push_back(at);
             return;
         }
+        // Of identical frames waiting, the newest goes out first: a copy
+        // the nemesis dropped (a RST sent again with the same bytes) stays
+        // dropped rather than being paired with its later copy's sighting.
         if let Some(list) = self.unmatched.get_mut(&key) {
-            while let Some(at) = list.pop_front() {
+            while let Some(at) = list.pop_back() {
                 if let Some(q) = self.queue.get_mut(&at) {
                     if q.fate.is_none() {
                         q.fate = Some(Fate::Delivered);
@@ -302,8 +305,15 @@ fn is_control(w: &Wire) -> bool {
     }
 }
 
+/// CPU time of the calling thread, seconds.
+fn thread_cpu_s() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map_or(0.0, |t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+}
+
 /// The capture thread.
 fn run(shared: &Shared, spec: CaptureSpec, file: String) -> Captured {
+    let started = monotonic_now();
     let offset = {
         let real = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -444,6 +454,8 @@ fn run(shared: &Shared, spec: CaptureSpec, file: String) -> Captured {
             bytes: if pcapng.is_empty() { 0 } else { bytes },
             truncated_at,
             kernel_drops,
+            cpu_s: thread_cpu_s(),
+            wall_s: monotonic_now() - started,
         }),
     ));
     Captured { events, pcapng }
@@ -523,6 +535,17 @@ mod tests {
         assert_eq!((got[0].0, got[0].1), (1.0, Fate::Delivered));
         assert!((got[0].2.unwrap() - 0.001).abs() < 1e-9);
         assert_eq!(got[1].0, 1.002);
+    }
+
+    #[test]
+    fn a_copy_sent_again_is_delivered_and_the_dropped_one_stays_dropped() {
+        let mut m = Matcher::default();
+        m.see(frame(1.0, Dir::ToTarget, b"rst"), true);
+        m.see(frame(1.6, Dir::ToTarget, b"rst"), true);
+        m.see(frame(1.601, Dir::ToTarget, b"rst"), false);
+        let got = fates(&mut m, 100.0);
+        assert_eq!((got[0].0, got[0].1), (1.0, Fate::Dropped));
+        assert_eq!((got[1].0, got[1].1), (1.6, Fate::Delivered));
     }
 
     #[test]

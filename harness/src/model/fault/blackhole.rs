@@ -20,7 +20,7 @@ pub const REGISTRATION: Registration = Registration {
     parse: |_, direction| Some(Blackhole { direction }.into()),
     needs: &[NETEM],
     reach: Reach::Fabric,
-    took_effect: evidence::qdisc_dropped,
+    took_effect: |events| evidence::qdisc_dropped(events) && evidence::wire_silenced(events),
 };
 
 /// A blackhole on `direction`, and its removal (also each pulse of a flap).

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::history::{Effect, Entry, Event};
+use crate::history::{Effect, Entry, Event, FaultPhase};
 use crate::model::action::Action;
 use crate::model::keys::KeySpec;
 use crate::model::needs::Requirement;
@@ -246,17 +246,46 @@ pub fn kind_names() -> Vec<&'static str> {
     KINDS.iter().map(|r| r.name).collect()
 }
 
-/// Whether fault `step` (of kind `kind`) shows its effect in `history`.
+/// Whether fault `step` (of kind `kind`) shows its effect in `history`:
+/// its typed evidence, and what the switch's capture decoded around it:
+/// frames dropped or made from when the step was due to when it was
+/// cleared, frames delivered only while it was surely in place (from its
+/// begin's record to when its end was due).
 pub fn took_effect(kind: &str, step: usize, history: &[Entry]) -> bool {
+    // (due, in place) of the begin; (due, cleared) of the end.
+    let (mut begin, mut end) = (
+        (f64::INFINITY, f64::INFINITY),
+        (f64::NEG_INFINITY, f64::NEG_INFINITY),
+    );
+    for e in history {
+        if let Event::Fault {
+            step: s,
+            phase,
+            scheduled,
+            ..
+        } = &e.event
+        {
+            if *s == step {
+                match phase {
+                    FaultPhase::Begin => begin = (begin.0.min(*scheduled), begin.1.min(e.t)),
+                    FaultPhase::End => end = (end.0.max(*scheduled), end.1.max(e.t)),
+                }
+            }
+        }
+    }
     let of_step: Vec<&Event> = history
         .iter()
-        .map(|e| &e.event)
-        .filter(|e| match e {
+        .filter(|e| match &e.event {
             Event::Qdisc { step: s, .. }
             | Event::Firewall { step: s, .. }
             | Event::Effect { step: s, .. } => *s == step,
+            Event::Wire(w) if w.fate == iscsi_chaos_formats::wire::Fate::Delivered => {
+                begin.1 < e.t && e.t < end.0
+            }
+            Event::Wire(_) => begin.0 <= e.t && e.t <= end.1,
             _ => false,
         })
+        .map(|e| &e.event)
         .collect();
     registration(kind).is_some_and(|r| (r.took_effect)(&of_step))
 }
@@ -284,6 +313,46 @@ pub mod evidence {
         events
             .iter()
             .any(|e| matches!(e, Event::Firewall { packets, .. } if *packets > 0))
+    }
+
+    /// The switch's capture while the step was in place: if it saw a
+    /// frame dropped on a path and way, it saw none delivered there (a
+    /// blackhole: frames before the nemesis, none after it). True without
+    /// a capture (the counters stand alone then).
+    pub fn wire_silenced(events: &[&Event]) -> bool {
+        use iscsi_chaos_formats::wire::Fate;
+        let wire: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Wire(w) => Some(w),
+                _ => None,
+            })
+            .collect();
+        let dropped: std::collections::HashSet<_> = wire
+            .iter()
+            .filter(|w| w.fate == Fate::Dropped)
+            .map(|w| (w.path, w.dir))
+            .collect();
+        !wire
+            .iter()
+            .any(|w| w.fate == Fate::Delivered && dropped.contains(&(w.path, w.dir)))
+            && (wire.is_empty() || !dropped.is_empty())
+    }
+
+    /// The switch's capture while the step was in place holds a RST the
+    /// switch made (true without a capture).
+    pub fn wire_reset_sent(events: &[&Event]) -> bool {
+        use iscsi_chaos_formats::wire::{Fate, WireWhat};
+        let mut wire = events.iter().filter_map(|e| match e {
+            Event::Wire(w) => Some(w),
+            _ => None,
+        });
+        let mut any = false;
+        let sent = wire.any(|w| {
+            any = true;
+            w.fate == Fate::Made && matches!(&w.what, WireWhat::Tcp { flags, .. } if flags == "RST")
+        });
+        sent || !any
     }
 
     /// An effect of the step for which `f` holds.
@@ -379,7 +448,8 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::FaultPhase;
+
+    use iscsi_chaos_formats::wire::{Dir, Fate, Wire, WireWhat};
 
     fn entry(event: Event) -> Entry {
         Entry { t: 1.0, event }
@@ -394,6 +464,81 @@ mod tests {
             bytes: packets * 100,
             drops,
         })
+    }
+
+    fn at(t: f64, event: Event) -> Entry {
+        Entry { t, event }
+    }
+
+    fn fault(kind: &str, phase: FaultPhase, scheduled: f64, t: f64) -> Entry {
+        at(
+            t,
+            Event::Fault {
+                step: 0,
+                phase,
+                kind: kind.into(),
+                scheduled,
+            },
+        )
+    }
+
+    fn wire(t: f64, fate: Fate, flags: &str) -> Entry {
+        at(
+            t,
+            Event::Wire(Wire {
+                path: 0,
+                dir: Dir::ToTarget,
+                port: 1,
+                fate,
+                delay_s: None,
+                what: WireWhat::Tcp {
+                    flags: flags.into(),
+                    retransmission: false,
+                },
+            }),
+        )
+    }
+
+    #[test]
+    fn a_captured_blackhole_delivered_nothing_while_in_place() {
+        let mut h = vec![
+            fault("blackhole", FaultPhase::Begin, 10.0, 10.05),
+            wire(10.02, Fate::Delivered, "SYN"),
+            wire(11.0, Fate::Dropped, "SYN"),
+            fault("blackhole", FaultPhase::End, 20.0, 20.05),
+            wire(20.03, Fate::Delivered, "SYN"),
+            qdisc(0, 10, 7),
+        ];
+        // Delivered before it was surely in place and after its end was
+        // due: not against it.
+        assert!(took_effect("blackhole", 0, &h));
+        h.push(wire(15.0, Fate::Delivered, "SYN"));
+        assert!(!took_effect("blackhole", 0, &h), "a frame got through");
+    }
+
+    #[test]
+    fn a_captured_reset_shows_the_rst_the_switch_made() {
+        let rule = at(
+            2.0,
+            Event::Firewall {
+                step: 0,
+                rule: "reset".into(),
+                packets: 1,
+            },
+        );
+        let mut h = vec![
+            fault("reset", FaultPhase::Begin, 10.0, 10.05),
+            wire(10.2, Fate::Delivered, "FIN"),
+            fault("reset", FaultPhase::End, 10.5, 10.55),
+            rule,
+        ];
+        assert!(!took_effect("reset", 0, &h), "captured, and no RST made");
+        // Made before the begin was recorded, once the rule was in.
+        h.push(wire(10.04, Fate::Made, "RST"));
+        assert!(took_effect("reset", 0, &h));
+        // Without a capture, the rule's counter stands alone.
+        h.retain(|e| !matches!(e.event, Event::Wire(_)));
+        assert!(took_effect("reset", 0, &h));
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub const REGISTRATION: Registration = Registration {
     },
     needs: FIREWALL,
     reach: Reach::Portal,
-    took_effect: evidence::rule_matched,
+    took_effect: |events| evidence::rule_matched(events) && evidence::wire_reset_sent(events),
 };
 
 impl Kind for Reset {
