@@ -216,6 +216,27 @@ pub struct MeasuredJson {
     /// the run): the run's figures were made with other timers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings_warnings: Vec<String>,
+    /// What the switch's capture saw while each fault was in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wire: Vec<WireWindow>,
+}
+
+/// The capture's counts for one fault step, from when it was in place to
+/// when it was cleared (every path).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct WireWindow {
+    pub step: usize,
+    /// SCSI commands sent, and of them the ones the nemesis dropped.
+    pub commands: u64,
+    pub commands_dropped: u64,
+    /// Statuses sent by the target (SCSI Response, Data-In with status),
+    /// and of them the ones not GOOD.
+    pub statuses: u64,
+    pub bad_statuses: u64,
+    /// Frames carrying data sent again, and RSTs (sent by an end or made
+    /// by the switch).
+    pub retransmissions: u64,
+    pub resets: u64,
 }
 
 /// Harness overhead, filled by the orchestrator (seconds, `None` when not

@@ -6,6 +6,7 @@
 //! scheduled instant) and ends when it was cleared (`End`).
 
 pub mod settings;
+pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -72,6 +73,8 @@ pub struct Measured {
     pub settings_warnings: Vec<String>,
     /// Frames dropped for being larger than the MTU (MTU faults).
     pub oversize_drops: Option<u64>,
+    /// The switch's capture per fault window ([`wire`]).
+    pub wire: Vec<iscsi_chaos_formats::report::WireWindow>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -247,6 +250,7 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
     m.max_stall_s = m.stalls.iter().map(Stall::duration).fold(0.0, f64::max);
     (m.effective, m.settings_warnings) =
         settings::effective(history, &scenario.initiator, scenario.multipath.as_ref());
+    m.wire = wire::windows(history);
     for p in &scenario.probes {
         if !probes.contains(&p.name) {
             problems.push(format!("probe {} recorded nothing", p.name));

@@ -17,6 +17,7 @@ mod list;
 mod merge;
 mod predict;
 mod run;
+mod trace;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -79,6 +80,10 @@ enum Cmd {
     /// The scenario reference: the fault kinds and sections, or one kind's options,
     /// types, units, defaults and ranges (as in docs/scenarios.md).
     Explain(explain::ExplainArgs),
+    /// One block's story from a run's history: the probe's operations on it and every
+    /// SCSI command on the wire that covered it (path, connection, whether and when it
+    /// reached the target, the status that answered it). Needs the run's capture.
+    Trace(trace::TraceArgs),
     /// Check this host: root, kernel modules, tools, configfs.
     Doctor {
         /// Print only the first missing piece (for scripts choosing between this
@@ -112,6 +117,7 @@ impl Cli {
             Cmd::Predict(args) => args.exec(),
             Cmd::Init(args) => args.exec(),
             Cmd::Explain(args) => args.exec(),
+            Cmd::Trace(args) => args.exec(),
             Cmd::Doctor { brief } => doctor::command(brief),
             Cmd::Cleanup => block_on(2, cleanup::command()),
             Cmd::Lab { command } => lab::command(command),

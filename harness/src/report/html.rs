@@ -182,6 +182,27 @@ fn figures(e: &Entry) -> String {
         ));
     }
     h.push_str("</table>\n");
+    if !m.wire.is_empty() {
+        h.push_str("<p class=\"muted\">On the wire while each fault was in place: ");
+        let lines: Vec<String> = m
+            .wire
+            .iter()
+            .map(|w| {
+                format!(
+                    "fault[{}]: {} SCSI commands ({} dropped by the nemesis), {} statuses ({} not GOOD), {} frames of data sent again, {} RSTs",
+                    w.step,
+                    w.commands,
+                    w.commands_dropped,
+                    w.statuses,
+                    w.bad_statuses,
+                    w.retransmissions,
+                    w.resets
+                )
+            })
+            .collect();
+        h.push_str(&escape(&lines.join("; ")));
+        h.push_str("</p>\n");
+    }
     let mut notes: Vec<String> = x.notes.clone();
     if x.borderline {
         notes.push("borderline: the oracle calls this a race".into());

@@ -17,6 +17,7 @@ pub mod summary;
 pub mod svg;
 pub mod table;
 pub mod timeline;
+pub mod trace;
 
 use std::collections::BTreeMap;
 
@@ -67,6 +68,7 @@ pub fn measured_json(m: &Measured, origin: f64) -> MeasuredJson {
         oversize_drops: m.oversize_drops,
         effective: m.effective.clone(),
         settings_warnings: m.settings_warnings.clone(),
+        wire: m.wire.clone(),
     }
 }
 
