@@ -56,6 +56,9 @@ pub enum ProbeEvent {
         seq: u64,
         block: u64,
         problem: BlockProblem,
+        /// What the block held instead (lost and corrupt blocks).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        found: Option<Found>,
     },
     /// Final counts. Always the last line of a probe that ended normally.
     Summary {
@@ -77,6 +80,44 @@ pub enum BlockProblem {
     Corrupt,
     /// The read-back itself failed (I/O error); counted as unverified.
     Unreadable,
+}
+
+/// What a bad block held instead of the acknowledged write expected there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "holds", rename_all = "snake_case")]
+pub enum Found {
+    /// Only zero bytes: no write of this run ever landed there (or it was
+    /// discarded).
+    Zeroes,
+    /// A whole, valid stamp of this run: write `seq`, made for `block`. An
+    /// older seq for this block is a stale version (a lost update); another
+    /// block's stamp is a misdirected write.
+    Stamp { seq: u64, block: u64 },
+    /// A whole, valid stamp of another run: bytes from before this run.
+    OtherRun { seq: u64 },
+    /// Neither: the 512-byte sectors that differ from the expected write,
+    /// and the seq the first sector's header names, if it holds one of this
+    /// run's (a block torn between two writes has both).
+    Torn {
+        sectors: Vec<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header_seq: Option<u64>,
+    },
+}
+
+impl Found {
+    /// The class of the damage, as reports name it, for the write `seq` of
+    /// `block` that should be there.
+    pub fn class(&self, seq: u64, block: u64) -> &'static str {
+        match self {
+            Found::Zeroes => "zeroed",
+            Found::Stamp { block: b, .. } if *b != block => "misdirected",
+            Found::Stamp { seq: s, .. } if *s < seq => "stale version",
+            Found::Stamp { .. } => "newer version",
+            Found::OtherRun { .. } => "stale from an earlier run",
+            Found::Torn { .. } => "torn",
+        }
+    }
 }
 
 impl ProbeEvent {

@@ -219,6 +219,34 @@ pub struct MeasuredJson {
     /// What the switch's capture saw while each fault was in place.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wire: Vec<WireWindow>,
+    /// Every lost or corrupt acknowledged write, classified by what its
+    /// block held instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bad_blocks: Vec<BadBlockJson>,
+}
+
+/// One bad block: the write that should be there, what is there instead,
+/// and when each write was issued and returned (seconds from the first
+/// fault's begin; `None` when the history has no such operation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BadBlockJson {
+    pub block: u64,
+    pub seq: u64,
+    /// "zeroed", "stale version", "misdirected", "torn", "stale from an
+    /// earlier run", "newer version", or "unclassified".
+    pub class: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<crate::probe::Found>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned_s: Option<f64>,
+    /// The write whose stamp the block holds (a stale, newer or
+    /// misdirected one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_issued_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_returned_s: Option<f64>,
 }
 
 /// The capture's counts for one fault step, from when it was in place to

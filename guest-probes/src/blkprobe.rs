@@ -20,6 +20,22 @@ use anyhow::{bail, Result};
 use clap::Parser;
 
 use crate::blockdev::{AlignedBuf, BlockDev, Device, IoError};
+
+/// Test hook: before the verify pass, damage blocks 1 and 2 through the
+/// device as a misbehaving disk would (block 0's bytes written over block
+/// 1, zeroes over block 2), so a lab test sees the verify pass classify
+/// real bad blocks.
+pub const PLANT_BAD_BLOCKS_ENV: &str = "ISCSI_CHAOS_TEST_PLANT_BAD_BLOCKS";
+
+/// See [`PLANT_BAD_BLOCKS_ENV`]. Best effort: a failed I/O plants nothing.
+fn plant_bad_blocks(dev: &Device, bs: usize) {
+    let mut buf = AlignedBuf::new(bs);
+    if dev.read_block(&mut buf, 0).is_ok() {
+        let _ = dev.write_block(&buf, 1);
+    }
+    buf.fill(0);
+    let _ = dev.write_block(&buf, 2);
+}
 use crate::emit::Emitter;
 use crate::ledger::Ledger;
 use crate::stamp::{Stamper, MIN_BLOCK_SIZE};
@@ -224,6 +240,9 @@ impl Probe {
         let mut ledger = Ledger::new(self.blocks);
         let mut counts = OpCounts::default();
         self.io_loop(&stamper, &mut ledger, &inflight, &out, &mut counts);
+        if std::env::var_os(PLANT_BAD_BLOCKS_ENV).is_some() {
+            plant_bad_blocks(&self.dev, bs);
+        }
 
         let retry_until = self.verify_deadline.retry_until(started, Instant::now());
         let verified = ledger.verify(

@@ -110,6 +110,7 @@ impl Ledger {
             seq,
             block,
             problem,
+            found: Some(stamper.inspect(buf, seq, block)),
         })
     }
 
@@ -164,6 +165,7 @@ impl Ledger {
                         seq,
                         block,
                         problem: BlockProblem::Unreadable,
+                        found: None,
                     });
                 }
             }

@@ -18,6 +18,8 @@
 
 /// First bytes of every stamped block.
 pub const MAGIC: [u8; 8] = *b"ISCSICHS";
+use iscsi_chaos_formats::probe::Found;
+
 /// Header bytes before the payload.
 const HEADER: usize = 36;
 /// Smallest block that holds a stamp with some payload.
@@ -109,6 +111,57 @@ impl Stamper {
             Verdict::Lost
         } else {
             Verdict::Ok
+        }
+    }
+}
+
+/// A read-back sector: what [`Stamper::inspect`] compares.
+const SECTOR: usize = 512;
+
+impl Stamper {
+    /// What `buf` (read from `block`, where write `expected_seq` should be)
+    /// holds instead: zeroes, a whole stamp of this run or another, or a
+    /// block that is none of them, with the sectors that differ from the
+    /// expected write.
+    pub fn inspect(&self, buf: &[u8], expected_seq: u64, block: u64) -> Found {
+        let len = buf.len();
+        if buf.iter().all(|&b| b == 0) {
+            return Found::Zeroes;
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(buf[at..at + 8].try_into().unwrap());
+        let whole = len >= MIN_BLOCK_SIZE
+            && buf[0..8] == MAGIC
+            && u32::from_le_bytes(buf[32..36].try_into().unwrap()) as usize == len
+            && crc32c::crc32c(&buf[..len - 4])
+                == u32::from_le_bytes(buf[len - 4..].try_into().unwrap());
+        if whole {
+            let (run, seq, at) = (u64_at(8), u64_at(16), u64_at(24));
+            let mut want = vec![0u8; len - 4 - HEADER];
+            fill_payload(&mut want, run, seq);
+            if buf[HEADER..len - 4] == want[..] {
+                return if run == self.run {
+                    Found::Stamp { seq, block: at }
+                } else {
+                    Found::OtherRun { seq }
+                };
+            }
+        }
+        let mut expected = vec![0u8; len];
+        if len >= MIN_BLOCK_SIZE {
+            self.stamp(&mut expected, expected_seq, block);
+        }
+        let sectors = buf
+            .chunks(SECTOR)
+            .zip(expected.chunks(SECTOR))
+            .enumerate()
+            .filter(|(_, (got, want))| got != want)
+            .map(|(k, _)| k as u32)
+            .collect();
+        let header_seq = (len >= MIN_BLOCK_SIZE && buf[0..8] == MAGIC && u64_at(8) == self.run)
+            .then(|| u64_at(16));
+        Found::Torn {
+            sectors,
+            header_seq,
         }
     }
 }
@@ -213,6 +266,49 @@ mod tests {
         let mut buf = vec![0u8; BS];
         s.stamp(&mut buf[..512], 7, 7);
         assert_eq!(s.check(&buf, 7, 7), Verdict::Corrupt);
+    }
+
+    #[test]
+    fn inspect_names_what_a_bad_block_holds() {
+        let s = Stamper::new(42);
+        assert_eq!(s.inspect(&vec![0u8; BS], 9, 3), Found::Zeroes);
+        // An older version of the block: a lost update.
+        let stale = stamped(&s, 5, 3);
+        assert_eq!(s.inspect(&stale, 9, 3), Found::Stamp { seq: 5, block: 3 });
+        assert_eq!(
+            Found::Stamp { seq: 5, block: 3 }.class(9, 3),
+            "stale version"
+        );
+        // Another block's write landed here.
+        let misdirected = stamped(&s, 9, 4);
+        assert_eq!(
+            s.inspect(&misdirected, 9, 3),
+            Found::Stamp { seq: 9, block: 4 }
+        );
+        assert_eq!(Found::Stamp { seq: 9, block: 4 }.class(9, 3), "misdirected");
+        // An earlier run's bytes.
+        let old = stamped(&Stamper::new(7), 100, 3);
+        assert_eq!(s.inspect(&old, 9, 3), Found::OtherRun { seq: 100 });
+        // Torn: the first two sectors of the new write, the rest of the old.
+        let mut torn = stamped(&s, 5, 3);
+        torn[..1024].copy_from_slice(&stamped(&s, 9, 3)[..1024]);
+        assert_eq!(
+            s.inspect(&torn, 9, 3),
+            Found::Torn {
+                sectors: (2..8).collect(),
+                header_seq: Some(9)
+            }
+        );
+        // Garbage in one sector of the expected write.
+        let mut flipped = stamped(&s, 9, 3);
+        flipped[3000] ^= 1;
+        assert_eq!(
+            s.inspect(&flipped, 9, 3),
+            Found::Torn {
+                sectors: vec![5],
+                header_seq: Some(9)
+            }
+        );
     }
 
     #[test]

@@ -271,6 +271,51 @@ fn the_switch_captures_every_path_and_the_history_holds_what_the_file_holds() {
     assert_nothing_left("two captured runs");
 }
 
+/// Blocks damaged through the real device before the probe's verify pass
+/// (its test hook: block 0's bytes over block 1, zeroes over block 2) are
+/// found and classified by what they hold.
+#[test]
+#[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
+fn planted_bad_blocks_are_classified_by_what_they_hold() {
+    let _ = *ISCSID_BEFORE;
+    let scenarios = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let scenario = shipped_on("outage/short-blackhole.toml", "lio", scenarios.path());
+    let status = Command::new(HARNESS)
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(out.path())
+        .env("ISCSI_CHAOS_TEST_PLANT_BAD_BLOCKS", "1")
+        .status()
+        .unwrap();
+    let report = report(out.path());
+    assert_eq!(status.code(), Some(1), "{report:#?}");
+    let s = &report.scenarios[0];
+    assert_eq!(s.verdict, Verdict::Fail, "{s:#?}");
+    let class_of = |block: u64| {
+        s.measured
+            .bad_blocks
+            .iter()
+            .find(|b| b.block == block)
+            .map(|b| b.class.clone())
+    };
+    assert_eq!(class_of(2).as_deref(), Some("zeroed"), "{s:#?}");
+    let one = class_of(1).unwrap_or_default();
+    assert!(
+        one == "misdirected" || one == "zeroed",
+        "block 1: {one}; {s:#?}"
+    );
+    assert!(
+        s.reasons
+            .iter()
+            .any(|r| r.starts_with("block 2 (zeroed): write seq")),
+        "{:#?}",
+        s.reasons
+    );
+    assert_nothing_left("a run with planted bad blocks");
+}
+
 /// Each fault step of a run's history must show its effect, not only that
 /// the harness asked for it: the kind's own check of the typed evidence (a
 /// qdisc that counted packets, drops for an outage, a firewall rule that

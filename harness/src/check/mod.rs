@@ -5,6 +5,7 @@
 //! fault step was in place (the `Fault`/`Begin` entry's `t`, not its
 //! scheduled instant) and ends when it was cleared (`End`).
 
+pub mod forensics;
 pub mod settings;
 pub mod wire;
 
@@ -75,6 +76,8 @@ pub struct Measured {
     pub oversize_drops: Option<u64>,
     /// The switch's capture per fault window ([`wire`]).
     pub wire: Vec<iscsi_chaos_formats::report::WireWindow>,
+    /// Every lost or corrupt write, classified ([`forensics`]).
+    pub bad_blocks: Vec<iscsi_chaos_formats::report::BadBlockJson>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -251,6 +254,7 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
     (m.effective, m.settings_warnings) =
         settings::effective(history, &scenario.initiator, scenario.multipath.as_ref());
     m.wire = wire::windows(history);
+    m.bad_blocks = forensics::bad_blocks(history, history.first_fault_begin().unwrap_or(0.0));
     for p in &scenario.probes {
         if !probes.contains(&p.name) {
             problems.push(format!("probe {} recorded nothing", p.name));
@@ -394,6 +398,23 @@ pub fn check(history: &History, scenario: &Scenario, prediction: &Prediction) ->
         bad.push(format!(
             "corrupt writes: expected 0, measured {} of {} acknowledged",
             m.corrupt_writes, m.acked_writes
+        ));
+    }
+    // What each bad block holds, the first few in the reasons (all of them
+    // in report.json's `bad_blocks`).
+    const SHOWN: usize = 5;
+    let lines: Vec<String> = m
+        .bad_blocks
+        .iter()
+        .take(SHOWN)
+        .map(forensics::describe)
+        .collect();
+    let target = if bad.is_empty() { &mut ok } else { &mut bad };
+    target.extend(lines);
+    if m.bad_blocks.len() > SHOWN {
+        target.push(format!(
+            "and {} more bad blocks (report.json)",
+            m.bad_blocks.len() - SHOWN
         ));
     }
     let verdict = if bad.is_empty() {

@@ -69,6 +69,7 @@ pub fn measured_json(m: &Measured, origin: f64) -> MeasuredJson {
         effective: m.effective.clone(),
         settings_warnings: m.settings_warnings.clone(),
         wire: m.wire.clone(),
+        bad_blocks: m.bad_blocks.clone(),
     }
 }
 
