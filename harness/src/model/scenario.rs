@@ -334,7 +334,13 @@ pub struct Probe {
     pub name: String,
     pub kind: ProbeKind,
     pub interval_ms: u64,
+    /// The blocks the probe writes in turn (a hot set, each rewritten with
+    /// a newer version every `blocks` writes); `None`: the whole LUN.
+    pub blocks: Option<u64>,
 }
+
+/// The largest `[[probe]] blocks` (blkprobe's own bound).
+pub const MAX_PROBE_BLOCKS: u64 = 1 << 24;
 
 /// Which packets a directional fault affects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

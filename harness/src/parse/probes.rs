@@ -6,7 +6,7 @@ use super::diag::shorten;
 use super::raw::RawProbe;
 use super::schema::{MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS};
 use super::Ctx;
-use crate::model::{Probe, ProbeKind};
+use crate::model::{Probe, ProbeKind, MAX_PROBE_BLOCKS};
 
 pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Probe>> {
     if raw.is_empty() {
@@ -14,6 +14,7 @@ pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Op
             name: "blkprobe".into(),
             kind: ProbeKind::Blkprobe,
             interval_ms: crate::model::scenario::DEFAULT_PROBE_INTERVAL_MS,
+            blocks: None,
         }]);
     }
     let mut ok = true;
@@ -70,6 +71,24 @@ pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Op
                 None
             }
         };
+        let blocks = match &p.blocks {
+            None => Some(None),
+            Some(v) if (1..=MAX_PROBE_BLOCKS as i64).contains(v.get_ref()) => {
+                Some(Some(*v.get_ref() as u64))
+            }
+            Some(v) => {
+                ctx.err(
+                    v.span(),
+                    &format!("probe[{i}].blocks"),
+                    format!("must be from 1 to {MAX_PROBE_BLOCKS}, got {}", v.get_ref()),
+                    Some(
+                        "the blocks written in turn, e.g. 16 for a hot set rewritten every 16 writes"
+                            .into(),
+                    ),
+                );
+                None
+            }
+        };
         let name = match &p.name {
             Some(n) => n.get_ref().clone(),
             None => kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
@@ -100,11 +119,12 @@ pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Op
             );
             ok = false;
         }
-        match (kind, interval_ms) {
-            (Some(kind), Some(interval_ms)) => probes.push(Probe {
+        match (kind, interval_ms, blocks) {
+            (Some(kind), Some(interval_ms), Some(blocks)) => probes.push(Probe {
                 name,
                 kind,
                 interval_ms,
+                blocks,
             }),
             _ => ok = false,
         }

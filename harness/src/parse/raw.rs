@@ -105,6 +105,8 @@ pub(super) struct RawProbe {
     pub(super) name: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) interval_ms: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) blocks: Option<Spanned<i64>>,
 }
 
 /// A `[[fault]]` table: its keys are checked by the common fields and the

@@ -255,6 +255,19 @@ pub const PROBE: &[KeySpec] = &[
         },
         ..KeySpec::new("interval_ms", "integer", "time between operations")
     },
+    KeySpec {
+        unit: "blocks",
+        default: "the whole LUN",
+        bound: Bound::Int {
+            min: 1,
+            max: crate::model::MAX_PROBE_BLOCKS as i64,
+        },
+        ..KeySpec::new(
+            "blocks",
+            "integer",
+            "the blocks written in turn (4 KiB each): a small number makes a hot set, each block rewritten with a newer version every `blocks` writes, so a stale version landing over a newer acknowledged one shows",
+        )
+    },
 ];
 
 /// The common fields of every `[[fault]]` table; the rest are the kind's

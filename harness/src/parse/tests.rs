@@ -146,3 +146,27 @@ fn a_probe_without_interval_gets_the_documented_default() {
     );
     assert_eq!(crate::model::scenario::DEFAULT_PROBE_INTERVAL_MS, 20);
 }
+
+#[test]
+fn a_probe_s_hot_set_is_read_and_bounded() {
+    let s = Scenario::parse(
+        &GOOD.replace("interval_ms = 10\n", "interval_ms = 10\nblocks = 16\n"),
+        "p.toml",
+    )
+    .unwrap();
+    assert_eq!(s.probes[0].blocks, Some(16));
+    assert_eq!(
+        Scenario::parse(GOOD, "p.toml").unwrap().probes[0].blocks,
+        None
+    );
+    for bad in ["blocks = 0", "blocks = -3", "blocks = 99999999999"] {
+        let d = err(&GOOD.replace("interval_ms = 10\n", &format!("interval_ms = 10\n{bad}\n")));
+        let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["probe[0].blocks"], "{bad}");
+        assert!(
+            d[0].message.contains("must be from 1 to 16777216"),
+            "{}",
+            d[0].message
+        );
+    }
+}

@@ -267,7 +267,7 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
         None => None,
     };
     let device = host.probe_device()?;
-    let mut child = spawn_probe(ctx, run, device, probe.interval_ms).await?;
+    let mut child = spawn_probe(ctx, run, device, probe).await?;
     if let Err(e) = rig
         .ledger()
         .record_process(PROBE_NAME, child.id(), Vec::new())

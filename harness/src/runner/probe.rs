@@ -25,7 +25,7 @@ pub(super) async fn spawn_probe(
     ctx: &RunContext,
     run: &Run,
     device: ProbeDevice,
-    interval_ms: u64,
+    probe: &crate::model::Probe,
 ) -> Result<Child> {
     let mut cmd = tokio::process::Command::new(&ctx.probe_binary);
     // The probe's own binary, or the harness's, which is the probe under
@@ -39,7 +39,10 @@ pub(super) async fn spawn_probe(
             .args(["--expect-session", &session]),
         ProbeDevice::Map(map) => cmd.arg("--device").arg(map),
     };
-    cmd.args(["--interval-ms", &interval_ms.to_string()])
+    if let Some(blocks) = probe.blocks {
+        cmd.args(["--blocks", &blocks.to_string()]);
+    }
+    cmd.args(["--interval-ms", &probe.interval_ms.to_string()])
         .args(["--duration-s", &run.scenario.duration_s.to_string()])
         // Counted from its Start, as the harness's hung deadline is.
         .args([
