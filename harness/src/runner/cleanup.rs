@@ -100,6 +100,27 @@ pub async fn stale() -> Vec<String> {
     if let Some(iscsid) = iscsid {
         iscsid.release().await;
     }
+    // A dead run whose ledger still held something (a node record iscsid
+    // kept busy while it let a session in recovery go) stays registered:
+    // its ledger is walked once more now that the scan above has logged
+    // its sessions out and removed their records, and unregistered if
+    // nothing is left.
+    for claim in registry::claim_dead() {
+        let run = &claim.run_id;
+        let removal = remove_run(run).await;
+        removed.extend(
+            removal
+                .removed
+                .into_iter()
+                .map(|r| format!("{r} (ledger of run {run}, second pass)")),
+        );
+        removed.extend(
+            removal
+                .failed
+                .into_iter()
+                .map(|f| format!("(could not remove {f})")),
+        );
+    }
     // LIO configfs objects: before the namespaces, as a portal's listening
     // socket may keep a deleted lane namespace alive.
     removed.extend(crate::env::target::lio::remove_leftovers(&is_stale));
