@@ -44,25 +44,30 @@ fn is_stale(run: &str) -> bool {
     !registry::is_live(run)
 }
 
+/// Walks dead run `run`'s ledger; what it removed and could not, described
+/// into `removed` (`pass` names a second walk).
+async fn unwind_claimed(run: &str, pass: &str, removed: &mut Vec<String>) {
+    let removal = remove_run(run).await;
+    removed.extend(
+        removal
+            .removed
+            .into_iter()
+            .map(|r| format!("{r} (ledger of run {run}{pass})")),
+    );
+    removed.extend(
+        removal
+            .failed
+            .into_iter()
+            .map(|f| format!("(could not remove {f})")),
+    );
+}
+
 /// Removes every stale object; returns a description of each.
 pub async fn stale() -> Vec<String> {
     let claims = registry::claim_dead();
     let mut removed = Vec::new();
     for claim in &claims {
-        let run = &claim.run_id;
-        let removal = remove_run(run).await;
-        removed.extend(
-            removal
-                .removed
-                .into_iter()
-                .map(|r| format!("{r} (ledger of run {run})")),
-        );
-        removed.extend(
-            removal
-                .failed
-                .into_iter()
-                .map(|f| format!("(could not remove {f})")),
-        );
+        unwind_claimed(&claim.run_id, "", &mut removed).await;
     }
     drop(claims);
 
@@ -106,20 +111,7 @@ pub async fn stale() -> Vec<String> {
     // its sessions out and removed their records, and unregistered if
     // nothing is left.
     for claim in registry::claim_dead() {
-        let run = &claim.run_id;
-        let removal = remove_run(run).await;
-        removed.extend(
-            removal
-                .removed
-                .into_iter()
-                .map(|r| format!("{r} (ledger of run {run}, second pass)")),
-        );
-        removed.extend(
-            removal
-                .failed
-                .into_iter()
-                .map(|f| format!("(could not remove {f})")),
-        );
+        unwind_claimed(&claim.run_id, ", second pass", &mut removed).await;
     }
     // LIO configfs objects: before the namespaces, as a portal's listening
     // socket may keep a deleted lane namespace alive.
