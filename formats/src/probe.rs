@@ -105,14 +105,20 @@ pub enum Found {
     },
 }
 
+/// The class of a block that holds an older acknowledged write of its
+/// own: a lost update.
+pub const STALE_VERSION: &str = "stale version";
+/// The class of a block that holds another block's write.
+pub const MISDIRECTED: &str = "misdirected";
+
 impl Found {
     /// The class of the damage, as reports name it, for the write `seq` of
     /// `block` that should be there.
     pub fn class(&self, seq: u64, block: u64) -> &'static str {
         match self {
             Found::Zeroes => "zeroed",
-            Found::Stamp { block: b, .. } if *b != block => "misdirected",
-            Found::Stamp { seq: s, .. } if *s < seq => "stale version",
+            Found::Stamp { block: b, .. } if *b != block => MISDIRECTED,
+            Found::Stamp { seq: s, .. } if *s < seq => STALE_VERSION,
             Found::Stamp { .. } => "newer version",
             Found::OtherRun { .. } => "stale from an earlier run",
             Found::Torn { .. } => "torn",

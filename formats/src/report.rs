@@ -169,6 +169,11 @@ pub struct Expected {
     pub detection_s: Option<Window>,
     pub max_stall_s: Option<Window>,
     pub recovery_s: Option<Window>,
+    /// Classes of bad block the oracle says the faults can cause (a held
+    /// write landing after failover: "stale version", "misdirected"):
+    /// those are the prediction, not a failure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub possible_damage: Vec<String>,
     pub notes: Vec<String>,
 }
 

@@ -48,6 +48,8 @@ const MAX_DEFAULT_BLOCKS: u64 = 16384;
 const MAX_BLOCKS: u64 = 1 << 24;
 /// After SIGTERM/SIGINT the verify pass gets at most this long.
 const SIGNAL_VERIFY_BUDGET: Duration = Duration::from_secs(5);
+/// Upper bound for --depth.
+const MAX_DEPTH: u64 = 64;
 /// Repeat period of Stalled reports for one operation.
 const STALL_REPEAT: Duration = Duration::from_secs(1);
 
@@ -72,6 +74,10 @@ struct Args {
     /// Number of blocks cycled through (default: device size / block size, at most 16384).
     #[arg(long)]
     blocks: Option<u64>,
+    /// Writers at once, each on its own share of the blocks (block % N):
+    /// up to N operations in flight (a queue depth of N).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_DEPTH))]
+    depth: u64,
     /// Report an operation as stalled once it has been in flight this long.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     stall_threshold_ms: u64,
@@ -136,6 +142,7 @@ fn verify_cut_short() -> bool {
 struct Probe {
     dev: Device,
     blocks: u64,
+    depth: u64,
     interval: Duration,
     duration: Option<Duration>,
     stall_threshold: Duration,
@@ -197,9 +204,16 @@ fn setup(args: &Args) -> Result<Probe> {
         ),
         None => fit.min(MAX_DEFAULT_BLOCKS),
     };
+    if args.depth > blocks {
+        bail!(
+            "--depth {} needs at least as many blocks, not {blocks}",
+            args.depth
+        );
+    }
     Ok(Probe {
         dev,
         blocks,
+        depth: args.depth,
         interval: Duration::from_millis(args.interval_ms),
         duration,
         stall_threshold: Duration::from_millis(args.stall_threshold_ms),
@@ -228,18 +242,42 @@ impl Probe {
             interval_ms: self.interval.as_millis() as u64,
         });
 
-        let inflight = Arc::new(InFlight::new());
-        let dog = {
-            let (state, out, threshold) = (inflight.clone(), out.clone(), self.stall_threshold);
-            std::thread::Builder::new()
-                .name("watchdog".into())
-                .spawn(move || watch(&state, threshold, STALL_REPEAT, &out))
-                .expect("spawn watchdog")
-        };
-
-        let mut ledger = Ledger::new(self.blocks);
+        // One writer per share of the blocks, each with its watchdog.
+        let ledger = std::sync::Mutex::new(Ledger::new(self.blocks));
+        let next_seq = AtomicU64::new(0);
         let mut counts = OpCounts::default();
-        self.io_loop(&stamper, &mut ledger, &inflight, &out, &mut counts);
+        std::thread::scope(|scope| {
+            let mut writers = Vec::new();
+            for w in 0..self.depth {
+                let inflight = Arc::new(InFlight::new());
+                let dog = {
+                    let (state, out, threshold) =
+                        (inflight.clone(), out.clone(), self.stall_threshold);
+                    std::thread::Builder::new()
+                        .name("watchdog".into())
+                        .spawn(move || watch(&state, threshold, STALL_REPEAT, &out))
+                        .expect("spawn watchdog")
+                };
+                let (stamper, ledger, next_seq, out) = (&stamper, &ledger, &next_seq, &out);
+                let this = &self;
+                writers.push(scope.spawn(move || {
+                    let mut counts = OpCounts::default();
+                    this.io_loop(w, stamper, ledger, next_seq, &inflight, out, &mut counts);
+                    // The watchdog goes before the Summary, which must be
+                    // the last line.
+                    inflight.stop();
+                    dog.thread().unpark();
+                    let _ = dog.join();
+                    counts
+                }));
+            }
+            for w in writers {
+                let c = w.join().expect("a writer panicked");
+                counts.ops += c.ops;
+                counts.errors += c.errors;
+            }
+        });
+        let mut ledger = ledger.into_inner().expect("ledger");
         if std::env::var_os(PLANT_BAD_BLOCKS_ENV).is_some() {
             plant_bad_blocks(&self.dev, bs);
         }
@@ -253,10 +291,6 @@ impl Probe {
             &mut |e| out.emit(e),
         );
 
-        // The watchdog goes before the Summary, which must be the last line.
-        inflight.stop();
-        dog.thread().unpark();
-        let _ = dog.join();
         out.emit(&ProbeEvent::Summary {
             t: monotonic_now(),
             acked_writes: ledger.acked_writes(),
@@ -268,10 +302,15 @@ impl Probe {
         });
     }
 
+    /// Writer `w`'s loop over its blocks (`w`, `w + depth`, ...), each
+    /// write with a seq from `next_seq` (so a block's seqs grow).
+    #[allow(clippy::too_many_arguments)]
     fn io_loop(
         &self,
+        w: u64,
         stamper: &Stamper,
-        ledger: &mut Ledger,
+        ledger: &std::sync::Mutex<Ledger>,
+        next_seq: &AtomicU64,
         inflight: &InFlight,
         out: &Emitter<Stdout>,
         counts: &mut OpCounts,
@@ -282,7 +321,9 @@ impl Probe {
         let t0 = Instant::now();
         let end = self.duration.map(|d| t0 + d);
         let mut next = t0;
-        let mut seq: u64 = 0;
+        let mine: Vec<u64> = (w..self.blocks).step_by(self.depth as usize).collect();
+        let mut turn = 0usize;
+        let ledger = || ledger.lock().expect("ledger");
 
         // One timed operation: published to the watchdog, then reported.
         let mut op =
@@ -323,21 +364,39 @@ impl Probe {
                 continue;
             }
 
-            let block = seq % self.blocks;
+            let block = mine[turn % mine.len()];
+            turn += 1;
+            let seq = next_seq.fetch_add(1, SeqCst);
+            // A block written before is read back before it is written
+            // again: what it holds now must still be its last acknowledged
+            // write (a write carried out late elsewhere, over it, shows
+            // here: a lost update).
+            let last = ledger().acked(block);
+            if let Some(last) = last {
+                let read = op(OpKind::Read, last, block, &mut || {
+                    self.dev.read_block(&mut rbuf, block)
+                });
+                if read {
+                    let bad = ledger().judge(stamper, block, &rbuf);
+                    if let Some(ev) = bad {
+                        out.emit(&ev);
+                    }
+                }
+            }
             stamper.stamp(&mut wbuf, seq, block);
             let wrote = op(OpKind::Write, seq, block, &mut || {
                 self.dev.write_block(&wbuf, block)
             });
-            ledger.record_write(block, seq, wrote);
+            ledger().record_write(block, seq, wrote);
             let read = op(OpKind::Read, seq, block, &mut || {
                 self.dev.read_block(&mut rbuf, block)
             });
             if read {
-                if let Some(ev) = ledger.judge(stamper, block, &rbuf) {
+                let bad = ledger().judge(stamper, block, &rbuf);
+                if let Some(ev) = bad {
                     out.emit(&ev);
                 }
             }
-            seq += 1;
 
             // Ticks that passed while an operation was blocked are skipped:
             // the next pair goes at the first tick not yet in the past.

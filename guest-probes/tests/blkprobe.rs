@@ -57,29 +57,54 @@ fn assert_clean_run(evs: &[ProbeEvent], blocks: u64) -> u64 {
             _ => None,
         })
         .collect();
-    assert!(ops.len() % 2 == 0, "a write without its read");
-    for (i, pair) in ops.chunks(2).enumerate() {
-        let (w, r) = (pair[0], pair[1]);
-        assert_eq!((w.2, r.2), (OpKind::Write, OpKind::Read), "pair {i}");
-        assert_eq!((w.3, r.3), (i as u64, i as u64), "pair {i} seq");
-        assert_eq!((w.4, r.4), (i as u64 % blocks, i as u64 % blocks));
-        for (t, start, ..) in [w, r] {
+    // Each write is read back at once; a block written before is read
+    // first too (its last write must still be there).
+    let mut writes_at = Vec::new();
+    for (k, w) in ops.iter().enumerate() {
+        if w.2 != OpKind::Write {
+            continue;
+        }
+        let i = writes_at.len() as u64;
+        assert_eq!((w.3, w.4), (i, i % blocks), "write {i}");
+        let r = ops.get(k + 1).expect("a write without its read");
+        assert_eq!(
+            (r.2, r.3, r.4),
+            (OpKind::Read, i, i % blocks),
+            "write {i}'s read"
+        );
+        assert!(w.0 <= r.1, "read issued before its write returned");
+        if i >= blocks {
+            let pre = ops[k - 1];
+            assert_eq!(
+                (pre.2, pre.3, pre.4),
+                (OpKind::Read, i - blocks, i % blocks),
+                "write {i}'s read before"
+            );
+            assert!(pre.0 <= w.1);
+        }
+        for (t, start, ..) in [*w, *r] {
             assert!(start <= t);
         }
-        assert!(w.0 <= r.1, "read issued before its write returned");
         assert!(
             w.5 && r.5 && w.6.is_none() && r.6.is_none(),
-            "op failed: {pair:?}"
+            "op failed: {w:?} {r:?}"
         );
+        writes_at.push(w.1);
     }
-    // Fixed cadence, no bursts: pairs go on a 10 ms grid, so a pair that runs
+    let reads_before = writes_at.len().saturating_sub(blocks as usize);
+    assert_eq!(
+        ops.len(),
+        writes_at.len() * 2 + reads_before,
+        "stray operations"
+    );
+    // Fixed cadence, no bursts: writes go on a 10 ms grid, so one that runs
     // late shortens the next gap but never adds a write.
-    let (first, last) = (ops[0].1, ops[ops.len() - 2].1);
+    let (first, last) = (writes_at[0], writes_at[writes_at.len() - 1]);
     let slots = ((last - first) / 0.010).floor() as usize + 1;
     assert!(
-        ops.len() / 2 <= slots + 1,
+        writes_at.len() <= slots + 1,
         "{} writes in {slots} ticks",
-        ops.len() / 2
+        writes_at.len()
     );
     // No lower bound: how many ticks a slow machine (TCG under load) keeps
     // up with is a timing figure, not a correctness property.
@@ -95,7 +120,7 @@ fn assert_clean_run(evs: &[ProbeEvent], blocks: u64) -> u64 {
     else {
         panic!("VerifyStart not just before Summary: {:?}", evs[n - 2]);
     };
-    let writes = ops.len() as u64 / 2;
+    let writes = writes_at.len() as u64;
     assert_eq!(to_verify, writes.min(blocks));
     let ProbeEvent::Summary {
         acked_writes,
@@ -137,6 +162,66 @@ fn one_second_on_a_file_is_clean() {
     // the host's load under TCG); a test asks only that it did I/O, cleanly.
     let acked = assert_clean_run(&events(&out), 64);
     assert!(acked > 0, "no acked write in 1 s");
+}
+
+#[test]
+fn several_writers_share_the_blocks_and_each_block_s_versions_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = disk_file(dir.path(), 16);
+    let out = blkprobe()
+        .args(["--device", disk.to_str().unwrap()])
+        .args(["--duration-s", "1", "--interval-ms", "10"])
+        .args(["--blocks", "16", "--depth", "4"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let evs = events(&out);
+    let mut last_write: std::collections::HashMap<u64, u64> = Default::default();
+    let mut seqs = std::collections::HashSet::new();
+    let mut writes = 0u64;
+    for e in &evs {
+        match *e {
+            ProbeEvent::Op {
+                op: OpKind::Write,
+                seq,
+                block,
+                ok,
+                ..
+            } => {
+                assert!(ok && block < 16);
+                assert!(seqs.insert(seq), "seq {seq} written twice");
+                if let Some(prev) = last_write.insert(block, seq) {
+                    assert!(prev < seq, "block {block}: seq {seq} after {prev}");
+                }
+                writes += 1;
+            }
+            ProbeEvent::BadBlock { .. } => panic!("bad block: {e:?}"),
+            _ => {}
+        }
+    }
+    // Four writers in a second each wrapped around their four blocks.
+    assert!(writes > 16, "{writes} writes");
+    let ProbeEvent::Summary {
+        acked_writes,
+        lost_writes,
+        corrupt_writes,
+        ..
+    } = evs[evs.len() - 1]
+    else {
+        panic!("last line is not Summary");
+    };
+    assert_eq!((acked_writes, lost_writes, corrupt_writes), (writes, 0, 0));
+    // A depth beyond the blocks is refused.
+    let out = blkprobe()
+        .args(["--device", disk.to_str().unwrap(), "--duration-s", "0.1"])
+        .args(["--blocks", "2", "--depth", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

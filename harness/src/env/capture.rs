@@ -11,6 +11,11 @@
 //! out only was made by the switch (a reset's RST). Each frame is kept once,
 //! at the time it came in, with its fate.
 //!
+//! A fault that holds frames (a stalled controller's plug) delivers them
+//! long after they came in: while a hold is in place on a path and way,
+//! and for [`HORIZON_S`] after it ends, frames there wait for their going
+//! out however long it takes, and the other paths' frames go on past them.
+//!
 //! Every frame goes through the decoder (streams need all their bytes); the
 //! mode decides which frames, and so which decoded events, are kept: the
 //! whole run, or a window around each fault and every connection's setup
@@ -90,11 +95,32 @@ impl Windows {
     }
 }
 
+/// Frames of a path (`None`: every path) and way held by a fault from
+/// `from` to `until` (`None`: still held).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Hold {
+    path: Option<u8>,
+    dir: Dir,
+    from: f64,
+    until: Option<f64>,
+}
+
+impl Hold {
+    /// Whether frame `p` is held here.
+    fn covers(&self, p: &Pending) -> bool {
+        self.path.is_none_or(|path| path == p.path)
+            && self.dir == p.dir
+            && p.t >= self.from - ORPHAN_S
+            && self.until.is_none_or(|u| p.t <= u)
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     stop: AtomicBool,
     new_ports: Mutex<Vec<Port>>,
     windows: Mutex<Windows>,
+    holds: Mutex<Vec<Hold>>,
 }
 
 /// What a capture leaves: its events for the history and its file.
@@ -157,6 +183,27 @@ impl Capture {
             .fault(begin, monotonic_now());
     }
 
+    /// A fault began (`begin`) or stopped holding the frames of `path`
+    /// (`None`: every path) going `dir`: they are delivered late, not lost.
+    pub fn hold(&self, path: Option<u8>, dir: Dir, begin: bool) {
+        let now = monotonic_now();
+        let mut holds = self.shared.holds.lock().expect("capture holds");
+        if begin {
+            holds.push(Hold {
+                path,
+                dir,
+                from: now,
+                until: None,
+            });
+        } else if let Some(h) = holds
+            .iter_mut()
+            .rev()
+            .find(|h| h.path == path && h.dir == dir && h.until.is_none())
+        {
+            h.until = Some(now);
+        }
+    }
+
     /// Stops the capture and hands over what it kept.
     pub async fn finish(mut self) -> Result<Captured> {
         self.shared.stop.store(true, Ordering::SeqCst);
@@ -202,6 +249,8 @@ struct Matcher {
     /// ports' sockets are read one after the other): they wait
     /// [`ORPHAN_S`] for it before they count as made by the switch.
     orphans: HashMap<(u8, Dir, u64), VecDeque<Pending>>,
+    /// The holds of the run so far.
+    holds: Vec<Hold>,
 }
 
 /// How long a frame seen going out waits for its coming in to be read.
@@ -288,14 +337,39 @@ impl Matcher {
             p.fate = Some(Fate::Made);
             self.enqueue(p);
         }
-        let mut out = Vec::new();
-        while let Some(entry) = self.queue.first_entry() {
-            let front = entry.get();
-            let age = now - front.t;
-            if age < HOLD_S || (front.fate.is_none() && age < HORIZON_S) {
+        // Frames leave in the order they came in; an undecided one stops
+        // the rest, except on a held path and way, whose frames wait
+        // (in their order) while the others go on.
+        let mut ready = Vec::new();
+        let mut waiting: Vec<(u8, Dir)> = Vec::new();
+        for (key, p) in &self.queue {
+            if now - p.t < HOLD_S {
                 break;
             }
-            let mut p = entry.remove();
+            if waiting.contains(&(p.path, p.dir)) {
+                continue;
+            }
+            if p.fate.is_none() {
+                let held = self.holds.iter().filter(|h| h.covers(p)).map(|h| h.until);
+                let mut decided_at = p.t + HORIZON_S;
+                let mut any = false;
+                for until in held {
+                    any = true;
+                    decided_at = decided_at.max(until.unwrap_or(f64::INFINITY) + HORIZON_S);
+                }
+                if now < decided_at {
+                    if !any {
+                        break;
+                    }
+                    waiting.push((p.path, p.dir));
+                    continue;
+                }
+            }
+            ready.push(*key);
+        }
+        let mut out = Vec::with_capacity(ready.len());
+        for key in ready {
+            let mut p = self.queue.remove(&key).expect("a queued frame");
             if p.fate.is_none() {
                 p.fate = Some(Fate::Dropped);
             }
@@ -441,6 +515,9 @@ fn run(shared: &Shared, spec: CaptureSpec, file: String) -> Captured {
         } else {
             monotonic_now()
         };
+        matcher
+            .holds
+            .clone_from(&shared.holds.lock().expect("capture holds"));
         for p in matcher.release(now) {
             process(p, &mut events);
         }
@@ -551,6 +628,44 @@ mod tests {
         assert_eq!((got[0].0, got[0].1), (1.0, Fate::Delivered));
         assert!((got[0].2.unwrap() - 0.001).abs() < 1e-9);
         assert_eq!(got[1].0, 1.002);
+    }
+
+    #[test]
+    fn a_held_frame_waits_for_its_late_delivery_while_the_other_way_goes_on() {
+        let mut m = Matcher::default();
+        m.holds.push(Hold {
+            path: Some(0),
+            dir: Dir::ToTarget,
+            from: 0.9,
+            until: None,
+        });
+        m.see(frame(1.0, Dir::ToTarget, b"write"), true);
+        m.see(frame(2.0, Dir::ToInitiator, b"nop-in"), true);
+        m.see(frame(2.001, Dir::ToInitiator, b"nop-in"), false);
+        // Long past the horizon, the hold still in place: the answer the
+        // other way goes, the held write waits.
+        let got = fates(&mut m, 30.0);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0, got[0].1), (2.0, Fate::Delivered));
+        m.holds[0].until = Some(40.0);
+        m.see(frame(40.01, Dir::ToTarget, b"write"), false);
+        let got = fates(&mut m, 50.0);
+        assert_eq!((got[0].0, got[0].1), (1.0, Fate::Delivered));
+        assert!((got[0].2.unwrap() - 39.01).abs() < 1e-9);
+        // A held frame that never went out is dropped once the hold ended
+        // a horizon ago.
+        m.see(frame(41.0, Dir::ToTarget, b"never"), true);
+        m.holds.push(Hold {
+            path: None,
+            dir: Dir::ToTarget,
+            from: 40.5,
+            until: Some(42.0),
+        });
+        assert!(fates(&mut m, 41.0 + HORIZON_S + 0.5).is_empty());
+        assert_eq!(
+            fates(&mut m, 42.0 + HORIZON_S),
+            [(41.0, Fate::Dropped, None)]
+        );
     }
 
     #[test]

@@ -421,6 +421,20 @@ impl Lane {
         Ok(())
     }
 
+    /// Makes the initiator's end send frames that own their bytes
+    /// (scatter-gather off: no zero-copy), so a frame the switch holds
+    /// keeps what was sent even when the sender reuses its buffer.
+    pub fn copy_at_send(&self) -> Result<()> {
+        let host = &self.names.host_veth;
+        crate::sys::ethtool::set_scatter_gather(host, false)
+            .with_context(|| format!("scatter-gather off on {host}"))?;
+        anyhow::ensure!(
+            !crate::sys::ethtool::scatter_gather(host)?,
+            "scatter-gather stays on on {host}"
+        );
+        Ok(())
+    }
+
     /// The hosts' MTU.
     pub fn mtu(&self) -> u32 {
         self.mtu

@@ -4,7 +4,7 @@
 
 use crate::model::Direction;
 use crate::wire::nft::Rule;
-use crate::wire::tc::{Netem, Qdisc, Tbf};
+use crate::wire::tc::{Netem, Plug, PlugAction, Qdisc, Tbf};
 
 /// A blackhole: netem `loss 100%`.
 pub fn blackhole() -> Qdisc {
@@ -26,6 +26,18 @@ pub fn tbf_for(rate_kbit: u64) -> Tbf {
     }
 }
 
+/// Most bytes a plug holds toward a stalled controller: far more than a
+/// stalled path sends (its initiator waits for answers that do not come).
+pub const PLUG_LIMIT_BYTES: u32 = 32 << 20;
+
+/// A plug that holds everything from now on.
+pub fn hold() -> Qdisc {
+    Qdisc::Plug(Plug {
+        action: PlugAction::Hold,
+        limit_bytes: PLUG_LIMIT_BYTES,
+    })
+}
+
 /// What the nemesis does at one instant of the timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -33,6 +45,9 @@ pub enum Action {
     Shape { direction: Direction, qdisc: Qdisc },
     /// Remove our qdisc from the end(s) of `direction`.
     Clear { direction: Direction },
+    /// Let everything a plug on the end(s) of `direction` holds go, in
+    /// order, and remove it once it has drained.
+    Release { direction: Direction },
     /// Put a firewall rule in place in the lane's namespace.
     Firewall { rule: Rule },
     /// Remove it.
@@ -53,6 +68,21 @@ pub enum Action {
     SetPortMtu { mtu: Option<u32> },
     /// Stop or resume forwarding on the switch's port facing `side`.
     SetPort { side: LinkSide, forwarding: bool },
+}
+
+impl Action {
+    /// The direction whose frames this step starts or stops holding (to
+    /// be delivered late, not dropped).
+    pub fn holds(&self) -> Option<Direction> {
+        match self {
+            Action::Shape {
+                direction,
+                qdisc: Qdisc::Plug(_),
+            }
+            | Action::Release { direction } => Some(*direction),
+            _ => None,
+        }
+    }
 }
 
 /// One end of a lane's link.

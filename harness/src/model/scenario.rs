@@ -337,10 +337,16 @@ pub struct Probe {
     /// The blocks the probe writes in turn (a hot set, each rewritten with
     /// a newer version every `blocks` writes); `None`: the whole LUN.
     pub blocks: Option<u64>,
+    /// Writers at once, each on its own share of the blocks: up to this
+    /// many operations in flight.
+    pub depth: u64,
 }
 
 /// The largest `[[probe]] blocks` (blkprobe's own bound).
 pub const MAX_PROBE_BLOCKS: u64 = 1 << 24;
+
+/// The largest `[[probe]] depth` (blkprobe's own bound).
+pub const MAX_PROBE_DEPTH: u64 = 64;
 
 /// Which packets a directional fault affects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,6 +364,16 @@ impl Direction {
             Direction::Both => "both",
             Direction::ToTarget => "to_target",
             Direction::ToInitiator => "to_initiator",
+        }
+    }
+
+    /// The ways of the wire it covers.
+    pub fn dirs(self) -> Vec<iscsi_chaos_formats::wire::Dir> {
+        use iscsi_chaos_formats::wire::Dir;
+        match self {
+            Direction::Both => vec![Dir::ToTarget, Dir::ToInitiator],
+            Direction::ToTarget => vec![Dir::ToTarget],
+            Direction::ToInitiator => vec![Dir::ToInitiator],
         }
     }
 }

@@ -55,6 +55,10 @@ pub fn on_path(side: &str, path: u8) -> String {
     }
 }
 
+/// How long a released plug may take to drain before it is removed
+/// anyway (a veth passes thousands of frames in milliseconds).
+const RELEASE_WAIT_S: f64 = 2.0;
+
 /// Carries out `step` on `reach`. What it did is appended to `evidence`
 /// as it happens, so a step that fails half-way still leaves its proof of
 /// the parts that were done.
@@ -80,8 +84,15 @@ pub async fn apply(reach: Reach<'_>, step: &Step, evidence: &mut Evidence) -> Re
                 p.switch.shape(*direction, qdisc)?;
             }
         }
-        Action::Clear { direction } => {
+        Action::Clear { direction } | Action::Release { direction } => {
             for p in &mut paths {
+                if matches!(step.action, Action::Release { .. }) {
+                    p.switch.release(*direction)?;
+                    let until = monotonic_now() + RELEASE_WAIT_S;
+                    while p.switch.held(*direction) > 0 && monotonic_now() < until {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                }
                 for (side, st) in p.switch.shaped_stats(*direction) {
                     evidence.push((
                         monotonic_now(),

@@ -136,6 +136,33 @@ impl Switch {
         Ok(())
     }
 
+    /// Tells the plug on the end(s) of `direction` to let everything it
+    /// holds go, in order (a plug deleted with packets in it would drop
+    /// them: wait for [`Switch::held`] to reach 0 first).
+    pub fn release(&mut self, direction: Direction) -> Result<()> {
+        let release = Qdisc::Plug(crate::sys::tc::Plug {
+            action: crate::sys::tc::PlugAction::ReleaseAll,
+            limit_bytes: crate::model::action::PLUG_LIMIT_BYTES,
+        });
+        for end in self.ends(direction) {
+            if end.shaped {
+                end.set(&release)
+                    .with_context(|| format!("releasing the plug on ifindex {}", end.ifindex))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Packets still queued in our qdiscs on the end(s) of `direction`.
+    pub fn held(&mut self, direction: Direction) -> u32 {
+        self.ends(direction)
+            .into_iter()
+            .filter(|end| end.shaped)
+            .filter_map(|end| end.socket.qdisc_stats(end.ifindex).ok().flatten())
+            .map(|st| st.qlen)
+            .sum()
+    }
+
     /// Counters of the qdiscs we installed on the end(s) of `direction`
     /// (read before clearing them: deleting a qdisc loses its counters).
     pub fn shaped_stats(&mut self, direction: Direction) -> Vec<(&'static str, QdiscStats)> {

@@ -175,6 +175,11 @@ pub struct Prediction {
     pub max_stall_s: Option<Window>,
     /// From the last outage's end until I/O succeeds again, a hint.
     pub recovery_s: Option<Window>,
+    /// Classes of bad block the faults can cause (`probe::Found::class`
+    /// names): a write the host gave up on and sent down another path
+    /// can still be carried out where it was held, over newer data (a
+    /// stalled controller that resumes after failover). Empty: none.
+    pub possible_damage: Vec<String>,
     /// Why, in words; and what the model does not cover.
     pub notes: Vec<String>,
 }
@@ -434,6 +439,7 @@ pub fn predict(t: &Timeouts, outages: &[Outage], probe_interval_s: Option<f64>) 
         detection_s: None,
         max_stall_s: None,
         recovery_s: None,
+        possible_damage: Vec::new(),
         notes: Vec::new(),
     };
     let Some(first) = outages.first() else {

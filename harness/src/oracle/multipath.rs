@@ -22,8 +22,10 @@
 //! loop (±1 s); an outage ending near a boundary is called borderline.
 
 use super::{predict, timer_slack_s, Outage, Prediction, Timeouts, Window, TOLERANCE_S};
+use crate::model::fault::controller_stall::HeldAt;
 use crate::model::multipath::{Grouping, Multipath, NoPathRetry};
-use crate::model::{Run, Scenario};
+use crate::model::{FaultKind, Run, Scenario};
+use iscsi_chaos_formats::probe::{MISDIRECTED, STALE_VERSION};
 
 /// The prediction for `run`, whose lane has several paths; `outages` of
 /// each fault in the scenario's order, with the fault's path.
@@ -195,7 +197,83 @@ pub fn predict_paths(run: &Run, outages: &[(Option<u8>, Outage)], gap: Option<f6
         p.tolerance_s = tol;
     }
     p.max_stall_s = stall;
+    ghost_writes(run, &t, gap, &mut p);
     p
+}
+
+/// Whether a write held by a stalled controller (`controller_stall`) can
+/// land over newer data: the path fails (detection + F) and dm-multipath
+/// sends the write down another path before the controller resumes and
+/// carries out its held copy. `t` has R = F.
+fn ghost_writes(run: &Run, t: &Timeouts, gap: Option<f64>, p: &mut Prediction) {
+    let s = &run.scenario;
+    for f in &s.faults {
+        let FaultKind::ControllerStall(stall) = f.kind else {
+            continue;
+        };
+        let d = f.duration_s;
+        let Some(path) = f.path.filter(|_| s.lane.paths > 1) else {
+            p.notes.push(format!(
+                "fault {}: every path's controller held: nothing newer reaches the disk before the held writes land (relogins queue behind them): no lost update",
+                f.index
+            ));
+            continue;
+        };
+        let outages = Outage::of_fault_on(f, run.target);
+        let fails = predict(t, &outages, gap).first_error_s;
+        let Some(e) = fails else {
+            p.notes.push(format!(
+                "fault {}: path {path}'s controller resumes at {d:.1} s, before the path fails: its held writes land first, any retry after them: no lost update",
+                f.index
+            ));
+            continue;
+        };
+        if e >= d + TOLERANCE_S {
+            p.notes.push(format!(
+                "fault {}: path {path} would fail at {e:.1} s, after its controller resumes at {d:.1} s: the held writes land first: no lost update",
+                f.index
+            ));
+            continue;
+        }
+        if e > d - TOLERANCE_S {
+            p.borderline = true;
+        }
+        let classes: &[&str] = match stall.held_at {
+            HeldAt::Controller => &[STALE_VERSION],
+            HeldAt::Host => &[STALE_VERSION, MISDIRECTED],
+        };
+        for c in classes {
+            if !p.possible_damage.iter().any(|d| d == c) {
+                p.possible_damage.push(c.to_string());
+            }
+        }
+        let rewrite = s
+            .probes
+            .iter()
+            .filter_map(|pr| {
+                pr.blocks
+                    .map(|b| b.div_ceil(pr.depth) as f64 * pr.interval_ms as f64 / 1000.0)
+            })
+            .reduce(f64::min);
+        let seen = match rewrite {
+            Some(r) if r < d - e => format!(
+                "the probe writes each block again every {r:.1} s or more: it can see one"
+            ),
+            Some(r) => format!(
+                "the probe writes a block again only every {r:.1} s or more, longer than the {:.1} s between: it may not see one",
+                d - e
+            ),
+            None => "the probe writes each block once: it cannot see one".to_string(),
+        };
+        let what = match stall.held_at {
+            HeldAt::Controller => "the held copies over anything written since: lost updates possible",
+            HeldAt::Host => "what the held frames hold then: zero-copy frames held in the host point at the writer's buffers, so a buffer reused since carries newer bytes to the old block: misdirected writes (or lost updates) possible",
+        };
+        p.notes.push(format!(
+            "fault {}: path {path} fails at {e:.1} s and dm-multipath retries its writes on another path; its controller resumes at {d:.1} s and carries out {what} ({seen})",
+            f.index
+        ));
+    }
 }
 
 fn widest(a: Option<Window>, b: Window) -> Window {
@@ -243,6 +321,53 @@ mod tests {
              [multipath]\npolling_interval = 2\nfast_io_fail_tmo = 5\n{multipath}\n\
              [[fault]]\nkind = \"blackhole\"\nstart_s = 5\nduration_s = 25\n{fault}\n"
         )
+    }
+
+    fn stall(fast_io_fail: u32, duration: f64, extra: &str) -> Prediction {
+        let text = format!(
+            "version = 1\nduration_s = 60\n[lane]\ntarget = \"lio\"\npaths = 2\n\
+             [initiator]\nnoop_out_interval = 2\nnoop_out_timeout = 2\n\
+             [multipath]\nfast_io_fail_tmo = {fast_io_fail}\n\
+             [[probe]]\nkind = \"blkprobe\"\ninterval_ms = 25\nblocks = 16\ndepth = 4\n\
+             [[fault]]\nkind = \"controller_stall\"\nstart_s = 5\nduration_s = {duration}\n{extra}\n"
+        );
+        crate::oracle::predict_run(&run_of(&text))
+    }
+
+    #[test]
+    fn a_controller_resuming_after_failover_can_lose_updates_and_one_resuming_before_cannot() {
+        // Path 1 fails at 4 + 5 s; the controller resumes at 25 s.
+        let p = stall(5, 25.0, "path = 1");
+        assert_eq!(p.possible_damage, vec![STALE_VERSION.to_string()], "{p:#?}");
+        assert!(!p.borderline);
+        let note = p
+            .notes
+            .iter()
+            .find(|n| n.contains("lost updates possible"))
+            .unwrap();
+        assert!(
+            note.contains("fails at 9.1 s") && note.contains("every 0.1 s"),
+            "{note}"
+        );
+        // fast_io_fail 30: the path would fail at 34 s, after 25 s.
+        let p = stall(30, 25.0, "path = 1");
+        assert!(p.possible_damage.is_empty(), "{p:#?}");
+        assert!(p.notes.iter().any(|n| n.contains("no lost update")));
+        // Resuming right at the failover: a race, still possible.
+        let p = stall(5, 9.5, "path = 1");
+        assert!(p.borderline && !p.possible_damage.is_empty(), "{p:#?}");
+        // Every path's controller: nothing newer reaches the disk first.
+        assert!(stall(5, 25.0, "").possible_damage.is_empty());
+    }
+
+    #[test]
+    fn frames_held_in_the_host_can_also_carry_a_reused_buffer_to_the_old_block() {
+        let p = stall(5, 25.0, "path = 1\nheld_at = \"host\"");
+        assert_eq!(
+            p.possible_damage,
+            vec![STALE_VERSION.to_string(), MISDIRECTED.to_string()]
+        );
+        assert!(p.notes.iter().any(|n| n.contains("zero-copy")));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::diag::shorten;
 use super::raw::RawProbe;
 use super::schema::{MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS};
 use super::Ctx;
-use crate::model::{Probe, ProbeKind, MAX_PROBE_BLOCKS};
+use crate::model::{Probe, ProbeKind, MAX_PROBE_BLOCKS, MAX_PROBE_DEPTH};
 
 pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Probe>> {
     if raw.is_empty() {
@@ -15,6 +15,7 @@ pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Op
             kind: ProbeKind::Blkprobe,
             interval_ms: crate::model::scenario::DEFAULT_PROBE_INTERVAL_MS,
             blocks: None,
+            depth: 1,
         }]);
     }
     let mut ok = true;
@@ -89,6 +90,35 @@ pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Op
                 None
             }
         };
+        let depth = match &p.depth {
+            None => Some(1),
+            Some(v) if (1..=MAX_PROBE_DEPTH as i64).contains(v.get_ref()) => {
+                let d = *v.get_ref() as u64;
+                if blocks.flatten().is_some_and(|b| b < d) {
+                    ctx.err(
+                        v.span(),
+                        &format!("probe[{i}].depth"),
+                        format!(
+                            "{d} writers need at least {d} blocks, `blocks` is {}",
+                            blocks.flatten().unwrap_or(0)
+                        ),
+                        Some("each writer owns its share of the blocks".into()),
+                    );
+                    None
+                } else {
+                    Some(d)
+                }
+            }
+            Some(v) => {
+                ctx.err(
+                    v.span(),
+                    &format!("probe[{i}].depth"),
+                    format!("must be from 1 to {MAX_PROBE_DEPTH}, got {}", v.get_ref()),
+                    Some("writers at once, e.g. 4".into()),
+                );
+                None
+            }
+        };
         let name = match &p.name {
             Some(n) => n.get_ref().clone(),
             None => kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
@@ -119,12 +149,13 @@ pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Op
             );
             ok = false;
         }
-        match (kind, interval_ms, blocks) {
-            (Some(kind), Some(interval_ms), Some(blocks)) => probes.push(Probe {
+        match (kind, interval_ms, blocks, depth) {
+            (Some(kind), Some(interval_ms), Some(blocks), Some(depth)) => probes.push(Probe {
                 name,
                 kind,
                 interval_ms,
                 blocks,
+                depth,
             }),
             _ => ok = false,
         }

@@ -107,6 +107,8 @@ pub(super) struct RawProbe {
     pub(super) interval_ms: Option<Spanned<i64>>,
     #[serde(default)]
     pub(super) blocks: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) depth: Option<Spanned<i64>>,
 }
 
 /// A `[[fault]]` table: its keys are checked by the common fields and the

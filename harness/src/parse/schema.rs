@@ -268,6 +268,19 @@ pub const PROBE: &[KeySpec] = &[
             "the blocks written in turn (4 KiB each): a small number makes a hot set, each block rewritten with a newer version every `blocks` writes, so a stale version landing over a newer acknowledged one shows",
         )
     },
+    KeySpec {
+        unit: "writers",
+        default: "1",
+        bound: Bound::Int {
+            min: 1,
+            max: crate::model::MAX_PROBE_DEPTH as i64,
+        },
+        ..KeySpec::new(
+            "depth",
+            "integer",
+            "writers at once, each on its own share of the blocks (block mod depth), each writing, reading back and reading again before its next write: up to `depth` operations in flight",
+        )
+    },
 ];
 
 /// The common fields of every `[[fault]]` table; the rest are the kind's

@@ -170,3 +170,54 @@ fn a_probe_s_hot_set_is_read_and_bounded() {
         );
     }
 }
+
+#[test]
+fn a_probe_s_depth_is_bounded_and_needs_a_block_per_writer() {
+    let with = |extra: &str| {
+        GOOD.replace(
+            "interval_ms = 10\n",
+            &format!("interval_ms = 10\n{extra}\n"),
+        )
+    };
+    let s = Scenario::parse(&with("blocks = 16\ndepth = 4"), "p.toml").unwrap();
+    assert_eq!((s.probes[0].blocks, s.probes[0].depth), (Some(16), 4));
+    assert_eq!(Scenario::parse(GOOD, "p.toml").unwrap().probes[0].depth, 1);
+    for (bad, says) in [
+        ("depth = 0", "must be from 1 to 64"),
+        ("depth = 65", "must be from 1 to 64"),
+        ("blocks = 2\ndepth = 3", "3 writers need at least 3 blocks"),
+    ] {
+        let d = err(&with(bad));
+        let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["probe[0].depth"], "{bad}");
+        assert!(d[0].message.contains(says), "{}", d[0].message);
+    }
+}
+
+#[test]
+fn a_controller_stall_is_held_at_the_controller_unless_told_the_host() {
+    use crate::model::fault::controller_stall::{ControllerStall, HeldAt};
+    let fault = |extra: &str| {
+        format!("version = 1\nduration_s = 40\n[lane]\ntarget = \"lio\"\npaths = 2\n[[fault]]\nkind = \"controller_stall\"\npath = 1\nstart_s = 5\nduration_s = 10\n{extra}")
+    };
+    for (extra, want) in [
+        ("", HeldAt::Controller),
+        ("held_at = \"host\"", HeldAt::Host),
+    ] {
+        let s = Scenario::parse(&fault(extra), "p.toml").unwrap();
+        assert_eq!(
+            s.faults[0].kind,
+            ControllerStall { held_at: want }.into(),
+            "{extra}"
+        );
+        assert_eq!(
+            s.faults[0].kind.copies_at_send(),
+            want == HeldAt::Controller
+        );
+    }
+    let d = err(&fault("held_at = \"switch\""));
+    assert_eq!(d[0].field, "fault[0].held_at");
+    assert!(d[0].message.contains("`switch`"), "{}", d[0].message);
+    let d = err(&fault("direction = \"to_initiator\""));
+    assert_eq!(d[0].field, "fault[0].direction", "{d:?}");
+}

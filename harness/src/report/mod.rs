@@ -83,6 +83,7 @@ pub fn expected(p: &Prediction) -> Expected {
         detection_s: p.detection_s.map(ms_window),
         max_stall_s: p.max_stall_s.map(ms_window),
         recovery_s: p.recovery_s.map(ms_window),
+        possible_damage: p.possible_damage.clone(),
         notes: p.notes.clone(),
     }
 }

@@ -283,6 +283,7 @@ mod tests {
                 detection_s: None,
                 max_stall_s: None,
                 recovery_s: None,
+                possible_damage: Vec::new(),
                 notes: vec![],
             },
             measured: MeasuredJson {

@@ -42,6 +42,9 @@ pub(super) async fn spawn_probe(
     if let Some(blocks) = probe.blocks {
         cmd.args(["--blocks", &blocks.to_string()]);
     }
+    if probe.depth > 1 {
+        cmd.args(["--depth", &probe.depth.to_string()]);
+    }
     cmd.args(["--interval-ms", &probe.interval_ms.to_string()])
         .args(["--duration-s", &run.scenario.duration_s.to_string()])
         // Counted from its Start, as the harness's hung deadline is.

@@ -175,6 +175,15 @@ impl Rig {
         };
         let iqn = target.portal().iqn.clone();
         let path = &mut self.hosts[h].paths[p as usize];
+        if scenario
+            .faults
+            .iter()
+            .any(|f| f.kind.copies_at_send() && f.path.is_none_or(|want| want == p))
+        {
+            path.lane
+                .copy_at_send()
+                .with_context(|| what("copies at send"))?;
+        }
         if let Some(capture) = &self.capture {
             capture
                 .add_path(p, &path.lane)
@@ -239,7 +248,13 @@ impl Rig {
         let mut evidence = Vec::new();
         let result = nemesis::apply(self.reach(step), step, &mut evidence).await;
         if let Some(capture) = &self.capture {
-            capture.fault(step.phase == FaultPhase::Begin);
+            let begin = step.phase == FaultPhase::Begin;
+            capture.fault(begin);
+            if let Some(direction) = step.action.holds() {
+                for dir in direction.dirs() {
+                    capture.hold(step.path, dir, begin);
+                }
+            }
         }
         for (t, event) in evidence {
             history.push(t, event);

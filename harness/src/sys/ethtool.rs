@@ -12,6 +12,8 @@ const ETHTOOL_STSO: u32 = 0x1f;
 const ETHTOOL_SGSO: u32 = 0x24;
 const ETHTOOL_GTSO: u32 = 0x1e;
 const ETHTOOL_GGSO: u32 = 0x23;
+const ETHTOOL_GSG: u32 = 0x18;
+const ETHTOOL_SSG: u32 = 0x19;
 
 #[repr(C)]
 struct EthtoolValue {
@@ -64,6 +66,20 @@ pub fn set_segmentation_offload(ifname: &str, on: bool) -> io::Result<()> {
     call(ifname, ETHTOOL_STSO, u32::from(on))?;
     call(ifname, ETHTOOL_SGSO, u32::from(on))?;
     Ok(())
+}
+
+/// Turns scatter-gather of link `ifname` on or off. Off, TCP cannot hand
+/// the link pages it does not own (no zero-copy sends): every frame holds
+/// a copy of its bytes, made when it was sent, as a frame a real NIC has
+/// put on a real wire does.
+pub fn set_scatter_gather(ifname: &str, on: bool) -> io::Result<()> {
+    call(ifname, ETHTOOL_SSG, u32::from(on))?;
+    Ok(())
+}
+
+/// Whether link `ifname` has scatter-gather on.
+pub fn scatter_gather(ifname: &str) -> io::Result<bool> {
+    Ok(call(ifname, ETHTOOL_GSG, 0)? != 0)
 }
 
 /// Whether link `ifname` has (TSO, GSO) on.

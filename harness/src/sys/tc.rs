@@ -204,7 +204,7 @@ impl RouteSocket {
 }
 
 /// Kinds of root qdisc the harness installs: the only ones it ever removes.
-pub const OUR_KINDS: [&str; 2] = ["netem", "tbf"];
+pub const OUR_KINDS: [&str; 3] = ["netem", "tbf", "plug"];
 
 /// Index of link `name` in the calling thread's namespace.
 fn ifindex_of(name: &str) -> Option<i32> {
@@ -214,7 +214,7 @@ fn ifindex_of(name: &str) -> Option<i32> {
     (index != 0).then_some(index as i32)
 }
 
-/// The netem or tbf root qdisc on link `link` of the calling thread's
+/// The netem, tbf or plug root qdisc on link `link` of the calling thread's
 /// namespace, if there is one.
 pub fn our_root_qdisc(link: &str) -> io::Result<Option<QdiscStats>> {
     let Some(ifindex) = ifindex_of(link) else {
@@ -225,7 +225,7 @@ pub fn our_root_qdisc(link: &str) -> io::Result<Option<QdiscStats>> {
         .filter(|q| OUR_KINDS.contains(&q.kind.as_str())))
 }
 
-/// Removes the netem or tbf root qdisc of link `link` (none: nothing to do).
+/// Removes the netem, tbf or plug root qdisc of link `link` (none: nothing to do).
 pub fn remove_our_root_qdisc(link: &str) -> io::Result<()> {
     if let Some(q) = our_root_qdisc(link)? {
         RouteSocket::open()?.delete_root_qdisc(q.ifindex)?;

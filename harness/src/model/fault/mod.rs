@@ -20,6 +20,7 @@ pub mod options;
 
 pub mod access_revoke;
 pub mod blackhole;
+pub mod controller_stall;
 pub mod flap;
 pub mod link_down;
 pub mod mtu;
@@ -90,6 +91,12 @@ pub trait Kind: fmt::Debug {
     /// is in place, where any other overlap is an error.
     fn holds(&self) -> Option<Holds> {
         None
+    }
+    /// Whether the initiator's end of the paths it addresses must send
+    /// frames that own their bytes (no zero-copy), because it holds frames
+    /// as something outside the host would.
+    fn copies_at_send(&self) -> bool {
+        false
     }
     /// Its options in a few words, for labels ("loss 30%"); empty when it
     /// has none beyond its direction.
@@ -203,6 +210,7 @@ kinds! {
     SlowStore(slow_store::SlowStore),
     LinkDown(link_down::LinkDown),
     PortDown(port_down::PortDown),
+    ControllerStall(controller_stall::ControllerStall),
 }
 
 impl FaultKind {
@@ -233,6 +241,9 @@ impl FaultKind {
     }
     pub fn holds(&self) -> Option<Holds> {
         self.kind().holds()
+    }
+    pub fn copies_at_send(&self) -> bool {
+        self.kind().copies_at_send()
     }
 }
 
@@ -353,6 +364,22 @@ pub mod evidence {
             w.fate == Fate::Made && matches!(&w.what, WireWhat::Tcp { flags, .. } if flags == "RST")
         });
         sent || !any
+    }
+
+    /// The switch's capture while the step was in place holds a frame
+    /// the nemesis delivered a second or more after it came in (true
+    /// without a capture).
+    pub fn wire_held(events: &[&Event]) -> bool {
+        use iscsi_chaos_formats::wire::Fate;
+        let mut wire = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Wire(w) => Some(w),
+                _ => None,
+            })
+            .peekable();
+        wire.peek().is_none()
+            || wire.any(|w| w.fate == Fate::Delivered && w.delay_s.is_some_and(|d| d >= 1.0))
     }
 
     /// An effect of the step for which `f` holds.

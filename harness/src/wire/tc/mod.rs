@@ -1,4 +1,4 @@
-//! Root qdiscs (netem, tbf) over rtnetlink, encoded by hand.
+//! Root qdiscs (netem, tbf, plug) over rtnetlink, encoded by hand.
 //!
 //! rtnetlink/netlink-packet-route cannot set a qdisc's kind and options, so the
 //! `RTM_NEWQDISC`/`RTM_DELQDISC`/`RTM_GETQDISC` messages are built here. The
@@ -184,10 +184,32 @@ pub struct Tbf {
     pub limit_bytes: u32,
 }
 
+/// The plug qdisc (`sch_plug`): holds every packet until told to let
+/// them go, then passes them on in the order they came. iproute2 has no
+/// front end for it; the options are `struct tc_plug_qopt {int action;
+/// __u32 limit;}` (`include/uapi/linux/pkt_sched.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plug {
+    pub action: PlugAction,
+    /// Bytes it may hold; past them packets are dropped.
+    pub limit_bytes: u32,
+}
+
+/// What a plug is told (`TCQ_PLUG_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlugAction {
+    /// Hold what comes from now on (`TCQ_PLUG_BUFFER`, 0): a new plug
+    /// starts this way.
+    Hold,
+    /// Let everything held go and stop holding (`TCQ_PLUG_RELEASE_INDEFINITE`, 2).
+    ReleaseAll,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Qdisc {
     Netem(Netem),
     Tbf(Tbf),
+    Plug(Plug),
 }
 
 impl Qdisc {
@@ -195,6 +217,7 @@ impl Qdisc {
         match self {
             Qdisc::Netem(_) => "netem",
             Qdisc::Tbf(_) => "tbf",
+            Qdisc::Plug(_) => "plug",
         }
     }
 }
@@ -284,6 +307,7 @@ pub fn new_qdisc_request(ifindex: i32, qdisc: &Qdisc, seq: u32) -> Result<Vec<u8
     match qdisc {
         Qdisc::Netem(n) => encode_netem(&mut b, n)?,
         Qdisc::Tbf(t) => encode_tbf(&mut b, t)?,
+        Qdisc::Plug(p) => encode_plug(&mut b, p)?,
     }
     Ok(finish(b))
 }
@@ -447,6 +471,20 @@ fn encode_tbf(b: &mut Buf, t: &Tbf) -> Result<(), TcError> {
     }
     b.attr(TCA_TBF_RTAB, &rtab);
     b.end(opts);
+    Ok(())
+}
+
+fn encode_plug(b: &mut Buf, p: &Plug) -> Result<(), TcError> {
+    if p.limit_bytes == 0 {
+        return Err(TcError::Invalid("plug limit must be positive"));
+    }
+    let action: i32 = match p.action {
+        PlugAction::Hold => 0,
+        PlugAction::ReleaseAll => 2,
+    };
+    let mut opts = action.to_ne_bytes().to_vec();
+    opts.extend_from_slice(&p.limit_bytes.to_ne_bytes());
+    b.attr(TCA_OPTIONS, &opts);
     Ok(())
 }
 

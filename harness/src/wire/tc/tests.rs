@@ -555,3 +555,34 @@ fn rejects_bad_tbf() {
         }
     }
 }
+
+#[test]
+fn plug_hold_and_release_carry_tc_plug_qopt() {
+    // No tc front end exists for plug: the layout is the kernel's
+    // (nlmsghdr, tcmsg, TCA_KIND "plug", TCA_OPTIONS {action, limit}).
+    for (action, code) in [(PlugAction::Hold, 0i32), (PlugAction::ReleaseAll, 2)] {
+        let q = Qdisc::Plug(Plug {
+            action,
+            limit_bytes: 1 << 24,
+        });
+        let m = new_qdisc_request(5, &q, 9).unwrap();
+        assert_eq!(m.len(), 16 + 20 + 12 + 12);
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
+        assert_eq!(i32::from_ne_bytes(m[20..24].try_into().unwrap()), 5);
+        // TCA_KIND: len 9 ("plug\0"), type 1, padded to 12.
+        assert_eq!(&m[36..40], &[9, 0, 1, 0]);
+        assert_eq!(&m[40..45], b"plug\0");
+        // TCA_OPTIONS: len 12, type 2, then the struct.
+        assert_eq!(&m[48..52], &[12, 0, 2, 0]);
+        assert_eq!(i32::from_ne_bytes(m[52..56].try_into().unwrap()), code);
+        assert_eq!(u32::from_ne_bytes(m[56..60].try_into().unwrap()), 1 << 24);
+    }
+    let empty = Qdisc::Plug(Plug {
+        action: PlugAction::Hold,
+        limit_bytes: 0,
+    });
+    assert!(new_qdisc_request(5, &empty, 9).is_err());
+}
