@@ -252,6 +252,22 @@ pub struct BadBlockJson {
     pub found_issued_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub found_returned_s: Option<f64>,
+    /// From the switch's capture: WRITE commands for this block that
+    /// reached the target after this write was acknowledged and before
+    /// the probe found the block bad (the suspects: a write carried out
+    /// late).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late_writes: Vec<LateWriteJson>,
+}
+
+/// A WRITE command seen on the wire (times from the first fault's begin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LateWriteJson {
+    pub path: u8,
+    /// When it came into the switch from the initiator.
+    pub sent_s: f64,
+    /// When the switch delivered it to the target.
+    pub reached_s: f64,
 }
 
 /// The capture's counts for one fault step, from when it was in place to

@@ -46,6 +46,9 @@ pub struct ChaosArgs {
     /// Also the scenarios marked `long = true` (`iscsi-chaos run --long`).
     #[arg(long)]
     long: bool,
+    /// Run each scenario this many times (`iscsi-chaos run --repeat`).
+    #[arg(long)]
+    repeat: Option<u32>,
     /// Scenario files or folders (default: the shipped suite in scenarios/).
     /// In the lab they must lie inside this workspace (the guest sees it).
     scenarios: Vec<PathBuf>,
@@ -150,6 +153,9 @@ pub fn chaos(args: &ChaosArgs) -> Result<i32> {
     }
     if args.long {
         cmd.push("--long".to_string());
+    }
+    if let Some(n) = args.repeat {
+        cmd.extend(["--repeat".to_string(), n.to_string()]);
     }
     cmd.extend(scenarios.iter().map(|s| s.display().to_string()));
     match choose_place(args.native, args.lab) {

@@ -1,11 +1,37 @@
 //! Every lost or corrupt acknowledged write, classified by what its block
 //! held instead (the probe's `found`), with when the write that should be
-//! there and the write that is there were issued and returned.
+//! there and the write that is there were issued and returned, and the
+//! WRITE commands the switch's capture saw reach the target for that block
+//! after the write was acknowledged (a write carried out late).
 
 use iscsi_chaos_formats::probe::{BlockProblem, Found, OpKind, ProbeEvent};
-use iscsi_chaos_formats::report::BadBlockJson;
+use iscsi_chaos_formats::report::{BadBlockJson, LateWriteJson};
+use iscsi_chaos_formats::wire::{Dir, Fate, WireWhat};
 
-use crate::history::History;
+use crate::history::{Event, History};
+
+/// Every WRITE of one probe block the capture saw delivered to the target:
+/// (block, path, came in, reached the target), clock times. A command's
+/// block is its LBA over its length (the probe writes one block per
+/// command).
+fn wire_writes(history: &History) -> Vec<(u64, u8, f64, f64)> {
+    history
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let Event::Wire(w) = &e.event else {
+                return None;
+            };
+            let WireWhat::Pdu(p) = &w.what else {
+                return None;
+            };
+            let cdb = p.cdb.as_ref().filter(|c| c.is_write())?;
+            let (lba, n) = (cdb.lba?, u64::from(cdb.blocks?));
+            (w.dir == Dir::ToTarget && w.fate == Fate::Delivered && n > 0 && lba % n == 0)
+                .then(|| (lba / n, w.path, e.t, e.t + w.delay_s.unwrap_or(0.0)))
+        })
+        .collect()
+}
 
 /// The bad blocks of a history, times from `origin`.
 pub fn bad_blocks(history: &History, origin: f64) -> Vec<BadBlockJson> {
@@ -23,14 +49,15 @@ pub fn bad_blocks(history: &History, origin: f64) -> Vec<BadBlockJson> {
             writes.insert(*seq, (*start - origin, *t - origin));
         }
     }
+    let on_wire = wire_writes(history);
     let mut out = Vec::new();
     for (_, _, e) in history.probe_events() {
         let ProbeEvent::BadBlock {
+            t: found_at,
             seq,
             block,
             problem,
             found,
-            ..
         } = e
         else {
             continue;
@@ -46,6 +73,21 @@ pub fn bad_blocks(history: &History, origin: f64) -> Vec<BadBlockJson> {
             _ => None,
         };
         let mine = writes.get(seq).copied();
+        let late_writes = mine
+            .map(|(_, returned)| {
+                on_wire
+                    .iter()
+                    .filter(|(b, _, _, reached)| {
+                        b == block && *reached - origin > returned && reached <= found_at
+                    })
+                    .map(|(_, path, sent, reached)| LateWriteJson {
+                        path: *path,
+                        sent_s: sent - origin,
+                        reached_s: reached - origin,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         out.push(BadBlockJson {
             block: *block,
             seq: *seq,
@@ -55,6 +97,7 @@ pub fn bad_blocks(history: &History, origin: f64) -> Vec<BadBlockJson> {
             returned_s: mine.map(|w| w.1),
             found_issued_s: other.map(|w| w.0),
             found_returned_s: other.map(|w| w.1),
+            late_writes,
         });
     }
     out
@@ -88,8 +131,19 @@ pub fn describe(b: &BadBlockJson) -> String {
         ),
         None => "something the probe did not say".to_string(),
     };
+    let wire: String = b
+        .late_writes
+        .iter()
+        .take(2)
+        .map(|w| {
+            format!(
+                "; on the wire, a WRITE of it sent on path {} at {:.3} s reached the target at {:.3} s, after that acknowledgement",
+                w.path, w.sent_s, w.reached_s
+            )
+        })
+        .collect();
     format!(
-        "block {} ({}): write seq {} ({}) holds {holds}",
+        "block {} ({}): write seq {} ({}) holds {holds}{wire}",
         b.block,
         b.class,
         b.seq,
@@ -194,6 +248,66 @@ mod tests {
             describe(&b[3]).contains("block 7's write seq 1190"),
             "{}",
             describe(&b[3])
+        );
+    }
+
+    fn wire_write(h: &mut History, path: u8, sent: f64, delay_s: f64, lba: u64) {
+        use iscsi_chaos_formats::wire::{Cdb, Pdu, Wire};
+        h.push(
+            sent,
+            Event::Wire(Wire {
+                path,
+                dir: Dir::ToTarget,
+                port: 40000,
+                fate: Fate::Delivered,
+                delay_s: Some(delay_s),
+                what: WireWhat::Pdu(Pdu {
+                    op: "scsi_command".into(),
+                    opcode: 1,
+                    itt: 7,
+                    sn: Some(1),
+                    data_len: 4096,
+                    cdb: Some(Cdb {
+                        opcode: 0x2a,
+                        name: "WRITE(10)".into(),
+                        lba: Some(lba),
+                        blocks: Some(8),
+                    }),
+                    status: None,
+                    sense_key: None,
+                    offset: None,
+                    code: None,
+                }),
+            }),
+        );
+    }
+
+    #[test]
+    fn a_write_that_reached_the_target_after_the_acknowledgement_is_named() {
+        let mut h = History::default();
+        // Block 3's seq 11 held on path 1 from 10.5 s and delivered at
+        // 45 s; seq 19 written through path 0 meanwhile.
+        write(&mut h, 11, 3, 10.5, 30.0);
+        wire_write(&mut h, 1, 10.5, 34.5, 24);
+        write(&mut h, 19, 3, 31.0, 31.01);
+        wire_write(&mut h, 0, 31.0, 0.0001, 24);
+        // Another block's late write, and a late one after the finding.
+        wire_write(&mut h, 1, 10.6, 34.5, 32);
+        wire_write(&mut h, 0, 50.5, 0.0001, 24);
+        bad(&mut h, 19, 3, Found::Stamp { seq: 11, block: 3 });
+        let b = bad_blocks(&h, 10.0);
+        assert_eq!(
+            b[0].late_writes,
+            vec![LateWriteJson {
+                path: 1,
+                sent_s: 0.5,
+                reached_s: 35.0
+            }]
+        );
+        let text = describe(&b[0]);
+        assert!(
+            text.ends_with("on the wire, a WRITE of it sent on path 1 at 0.500 s reached the target at 35.000 s, after that acknowledgement"),
+            "{text}"
         );
     }
 }

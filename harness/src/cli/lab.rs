@@ -69,6 +69,9 @@ pub fn run_in_lab(cli: &RunArgs, axes: Option<&[Axis]>) -> u8 {
         if let Some(c) = cli.capture {
             job.arg("--capture").arg(c.as_str());
         }
+        if cli.repeat > 1 {
+            job.arg("--repeat").arg(cli.repeat.to_string());
+        }
         for p in paths {
             job.scenarios_arg(p)?;
         }

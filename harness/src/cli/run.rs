@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// named on the command line always runs).
     #[arg(long)]
     pub(super) long: bool,
+    /// Run each scenario (each point of a sweep) this many times, as
+    /// `<name>#1`, `<name>#2`, ...: how often an outcome comes back.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::plan::MAX_REPEAT)))]
+    pub(super) repeat: u32,
     /// The switch's capture for every run, whatever `[capture] mode` says:
     /// off, faults (a window around each fault) or all (the whole run).
     #[arg(long, value_parser = parse_capture)]
@@ -110,6 +114,7 @@ impl RunArgs {
                 );
             }
         }
+        let scenarios = crate::plan::repeat(scenarios, self.repeat);
         let baseline = match self.baseline.as_deref().map(read_report).transpose() {
             Ok(b) => b,
             Err(e) => {

@@ -90,6 +90,27 @@ pub fn suite(scenarios: &[Scenario]) -> Vec<PlannedRun> {
         .collect()
 }
 
+/// Most repetitions of one scenario in a run (`run --repeat`).
+pub const MAX_REPEAT: u32 = 100;
+
+/// Each scenario `n` times, in turn, named `<name>#<k>` (k from 1) so the
+/// runs' ids and files differ; `n` = 1 leaves them as they are.
+pub fn repeat(scenarios: Vec<Scenario>, n: u32) -> Vec<Scenario> {
+    if n <= 1 {
+        return scenarios;
+    }
+    scenarios
+        .into_iter()
+        .flat_map(|s| {
+            (1..=n).map(move |k| {
+                let mut s = s.clone();
+                s.name = format!("{}#{k}", s.name);
+                s
+            })
+        })
+        .collect()
+}
+
 /// The plan of a 10 s scenario without faults, `<name>.toml`, on
 /// `targets`: what reporter tests feed their events with.
 #[cfg(test)]
@@ -105,6 +126,24 @@ pub fn minimal(name: &str, targets: &[&str]) -> Vec<PlannedRun> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_scenarios_get_ids_of_their_own() {
+        let runs = suite(&repeat(
+            minimal("r", &["tgt", "lio"])
+                .into_iter()
+                .map(|p| p.run.scenario)
+                .take(1)
+                .collect(),
+            3,
+        ));
+        let ids: Vec<&str> = runs.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["r#1@tgt", "r#1@lio", "r#2@tgt", "r#2@lio", "r#3@tgt", "r#3@lio"]
+        );
+        assert_eq!(repeat(vec![runs[0].run.scenario.clone()], 1).len(), 1);
+    }
 
     #[test]
     fn a_suite_has_one_run_per_target_with_its_own_steps() {

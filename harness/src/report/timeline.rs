@@ -212,6 +212,8 @@ pub struct Timeline {
     pub kernel: Vec<(f64, KernelMark, String)>,
     /// When the probe started its read-back of acknowledged writes.
     pub verify_at: Option<f64>,
+    /// (found at, block, class): acknowledged writes found bad.
+    pub bad_blocks: Vec<(f64, u64, &'static str)>,
     pub predicted_first_error: Option<(f64, f64)>,
     pub predicted_detection: Option<(f64, f64)>,
     pub measured_first_error: Option<f64>,
@@ -274,6 +276,7 @@ impl Timeline {
             session: Vec::new(),
             kernel: Vec::new(),
             verify_at: None,
+            bad_blocks: Vec::new(),
             predicted_first_error: entry
                 .expected
                 .first_error_s
@@ -326,6 +329,19 @@ impl Timeline {
                     ProbeEvent::VerifyStart { t: at, .. } => {
                         tl.verify_at.get_or_insert(rel(*at));
                     }
+                    ProbeEvent::BadBlock {
+                        t: at,
+                        seq,
+                        block,
+                        found,
+                        ..
+                    } => tl.bad_blocks.push((
+                        rel(*at),
+                        *block,
+                        found
+                            .as_ref()
+                            .map_or("unreadable", |f| f.class(*seq, *block)),
+                    )),
                     _ => {}
                 },
                 Event::Session { state } if tl.session.last().map(|s| &s.1) != Some(state) => {
@@ -624,6 +640,24 @@ pub fn render(tl: &Timeline) -> String {
             text,
         );
     };
+    // Acknowledged writes found bad: where the probe found each.
+    for (at, block, class) in &tl.bad_blocks {
+        svg.line(
+            x(*at),
+            PLOT_TOP,
+            x(*at),
+            PLOT_BOT,
+            &format!("stroke=\"{RED}\" stroke-width=\"1.5\""),
+        );
+        svg.circle(
+            x(*at),
+            PLOT_TOP + 4.0,
+            4.0,
+            &format!("fill=\"{RED}\""),
+            Some(&format!("block {block}: {class}, found at {at:.2} s")),
+        );
+        mark_label(&mut svg, *at, RED, &format!("block {block} {class}"));
+    }
     if let Some((lo, hi)) = tl.predicted_detection {
         svg.rect(
             x(lo),
