@@ -85,3 +85,36 @@ fn mtu_mismatch_on_lio() {
 fn slow_store_on_lio() {
     insta::assert_snapshot!(check_picture("target", "slow-store"));
 }
+
+/// A ghost write recorded in the lab (bookworm, LIO, 2026-12-07; the
+/// history keeps block 6's operations and WRITEs, and every frame the
+/// stall held): write seq 780 of block 6 was held on path 1, retried and
+/// acknowledged on path 0 at 9.3 s, rewritten there since, and the held
+/// copy reached the target when the controller resumed, 25 s after the
+/// stall began.
+#[test]
+fn a_ghost_write_on_lio_is_a_stale_version_with_the_late_write_that_made_it() {
+    let (entry, svg) = picture("integrity", "ghost-write-after-failover");
+    assert_eq!(entry.verdict.as_str(), "pass", "{:?}", entry.reasons);
+    assert_eq!(entry.expected.possible_damage, ["stale version"]);
+    let b = &entry.measured.bad_blocks;
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!((b[0].block, b[0].class.as_str()), (6, "stale version"));
+    assert!(matches!(
+        b[0].found,
+        Some(iscsi_chaos_formats::probe::Found::Stamp { seq: 780, block: 6 })
+    ));
+    // The acknowledgement of seq 780 came through path 0 at 9.3 s; the
+    // WRITE that overwrote newer versions was sent on path 1 just before
+    // the stall and reached the target 25 s later.
+    let late = &b[0].late_writes;
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0].path, 1);
+    assert!(late[0].sent_s.abs() < 0.05, "{late:?}");
+    assert!((late[0].reached_s - 25.0).abs() < 0.1, "{late:?}");
+    assert!(entry
+        .reasons
+        .iter()
+        .any(|r| r.contains("block 6 (stale version)") && r.contains("sent on path 1")));
+    assert!(svg.contains("block 6 stale version"), "the timeline marks it");
+}
