@@ -116,5 +116,8 @@ fn a_ghost_write_on_lio_is_a_stale_version_with_the_late_write_that_made_it() {
         .reasons
         .iter()
         .any(|r| r.contains("block 6 (stale version)") && r.contains("sent on path 1")));
-    assert!(svg.contains("block 6 stale version"), "the timeline marks it");
+    assert!(
+        svg.contains("block 6 stale version"),
+        "the timeline marks it"
+    );
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::INPUT_ERROR;
 use crate::history::History;
-use crate::report::trace::{block_size, render, trace, SECTOR};
+use crate::report::trace::{block_size, render, trace, window, SECTOR};
 
 // The subcommand's help is its variant's in `Cmd`.
 #[derive(clap::Args)]
@@ -18,6 +18,14 @@ pub struct TraceArgs {
     /// A logical block address (512-byte sectors, as the CDBs say).
     #[arg(long)]
     lba: Option<u64>,
+    /// Only what happened this many seconds after the first fault's begin
+    /// or later (negative: before it).
+    #[arg(long, allow_hyphen_values = true)]
+    from: Option<f64>,
+    /// Only what happened up to this many seconds after the first fault's
+    /// begin.
+    #[arg(long, allow_hyphen_values = true)]
+    to: Option<f64>,
 }
 
 impl TraceArgs {
@@ -46,13 +54,21 @@ impl TraceArgs {
             (None, None) => unreachable!("clap requires one"),
         };
         let origin = h.first_fault_begin().unwrap_or(0.0);
-        let lines = trace(&h, lba, count);
-        if lines.is_empty() {
-            println!("nothing on LBA {lba}+{count} in {}", self.history.display());
+        let lines = window(trace(&h, lba, count), origin, self.from, self.to);
+        let text = if lines.is_empty() {
+            format!(
+                "nothing on LBA {lba}+{count} in {}\n",
+                self.history.display()
+            )
         } else {
-            println!("LBA {lba}+{count}, times from the first fault's begin:");
-            print!("{}", render(&lines, origin));
-        }
+            format!(
+                "LBA {lba}+{count}, times from the first fault's begin:\n{}",
+                render(&lines, origin)
+            )
+        };
+        // A reader that stops early (`| head`) is no error.
+        use std::io::Write;
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
         0
     }
 }

@@ -157,6 +157,17 @@ pub fn trace(h: &History, lba: u64, count: u64) -> Vec<Line> {
     out
 }
 
+/// The lines from `from` to `to` seconds after `origin` (either open).
+pub fn window(lines: Vec<Line>, origin: f64, from: Option<f64>, to: Option<f64>) -> Vec<Line> {
+    lines
+        .into_iter()
+        .filter(|l| {
+            let t = l.t() - origin;
+            from.is_none_or(|f| t >= f) && to.is_none_or(|u| t <= u)
+        })
+        .collect()
+}
+
 /// The story as text, times from `origin` (the first fault's begin).
 pub fn render(lines: &[Line], origin: f64) -> String {
     let mut s = String::new();
@@ -342,5 +353,11 @@ mod tests {
             text.contains("reached the target at 0.600 s; GOOD at 0.150 s"),
             "{text}"
         );
+        // A window from the first fault's begin (1.0 here): the op starts
+        // at 0 s, the commands at 0.01 and 0.1 s.
+        let w = window(lines.clone(), 1.0, Some(0.005), Some(0.05));
+        assert!(matches!(w[..], [Line::Command { itt: 9, .. }]), "{w:?}");
+        assert_eq!(window(lines.clone(), 1.0, None, None).len(), 3);
+        assert_eq!(window(lines, 1.0, Some(-1.0), Some(0.0)).len(), 1);
     }
 }
