@@ -164,7 +164,12 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
             problems.push(format!("fault[{}] never started", f.index));
         } else if !ends.iter().any(|(s, _)| *s == f.index) {
             problems.push(format!("fault[{}] was never cleared", f.index));
-        } else if !crate::model::fault::took_effect(f.kind.name(), f.index, &history.entries) {
+        } else if !crate::model::fault::took_effect(
+            f.kind.name(),
+            f.index,
+            f.path,
+            &history.entries,
+        ) {
             // The run did not do what the scenario says: what it measured
             // is not the fault's outcome.
             problems.push(format!(

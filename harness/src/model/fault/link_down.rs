@@ -217,8 +217,8 @@ mod tests {
                 },
             }]
         };
-        assert!(took_effect("link_down", 0, &link(false, "down")));
-        assert!(!took_effect("link_down", 0, &link(false, "up")));
-        assert!(!took_effect("link_down", 0, &link(true, "up")));
+        assert!(took_effect("link_down", 0, None, &link(false, "down")));
+        assert!(!took_effect("link_down", 0, None, &link(false, "up")));
+        assert!(!took_effect("link_down", 0, None, &link(true, "up")));
     }
 }

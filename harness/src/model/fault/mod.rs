@@ -257,12 +257,13 @@ pub fn kind_names() -> Vec<&'static str> {
     KINDS.iter().map(|r| r.name).collect()
 }
 
-/// Whether fault `step` (of kind `kind`) shows its effect in `history`:
-/// its typed evidence, and what the switch's capture decoded around it:
+/// Whether fault `step` (of kind `kind`, on `path`, `None`: every path)
+/// shows its effect in `history`: its typed evidence, and what the switch's
+/// capture decoded on its path(s) around it:
 /// frames dropped or made from when the step was due to when it was
 /// cleared, frames delivered only while it was surely in place (from its
 /// begin's record to when its end was due).
-pub fn took_effect(kind: &str, step: usize, history: &[Entry]) -> bool {
+pub fn took_effect(kind: &str, step: usize, path: Option<u8>, history: &[Entry]) -> bool {
     // (due, in place) of the begin; (due, cleared) of the end.
     let (mut begin, mut end) = (
         (f64::INFINITY, f64::INFINITY),
@@ -290,6 +291,7 @@ pub fn took_effect(kind: &str, step: usize, history: &[Entry]) -> bool {
             Event::Qdisc { step: s, .. }
             | Event::Firewall { step: s, .. }
             | Event::Effect { step: s, .. } => *s == step,
+            Event::Wire(w) if path.is_some_and(|p| p != w.path) => false,
             Event::Wire(w) if w.fate == iscsi_chaos_formats::wire::Fate::Delivered => {
                 begin.1 < e.t && e.t < end.0
             }
@@ -538,9 +540,24 @@ mod tests {
         ];
         // Delivered before it was surely in place and after its end was
         // due: not against it.
-        assert!(took_effect("blackhole", 0, &h));
+        assert!(took_effect("blackhole", 0, None, &h));
+        // Another path's capture is not this fault's evidence: a frame the
+        // capture took for dropped on path 1 (a pairing it missed) does not
+        // count against a fault on path 0.
+        let mut other = wire(12.0, Fate::Dropped, "");
+        let mut passed = wire(12.5, Fate::Delivered, "");
+        for e in [&mut other, &mut passed] {
+            if let Event::Wire(w) = &mut e.event {
+                w.path = 1;
+            }
+        }
+        h.extend([other, passed]);
+        assert!(took_effect("blackhole", 0, Some(0), &h));
         h.push(wire(15.0, Fate::Delivered, "SYN"));
-        assert!(!took_effect("blackhole", 0, &h), "a frame got through");
+        assert!(
+            !took_effect("blackhole", 0, Some(0), &h),
+            "a frame got through"
+        );
     }
 
     #[test]
@@ -559,13 +576,16 @@ mod tests {
             fault("reset", FaultPhase::End, 10.5, 10.55),
             rule,
         ];
-        assert!(!took_effect("reset", 0, &h), "captured, and no RST made");
+        assert!(
+            !took_effect("reset", 0, None, &h),
+            "captured, and no RST made"
+        );
         // Made before the begin was recorded, once the rule was in.
         h.push(wire(10.04, Fate::Made, "RST"));
-        assert!(took_effect("reset", 0, &h));
+        assert!(took_effect("reset", 0, None, &h));
         // Without a capture, the rule's counter stands alone.
         h.retain(|e| !matches!(e.event, Event::Wire(_)));
-        assert!(took_effect("reset", 0, &h));
+        assert!(took_effect("reset", 0, None, &h));
     }
 
     #[test]
@@ -595,23 +615,23 @@ mod tests {
             qdisc(1, 10, 7),
         ];
         // Packets without drops: no outage happened on step 0.
-        assert!(!took_effect("blackhole", 0, &h));
-        assert!(took_effect("netem", 0, &h));
-        assert!(took_effect("blackhole", 1, &h));
-        assert!(!took_effect("flap", 2, &h));
+        assert!(!took_effect("blackhole", 0, None, &h));
+        assert!(took_effect("netem", 0, None, &h));
+        assert!(took_effect("blackhole", 1, None, &h));
+        assert!(!took_effect("flap", 2, None, &h));
         let killed = vec![entry(Event::Effect {
             step: 3,
             effect: Effect::TargetKilled { pid: Some(42) },
         })];
-        assert!(took_effect("target_stop", 3, &killed));
-        assert!(!took_effect("access_revoke", 3, &killed));
-        assert!(!took_effect("target_stop", 2, &killed));
+        assert!(took_effect("target_stop", 3, None, &killed));
+        assert!(!took_effect("access_revoke", 3, None, &killed));
+        assert!(!took_effect("target_stop", 2, None, &killed));
         // A note says nothing: only typed evidence counts.
         let note = vec![entry(Event::Note {
             text: "fault[0]: target process pid 1 killed".into(),
         })];
-        assert!(!took_effect("target_stop", 0, &note));
-        assert!(!took_effect("nonesuch", 3, &killed));
+        assert!(!took_effect("target_stop", 0, None, &note));
+        assert!(!took_effect("nonesuch", 3, None, &killed));
     }
 
     #[test]

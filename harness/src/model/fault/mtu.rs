@@ -116,10 +116,13 @@ mod tests {
     #[test]
     fn it_took_effect_only_if_the_ports_dropped_frames_during_it() {
         let during = vec![port_mtu(1.0, 1500, [3, 4]), port_mtu(9.0, 9000, [3, 80])];
-        assert!(took_effect("mtu", 0, &during));
+        assert!(took_effect("mtu", 0, None, &during));
         let nothing = vec![port_mtu(1.0, 1500, [3, 4]), port_mtu(9.0, 9000, [3, 4])];
-        assert!(!took_effect("mtu", 0, &nothing));
-        assert!(!took_effect("mtu", 0, &during[..1]));
-        assert!(!took_effect("mtu", 1, &during), "another step's evidence");
+        assert!(!took_effect("mtu", 0, None, &nothing));
+        assert!(!took_effect("mtu", 0, None, &during[..1]));
+        assert!(
+            !took_effect("mtu", 1, None, &during),
+            "another step's evidence"
+        );
     }
 }

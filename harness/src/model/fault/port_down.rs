@@ -144,8 +144,18 @@ mod tests {
                 },
             }]
         };
-        assert!(took_effect("port_down", 0, &port(false, "disabled")));
-        assert!(!took_effect("port_down", 0, &port(false, "forwarding")));
-        assert!(!took_effect("port_down", 0, &port(true, "forwarding")));
+        assert!(took_effect("port_down", 0, None, &port(false, "disabled")));
+        assert!(!took_effect(
+            "port_down",
+            0,
+            None,
+            &port(false, "forwarding")
+        ));
+        assert!(!took_effect(
+            "port_down",
+            0,
+            None,
+            &port(true, "forwarding")
+        ));
     }
 }
