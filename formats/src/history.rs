@@ -28,6 +28,9 @@ pub enum Event {
         kind: String,
         /// When the step was scheduled to happen; `t` is when it was in place.
         scheduled: f64,
+        /// The path it addressed (`None`: every path).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<u8>,
     },
     /// A probe's own record.
     Probe {
@@ -200,6 +203,7 @@ mod tests {
                 phase: FaultPhase::Begin,
                 kind: "blackhole".into(),
                 scheduled: 0.999,
+                path: Some(1),
             },
         );
         h.push(

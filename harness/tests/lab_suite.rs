@@ -324,20 +324,22 @@ fn assert_every_fault_hit(history: &Path) {
     use iscsi_chaos::history::{Event, History};
     let text = std::fs::read_to_string(history).unwrap();
     let h = History::from_json_lines(&text).expect("the history parses");
-    let mut steps: Vec<(usize, String)> = h
+    let mut steps: Vec<(usize, String, Option<u8>)> = h
         .entries
         .iter()
         .filter_map(|e| match &e.event {
-            Event::Fault { step, kind, .. } => Some((*step, kind.clone())),
+            Event::Fault {
+                step, kind, path, ..
+            } => Some((*step, kind.clone(), *path)),
             _ => None,
         })
         .collect();
     steps.sort();
     steps.dedup();
     assert!(!steps.is_empty(), "{}: no fault step", history.display());
-    for (step, kind) in steps {
+    for (step, kind, path) in steps {
         assert!(
-            iscsi_chaos::model::fault::took_effect(&kind, step, &h.entries),
+            iscsi_chaos::model::fault::took_effect(&kind, step, path, &h.entries),
             "{}: fault {step} ({kind}) left no trace of its effect",
             history.display()
         );

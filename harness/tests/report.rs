@@ -57,6 +57,7 @@ fn history(b: f64, e: f64, release: f64, eio: Option<f64>, lost: u64) -> History
                 phase,
                 kind: "blackhole".into(),
                 scheduled: at - 0.0031,
+                path: None,
             },
         );
     }

@@ -353,6 +353,7 @@ mod tests {
                 phase,
                 kind: "blackhole".into(),
                 scheduled: t,
+                path: None,
             },
         );
     }

@@ -548,6 +548,7 @@ mod tests {
                         phase,
                         kind: "blackhole".into(),
                         scheduled: t - 0.002,
+                        path: None,
                     },
                 );
             }

@@ -115,6 +115,7 @@ mod tests {
             phase,
             kind: "blackhole".into(),
             scheduled: 0.0,
+            path: None,
         }
     }
 

@@ -392,6 +392,7 @@ async fn timeline(
                 phase: step.phase,
                 kind: step.kind.to_string(),
                 scheduled: at,
+                path: step.path,
             },
         );
     }
@@ -447,6 +448,7 @@ async fn wind_down(rig: &mut Rig, child: &mut Child, history: &mut History) -> E
                         phase: FaultPhase::End,
                         kind: undo.kind.to_string(),
                         scheduled: monotonic_now(),
+                        path: undo.path,
                     },
                 );
                 format!("wind-down: fault[{}] ({}) undone", undo.fault, undo.kind)

@@ -507,6 +507,7 @@ mod tests {
                 phase,
                 kind: kind.into(),
                 scheduled,
+                path: None,
             },
         )
     }
@@ -610,6 +611,7 @@ mod tests {
                 phase: FaultPhase::Begin,
                 kind: "blackhole".into(),
                 scheduled: 1.0,
+                path: None,
             }),
             qdisc(0, 10, 0),
             qdisc(1, 10, 7),
