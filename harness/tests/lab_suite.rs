@@ -128,14 +128,30 @@ fn the_shipped_suite_passes_and_leaves_nothing() {
     );
     for s in scenarios {
         assert_eq!(s.verdict, Verdict::Pass, "{s:#?}");
-        assert_eq!(s.measured.lost_writes, 0, "{s:#?}");
+        if s.expected.possible_damage.is_empty() {
+            assert_eq!(s.measured.lost_writes, 0, "{s:#?}");
+            assert_eq!(s.measured.corrupt_writes, 0, "{s:#?}");
+        } else {
+            // Only the damage the oracle called possible (a held write
+            // landing after failover), each bad block classified.
+            let bad = &s.measured.bad_blocks;
+            assert!(
+                bad.iter()
+                    .all(|b| s.expected.possible_damage.contains(&b.class)),
+                "{s:#?}"
+            );
+            assert_eq!(
+                s.measured.lost_writes + s.measured.corrupt_writes,
+                bad.len() as u64,
+                "{s:#?}"
+            );
+        }
         // The kernel's timers were read back and are the ones asked for.
         assert!(
             s.measured.effective.contains_key("session.recovery_tmo"),
             "{s:#?}"
         );
         assert!(s.measured.settings_warnings.is_empty(), "{s:#?}");
-        assert_eq!(s.measured.corrupt_writes, 0, "{s:#?}");
         assert!(s.measured.acked_writes > 100, "{s:#?}");
         match s.expected.first_error_s {
             Some(expected) => {
