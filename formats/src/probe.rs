@@ -9,6 +9,112 @@ use serde::{Deserialize, Serialize};
 pub enum OpKind {
     Read,
     Write,
+    /// fsprobe: open(O_CREAT | O_EXCL) of a new file.
+    Create,
+    /// fsprobe: fsync of a file or of its directory.
+    Fsync,
+    /// fsprobe: fdatasync of a file.
+    Fdatasync,
+    /// fsprobe: rename of a written file to its final name.
+    Rename,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 6] = [
+        OpKind::Read,
+        OpKind::Write,
+        OpKind::Create,
+        OpKind::Fsync,
+        OpKind::Fdatasync,
+        OpKind::Rename,
+    ];
+
+    /// The name reports and JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Read => "read",
+            OpKind::Write => "write",
+            OpKind::Create => "create",
+            OpKind::Fsync => "fsync",
+            OpKind::Fdatasync => "fdatasync",
+            OpKind::Rename => "rename",
+        }
+    }
+
+    /// Whether the operation asks the disk to keep data (a write or a sync).
+    pub fn writes(self) -> bool {
+        !matches!(self, OpKind::Read)
+    }
+}
+
+/// What state a filesystem probe's filesystem is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsMount {
+    /// Mounted read-write, working.
+    Rw,
+    /// Mounted read-only (ext4 after an aborted journal, `errors=remount-ro`).
+    Ro,
+    /// Shut down: mounted, but every call fails until umount (XFS after a
+    /// log I/O error; ext4's shutdown flag).
+    ShutDown,
+    /// Not mounted (the probe unmounted it to repair it, or lost it).
+    Unmounted,
+}
+
+impl FsMount {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsMount::Rw => "rw",
+            FsMount::Ro => "read-only",
+            FsMount::ShutDown => "shut down",
+            FsMount::Unmounted => "unmounted",
+        }
+    }
+}
+
+/// The steps a filesystem probe tries, in order, to make its filesystem work
+/// again after the fault; the first that works is what it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// Nothing: the workload runs again as it is.
+    ByItself,
+    /// `mount -o remount,rw`.
+    Remount,
+    /// umount, the filesystem's repair tool (e2fsck -fy; XFS: log replay by
+    /// mount, then xfs_repair), mount.
+    Umount,
+    /// None of the steps brought it back.
+    Never,
+}
+
+impl Recovery {
+    pub const ALL: [Recovery; 4] = [
+        Recovery::ByItself,
+        Recovery::Remount,
+        Recovery::Umount,
+        Recovery::Never,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recovery::ByItself => "by_itself",
+            Recovery::Remount => "remount",
+            Recovery::Umount => "umount",
+            Recovery::Never => "never",
+        }
+    }
+
+    /// What it means, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Recovery::ByItself => "works again by itself",
+            Recovery::Remount => "works again after a remount",
+            Recovery::Umount => "works again only after umount + repair",
+            Recovery::Never => "did not work again",
+        }
+    }
 }
 
 /// One line of a probe's output.
@@ -60,6 +166,33 @@ pub enum ProbeEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         found: Option<Found>,
     },
+    /// fsprobe: the filesystem's state changed (`mount`), or the SCSI
+    /// device's (`device`: sysfs `device/state`, e.g. running, offline,
+    /// transport-offline), or ext4 counted errors (`errors`). `line` is the
+    /// kernel's message that told the probe, if one did.
+    FsState {
+        t: f64,
+        mount: FsMount,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        errors: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<String>,
+    },
+    /// fsprobe, after the I/O phase: one step tried to make the filesystem
+    /// work again, and whether the workload then ran (`detail`: what was run
+    /// and what it said).
+    FsRecovery {
+        t: f64,
+        step: Recovery,
+        ok: bool,
+        detail: String,
+    },
+    /// fsprobe: an fsync of `file` failed with `errno`, and the next fsync
+    /// of the same open file returned 0: the error is reported once, and
+    /// the data the first one lost is not written again.
+    FsyncErrorOnce { t: f64, file: u64, errno: i32 },
     /// Final counts. Always the last line of a probe that ended normally.
     Summary {
         t: f64,
@@ -135,6 +268,9 @@ impl ProbeEvent {
             | ProbeEvent::Stalled { t, .. }
             | ProbeEvent::VerifyStart { t, .. }
             | ProbeEvent::BadBlock { t, .. }
+            | ProbeEvent::FsState { t, .. }
+            | ProbeEvent::FsRecovery { t, .. }
+            | ProbeEvent::FsyncErrorOnce { t, .. }
             | ProbeEvent::Summary { t, .. } => *t,
         }
     }

@@ -174,6 +174,10 @@ pub struct Expected {
     /// those are the prediction, not a failure.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub possible_damage: Vec<String>,
+    /// What an fs probe's filesystem will need to work again after the
+    /// faults (none: no fs probe, or the outcome is on a boundary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_recovery: Option<crate::probe::Recovery>,
     pub notes: Vec<String>,
 }
 
@@ -228,6 +232,52 @@ pub struct MeasuredJson {
     /// block held instead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bad_blocks: Vec<BadBlockJson>,
+    /// An fs probe's filesystem: its states, what it took to work again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs: Option<FsJson>,
+}
+
+/// What an fs probe saw of its filesystem.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FsJson {
+    /// Each change of state, in order.
+    pub states: Vec<FsStateJson>,
+    /// The worst state during the run (before recovery began): rw,
+    /// read-only or shut down.
+    pub worst: Option<crate::probe::FsMount>,
+    /// The first recovery step after which the workload ran again (`never`
+    /// if none did; none if the probe tried none).
+    pub recovery: Option<crate::probe::Recovery>,
+    /// Each step tried: its name, whether the workload then ran, what was
+    /// run and said.
+    pub steps: Vec<FsStepJson>,
+    /// fsyncs that failed and then returned 0 on the same open file (the
+    /// error reported once, its data not written again).
+    pub fsync_error_once: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsStateJson {
+    /// Seconds from the first fault's begin.
+    pub at_s: f64,
+    pub mount: crate::probe::FsMount,
+    /// The SCSI device's state (running, offline, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// ext4's error count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<u64>,
+    /// The kernel's line that told of the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsStepJson {
+    pub at_s: f64,
+    pub step: crate::probe::Recovery,
+    pub ok: bool,
+    pub detail: String,
 }
 
 /// One bad block: the write that should be there, what is there instead,

@@ -38,16 +38,15 @@ fn plant_bad_blocks(dev: &Device, bs: usize) {
 }
 use crate::emit::Emitter;
 use crate::ledger::Ledger;
+use crate::signals::{install_signal_handlers, secs, signalled, verify_cut_short};
 use crate::stamp::{Stamper, MIN_BLOCK_SIZE};
 use crate::watchdog::{watch, InFlight};
-use crate::{monotonic_now, monotonic_ns, OpKind, ProbeEvent};
+use crate::{monotonic_now, OpKind, ProbeEvent};
 
 /// Default cap on the blocks cycled through when --blocks is not given.
 const MAX_DEFAULT_BLOCKS: u64 = 16384;
 /// Upper bound for --blocks: the ledger keeps 16 bytes per block in memory.
 const MAX_BLOCKS: u64 = 1 << 24;
-/// After SIGTERM/SIGINT the verify pass gets at most this long.
-const SIGNAL_VERIFY_BUDGET: Duration = Duration::from_secs(5);
 /// Upper bound for --depth.
 const MAX_DEPTH: u64 = 64;
 /// Repeat period of Stalled reports for one operation.
@@ -95,50 +94,6 @@ struct Args {
     verify_until_s: Option<f64>,
 }
 
-// Signal state: how many SIGTERM/SIGINT arrived, and when the first did.
-static SIGNALS: AtomicU64 = AtomicU64::new(0);
-static FIRST_SIGNAL_NS: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only async-signal-safe work: atomics and clock_gettime.
-    if SIGNALS.fetch_add(1, SeqCst) == 0 {
-        FIRST_SIGNAL_NS.store(monotonic_ns(), SeqCst);
-    }
-}
-
-fn install_signal_handlers() -> Result<()> {
-    for sig in [libc::SIGTERM, libc::SIGINT] {
-        // SAFETY: a zeroed sigaction with a handler that only touches atomics.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-            // Restart interrupted syscalls: the probe polls the flag itself.
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
-                bail!("sigaction: {}", std::io::Error::last_os_error());
-            }
-        }
-    }
-    Ok(())
-}
-
-fn signalled() -> bool {
-    SIGNALS.load(SeqCst) > 0
-}
-
-/// Verify gives up on a second signal, or once the signal budget is spent.
-fn verify_cut_short() -> bool {
-    match SIGNALS.load(SeqCst) {
-        0 => false,
-        1 => {
-            let since = monotonic_ns().saturating_sub(FIRST_SIGNAL_NS.load(SeqCst));
-            Duration::from_nanos(since) >= SIGNAL_VERIFY_BUDGET
-        }
-        _ => true,
-    }
-}
-
 struct Probe {
     dev: Device,
     blocks: u64,
@@ -166,13 +121,6 @@ impl VerifyDeadline {
             VerifyDeadline::AfterStart(d) => started + d,
         }
     }
-}
-
-fn secs(what: &str, v: f64) -> Result<Duration> {
-    if !v.is_finite() || v < 0.0 {
-        bail!("--{what} must be a non-negative number of seconds, not {v}");
-    }
-    Ok(Duration::from_secs_f64(v))
 }
 
 fn setup(args: &Args) -> Result<Probe> {

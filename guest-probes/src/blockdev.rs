@@ -152,6 +152,10 @@ impl Device {
     pub fn path(&self) -> &Path {
         &self.path
     }
+    /// What fstat says of the open device (its disk: `rdev`).
+    pub fn stat(&self) -> std::io::Result<FdStat> {
+        FdStat::of(&self.file)
+    }
     pub fn kind(&self) -> DeviceKind {
         self.kind
     }

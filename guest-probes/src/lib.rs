@@ -8,11 +8,26 @@
 pub mod blkprobe;
 pub mod blockdev;
 pub mod emit;
+pub mod fsprobe;
 pub mod ledger;
+pub mod signals;
 pub mod stamp;
 pub mod watchdog;
 
-pub use iscsi_chaos_formats::probe::{BlockProblem, OpKind, ProbeEvent};
+pub use iscsi_chaos_formats::probe::{BlockProblem, FsMount, OpKind, ProbeEvent, Recovery};
+
+/// The probes' program names: a binary started under one of them (argv[0])
+/// is that probe.
+pub const PROBES: [&str; 2] = ["blkprobe", "fsprobe"];
+
+/// Runs the probe `arg0` names (its file name), if it names one.
+pub fn main_as(arg0: &std::ffi::OsStr) -> Option<std::process::ExitCode> {
+    match std::path::Path::new(arg0).file_name()?.to_str()? {
+        "blkprobe" => Some(blkprobe::main()),
+        "fsprobe" => Some(fsprobe::main()),
+        _ => None,
+    }
+}
 
 /// CLOCK_MONOTONIC now, in seconds: the clock of every history.
 pub fn monotonic_now() -> f64 {

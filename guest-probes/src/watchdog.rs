@@ -71,11 +71,10 @@ impl InFlight {
                 id,
                 start_ns: self.start_ns.load(SeqCst),
                 seq: self.seq.load(SeqCst),
-                op: if self.op.load(SeqCst) == OpKind::Write as u8 {
-                    OpKind::Write
-                } else {
-                    OpKind::Read
-                },
+                op: OpKind::ALL
+                    .get(usize::from(self.op.load(SeqCst)))
+                    .copied()
+                    .unwrap_or(OpKind::Read),
             };
             // Fields are rewritten only after the id went back to 0.
             if self.id.load(SeqCst) == id {

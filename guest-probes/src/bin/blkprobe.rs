@@ -1,5 +1,7 @@
-//! The `blkprobe` binary: see [`guest_probes::blkprobe`].
+//! The `blkprobe` binary: see [`guest_probes::blkprobe`]; started as
+//! `fsprobe` (argv[0]), it is [`guest_probes::fsprobe`].
 
 fn main() -> std::process::ExitCode {
-    guest_probes::blkprobe::main()
+    let arg0 = std::env::args_os().next().unwrap_or_default();
+    guest_probes::main_as(&arg0).unwrap_or_else(guest_probes::blkprobe::main)
 }

@@ -6,6 +6,7 @@
 //! scheduled instant) and ends when it was cleared (`End`).
 
 pub mod forensics;
+pub mod fs;
 pub mod settings;
 pub mod wire;
 
@@ -78,6 +79,8 @@ pub struct Measured {
     pub wire: Vec<iscsi_chaos_formats::report::WireWindow>,
     /// Every lost or corrupt write, classified ([`forensics`]).
     pub bad_blocks: Vec<iscsi_chaos_formats::report::BadBlockJson>,
+    /// An fs probe's filesystem ([`fs`]).
+    pub fs: Option<iscsi_chaos_formats::report::FsJson>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -260,6 +263,7 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
         settings::effective(history, &scenario.initiator, scenario.multipath.as_ref());
     m.wire = wire::windows(history);
     m.bad_blocks = forensics::bad_blocks(history, history.first_fault_begin().unwrap_or(0.0));
+    m.fs = fs::measure(history, history.first_fault_begin().unwrap_or(0.0));
     for p in &scenario.probes {
         if !probes.contains(&p.name) {
             problems.push(format!("probe {} recorded nothing", p.name));
@@ -409,16 +413,22 @@ pub fn check(history: &History, scenario: &Scenario, prediction: &Prediction) ->
             excused + excused_corrupt
         ));
     }
+    // An fs probe's acknowledged writes are its durable files.
+    let (lost, unit) = if m.fs.is_some() {
+        ("lost fsynced files", "fsynced files")
+    } else {
+        ("lost writes", "acknowledged writes")
+    };
     if m.lost_writes - excused > scenario.expect.max_lost_writes {
         bad.push(format!(
-            "lost writes: expected at most {}, measured {} of {} acknowledged",
+            "{lost}: expected at most {}, measured {} of {} acknowledged",
             scenario.expect.max_lost_writes,
             m.lost_writes - excused,
             m.acked_writes
         ));
     } else {
         ok.push(format!(
-            "{} of {} acknowledged writes lost",
+            "{} of {} {unit} lost",
             m.lost_writes, m.acked_writes
         ));
     }
@@ -428,6 +438,23 @@ pub fn check(history: &History, scenario: &Scenario, prediction: &Prediction) ->
             m.corrupt_writes - excused_corrupt,
             m.acked_writes
         ));
+    }
+    if let Some(fs) = &m.fs {
+        let story = fs::story(fs);
+        match (prediction.fs_recovery, fs.recovery) {
+            (Some(want), Some(got)) if want != got => bad.push(format!(
+                "{story}: expected it to {} (oracle)",
+                want.describe().trim_start_matches("works ")
+            )),
+            (Some(_), None) => bad.push(format!("{story}: the probe tried no recovery step")),
+            _ => ok.push(story),
+        }
+        if fs.fsync_error_once > 0 {
+            ok.push(format!(
+                "{} fsync(s) failed and then returned 0 on the same open file: the error is reported once, the data not written again",
+                fs.fsync_error_once
+            ));
+        }
     }
     // What each bad block holds, the first few in the reasons (all of them
     // in report.json's `bad_blocks`).

@@ -134,6 +134,10 @@ pub enum Object {
     LoopDevice {
         backing_file: PathBuf,
     },
+    /// A filesystem a probe mounts on this work folder of ours.
+    Mount {
+        path: PathBuf,
+    },
 }
 
 impl Object {
@@ -156,6 +160,7 @@ impl Object {
             Object::LoopDevice { backing_file } => {
                 format!("loop device over {}", backing_file.display())
             }
+            Object::Mount { path } => format!("mount on {}", path.display()),
         }
     }
 
@@ -183,7 +188,7 @@ impl Object {
                                 .any(|d| p.parent() == Some(Path::new(d)))
                     })
             }
-            Object::Folder { path } => is_our_folder(path),
+            Object::Folder { path } | Object::Mount { path } => is_our_folder(path),
             Object::DmDevice { name } => crate::model::names::run_of_dm(name).is_some(),
             Object::LoopDevice { backing_file } => backing_file.parent().is_some_and(|folder| {
                 is_our_folder(folder) && is_absolute_without_dots(backing_file)
@@ -218,6 +223,7 @@ impl Object {
             Object::LoopDevice { backing_file } => {
                 !crate::sys::dm::loops_over(backing_file).is_empty()
             }
+            Object::Mount { path } => crate::sys::mount::is_mounted(path),
         }
     }
 
@@ -300,6 +306,7 @@ impl Object {
                 }
                 Ok(())
             }
+            Object::Mount { path } => crate::sys::mount::detach(path),
         }
     }
 }
@@ -354,7 +361,9 @@ impl WorkFolder {
 
 impl Drop for WorkFolder {
     fn drop(&mut self) {
-        if !self.path.as_os_str().is_empty() {
+        // Never into a filesystem still mounted on it: the ledger's Mount
+        // entry detaches it first.
+        if !self.path.as_os_str().is_empty() && !crate::sys::mount::is_mounted(&self.path) {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }

@@ -32,6 +32,35 @@ pub const NFT: Requirement = Tool {
     package: "nftables",
 };
 
+/// For an fs probe: mount and umount, and each filesystem's mkfs and repair.
+pub const MOUNT: Requirement = Tool {
+    name: "mount",
+    package: "mount",
+};
+pub const EXT4: &[Requirement] = &[
+    MOUNT,
+    Tool {
+        name: "mkfs.ext4",
+        package: "e2fsprogs",
+    },
+    Tool {
+        name: "e2fsck",
+        package: "e2fsprogs",
+    },
+];
+pub const XFS: &[Requirement] = &[
+    MOUNT,
+    Module("xfs"),
+    Tool {
+        name: "mkfs.xfs",
+        package: "xfsprogs",
+    },
+    Tool {
+        name: "xfs_repair",
+        package: "xfsprogs",
+    },
+];
+
 /// For reset and MTU faults (nftables rules in the lane's namespace).
 pub const FIREWALL: &[Requirement] = &[NFT, Module("nf_tables"), Module("nft_reject_bridge")];
 /// For slow_store faults (dm-delay over a loop device).

@@ -311,14 +311,71 @@ impl Initiator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeKind {
     Blkprobe,
+    /// A filesystem on the disk and a file workload (guest-probes' fsprobe).
+    Fs,
 }
 
 impl ProbeKind {
+    pub const ALL: [ProbeKind; 2] = [ProbeKind::Blkprobe, ProbeKind::Fs];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeKind::Blkprobe => "blkprobe",
+            ProbeKind::Fs => "fs",
         }
     }
+
+    /// The probe program (argv[0] of the probe binary) that does this kind.
+    pub fn program(self) -> &'static str {
+        match self {
+            ProbeKind::Blkprobe => "blkprobe",
+            ProbeKind::Fs => "fsprobe",
+        }
+    }
+}
+
+/// The filesystems the fs probe makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsKind {
+    Ext4,
+    Xfs,
+}
+
+impl FsKind {
+    pub const ALL: [FsKind; 2] = [FsKind::Ext4, FsKind::Xfs];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsKind::Ext4 => "ext4",
+            FsKind::Xfs => "xfs",
+        }
+    }
+
+    /// What the host needs to make, mount and repair it.
+    pub fn needs(self) -> &'static [crate::model::needs::Requirement] {
+        match self {
+            FsKind::Ext4 => crate::model::needs::EXT4,
+            FsKind::Xfs => crate::model::needs::XFS,
+        }
+    }
+
+    /// The smallest LUN mkfs accepts (xfsprogs refuses under 300 MiB).
+    pub fn min_lun_mib(self) -> u64 {
+        match self {
+            FsKind::Ext4 => 16,
+            FsKind::Xfs => 300,
+        }
+    }
+}
+
+/// What an fs probe makes and mounts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FsSpec {
+    pub fs: FsKind,
+    /// `mount -o` options, e.g. `errors=remount-ro`.
+    pub mount_options: Option<String>,
+    /// XFS's `error/metadata/EIO/max_retries` (None: the kernel's, -1).
+    pub xfs_eio_max_retries: Option<i64>,
 }
 
 /// The probe's period when a scenario names none: a 4 KiB write and read
@@ -340,6 +397,8 @@ pub struct Probe {
     /// Writers at once, each on its own share of the blocks: up to this
     /// many operations in flight.
     pub depth: u64,
+    /// The filesystem of an fs probe (None for blkprobe).
+    pub fs: Option<FsSpec>,
 }
 
 /// The largest `[[probe]] blocks` (blkprobe's own bound).

@@ -66,6 +66,7 @@
 //! previous one's recovery (flapping faster than relogin), the target's
 //! restart time, the stall length caused by loss.
 
+pub mod fs;
 pub mod multipath;
 
 use crate::model::fault::LinkEffect;
@@ -157,7 +158,7 @@ pub fn impairment_notes(t: &Timeouts, f: &Fault) -> (bool, Vec<String>) {
 pub use iscsi_chaos_formats::report::Window;
 
 /// What the oracle expects of one scenario run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Prediction {
     /// Seconds from the first outage's start to the first I/O error; `None`:
     /// no error.
@@ -180,6 +181,8 @@ pub struct Prediction {
     /// can still be carried out where it was held, over newer data (a
     /// stalled controller that resumes after failover). Empty: none.
     pub possible_damage: Vec<String>,
+    /// What an fs probe's filesystem will need to work again ([`fs`]).
+    pub fs_recovery: Option<iscsi_chaos_formats::probe::Recovery>,
     /// Why, in words; and what the model does not cover.
     pub notes: Vec<String>,
 }
@@ -440,6 +443,7 @@ pub fn predict(t: &Timeouts, outages: &[Outage], probe_interval_s: Option<f64>) 
         max_stall_s: None,
         recovery_s: None,
         possible_damage: Vec::new(),
+        fs_recovery: None,
         notes: Vec::new(),
     };
     let Some(first) = outages.first() else {
@@ -738,6 +742,15 @@ fn detected_alone(t: &Timeouts, o: &Outage) -> bool {
 /// The expectation for one run of a scenario: [`predict_scenario`] with
 /// target faults as `run.target` carries them out, and their notes.
 pub fn predict_run(run: &Run) -> Prediction {
+    let mut p = predict_block_layer(run);
+    for fs in run.scenario.probes.iter().filter_map(|p| p.fs.as_ref()) {
+        fs::predict(&mut p, fs);
+    }
+    p
+}
+
+/// What the disk's users see of the block layer (before any filesystem).
+fn predict_block_layer(run: &Run) -> Prediction {
     let s = &run.scenario;
     if s.lane.paths > 1 {
         let outages: Vec<(Option<u8>, Outage)> = s

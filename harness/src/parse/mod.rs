@@ -237,7 +237,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
         Some(i) => initiator::build_initiator(ctx, i.into_inner()),
         None => Some(Initiator::default()),
     };
-    let probes = probes::build_probes(ctx, raw.probe);
+    let probes = probes::build_probes(ctx, raw.probe, lane.as_ref().map(|l| l.lun_size_mib));
     let lane_mtu = lane.as_ref().map(|l| l.mtu);
     let lane_paths = lane.as_ref().map(|l| l.paths);
     let faults = faults::build_faults(ctx, raw.fault, duration_s, lane_mtu, lane_paths);

@@ -6,9 +6,18 @@ use super::diag::shorten;
 use super::raw::RawProbe;
 use super::schema::{MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS};
 use super::Ctx;
-use crate::model::{Probe, ProbeKind, MAX_PROBE_BLOCKS, MAX_PROBE_DEPTH};
+use crate::model::{FsKind, FsSpec, Probe, ProbeKind, MAX_PROBE_BLOCKS, MAX_PROBE_DEPTH};
 
-pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Option<Vec<Probe>> {
+/// Longest `mount_options`.
+const MAX_MOUNT_OPTIONS_LEN: usize = 200;
+/// Largest `xfs_eio_max_retries`.
+const MAX_XFS_RETRIES: i64 = 1_000_000;
+
+pub(super) fn build_probes(
+    ctx: &mut Ctx<'_>,
+    raw: Vec<Spanned<RawProbe>>,
+    lun_size_mib: Option<u64>,
+) -> Option<Vec<Probe>> {
     if raw.is_empty() {
         return Some(vec![Probe {
             name: "blkprobe".into(),
@@ -16,6 +25,7 @@ pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Op
             interval_ms: crate::model::scenario::DEFAULT_PROBE_INTERVAL_MS,
             blocks: None,
             depth: 1,
+            fs: None,
         }]);
     }
     let mut ok = true;
@@ -34,9 +44,13 @@ pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Op
     let mut probes: Vec<Probe> = Vec::new();
     for (i, p) in raw.iter().enumerate() {
         let p = p.get_ref();
-        let kind = match p.kind.get_ref().as_str() {
-            "blkprobe" => Some(ProbeKind::Blkprobe),
-            other => {
+        let kind = match ProbeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == p.kind.get_ref())
+        {
+            Some(k) => Some(k),
+            None => {
+                let other = p.kind.get_ref().as_str();
                 let field = format!("probe[{i}].kind");
                 let what = format!("probe kind `{}`", shorten(other));
                 ctx.unknown(
@@ -44,7 +58,7 @@ pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Op
                     &field,
                     &what,
                     other,
-                    &["blkprobe"],
+                    &ProbeKind::ALL.map(ProbeKind::as_str),
                     "probe kinds",
                 );
                 None
@@ -149,16 +163,155 @@ pub(super) fn build_probes(ctx: &mut Ctx<'_>, raw: Vec<Spanned<RawProbe>>) -> Op
             );
             ok = false;
         }
-        match (kind, interval_ms, blocks, depth) {
-            (Some(kind), Some(interval_ms), Some(blocks), Some(depth)) => probes.push(Probe {
-                name,
-                kind,
-                interval_ms,
-                blocks,
-                depth,
-            }),
+        let fs = kind.and_then(|k| build_fs(ctx, i, p, k, lun_size_mib));
+        match (kind, interval_ms, blocks, depth, fs) {
+            (Some(kind), Some(interval_ms), Some(blocks), Some(depth), Some(fs)) => {
+                probes.push(Probe {
+                    name,
+                    kind,
+                    interval_ms,
+                    blocks,
+                    depth,
+                    fs,
+                })
+            }
             _ => ok = false,
         }
     }
     ok.then_some(probes)
+}
+
+/// The fs probe's keys (`fs`, `mount_options`, `xfs_eio_max_retries`), and
+/// the block probe's (`blocks`, `depth`) refused on the other kind.
+/// `Some(None)`: a blkprobe, rightly without them.
+fn build_fs(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    p: &RawProbe,
+    kind: ProbeKind,
+    lun_size_mib: Option<u64>,
+) -> Option<Option<FsSpec>> {
+    let mut ok = true;
+    let mut refuse = |ctx: &mut Ctx<'_>, span: std::ops::Range<usize>, key: &str, only: &str| {
+        ctx.err(
+            span,
+            &format!("probe[{i}].{key}"),
+            format!("applies only to kind = \"{only}\""),
+            Some(format!(
+                "remove `{key}`, or make the probe kind = \"{only}\""
+            )),
+        );
+        ok = false;
+    };
+    match kind {
+        ProbeKind::Blkprobe => {
+            if let Some(v) = &p.fs {
+                refuse(ctx, v.span(), "fs", "fs");
+            }
+            if let Some(v) = &p.mount_options {
+                refuse(ctx, v.span(), "mount_options", "fs");
+            }
+            if let Some(v) = &p.xfs_eio_max_retries {
+                refuse(ctx, v.span(), "xfs_eio_max_retries", "fs");
+            }
+            return ok.then_some(None);
+        }
+        ProbeKind::Fs => {
+            if let Some(v) = &p.blocks {
+                refuse(ctx, v.span(), "blocks", "blkprobe");
+            }
+            if let Some(v) = &p.depth {
+                refuse(ctx, v.span(), "depth", "blkprobe");
+            }
+        }
+    }
+    let fs = match &p.fs {
+        None => FsKind::Ext4,
+        Some(v) => match FsKind::ALL.into_iter().find(|f| f.as_str() == v.get_ref()) {
+            Some(f) => {
+                if let Some(size) = lun_size_mib.filter(|s| *s < f.min_lun_mib()) {
+                    ctx.err(
+                        v.span(),
+                        &format!("probe[{i}].fs"),
+                        format!(
+                            "{} needs a LUN of at least {} MiB, lane.lun_size_mib is {size}",
+                            f.as_str(),
+                            f.min_lun_mib()
+                        ),
+                        Some(format!("set [lane] lun_size_mib = {}", f.min_lun_mib())),
+                    );
+                    ok = false;
+                }
+                f
+            }
+            None => {
+                let got = v.get_ref().as_str();
+                ctx.unknown(
+                    v.span(),
+                    &format!("probe[{i}].fs"),
+                    &format!("filesystem `{}`", shorten(got)),
+                    got,
+                    &FsKind::ALL.map(FsKind::as_str),
+                    "filesystems",
+                );
+                return None;
+            }
+        },
+    };
+    let mount_options = match &p.mount_options {
+        None => None,
+        Some(v) => {
+            let o = v.get_ref();
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "=,._-".contains(c);
+            if o.split(',').any(|opt| opt == "errors=panic") {
+                ctx.err(
+                    v.span(),
+                    &format!("probe[{i}].mount_options"),
+                    "errors=panic would panic the kernel the harness runs on".into(),
+                    Some("errors=remount-ro or errors=continue".into()),
+                );
+                ok = false;
+            } else if o.is_empty() || o.len() > MAX_MOUNT_OPTIONS_LEN || !o.chars().all(allowed) {
+                ctx.err(
+                    v.span(),
+                    &format!("probe[{i}].mount_options"),
+                    format!(
+                        "must be 1 to {MAX_MOUNT_OPTIONS_LEN} characters of letters, digits and `=,._-`"
+                    ),
+                    Some("mount -o options, e.g. \"errors=remount-ro\"".into()),
+                );
+                ok = false;
+            }
+            Some(o.clone())
+        }
+    };
+    let xfs_eio_max_retries = match &p.xfs_eio_max_retries {
+        None => None,
+        Some(v) if fs != FsKind::Xfs => {
+            ctx.err(
+                v.span(),
+                &format!("probe[{i}].xfs_eio_max_retries"),
+                "applies only to fs = \"xfs\"".into(),
+                None,
+            );
+            ok = false;
+            None
+        }
+        Some(v) if (-1..=MAX_XFS_RETRIES).contains(v.get_ref()) => Some(*v.get_ref()),
+        Some(v) => {
+            ctx.err(
+                v.span(),
+                &format!("probe[{i}].xfs_eio_max_retries"),
+                format!("must be from -1 to {MAX_XFS_RETRIES}, got {}", v.get_ref()),
+                Some("-1 retries for ever (the kernel's default), 0 fails at once".into()),
+            );
+            ok = false;
+            None
+        }
+    };
+    ok.then_some(Some(FsSpec {
+        fs,
+        mount_options,
+        xfs_eio_max_retries,
+    }))
 }

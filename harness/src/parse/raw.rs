@@ -109,6 +109,12 @@ pub(super) struct RawProbe {
     pub(super) blocks: Option<Spanned<i64>>,
     #[serde(default)]
     pub(super) depth: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) fs: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) mount_options: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) xfs_eio_max_retries: Option<Spanned<i64>>,
 }
 
 /// A `[[fault]]` table: its keys are checked by the common fields and the

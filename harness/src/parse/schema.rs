@@ -234,11 +234,11 @@ pub const INITIATOR: &[KeySpec] = &[
 pub const PROBE: &[KeySpec] = &[
     KeySpec {
         default: REQUIRED,
-        bound: Bound::Words(&["blkprobe"]),
+        bound: Bound::Words(&["blkprobe", "fs"]),
         ..KeySpec::new(
             "kind",
             "string",
-            "the probe: O_DIRECT writes and reads of the disk, each verified",
+            "the probe: `blkprobe`, O_DIRECT writes and reads of the disk, each verified; `fs`, a filesystem made on the disk and a file workload (create, write, fsync or fdatasync, rename, fsync of the folder, read), its state over time, what it took to work again after the fault (nothing, a remount, umount + repair) and which fsynced files survived",
         )
     },
     KeySpec {
@@ -279,6 +279,36 @@ pub const PROBE: &[KeySpec] = &[
             "depth",
             "integer",
             "writers at once, each on its own share of the blocks (block mod depth), each writing, reading back and reading again before its next write: up to `depth` operations in flight",
+        )
+    },
+    KeySpec {
+        default: "\"ext4\"",
+        bound: Bound::Words(&["ext4", "xfs"]),
+        ..KeySpec::new(
+            "fs",
+            "string",
+            "kind = \"fs\": the filesystem made on the disk (xfs needs lane.lun_size_mib of at least 300)",
+        )
+    },
+    KeySpec {
+        default: "none",
+        bound: Bound::Text("letters, digits and `=,._-`, at most 200"),
+        ..KeySpec::new(
+            "mount_options",
+            "string",
+            "kind = \"fs\": mount -o options, e.g. \"errors=remount-ro\"",
+        )
+    },
+    KeySpec {
+        default: "the kernel's (-1: for ever)",
+        bound: Bound::Int {
+            min: -1,
+            max: 1_000_000,
+        },
+        ..KeySpec::new(
+            "xfs_eio_max_retries",
+            "integer",
+            "fs = \"xfs\": /sys/fs/xfs/<dev>/error/metadata/EIO/max_retries, how often XFS retries a failed metadata write",
         )
     },
 ];

@@ -195,6 +195,82 @@ fn a_probe_s_depth_is_bounded_and_needs_a_block_per_writer() {
 }
 
 #[test]
+fn an_fs_probe_names_its_filesystem_and_refuses_the_other_kind_s_keys() {
+    let probe = |kind: &str, extra: &str| {
+        GOOD.replace(
+            "kind = \"blkprobe\"\ninterval_ms = 10\n",
+            &format!("kind = \"{kind}\"\ninterval_ms = 10\n{extra}\n"),
+        )
+    };
+    let s = Scenario::parse(
+        &probe("fs", "mount_options = \"errors=remount-ro\""),
+        "p.toml",
+    )
+    .unwrap();
+    let fs = s.probes[0].fs.clone().unwrap();
+    assert_eq!(s.probes[0].kind, crate::model::ProbeKind::Fs);
+    assert_eq!(fs.fs, crate::model::FsKind::Ext4);
+    assert_eq!(fs.mount_options.as_deref(), Some("errors=remount-ro"));
+    let big = probe("fs", "fs = \"xfs\"\nxfs_eio_max_retries = -1")
+        .replace("lun_size_mib = 32", "lun_size_mib = 300");
+    let fs = Scenario::parse(&big, "p.toml").unwrap().probes[0]
+        .fs
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (fs.fs, fs.xfs_eio_max_retries),
+        (crate::model::FsKind::Xfs, Some(-1))
+    );
+    for (text, field, says) in [
+        (
+            probe("blkprobe", "fs = \"ext4\""),
+            "probe[0].fs",
+            "applies only to kind = \"fs\"",
+        ),
+        (
+            probe("fs", "depth = 2"),
+            "probe[0].depth",
+            "applies only to kind = \"blkprobe\"",
+        ),
+        (
+            probe("fs", "fs = \"xfs\""),
+            "probe[0].fs",
+            "at least 300 MiB, lane.lun_size_mib is 32",
+        ),
+        (
+            probe("fs", "fs = \"btrfs\""),
+            "probe[0].fs",
+            "filesystem `btrfs`",
+        ),
+        (
+            probe("fs", "mount_options = \"errors=panic\""),
+            "probe[0].mount_options",
+            "panic the kernel",
+        ),
+        (
+            probe("fs", "mount_options = \"a b\""),
+            "probe[0].mount_options",
+            "letters, digits",
+        ),
+        (
+            probe("fs", "xfs_eio_max_retries = 3"),
+            "probe[0].xfs_eio_max_retries",
+            "only to fs = \"xfs\"",
+        ),
+        (
+            probe("fsprobe", ""),
+            "probe[0].kind",
+            "probe kind `fsprobe`",
+        ),
+    ] {
+        let d = one(&text);
+        assert_eq!(d.field, field, "{d:?}");
+        assert!(d.message.contains(says), "{field}: {}", d.message);
+        assert!(d.line > 1, "{d:?}");
+    }
+}
+
+#[test]
 fn a_controller_stall_is_held_at_the_controller_unless_told_the_host() {
     use crate::model::fault::controller_stall::{ControllerStall, HeldAt};
     let fault = |extra: &str| {

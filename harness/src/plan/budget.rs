@@ -383,8 +383,8 @@ mod tests {
             detection_s: Some(Window { lo: 4.0, hi: 4.0 }),
             max_stall_s: None,
             recovery_s: None,
-            possible_damage: Vec::new(),
             notes: vec![],
+            ..Prediction::default()
         }
     }
 

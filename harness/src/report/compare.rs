@@ -221,6 +221,7 @@ mod tests {
                 max_stall_s: None,
                 recovery_s: None,
                 possible_damage: Vec::new(),
+                fs_recovery: None,
                 notes: vec![],
             },
             measured: MeasuredJson {

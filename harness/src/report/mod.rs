@@ -70,6 +70,7 @@ pub fn measured_json(m: &Measured, origin: f64) -> MeasuredJson {
         settings_warnings: m.settings_warnings.clone(),
         wire: m.wire.clone(),
         bad_blocks: m.bad_blocks.clone(),
+        fs: m.fs.clone(),
     }
 }
 
@@ -84,6 +85,7 @@ pub fn expected(p: &Prediction) -> Expected {
         max_stall_s: p.max_stall_s.map(ms_window),
         recovery_s: p.recovery_s.map(ms_window),
         possible_damage: p.possible_damage.clone(),
+        fs_recovery: p.fs_recovery,
         notes: p.notes.clone(),
     }
 }

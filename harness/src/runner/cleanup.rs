@@ -247,7 +247,10 @@ fn kill_orphan_probes(session_name: &str) {
                 let pid: i32 = e.file_name().to_str()?.parse().ok()?;
                 let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
                 let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-                let is_probe = args.first()?.ends_with(b"blkprobe");
+                let arg0 = args.first()?;
+                let is_probe = guest_probes::PROBES
+                    .iter()
+                    .any(|p| arg0.ends_with(p.as_bytes()));
                 let ours = args
                     .windows(2)
                     .any(|w| w[0] == b"--expect-session" && w[1] == session_name.as_bytes());

@@ -46,12 +46,19 @@ pub fn target_needs(target: TargetKind) -> &'static [Requirement] {
 }
 
 /// Everything one run needs beyond [`GLOBAL`]: its target's, then its
-/// faults', each once.
+/// faults', then its probes' filesystems', each once.
 pub fn run_needs(run: &Run) -> Vec<Requirement> {
     let mut needs: Vec<Requirement> = Vec::new();
     let all = target_needs(run.target)
         .iter()
-        .chain(run.scenario.faults.iter().flat_map(|f| f.kind.needs()));
+        .chain(run.scenario.faults.iter().flat_map(|f| f.kind.needs()))
+        .chain(
+            run.scenario
+                .probes
+                .iter()
+                .filter_map(|p| p.fs.as_ref())
+                .flat_map(|fs| fs.fs.needs()),
+        );
     for need in all {
         if !needs.contains(need) {
             needs.push(*need);
@@ -150,6 +157,8 @@ fn all_requirements() -> Vec<(Requirement, bool, &'static str)> {
     more(&[Module("sch_tbf")], "tbf faults");
     more(FIREWALL, "reset and mtu faults");
     more(SLOW_STORE, "slow_store faults");
+    more(crate::model::needs::EXT4, "fs probes on ext4");
+    more(crate::model::needs::XFS, "fs probes on xfs");
     more(target_needs(TargetKind::Tgt), "tgt runs");
     more(target_needs(TargetKind::Lio), "lio runs");
     all

@@ -33,7 +33,7 @@ use crate::check::{self, Verdict};
 use crate::env::monitor::Monitor;
 use crate::env::target::Unsupported;
 use crate::history::{Event, FaultPhase, History};
-use crate::model::Run;
+use crate::model::{ProbeKind, Run};
 use crate::oracle::{self, Prediction};
 use crate::plan::PlannedRun;
 use crate::report::events::Phase;
@@ -267,7 +267,11 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
         None => None,
     };
     let device = host.probe_device()?;
-    let mut child = spawn_probe(ctx, run, device, probe).await?;
+    let mount = match probe.kind {
+        ProbeKind::Fs => Some(rig.mount_point()?),
+        ProbeKind::Blkprobe => None,
+    };
+    let mut child = spawn_probe(ctx, run, device, probe, mount.as_ref().map(|m| m.path())).await?;
     if let Err(e) = rig
         .ledger()
         .record_process(PROBE_NAME, child.id(), Vec::new())
@@ -309,6 +313,17 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
     }
     while let Ok((t, text)) = notes.try_recv() {
         history.push(t, Event::Note { text });
+    }
+    // A probe that did not unmount its filesystem (killed, or blocked):
+    // detached now, so the disk can go.
+    if let Some(dir) = mount.as_ref().map(|m| m.path()) {
+        if crate::sys::mount::is_mounted(dir) {
+            let text = match crate::sys::mount::detach(dir) {
+                Ok(()) => format!("the probe left {} mounted: detached", dir.display()),
+                Err(e) => format!("the probe left {} mounted: {e:#}", dir.display()),
+            };
+            history.push(monotonic_now(), Event::Note { text });
+        }
     }
     let path_events = paths.map(Monitor::finish).unwrap_or_default();
     for (t, ev) in kernel

@@ -26,11 +26,12 @@ pub(super) async fn spawn_probe(
     run: &Run,
     device: ProbeDevice,
     probe: &crate::model::Probe,
+    mount_dir: Option<&Path>,
 ) -> Result<Child> {
     let mut cmd = tokio::process::Command::new(&ctx.probe_binary);
-    // The probe's own binary, or the harness's, which is the probe under
-    // this name.
-    cmd.arg0(PROBE_NAME);
+    // The probe's own binary, or the harness's, which is each probe under
+    // its program's name.
+    cmd.arg0(probe.kind.program());
     cmd.env(crate::sys::cmd::MARKER_VAR, &ctx.run_id);
     match device {
         ProbeDevice::Session { disk, session } => cmd
@@ -39,6 +40,17 @@ pub(super) async fn spawn_probe(
             .args(["--expect-session", &session]),
         ProbeDevice::Map(map) => cmd.arg("--device").arg(map),
     };
+    if let (Some(fs), Some(dir)) = (&probe.fs, mount_dir) {
+        cmd.args(["--fs", fs.fs.as_str()])
+            .arg("--mount-dir")
+            .arg(dir);
+        if let Some(o) = &fs.mount_options {
+            cmd.args(["--mount-options", o]);
+        }
+        if let Some(n) = fs.xfs_eio_max_retries {
+            cmd.arg(format!("--xfs-eio-max-retries={n}"));
+        }
+    }
     if let Some(blocks) = probe.blocks {
         cmd.args(["--blocks", &blocks.to_string()]);
     }
@@ -158,10 +170,7 @@ pub(super) fn hung_report(
             }
         }
     }
-    let op_name = |op: &guest_probes::OpKind| match op {
-        guest_probes::OpKind::Read => "read",
-        guest_probes::OpKind::Write => "write",
-    };
+    let op_name = |op: &guest_probes::OpKind| op.as_str();
     let last_op = match last {
         Some(ProbeEvent::Stalled { since, op, seq, .. }) => format!(
             "last op: {} seq {seq} issued at +{:.1} s, blocked for {:.1} s",

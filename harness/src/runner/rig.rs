@@ -92,6 +92,18 @@ impl Rig {
         Ledger::of_run(&self.run_id).lane(self.lane)
     }
 
+    /// An empty work folder for a probe's filesystem, with the mount on it
+    /// written down before the probe makes it (so a killed run's mount is
+    /// detached by the cleanup, before its folder is removed).
+    pub fn mount_point(&self) -> Result<crate::ledger::WorkFolder> {
+        let ledger = self.ledger();
+        let folder = ledger.work_folder(&self.run_id, self.lane, "mnt")?;
+        ledger.record(crate::ledger::Object::Mount {
+            path: folder.path().to_path_buf(),
+        })?;
+        Ok(folder)
+    }
+
     /// Builds the rig of `planned` into `self` (what was made stays in
     /// `self` on error, for the teardown).
     pub async fn create(&mut self, planned: &PlannedRun) -> Result<()> {

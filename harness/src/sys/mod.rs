@@ -1,5 +1,5 @@
 //! Kernel edges: thin wrappers of kernel interfaces and system tools
-//! (namespaces, links, the tc socket, nft, iscsiadm, configfs, dm/loop).
+//! (namespaces, links, the tc socket, nft, iscsiadm, configfs, dm/loop, mounts).
 //! Nothing here knows runs, ledgers or scenarios.
 
 pub mod blocking;
@@ -9,6 +9,7 @@ pub mod dm;
 pub mod ethtool;
 pub mod iscsi;
 pub mod link;
+pub mod mount;
 pub mod mpath;
 pub mod netns;
 pub mod nft;
