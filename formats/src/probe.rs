@@ -17,16 +17,19 @@ pub enum OpKind {
     Fdatasync,
     /// fsprobe: rename of a written file to its final name.
     Rename,
+    /// cmdprobe: one run of the user's command (ok: it exited 0 in time).
+    Command,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 6] = [
+    pub const ALL: [OpKind; 7] = [
         OpKind::Read,
         OpKind::Write,
         OpKind::Create,
         OpKind::Fsync,
         OpKind::Fdatasync,
         OpKind::Rename,
+        OpKind::Command,
     ];
 
     /// The name reports and JSON use.
@@ -38,12 +41,8 @@ impl OpKind {
             OpKind::Fsync => "fsync",
             OpKind::Fdatasync => "fdatasync",
             OpKind::Rename => "rename",
+            OpKind::Command => "command",
         }
-    }
-
-    /// Whether the operation asks the disk to keep data (a write or a sync).
-    pub fn writes(self) -> bool {
-        !matches!(self, OpKind::Read)
     }
 }
 
@@ -193,6 +192,18 @@ pub enum ProbeEvent {
     /// of the same open file returned 0: the error is reported once, and
     /// the data the first one lost is not written again.
     FsyncErrorOnce { t: f64, file: u64, errno: i32 },
+    /// cmdprobe: how run `seq` of the command ended (its `Op` has the
+    /// times): its exit status (none when a signal ended it), whether it
+    /// was killed for outliving its bound, the end of what it printed.
+    CommandRun {
+        t: f64,
+        seq: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<i32>,
+        timed_out: bool,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        output: String,
+    },
     /// Final counts. Always the last line of a probe that ended normally.
     Summary {
         t: f64,
@@ -271,6 +282,7 @@ impl ProbeEvent {
             | ProbeEvent::FsState { t, .. }
             | ProbeEvent::FsRecovery { t, .. }
             | ProbeEvent::FsyncErrorOnce { t, .. }
+            | ProbeEvent::CommandRun { t, .. }
             | ProbeEvent::Summary { t, .. } => *t,
         }
     }

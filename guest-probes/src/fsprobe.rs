@@ -106,28 +106,39 @@ impl FsType {
     }
 }
 
+/// The filesystem a probe makes: the options the fs probe and the command
+/// probe share.
+#[derive(clap::Args, Debug)]
+pub struct FsArgs {
+    /// Block device to make the filesystem on. Its contents are destroyed.
+    #[arg(long)]
+    pub device: PathBuf,
+    /// The filesystem to make.
+    #[arg(long, value_enum, default_value_t = FsType::Ext4)]
+    pub fs: FsType,
+    /// An empty folder to mount it on.
+    #[arg(long)]
+    pub mount_dir: Option<PathBuf>,
+    /// mount -o options (e.g. errors=remount-ro).
+    #[arg(long)]
+    pub mount_options: Option<String>,
+    /// XFS: /sys/fs/xfs/<dev>/error/metadata/EIO/max_retries (-1: forever,
+    /// the kernel's default).
+    #[arg(long, allow_hyphen_values = true)]
+    pub xfs_eio_max_retries: Option<i64>,
+    /// Refuse the device unless its sysfs ancestry contains /<NAME>/ (e.g. session3).
+    #[arg(long, value_name = "NAME")]
+    pub expect_session: Option<String>,
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "fsprobe",
     about = "File workload on a filesystem made on an iSCSI disk; one JSON event per line on stdout"
 )]
 struct Args {
-    /// Block device to make the filesystem on. Its contents are destroyed.
-    #[arg(long)]
-    device: PathBuf,
-    /// The filesystem to make.
-    #[arg(long, value_enum, default_value_t = FsType::Ext4)]
-    fs: FsType,
-    /// An empty folder to mount it on.
-    #[arg(long)]
-    mount_dir: PathBuf,
-    /// mount -o options (e.g. errors=remount-ro).
-    #[arg(long)]
-    mount_options: Option<String>,
-    /// XFS: /sys/fs/xfs/<dev>/error/metadata/EIO/max_retries (-1: forever,
-    /// the kernel's default).
-    #[arg(long, allow_hyphen_values = true)]
-    xfs_eio_max_retries: Option<i64>,
+    #[command(flatten)]
+    fs: FsArgs,
     /// Period between files, in milliseconds.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     interval_ms: u64,
@@ -137,9 +148,6 @@ struct Args {
     /// Report a call as stalled once it has been in flight this long.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     stall_threshold_ms: u64,
-    /// Refuse the device unless its sysfs ancestry contains /<NAME>/ (e.g. session3).
-    #[arg(long, value_name = "NAME")]
-    expect_session: Option<String>,
     /// Stop recovering and checking this many seconds after the Start event.
     #[arg(long, default_value_t = 90.0)]
     verify_until_s: f64,
@@ -342,22 +350,43 @@ struct Counts {
     errors: u64,
 }
 
-struct Probe {
-    args: Args,
+/// A filesystem made on a checked disk and mounted on a folder: its making,
+/// its state sampler, its repair and its unmount.
+pub struct Filesystem {
+    fs: FsType,
     /// The device checked, by the name mkfs and mount are given.
     dev: PathBuf,
     disk_rdev: u64,
+    mount_options: Option<String>,
+    xfs_eio_max_retries: Option<i64>,
     watched: Arc<Watched>,
-    stamper: Stamper,
+}
+
+/// The state sampler's thread, until [`Sampler::stop`].
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Sampler {
+    /// Stops it after one more sample (which sees an unmount just made).
+    pub fn stop(self) {
+        std::thread::sleep(SAMPLE * 2);
+        self.stop.store(true, SeqCst);
+        self.thread.thread().unpark();
+        let _ = self.thread.join();
+    }
 }
 
 fn errno_of(e: &std::io::Error) -> Option<i32> {
     e.raw_os_error()
 }
 
-impl Probe {
-    fn setup(args: Args) -> Result<Probe> {
-        // The guard (session, block device, not claimed) on a descriptor.
+impl Filesystem {
+    /// Checks the device (the guard on a descriptor: session, block device,
+    /// not claimed) and the mount folder (empty); makes nothing yet.
+    pub fn setup(args: &FsArgs) -> Result<Filesystem> {
+        let mount_dir = args.mount_dir.as_ref().context("--mount-dir is needed")?;
         let checked = Device::open(&args.device, FILE_SIZE, args.expect_session.as_deref())?;
         let rdev = checked.stat()?.rdev;
         drop(checked);
@@ -366,21 +395,22 @@ impl Probe {
             .and_then(|n| n.to_str())
             .context("device name")?
             .to_string();
-        let dir = std::fs::canonicalize(&args.mount_dir)
-            .with_context(|| format!("mount dir {}", args.mount_dir.display()))?;
+        let dir = std::fs::canonicalize(mount_dir)
+            .with_context(|| format!("mount dir {}", mount_dir.display()))?;
         if std::fs::read_dir(&dir)?.next().is_some() {
             bail!("mount dir {} is not empty", dir.display());
         }
-        Ok(Probe {
+        Ok(Filesystem {
+            fs: args.fs,
             dev: args.device.clone(),
             disk_rdev: rdev,
+            mount_options: args.mount_options.clone(),
+            xfs_eio_max_retries: args.xfs_eio_max_retries,
             watched: Arc::new(Watched {
                 fs: args.fs,
                 dir,
                 disk,
             }),
-            stamper: Stamper::random(),
-            args,
         })
     }
 
@@ -393,30 +423,34 @@ impl Probe {
         Ok(())
     }
 
-    fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         &self.watched.dir
+    }
+
+    pub fn device(&self) -> &Path {
+        &self.dev
     }
 
     fn mount_cmd(&self) -> Command {
         let mut cmd = Command::new("mount");
-        cmd.args(["-t", self.args.fs.name()]);
-        if let Some(o) = &self.args.mount_options {
+        cmd.args(["-t", self.fs.name()]);
+        if let Some(o) = &self.mount_options {
             cmd.args(["-o", o]);
         }
         cmd.arg(&self.dev).arg(self.dir());
         cmd
     }
 
-    fn make_and_mount(&self) -> Result<()> {
+    pub fn make_and_mount(&self) -> Result<()> {
         self.same_disk()?;
-        run_bounded(self.args.fs.mkfs(&self.dev), SETUP_TIMEOUT).map_err(anyhow::Error::msg)?;
+        run_bounded(self.fs.mkfs(&self.dev), SETUP_TIMEOUT).map_err(anyhow::Error::msg)?;
         self.same_disk()?;
         run_bounded(self.mount_cmd(), SETUP_TIMEOUT).map_err(anyhow::Error::msg)?;
         if std::fs::metadata(self.dir())?.dev() != self.disk_rdev {
             let _ = run_bounded(umount(self.dir(), false), SETUP_TIMEOUT);
             bail!("what was mounted is not the disk checked");
         }
-        if let (FsType::Xfs, Some(n)) = (self.args.fs, self.args.xfs_eio_max_retries) {
+        if let (FsType::Xfs, Some(n)) = (self.fs, self.xfs_eio_max_retries) {
             let knob = format!(
                 "/sys/fs/xfs/{}/error/metadata/EIO/max_retries",
                 self.watched.disk
@@ -426,16 +460,84 @@ impl Probe {
         Ok(())
     }
 
-    fn run(self, out: Arc<Emitter<std::io::Stdout>>) {
+    pub fn umount_repair_mount(
+        &self,
+        detail: &mut Vec<String>,
+        left: impl Fn() -> Duration,
+    ) -> Result<(), String> {
+        detail.push(run_bounded(umount(self.dir(), false), left())?);
+        self.same_disk().map_err(|e| e.to_string())?;
+        match self.fs {
+            FsType::Ext4 => {
+                let mut fsck = Command::new("e2fsck");
+                fsck.arg("-fy").arg(&self.dev);
+                // Exit 1 and 2: errors corrected.
+                match run_bounded(fsck, left()) {
+                    Ok(said) => detail.push(said),
+                    Err(said)
+                        if said.contains("exit status: 1") || said.contains("exit status: 2") =>
+                    {
+                        detail.push(said)
+                    }
+                    Err(said) => return Err(said),
+                }
+            }
+            FsType::Xfs => {
+                // A dirty log is replayed by mounting; xfs_repair then
+                // checks what is left.
+                detail.push(run_bounded(self.mount_cmd(), left())?);
+                detail.push(run_bounded(umount(self.dir(), false), left())?);
+                let mut repair = Command::new("xfs_repair");
+                repair.arg(&self.dev);
+                detail.push(run_bounded(repair, left())?);
+            }
+        }
+        detail.push(run_bounded(self.mount_cmd(), left())?);
+        Ok(())
+    }
+
+    /// Starts sampling its state into `out`.
+    pub fn sampler(&self, out: &Arc<Emitter<std::io::Stdout>>) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let sampler = {
-            let (w, stop, out) = (self.watched.clone(), stop.clone(), out.clone());
-            std::thread::spawn(move || w.sample(&stop, &out))
-        };
+        let (w, st, out) = (self.watched.clone(), stop.clone(), out.clone());
+        Sampler {
+            stop,
+            thread: std::thread::spawn(move || w.sample(&st, &out)),
+        }
+    }
+
+    /// Unmounts it (lazily if a plain umount fails).
+    pub fn unmount(&self, limit: Duration) {
+        let _ = run_bounded(umount(self.dir(), false), limit)
+            .or_else(|_| run_bounded(umount(self.dir(), true), limit));
+    }
+}
+
+struct Probe {
+    args: Args,
+    fsys: Filesystem,
+    stamper: Stamper,
+}
+
+impl Probe {
+    fn setup(args: Args) -> Result<Probe> {
+        Ok(Probe {
+            fsys: Filesystem::setup(&args.fs)?,
+            stamper: Stamper::random(),
+            args,
+        })
+    }
+
+    fn dir(&self) -> &Path {
+        self.fsys.dir()
+    }
+
+    fn run(self, out: Arc<Emitter<std::io::Stdout>>) {
+        let sampler = self.fsys.sampler(&out);
         let started = Instant::now();
         out.emit(&ProbeEvent::Start {
             t: monotonic_now(),
-            device: self.dev.display().to_string(),
+            device: self.fsys.device().display().to_string(),
             block_size: FILE_SIZE as u32,
             blocks: 0,
             interval_ms: self.args.interval_ms,
@@ -483,13 +585,9 @@ impl Probe {
                 }
             }
         }
-        let _ = run_bounded(umount(self.dir(), false), self.step_timeout())
-            .or_else(|_| run_bounded(umount(self.dir(), true), self.step_timeout()));
+        self.fsys.unmount(self.step_timeout());
         // The sampler's last line: unmounted.
-        std::thread::sleep(SAMPLE * 2);
-        stop.store(true, SeqCst);
-        sampler.thread().unpark();
-        let _ = sampler.join();
+        sampler.stop();
         out.emit(&ProbeEvent::Summary {
             t: monotonic_now(),
             acked_writes: durable.len() as u64,
@@ -663,7 +761,7 @@ impl Probe {
                     cmd.args(["-o", "remount,rw"]).arg(self.dir());
                     run_bounded(cmd, left()).map(|said| detail.push(said))
                 }
-                _ => self.umount_repair_mount(&mut detail, left),
+                _ => self.fsys.umount_repair_mount(&mut detail, left),
             };
             let ok = match prepared {
                 Ok(()) => match self.works(n as u64, left()) {
@@ -695,42 +793,6 @@ impl Probe {
             detail: "no step made the workload run again".into(),
         });
         false
-    }
-
-    fn umount_repair_mount(
-        &self,
-        detail: &mut Vec<String>,
-        left: impl Fn() -> Duration,
-    ) -> Result<(), String> {
-        detail.push(run_bounded(umount(self.dir(), false), left())?);
-        self.same_disk().map_err(|e| e.to_string())?;
-        match self.args.fs {
-            FsType::Ext4 => {
-                let mut fsck = Command::new("e2fsck");
-                fsck.arg("-fy").arg(&self.dev);
-                // Exit 1 and 2: errors corrected.
-                match run_bounded(fsck, left()) {
-                    Ok(said) => detail.push(said),
-                    Err(said)
-                        if said.contains("exit status: 1") || said.contains("exit status: 2") =>
-                    {
-                        detail.push(said)
-                    }
-                    Err(said) => return Err(said),
-                }
-            }
-            FsType::Xfs => {
-                // A dirty log is replayed by mounting; xfs_repair then
-                // checks what is left.
-                detail.push(run_bounded(self.mount_cmd(), left())?);
-                detail.push(run_bounded(umount(self.dir(), false), left())?);
-                let mut repair = Command::new("xfs_repair");
-                repair.arg(&self.dev);
-                detail.push(run_bounded(repair, left())?);
-            }
-        }
-        detail.push(run_bounded(self.mount_cmd(), left())?);
-        Ok(())
     }
 
     /// Reads durable file `k` back (bounded): None when it holds its stamp.
@@ -790,7 +852,7 @@ fn main_from(argv: Vec<OsString>) -> ExitCode {
     let args = Args::parse_from(argv);
     let probe = match install_signal_handlers()
         .and_then(|()| Probe::setup(args))
-        .and_then(|p| p.make_and_mount().map(|()| p))
+        .and_then(|p| p.fsys.make_and_mount().map(|()| p))
     {
         Ok(p) => p,
         Err(e) => {

@@ -7,6 +7,7 @@
 
 pub mod blkprobe;
 pub mod blockdev;
+pub mod cmdprobe;
 pub mod emit;
 pub mod fsprobe;
 pub mod ledger;
@@ -18,13 +19,14 @@ pub use iscsi_chaos_formats::probe::{BlockProblem, FsMount, OpKind, ProbeEvent, 
 
 /// The probes' program names: a binary started under one of them (argv[0])
 /// is that probe.
-pub const PROBES: [&str; 2] = ["blkprobe", "fsprobe"];
+pub const PROBES: [&str; 3] = ["blkprobe", "fsprobe", "cmdprobe"];
 
 /// Runs the probe `arg0` names (its file name), if it names one.
 pub fn main_as(arg0: &std::ffi::OsStr) -> Option<std::process::ExitCode> {
     match std::path::Path::new(arg0).file_name()?.to_str()? {
         "blkprobe" => Some(blkprobe::main()),
         "fsprobe" => Some(fsprobe::main()),
+        "cmdprobe" => Some(cmdprobe::main()),
         _ => None,
     }
 }

@@ -313,15 +313,28 @@ pub enum ProbeKind {
     Blkprobe,
     /// A filesystem on the disk and a file workload (guest-probes' fsprobe).
     Fs,
+    /// The user's command, run again and again (guest-probes' cmdprobe).
+    Command,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 2] = [ProbeKind::Blkprobe, ProbeKind::Fs];
+    pub const ALL: [ProbeKind; 3] = [ProbeKind::Blkprobe, ProbeKind::Fs, ProbeKind::Command];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeKind::Blkprobe => "blkprobe",
             ProbeKind::Fs => "fs",
+            ProbeKind::Command => "command",
+        }
+    }
+
+    /// The period when the scenario names none: blkprobe's
+    /// [`DEFAULT_PROBE_INTERVAL_MS`]; a file every 100 ms; a command a second.
+    pub fn default_interval_ms(self) -> u64 {
+        match self {
+            ProbeKind::Blkprobe => DEFAULT_PROBE_INTERVAL_MS,
+            ProbeKind::Fs => 100,
+            ProbeKind::Command => 1000,
         }
     }
 
@@ -330,6 +343,7 @@ impl ProbeKind {
         match self {
             ProbeKind::Blkprobe => "blkprobe",
             ProbeKind::Fs => "fsprobe",
+            ProbeKind::Command => "cmdprobe",
         }
     }
 }
@@ -397,8 +411,19 @@ pub struct Probe {
     /// Writers at once, each on its own share of the blocks: up to this
     /// many operations in flight.
     pub depth: u64,
-    /// The filesystem of an fs probe (None for blkprobe).
+    /// The filesystem an fs probe (or a command probe) makes.
     pub fs: Option<FsSpec>,
+    /// A command probe's command.
+    pub command: Option<CommandSpec>,
+}
+
+/// What a command probe runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSpec {
+    /// Run by `sh -c`, with `ISCSI_CHAOS_DEVICE` and `ISCSI_CHAOS_MOUNT`.
+    pub command: String,
+    /// Bound of one run: past it, it is killed and counts as failed.
+    pub timeout_s: f64,
 }
 
 /// The largest `[[probe]] blocks` (blkprobe's own bound).

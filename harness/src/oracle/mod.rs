@@ -70,7 +70,7 @@ pub mod fs;
 pub mod multipath;
 
 use crate::model::fault::LinkEffect;
-use crate::model::{Direction, Fault, Run, Scenario, TargetKind};
+use crate::model::{Direction, Fault, ProbeKind, Run, Scenario, TargetKind};
 
 pub use crate::model::timing::*;
 
@@ -743,8 +743,16 @@ fn detected_alone(t: &Timeouts, o: &Outage) -> bool {
 /// target faults as `run.target` carries them out, and their notes.
 pub fn predict_run(run: &Run) -> Prediction {
     let mut p = predict_block_layer(run);
-    for fs in run.scenario.probes.iter().filter_map(|p| p.fs.as_ref()) {
-        fs::predict(&mut p, fs);
+    // The fs probe tries to bring its filesystem back; a command probe on
+    // one only runs its command.
+    for probe in &run.scenario.probes {
+        match (probe.kind, &probe.fs) {
+            (ProbeKind::Fs, Some(fs)) => fs::predict(&mut p, fs),
+            (ProbeKind::Command, _) => p.notes.push(
+                "command probe: the times are the block layer's; a run that does no I/O on the disk (or only through the page cache) can fail later or not at all".into(),
+            ),
+            _ => {}
+        }
     }
     p
 }

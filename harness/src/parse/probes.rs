@@ -6,7 +6,9 @@ use super::diag::shorten;
 use super::raw::RawProbe;
 use super::schema::{MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS};
 use super::Ctx;
-use crate::model::{FsKind, FsSpec, Probe, ProbeKind, MAX_PROBE_BLOCKS, MAX_PROBE_DEPTH};
+use crate::model::{
+    CommandSpec, FsKind, FsSpec, Probe, ProbeKind, MAX_PROBE_BLOCKS, MAX_PROBE_DEPTH,
+};
 
 /// Longest `mount_options`.
 const MAX_MOUNT_OPTIONS_LEN: usize = 200;
@@ -26,6 +28,7 @@ pub(super) fn build_probes(
             blocks: None,
             depth: 1,
             fs: None,
+            command: None,
         }]);
     }
     let mut ok = true;
@@ -65,7 +68,7 @@ pub(super) fn build_probes(
             }
         };
         let interval_ms = match &p.interval_ms {
-            None => Some(crate::model::scenario::DEFAULT_PROBE_INTERVAL_MS),
+            None => kind.map(ProbeKind::default_interval_ms),
             Some(v) if (1..=MAX_PROBE_INTERVAL_MS).contains(v.get_ref()) => {
                 Some(*v.get_ref() as u64)
             }
@@ -164,8 +167,9 @@ pub(super) fn build_probes(
             ok = false;
         }
         let fs = kind.and_then(|k| build_fs(ctx, i, p, k, lun_size_mib));
-        match (kind, interval_ms, blocks, depth, fs) {
-            (Some(kind), Some(interval_ms), Some(blocks), Some(depth), Some(fs)) => {
+        let command = kind.and_then(|k| build_command(ctx, i, p, k));
+        match (kind, interval_ms, blocks, depth, fs, command) {
+            (Some(kind), Some(interval_ms), Some(blocks), Some(depth), Some(fs), Some(command)) => {
                 probes.push(Probe {
                     name,
                     kind,
@@ -173,6 +177,7 @@ pub(super) fn build_probes(
                     blocks,
                     depth,
                     fs,
+                    command,
                 })
             }
             _ => ok = false,
@@ -203,6 +208,7 @@ fn build_fs(
         );
         ok = false;
     };
+    let fs_keys = p.fs.is_some() || p.mount_options.is_some() || p.xfs_eio_max_retries.is_some();
     match kind {
         ProbeKind::Blkprobe => {
             if let Some(v) = &p.fs {
@@ -216,7 +222,7 @@ fn build_fs(
             }
             return ok.then_some(None);
         }
-        ProbeKind::Fs => {
+        ProbeKind::Fs | ProbeKind::Command => {
             if let Some(v) = &p.blocks {
                 refuse(ctx, v.span(), "blocks", "blkprobe");
             }
@@ -224,6 +230,9 @@ fn build_fs(
                 refuse(ctx, v.span(), "depth", "blkprobe");
             }
         }
+    }
+    if kind == ProbeKind::Command && !fs_keys {
+        return ok.then_some(None);
     }
     let fs = match &p.fs {
         None => FsKind::Ext4,
@@ -313,5 +322,87 @@ fn build_fs(
         fs,
         mount_options,
         xfs_eio_max_retries,
+    }))
+}
+
+/// Longest `command`.
+const MAX_COMMAND_LEN: usize = 2000;
+/// Longest `timeout_s`.
+const MAX_COMMAND_TIMEOUT_S: f64 = 3600.0;
+
+/// A command probe's `command` (required) and `timeout_s`; refused on the
+/// other kinds. `Some(None)`: another kind, rightly without them.
+fn build_command(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    p: &RawProbe,
+    kind: ProbeKind,
+) -> Option<Option<CommandSpec>> {
+    if kind != ProbeKind::Command {
+        let mut ok = true;
+        for (key, span) in [
+            ("command", p.command.as_ref().map(|v| v.span())),
+            ("timeout_s", p.timeout_s.as_ref().map(|v| v.span())),
+        ] {
+            if let Some(span) = span {
+                ctx.err(
+                    span,
+                    &format!("probe[{i}].{key}"),
+                    "applies only to kind = \"command\"".into(),
+                    Some(format!(
+                        "remove `{key}`, or make the probe kind = \"command\""
+                    )),
+                );
+                ok = false;
+            }
+        }
+        return ok.then_some(None);
+    }
+    let command = match &p.command {
+        None => {
+            ctx.err(
+                p.kind.span(),
+                &format!("probe[{i}].command"),
+                "a command probe needs `command`".into(),
+                Some("command = \"ls \\\"$ISCSI_CHAOS_MOUNT\\\"\" (run by sh -c)".into()),
+            );
+            None
+        }
+        Some(v)
+            if v.get_ref().trim().is_empty()
+                || v.get_ref().len() > MAX_COMMAND_LEN
+                || v.get_ref().contains('\0') =>
+        {
+            ctx.err(
+                v.span(),
+                &format!("probe[{i}].command"),
+                format!("must be 1 to {MAX_COMMAND_LEN} characters, without NUL"),
+                Some("a shell command line, run by sh -c".into()),
+            );
+            None
+        }
+        Some(v) => Some(v.get_ref().clone()),
+    };
+    let timeout_s = match &p.timeout_s {
+        None => Some(10.0),
+        Some(v) if *v.get_ref() > 0.0 && *v.get_ref() <= MAX_COMMAND_TIMEOUT_S => {
+            Some(*v.get_ref())
+        }
+        Some(v) => {
+            ctx.err(
+                v.span(),
+                &format!("probe[{i}].timeout_s"),
+                format!(
+                    "must be more than 0 and at most {MAX_COMMAND_TIMEOUT_S}, got {}",
+                    v.get_ref()
+                ),
+                Some("seconds one run of the command may take, e.g. 10".into()),
+            );
+            None
+        }
+    };
+    Some(Some(CommandSpec {
+        command: command?,
+        timeout_s: timeout_s?,
     }))
 }

@@ -115,6 +115,10 @@ pub(super) struct RawProbe {
     pub(super) mount_options: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) xfs_eio_max_retries: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) command: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) timeout_s: Option<Spanned<f64>>,
 }
 
 /// A `[[fault]]` table: its keys are checked by the common fields and the

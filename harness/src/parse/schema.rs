@@ -234,11 +234,11 @@ pub const INITIATOR: &[KeySpec] = &[
 pub const PROBE: &[KeySpec] = &[
     KeySpec {
         default: REQUIRED,
-        bound: Bound::Words(&["blkprobe", "fs"]),
+        bound: Bound::Words(&["blkprobe", "fs", "command"]),
         ..KeySpec::new(
             "kind",
             "string",
-            "the probe: `blkprobe`, O_DIRECT writes and reads of the disk, each verified; `fs`, a filesystem made on the disk and a file workload (create, write, fsync or fdatasync, rename, fsync of the folder, read), its state over time, what it took to work again after the fault (nothing, a remount, umount + repair) and which fsynced files survived",
+            "the probe: `blkprobe`, O_DIRECT writes and reads of the disk, each verified; `fs`, a filesystem made on the disk and a file workload (create, write, fsync or fdatasync, rename, fsync of the folder, read), its state over time, what it took to work again after the fault (nothing, a remount, umount + repair) and which fsynced files survived; `command`, your own command run again and again (on the disk, or on a filesystem made on it with `fs`), each run's time and exit status",
         )
     },
     KeySpec {
@@ -248,7 +248,7 @@ pub const PROBE: &[KeySpec] = &[
     },
     KeySpec {
         unit: "ms",
-        default: "20",
+        default: "20 (fs: 100, command: 1000)",
         bound: Bound::Int {
             min: 1,
             max: MAX_PROBE_INTERVAL_MS,
@@ -287,7 +287,7 @@ pub const PROBE: &[KeySpec] = &[
         ..KeySpec::new(
             "fs",
             "string",
-            "kind = \"fs\": the filesystem made on the disk (xfs needs lane.lun_size_mib of at least 300)",
+            "kind = \"fs\" (or \"command\", to run it on a filesystem): the filesystem made on the disk (xfs needs lane.lun_size_mib of at least 300)",
         )
     },
     KeySpec {
@@ -310,6 +310,25 @@ pub const PROBE: &[KeySpec] = &[
             "integer",
             "fs = \"xfs\": /sys/fs/xfs/<dev>/error/metadata/EIO/max_retries, how often XFS retries a failed metadata write",
         )
+    },
+    KeySpec {
+        default: REQUIRED,
+        bound: Bound::Text("at most 2000 characters"),
+        ..KeySpec::new(
+            "command",
+            "string",
+            "kind = \"command\": run by sh -c, again every interval_ms (default 1000), with ISCSI_CHAOS_DEVICE (the disk) and, with `fs`, ISCSI_CHAOS_MOUNT (the filesystem's folder) set; a run that exits 0 within timeout_s is ok, any other an error",
+        )
+    },
+    KeySpec {
+        unit: "s",
+        default: "10",
+        bound: Bound::Num {
+            min: 0.0,
+            min_open: true,
+            max: 3600.0,
+        },
+        ..KeySpec::new("timeout_s", "number", "kind = \"command\": bound of one run; past it the run is killed and counts as an error")
     },
 ];
 

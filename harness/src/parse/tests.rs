@@ -211,6 +211,20 @@ fn an_fs_probe_names_its_filesystem_and_refuses_the_other_kind_s_keys() {
     assert_eq!(s.probes[0].kind, crate::model::ProbeKind::Fs);
     assert_eq!(fs.fs, crate::model::FsKind::Ext4);
     assert_eq!(fs.mount_options.as_deref(), Some("errors=remount-ro"));
+    // A command probe: on the bare disk, or on a filesystem it makes.
+    let bare = Scenario::parse(&probe("command", "command = \"ls\""), "p.toml").unwrap();
+    let c = &bare.probes[0];
+    assert_eq!(
+        (c.fs.clone(), c.command.as_ref().unwrap().timeout_s),
+        (None, 10.0)
+    );
+    let on_fs =
+        probe("command", "command = \"ls\"\nfs = \"ext4\"").replace("interval_ms = 10\n", "");
+    let c = Scenario::parse(&on_fs, "p.toml").unwrap().probes[0].clone();
+    assert_eq!(
+        (c.fs.unwrap().fs, c.interval_ms),
+        (crate::model::FsKind::Ext4, 1000)
+    );
     let big = probe("fs", "fs = \"xfs\"\nxfs_eio_max_retries = -1")
         .replace("lun_size_mib = 32", "lun_size_mib = 300");
     let fs = Scenario::parse(&big, "p.toml").unwrap().probes[0]
@@ -261,6 +275,22 @@ fn an_fs_probe_names_its_filesystem_and_refuses_the_other_kind_s_keys() {
             probe("fsprobe", ""),
             "probe[0].kind",
             "probe kind `fsprobe`",
+        ),
+        (
+            probe("blkprobe", "command = \"ls\""),
+            "probe[0].command",
+            "only to kind = \"command\"",
+        ),
+        (probe("command", ""), "probe[0].command", "needs `command`"),
+        (
+            probe("command", "command = \"ls\"\ntimeout_s = 0"),
+            "probe[0].timeout_s",
+            "more than 0",
+        ),
+        (
+            probe("command", "command = \"ls\"\ndepth = 2"),
+            "probe[0].depth",
+            "only to kind = \"blkprobe\"",
         ),
     ] {
         let d = one(&text);

@@ -219,6 +219,9 @@ pub struct Timeline {
     pub measured_first_error: Option<f64>,
     /// Each path's rows, by path number.
     pub paths: Vec<PathLane>,
+    /// An fs probe's filesystem: (from, state, what told) in time order,
+    /// its recovery steps among them ("remount: failed").
+    pub fs: Vec<(f64, String, String)>,
 }
 
 impl Timeline {
@@ -284,6 +287,7 @@ impl Timeline {
             predicted_detection: entry.expected.detection_s.map(|w| (w.lo, w.hi)),
             measured_first_error: entry.measured.first_error_s,
             paths: Vec::new(),
+            fs: Vec::new(),
         };
         for e in &history.entries {
             let t = rel(e.t);
@@ -329,6 +333,32 @@ impl Timeline {
                     ProbeEvent::VerifyStart { t: at, .. } => {
                         tl.verify_at.get_or_insert(rel(*at));
                     }
+                    ProbeEvent::FsState {
+                        t: at,
+                        mount,
+                        device,
+                        line,
+                        ..
+                    } => {
+                        let why = [device.as_ref().map(|d| format!("disk {d}")), line.clone()];
+                        let why: Vec<String> = why.into_iter().flatten().collect();
+                        tl.fs
+                            .push((rel(*at), mount.as_str().to_string(), why.join("; ")));
+                    }
+                    ProbeEvent::FsRecovery {
+                        t: at,
+                        step,
+                        ok,
+                        detail,
+                    } => tl.fs.push((
+                        rel(*at),
+                        format!(
+                            "{}: {}",
+                            step.as_str(),
+                            if *ok { "works" } else { "failed" }
+                        ),
+                        detail.clone(),
+                    )),
                     ProbeEvent::BadBlock {
                         t: at,
                         seq,
@@ -368,11 +398,17 @@ impl Timeline {
                 _ => {}
             }
         }
-        // The span: the probe's I/O and the faults; session and kernel
-        // entries before or after it are clipped.
+        // The span: the probe's I/O, the faults and a filesystem's
+        // recovery; session and kernel entries before or after it are
+        // clipped.
         for &(t, lat, _) in &tl.ops {
             tl.t0 = tl.t0.min(t - lat);
             tl.t1 = tl.t1.max(t);
+        }
+        for (t, state, _) in &tl.fs {
+            if state.contains(':') {
+                tl.t1 = tl.t1.max(*t + 0.5);
+            }
         }
         for f in &tl.faults {
             tl.t0 = tl.t0.min(f.begin);
@@ -491,7 +527,8 @@ pub fn render(tl: &Timeline) -> String {
         .map(|p| {
             usize::from(!p.session.is_empty() || !p.dm.is_empty()) + usize::from(!p.wire.is_empty())
         })
-        .sum();
+        .sum::<usize>()
+        + usize::from(!tl.fs.is_empty());
     let wired = tl.paths.iter().any(|p| !p.wire.is_empty());
     let dy = rows as f64 * ROW + if wired { LEGEND_LINE } else { 0.0 };
     let kernel_y = KERNEL_Y + dy;
@@ -841,6 +878,9 @@ pub fn render(tl: &Timeline) -> String {
             top += ROW;
         }
     }
+    if !tl.fs.is_empty() {
+        fs_band(&mut svg, &x, (t0, t1), top, &tl.fs);
+    }
 
     // Kernel lines: a tick each, labelled once per kind and second.
     svg.text(
@@ -1057,6 +1097,81 @@ pub fn render(tl: &Timeline) -> String {
 }
 
 /// A path's session state (upper half) and dm state (lower half).
+/// The filesystem's row: its state from each change on (rw green,
+/// read-only amber, shut down red, unmounted grey), each recovery step a
+/// tick (green: the workload ran after it; red: it did not).
+fn fs_band(
+    svg: &mut Svg,
+    x: &dyn Fn(f64) -> f64,
+    (t0, t1): (f64, f64),
+    top: f64,
+    fs: &[(f64, String, String)],
+) {
+    svg.text(
+        LEFT - 6.0,
+        top + 13.0,
+        10.0,
+        Anchor::End,
+        "fill=\"#374151\"",
+        "filesystem",
+    );
+    let states: Vec<&(f64, String, String)> = fs.iter().filter(|s| !s.1.contains(':')).collect();
+    for (i, (from, state, why)) in states.iter().copied().enumerate() {
+        let until = states.get(i + 1).map_or(t1, |n| n.0);
+        if until < t0 || *from > t1 {
+            continue;
+        }
+        let (xa, xb) = (x(*from), x(until));
+        let colour = match state.as_str() {
+            "rw" => "#16a34a",
+            "read-only" => "#eab308",
+            "shut down" => RED,
+            _ => "#9ca3af",
+        };
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({why})")
+        };
+        svg.rect(
+            xa,
+            top,
+            (xb - xa).max(1.0),
+            ROW_H,
+            &format!("fill=\"{colour}\""),
+            Some(&format!("filesystem {state} from {from:.1} s{why}")),
+        );
+        if xb - xa > text_width(state, 10.0) + 6.0 {
+            svg.text(
+                (xa + xb) / 2.0,
+                top + 13.0,
+                10.0,
+                Anchor::Middle,
+                "fill=\"#ffffff\"",
+                state,
+            );
+        }
+    }
+    for (at, step, detail) in fs.iter().filter(|s| s.1.contains(':')) {
+        if *at < t0 || *at > t1 {
+            continue;
+        }
+        let colour = if step.ends_with("works") {
+            "#14532d"
+        } else {
+            RED
+        };
+        svg.rect(
+            x(*at) - 1.5,
+            top - 2.0,
+            3.0,
+            ROW_H + 4.0,
+            &format!("fill=\"{colour}\""),
+            Some(&format!("recovery {step} at {at:.1} s: {detail}")),
+        );
+    }
+}
+
 fn path_band(
     svg: &mut Svg,
     x: &dyn Fn(f64) -> f64,

@@ -33,7 +33,7 @@ use crate::check::{self, Verdict};
 use crate::env::monitor::Monitor;
 use crate::env::target::Unsupported;
 use crate::history::{Event, FaultPhase, History};
-use crate::model::{ProbeKind, Run};
+use crate::model::Run;
 use crate::oracle::{self, Prediction};
 use crate::plan::PlannedRun;
 use crate::report::events::Phase;
@@ -267,9 +267,11 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
         None => None,
     };
     let device = host.probe_device()?;
-    let mount = match probe.kind {
-        ProbeKind::Fs => Some(rig.mount_point()?),
-        ProbeKind::Blkprobe => None,
+    // An fs probe, or a command probe with a filesystem, mounts one on a
+    // folder of ours.
+    let mount = match probe.fs {
+        Some(_) => Some(rig.mount_point()?),
+        None => None,
     };
     let mut child = spawn_probe(ctx, run, device, probe, mount.as_ref().map(|m| m.path())).await?;
     if let Err(e) = rig

@@ -40,6 +40,10 @@ pub(super) async fn spawn_probe(
             .args(["--expect-session", &session]),
         ProbeDevice::Map(map) => cmd.arg("--device").arg(map),
     };
+    if let Some(c) = &probe.command {
+        cmd.args(["--command", &c.command])
+            .args(["--timeout-s", &c.timeout_s.to_string()]);
+    }
     if let (Some(fs), Some(dir)) = (&probe.fs, mount_dir) {
         cmd.args(["--fs", fs.fs.as_str()])
             .arg("--mount-dir")
