@@ -377,7 +377,12 @@ pub fn check(history: &History, scenario: &Scenario, prediction: &Prediction) ->
             ok.push(format!("longest stall {} >= {}", s(m.max_stall_s), s(min)));
         }
     }
-    if scenario.expect.recovered && !scenario.faults.is_empty() {
+    // A filesystem the oracle says needs a remount or an umount does not
+    // run the workload again by itself: its recovery is judged below.
+    let fs_broken = prediction
+        .fs_recovery
+        .is_some_and(|r| r != iscsi_chaos_formats::probe::Recovery::ByItself);
+    if scenario.expect.recovered && !scenario.faults.is_empty() && !fs_broken {
         match m.recovered_s {
             None => bad.push(
                 "recovery: expected I/O to succeed after the last outage, it never did".into(),
@@ -442,10 +447,9 @@ pub fn check(history: &History, scenario: &Scenario, prediction: &Prediction) ->
     if let Some(fs) = &m.fs {
         let story = fs::story(fs);
         match (prediction.fs_recovery, fs.recovery) {
-            (Some(want), Some(got)) if want != got => bad.push(format!(
-                "{story}: expected it to {} (oracle)",
-                want.describe().trim_start_matches("works ")
-            )),
+            (Some(want), Some(got)) if want != got => {
+                bad.push(format!("{story}; expected: {} (oracle)", want.describe()))
+            }
             (Some(_), None) => bad.push(format!("{story}: the probe tried no recovery step")),
             _ => ok.push(story),
         }
@@ -808,6 +812,109 @@ mod tests {
         let c = check(&h, &sc, &p);
         assert_eq!(c.verdict, Verdict::Fail);
         assert!(c.reasons[0].starts_with("lost writes: expected at most 0, measured 1"));
+    }
+
+    #[test]
+    fn a_filesystem_is_judged_by_what_brought_it_back_not_by_the_workload_recovering() {
+        use iscsi_chaos_formats::probe::{FsMount, Recovery};
+        let sc = scenario(
+            "noop_out_interval = 2\nnoop_out_timeout = 2\nreplacement_timeout = 5",
+            5.0,
+            20.0,
+            "",
+        );
+        // ext4 turned read-only at the EIO: nothing succeeds after it.
+        let with_steps = |steps: &[(Recovery, bool)]| {
+            let mut h = outage_history(20.0, 126.5, Some(114.1), 0);
+            h.entries.retain(|e| {
+                !(e.t > 114.1
+                    && matches!(
+                        &e.event,
+                        Event::Probe {
+                            event: ProbeEvent::Op { ok: true, .. },
+                            ..
+                        }
+                    ))
+            });
+            let mut push = |t: f64, event: ProbeEvent| {
+                h.push(
+                    t,
+                    Event::Probe {
+                        probe: "blk".into(),
+                        event,
+                    },
+                );
+            };
+            push(
+                100.0,
+                ProbeEvent::FsState {
+                    t: 100.0,
+                    mount: FsMount::Rw,
+                    device: None,
+                    errors: None,
+                    line: None,
+                },
+            );
+            push(
+                114.2,
+                ProbeEvent::FsState {
+                    t: 114.2,
+                    mount: FsMount::Ro,
+                    device: None,
+                    errors: None,
+                    line: None,
+                },
+            );
+            for (k, (step, ok)) in steps.iter().enumerate() {
+                let t = 132.0 + k as f64;
+                push(
+                    t,
+                    ProbeEvent::FsRecovery {
+                        t,
+                        step: *step,
+                        ok: *ok,
+                        detail: String::new(),
+                    },
+                );
+            }
+            h.sort();
+            h
+        };
+        let mut p = predict_scenario(&sc);
+        assert!(p.first_error_s.is_some());
+        p.fs_recovery = Some(Recovery::Umount);
+        let umount = with_steps(&[
+            (Recovery::ByItself, false),
+            (Recovery::Remount, false),
+            (Recovery::Umount, true),
+        ]);
+        let c = check(&umount, &sc, &p);
+        assert_eq!(c.verdict, Verdict::Pass, "{:?}", c.reasons);
+        assert_eq!(c.measured.recovered_s, None);
+        assert!(
+            c.reasons
+                .iter()
+                .any(|r| r.starts_with("filesystem: rw at") && r.contains("read-only at +9.2 s")),
+            "{:?}",
+            c.reasons
+        );
+        // A remount that brought it back is not what the oracle said.
+        let remount = with_steps(&[(Recovery::ByItself, false), (Recovery::Remount, true)]);
+        let c = check(&remount, &sc, &p);
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert!(
+            c.reasons[0].ends_with("; expected: works again only after umount + repair (oracle)"),
+            "{:?}",
+            c.reasons
+        );
+        // Predicted to work by itself: the workload must recover too.
+        p.fs_recovery = Some(Recovery::ByItself);
+        let c = check(&umount, &sc, &p);
+        assert!(
+            c.reasons.iter().any(|r| r.contains("it never did")),
+            "{:?}",
+            c.reasons
+        );
     }
 
     #[test]

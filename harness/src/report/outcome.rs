@@ -37,7 +37,7 @@ pub fn measured(e: &Entry) -> String {
         }
         Verdict::Pass | Verdict::Fail => {
             let m = &e.measured;
-            match m.first_error_s {
+            let block = match m.first_error_s {
                 Some(t) => {
                     let what = m
                         .errnos
@@ -47,8 +47,31 @@ pub fn measured(e: &Entry) -> String {
                 }
                 None if m.max_stall_s > 0.0 => format!("no error, stall {:.1} s", m.max_stall_s),
                 None => "no error".into(),
+            };
+            match m.fs.as_ref() {
+                Some(fs) => format!("{}; {block}", fs_outcome(fs)),
+                None => block,
             }
         }
+    }
+}
+
+/// A filesystem's outcome as a map's cell says it: "fine", "read-only,
+/// remount fixes", "shut down, umount needed".
+pub fn fs_outcome(fs: &iscsi_chaos_formats::report::FsJson) -> String {
+    use iscsi_chaos_formats::probe::{FsMount, Recovery};
+    let state = match fs.worst {
+        Some(FsMount::Ro) => "read-only",
+        Some(FsMount::ShutDown) => "shut down",
+        _ => "rw",
+    };
+    match (state, fs.recovery) {
+        ("rw", Some(Recovery::ByItself)) => "fine".into(),
+        (s, Some(Recovery::ByItself)) => format!("{s}, fine again by itself"),
+        (s, Some(Recovery::Remount)) => format!("{s}, remount fixes"),
+        (s, Some(Recovery::Umount)) => format!("{s}, umount needed"),
+        (s, Some(Recovery::Never)) => format!("{s}, not brought back"),
+        (s, None) => s.to_string(),
     }
 }
 
@@ -59,6 +82,9 @@ pub fn predicted(e: &Entry) -> String {
         Some(t) => format!("error at {t:.1} ± {:.1} s", x.tolerance_s),
         None => "no error".to_string(),
     };
+    if let Some(r) = x.fs_recovery {
+        s = format!("filesystem {}; {s}", r.describe());
+    }
     if let Some(w) = &x.max_stall_s {
         let (lo, hi) = (w.lo.min(w.hi), w.hi.max(w.lo));
         if hi - lo < 0.05 {
@@ -253,6 +279,26 @@ impl Reporter for OutcomeMap {
 mod tests {
     use super::*;
     use crate::report::{Expected, MeasuredJson, Timings};
+
+    #[test]
+    fn a_filesystem_s_cell_says_its_worst_state_and_what_brought_it_back() {
+        use iscsi_chaos_formats::probe::{FsMount, Recovery};
+        use iscsi_chaos_formats::report::FsJson;
+        let fs = |worst, recovery| FsJson {
+            worst: Some(worst),
+            recovery: Some(recovery),
+            ..FsJson::default()
+        };
+        assert_eq!(fs_outcome(&fs(FsMount::Rw, Recovery::ByItself)), "fine");
+        assert_eq!(
+            fs_outcome(&fs(FsMount::Ro, Recovery::Remount)),
+            "read-only, remount fixes"
+        );
+        assert_eq!(
+            fs_outcome(&fs(FsMount::ShutDown, Recovery::Umount)),
+            "shut down, umount needed"
+        );
+    }
 
     fn entry(
         rt: &str,
