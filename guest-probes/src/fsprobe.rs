@@ -208,14 +208,24 @@ fn bounded<T: Send + 'static>(
     rx.recv_timeout(limit).ok()
 }
 
-/// The mount at `dir` as /proc/self/mounts says: Some(read-only?) or None.
+/// The mount at `dir` as /proc/self/mountinfo says: Some(read-only?) or
+/// None. Read-only is the mount's flag or the filesystem's own: ext4 turns
+/// its superblock read-only after an aborted journal and leaves the
+/// mount's flag (all /proc/self/mounts shows) at rw.
 fn mount_state(dir: &Path) -> Option<bool> {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mount_state_in(&std::fs::read_to_string("/proc/self/mountinfo").ok()?, dir)
+}
+
+fn mount_state_in(mountinfo: &str, dir: &Path) -> Option<bool> {
     let want = dir.to_str()?;
-    mounts.lines().rev().find_map(|l| {
-        let mut f = l.split(' ');
-        let (_src, at, _fs, opts) = (f.next()?, f.next()?, f.next()?, f.next()?);
-        (at == want).then(|| opts.split(',').any(|o| o == "ro"))
+    let ro = |opts: &str| opts.split(',').any(|o| o == "ro");
+    mountinfo.lines().rev().find_map(|l| {
+        let (mine, sb) = l.split_once(" - ")?;
+        let mut f = mine.split(' ');
+        let at = f.nth(4)?;
+        let opts = f.next()?;
+        let sb_opts = sb.split(' ').nth(2).unwrap_or("");
+        (at == want).then(|| ro(opts) || ro(sb_opts))
     })
 }
 
@@ -293,7 +303,9 @@ impl Watched {
     fn sample(&self, stop: &AtomicBool, out: &Emitter<std::io::Stdout>) {
         let mut kmsg = Kmsg::open();
         let mut failed: Option<(FsMount, String)> = None;
-        let mut last: Option<(FsMount, Option<String>, Option<u64>)> = None;
+        // Changes of the filesystem's or the disk's state are events; the
+        // error count rides along (it grows with every failed call).
+        let mut last: Option<(FsMount, Option<String>)> = None;
         loop {
             let mut line = None;
             for l in kmsg.lines() {
@@ -324,13 +336,13 @@ impl Watched {
                 // A remount back to rw ends a read-only state.
                 failed = None;
             }
-            let now = (mount, self.device_state(), self.errors());
+            let now = (mount, self.device_state());
             if last.as_ref() != Some(&now) {
                 out.emit(&ProbeEvent::FsState {
                     t: monotonic_now(),
                     mount: now.0,
                     device: now.1.clone(),
-                    errors: now.2,
+                    errors: self.errors(),
                     line: line.map(|l| l.chars().take(200).collect()),
                 });
                 last = Some(now);
@@ -912,9 +924,16 @@ mod tests {
     }
 
     #[test]
-    fn a_mount_is_found_by_its_folder() {
+    fn a_mount_is_found_by_its_folder_and_read_only_by_either_flag() {
         assert_eq!(mount_state(Path::new("/proc")), Some(false));
         assert_eq!(mount_state(Path::new("/no/such/folder")), None);
+        let info = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+                    90 22 8:16 / /m rw,relatime shared:9 - ext4 /dev/sdb ro,relatime\n\
+                    91 22 8:32 / /n ro,relatime - xfs /dev/sdc rw,attr2\n";
+        assert_eq!(mount_state_in(info, Path::new("/")), Some(false));
+        // ext4 after an aborted journal: the superblock is read-only.
+        assert_eq!(mount_state_in(info, Path::new("/m")), Some(true));
+        assert_eq!(mount_state_in(info, Path::new("/n")), Some(true));
     }
 
     #[test]
