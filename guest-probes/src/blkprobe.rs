@@ -38,7 +38,7 @@ fn plant_bad_blocks(dev: &Device, bs: usize) {
 }
 use crate::emit::Emitter;
 use crate::ledger::Ledger;
-use crate::signals::{install_signal_handlers, secs, signalled, verify_cut_short};
+use crate::signals::{secs, signalled, verify_cut_short};
 use crate::stamp::{Stamper, MIN_BLOCK_SIZE};
 use crate::watchdog::{watch, InFlight};
 use crate::{monotonic_now, OpKind, ProbeEvent};
@@ -364,15 +364,7 @@ impl Probe {
 pub fn main() -> ExitCode {
     // clap itself exits with status 2 on bad arguments.
     let args = Args::parse();
-    let probe = match install_signal_handlers().and_then(|()| setup(&args)) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("blkprobe: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    probe.run(Arc::new(Emitter::new(std::io::stdout())));
-    ExitCode::SUCCESS
+    crate::probe_life("blkprobe", || setup(&args), Probe::run)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use clap::Parser;
 use crate::blockdev::Device;
 use crate::emit::Emitter;
 use crate::fsprobe::{Filesystem, FsArgs};
-use crate::signals::{install_signal_handlers, secs, signalled};
+use crate::signals::{secs, signalled};
 use crate::watchdog::{watch, InFlight};
 use crate::{monotonic_now, OpKind, ProbeEvent};
 
@@ -131,132 +131,149 @@ fn run_once(command: &str, env: &[(&str, OsString)], limit: Duration) -> std::io
 }
 
 pub fn main() -> ExitCode {
-    let args = Args::parse_from(std::env::args_os().collect::<Vec<_>>());
-    match install_signal_handlers().and_then(|()| run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cmdprobe: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    let args = Args::parse();
+    crate::probe_life("cmdprobe", || Probe::setup(args), Probe::run)
 }
 
-fn run(args: Args) -> Result<()> {
-    let limit = secs("timeout-s", args.timeout_s)?;
-    if limit.is_zero() {
-        bail!("--timeout-s must be more than 0");
-    }
-    let duration = args.duration_s.map(|d| secs("duration-s", d)).transpose()?;
-    let fsys = match args.fs.mount_dir {
-        Some(_) => {
-            let f = Filesystem::setup(&args.fs)?;
-            f.make_and_mount()?;
-            Some(f)
+/// The arguments checked and the filesystem (if one) made and mounted.
+struct Probe {
+    args: Args,
+    limit: Duration,
+    duration: Option<Duration>,
+    fsys: Option<Filesystem>,
+}
+
+impl Probe {
+    fn setup(args: Args) -> Result<Probe> {
+        let limit = secs("timeout-s", args.timeout_s)?;
+        if limit.is_zero() {
+            bail!("--timeout-s must be more than 0");
         }
-        None => {
-            // The guard, as blkprobe's, on the disk the command is given.
-            Device::open(&args.fs.device, 4096, args.fs.expect_session.as_deref())
-                .with_context(|| format!("checking {}", args.fs.device.display()))?;
-            None
-        }
-    };
-    let out = Arc::new(Emitter::new(std::io::stdout()));
-    let sampler = fsys.as_ref().map(|f| f.sampler(&out));
-    let mut env = vec![(
-        "ISCSI_CHAOS_DEVICE",
-        args.fs.device.clone().into_os_string(),
-    )];
-    if let Some(f) = &fsys {
-        env.push(("ISCSI_CHAOS_MOUNT", f.dir().as_os_str().to_owned()));
+        let duration = args.duration_s.map(|d| secs("duration-s", d)).transpose()?;
+        let fsys = match args.fs.mount_dir {
+            Some(_) => {
+                let f = Filesystem::setup(&args.fs)?;
+                f.make_and_mount()?;
+                Some(f)
+            }
+            None => {
+                // The guard, as blkprobe's, on the disk the command is given.
+                Device::open(&args.fs.device, 4096, args.fs.expect_session.as_deref())
+                    .with_context(|| format!("checking {}", args.fs.device.display()))?;
+                None
+            }
+        };
+        Ok(Probe {
+            args,
+            limit,
+            duration,
+            fsys,
+        })
     }
-    out.emit(&ProbeEvent::Start {
-        t: monotonic_now(),
-        device: args.fs.device.display().to_string(),
-        block_size: 0,
-        blocks: 0,
-        interval_ms: args.interval_ms,
-    });
-    let inflight = Arc::new(InFlight::new());
-    let dog = {
-        let (state, out) = (inflight.clone(), out.clone());
-        let threshold = Duration::from_millis(args.stall_threshold_ms);
-        std::thread::spawn(move || watch(&state, threshold, STALL_REPEAT, &out))
-    };
-    let t0 = Instant::now();
-    let interval = Duration::from_millis(args.interval_ms);
-    let (mut ops, mut errors) = (0u64, 0u64);
-    let mut next = t0;
-    for seq in 0u64.. {
-        loop {
-            let now = Instant::now();
-            if signalled() || duration.is_some_and(|d| now >= t0 + d) {
+
+    fn run(self, out: Arc<Emitter<std::io::Stdout>>) {
+        let Probe {
+            args,
+            limit,
+            duration,
+            fsys,
+        } = self;
+        let sampler = fsys.as_ref().map(|f| f.sampler(&out));
+        let mut env = vec![(
+            "ISCSI_CHAOS_DEVICE",
+            args.fs.device.clone().into_os_string(),
+        )];
+        if let Some(f) = &fsys {
+            env.push(("ISCSI_CHAOS_MOUNT", f.dir().as_os_str().to_owned()));
+        }
+        out.emit(&ProbeEvent::Start {
+            t: monotonic_now(),
+            device: args.fs.device.display().to_string(),
+            block_size: 0,
+            blocks: 0,
+            interval_ms: args.interval_ms,
+        });
+        let inflight = Arc::new(InFlight::new());
+        let dog = {
+            let (state, out) = (inflight.clone(), out.clone());
+            let threshold = Duration::from_millis(args.stall_threshold_ms);
+            std::thread::spawn(move || watch(&state, threshold, STALL_REPEAT, &out))
+        };
+        let t0 = Instant::now();
+        let interval = Duration::from_millis(args.interval_ms);
+        let (mut ops, mut errors) = (0u64, 0u64);
+        let mut next = t0;
+        for seq in 0u64.. {
+            loop {
+                let now = Instant::now();
+                if signalled() || duration.is_some_and(|d| now >= t0 + d) {
+                    break;
+                }
+                if now >= next {
+                    break;
+                }
+                std::thread::sleep((next - now).min(Duration::from_millis(50)));
+            }
+            if signalled() || duration.is_some_and(|d| Instant::now() >= t0 + d) {
                 break;
             }
-            if now >= next {
-                break;
-            }
-            std::thread::sleep((next - now).min(Duration::from_millis(50)));
-        }
-        if signalled() || duration.is_some_and(|d| Instant::now() >= t0 + d) {
-            break;
-        }
-        next = (next + interval).max(Instant::now());
-        let start = inflight.begin(OpKind::Command, seq);
-        let ended = run_once(&args.command, &env, limit);
-        let t = monotonic_now();
-        inflight.end();
-        let ok = matches!(&ended, Ok(e) if e.status == Some(0) && !e.timed_out);
-        ops += 1;
-        errors += u64::from(!ok);
-        out.emit(&ProbeEvent::Op {
-            t,
-            start: start as f64 / 1e9,
-            op: OpKind::Command,
-            seq,
-            block: 0,
-            ok,
-            errno: ended.as_ref().err().and_then(|e| e.raw_os_error()),
-        });
-        out.emit(&match ended {
-            Ok(e) => ProbeEvent::CommandRun {
+            next = (next + interval).max(Instant::now());
+            let start = inflight.begin(OpKind::Command, seq);
+            let ended = run_once(&args.command, &env, limit);
+            let t = monotonic_now();
+            inflight.end();
+            let ok = matches!(&ended, Ok(e) if e.status == Some(0) && !e.timed_out);
+            ops += 1;
+            errors += u64::from(!ok);
+            out.emit(&ProbeEvent::Op {
                 t,
+                start: start as f64 / 1e9,
+                op: OpKind::Command,
                 seq,
-                status: e.status,
-                timed_out: e.timed_out,
-                output: e.output,
-            },
-            Err(e) => ProbeEvent::CommandRun {
-                t,
-                seq,
-                status: None,
-                timed_out: false,
-                output: format!("sh could not start: {e}"),
-            },
+                block: 0,
+                ok,
+                errno: ended.as_ref().err().and_then(|e| e.raw_os_error()),
+            });
+            out.emit(&match ended {
+                Ok(e) => ProbeEvent::CommandRun {
+                    t,
+                    seq,
+                    status: e.status,
+                    timed_out: e.timed_out,
+                    output: e.output,
+                },
+                Err(e) => ProbeEvent::CommandRun {
+                    t,
+                    seq,
+                    status: None,
+                    timed_out: false,
+                    output: format!("sh could not start: {e}"),
+                },
+            });
+        }
+        inflight.stop();
+        dog.thread().unpark();
+        let _ = dog.join();
+        out.emit(&ProbeEvent::VerifyStart {
+            t: monotonic_now(),
+            acked: 0,
+        });
+        if let Some(f) = &fsys {
+            f.unmount(limit);
+        }
+        if let Some(s) = sampler {
+            s.stop();
+        }
+        out.emit(&ProbeEvent::Summary {
+            t: monotonic_now(),
+            acked_writes: 0,
+            lost_writes: 0,
+            corrupt_writes: 0,
+            unverified_writes: 0,
+            ops,
+            errors,
         });
     }
-    inflight.stop();
-    dog.thread().unpark();
-    let _ = dog.join();
-    out.emit(&ProbeEvent::VerifyStart {
-        t: monotonic_now(),
-        acked: 0,
-    });
-    if let Some(f) = &fsys {
-        f.unmount(limit);
-    }
-    if let Some(s) = sampler {
-        s.stop();
-    }
-    out.emit(&ProbeEvent::Summary {
-        t: monotonic_now(),
-        acked_writes: 0,
-        lost_writes: 0,
-        corrupt_writes: 0,
-        unverified_writes: 0,
-        ops,
-        errors,
-    });
-    Ok(())
 }
 
 #[cfg(test)]
@@ -302,6 +319,7 @@ mod tests {
         };
         assert!(parse(&[]).is_err());
         let a = parse(&["--command", "true", "--timeout-s", "0"]).unwrap();
-        assert!(format!("{:#}", run(a).unwrap_err()).contains("more than 0"));
+        let e = Probe::setup(a).err().unwrap();
+        assert!(format!("{e:#}").contains("more than 0"));
     }
 }

@@ -19,7 +19,6 @@
 //! then reads back every durable file (`BadBlock` for each that is not
 //! there whole) and unmounts. Exit status as blkprobe's.
 
-use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -34,7 +33,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::blockdev::Device;
 use crate::emit::Emitter;
-use crate::signals::{install_signal_handlers, secs, signalled, verify_cut_short};
+use crate::signals::{secs, signalled, verify_cut_short};
 use crate::stamp::{Stamper, Verdict};
 use crate::watchdog::{watch, InFlight};
 use crate::{monotonic_now, BlockProblem, FsMount, OpKind, ProbeEvent, Recovery};
@@ -857,28 +856,22 @@ fn umount(dir: &Path, lazy: bool) -> Command {
 }
 
 pub fn main() -> ExitCode {
-    main_from(std::env::args_os().collect())
-}
-
-fn main_from(argv: Vec<OsString>) -> ExitCode {
-    let args = Args::parse_from(argv);
-    let probe = match install_signal_handlers()
-        .and_then(|()| Probe::setup(args))
-        .and_then(|p| p.fsys.make_and_mount().map(|()| p))
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("fsprobe: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    probe.run(Arc::new(Emitter::new(std::io::stdout())));
-    ExitCode::SUCCESS
+    let args = Args::parse();
+    crate::probe_life(
+        "fsprobe",
+        || {
+            let p = Probe::setup(args)?;
+            p.fsys.make_and_mount()?;
+            Ok(p)
+        },
+        Probe::run,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
 
     #[test]
     fn the_kernel_s_words_for_a_failed_filesystem_are_read_per_filesystem() {

@@ -31,6 +31,31 @@ pub fn main_as(arg0: &std::ffi::OsStr) -> Option<std::process::ExitCode> {
     }
 }
 
+/// A probe's life after its arguments are parsed: the signal handlers and
+/// `setup` (a failure is exit status 2, its reason on stderr: a refused
+/// device, a filesystem that could not be made), then `run` with the one
+/// event writer on stdout, and exit status 0 (I/O errors are what a probe
+/// measures, not its failures).
+pub fn probe_life<P>(
+    name: &str,
+    setup: impl FnOnce() -> anyhow::Result<P>,
+    run: impl FnOnce(P, std::sync::Arc<emit::Emitter<std::io::Stdout>>),
+) -> std::process::ExitCode {
+    match signals::install_signal_handlers().and_then(|()| setup()) {
+        Ok(p) => {
+            run(
+                p,
+                std::sync::Arc::new(emit::Emitter::new(std::io::stdout())),
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
 /// CLOCK_MONOTONIC now, in seconds: the clock of every history.
 pub fn monotonic_now() -> f64 {
     let mut ts = libc::timespec {

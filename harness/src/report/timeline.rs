@@ -829,14 +829,7 @@ pub fn render(tl: &Timeline) -> String {
     );
 
     // Session state band.
-    svg.text(
-        LEFT - 6.0,
-        SESSION_TOP + 13.0,
-        10.0,
-        Anchor::End,
-        "fill=\"#374151\"",
-        "session",
-    );
+    row_label(&mut svg, SESSION_TOP, "session");
     for (i, (from, state)) in tl.session.iter().enumerate() {
         let until = tl.session.get(i + 1).map_or(t1, |n| n.0);
         if until < t0 || *from > t1 {
@@ -1097,6 +1090,18 @@ pub fn render(tl: &Timeline) -> String {
 }
 
 /// A path's session state (upper half) and dm state (lower half).
+/// A row's name, left of the plot, for a row whose band starts at `top`.
+fn row_label(svg: &mut Svg, top: f64, name: &str) {
+    svg.text(
+        LEFT - 6.0,
+        top + 13.0,
+        10.0,
+        Anchor::End,
+        "fill=\"#374151\"",
+        name,
+    );
+}
+
 /// The filesystem's row: its state from each change on (rw green,
 /// read-only amber, shut down red, unmounted grey), each recovery step a
 /// tick (green: the workload ran after it; red: it did not).
@@ -1107,14 +1112,7 @@ fn fs_band(
     top: f64,
     fs: &[(f64, String, String)],
 ) {
-    svg.text(
-        LEFT - 6.0,
-        top + 13.0,
-        10.0,
-        Anchor::End,
-        "fill=\"#374151\"",
-        "filesystem",
-    );
+    row_label(svg, top, "filesystem");
     let states: Vec<&(f64, String, String)> = fs.iter().filter(|s| !s.1.contains(':')).collect();
     for (i, (from, state, why)) in states.iter().copied().enumerate() {
         let until = states.get(i + 1).map_or(t1, |n| n.0);
@@ -1179,14 +1177,7 @@ fn path_band(
     top: f64,
     lane: &PathLane,
 ) {
-    svg.text(
-        LEFT - 6.0,
-        top + 13.0,
-        10.0,
-        Anchor::End,
-        "fill=\"#374151\"",
-        &format!("path {}", lane.path),
-    );
+    row_label(svg, top, &format!("path {}", lane.path));
     let half = ROW_H / 2.0;
     for (states, y, what) in [
         (&lane.session, top, "session"),
@@ -1222,14 +1213,7 @@ fn path_band(
 /// one tick per pixel and mark; resets, data sent again and dropped PDUs
 /// across the lane.
 fn wire_lane(svg: &mut Svg, x: &dyn Fn(f64) -> f64, top: f64, lane: &PathLane) {
-    svg.text(
-        LEFT - 6.0,
-        top + 13.0,
-        10.0,
-        Anchor::End,
-        "fill=\"#374151\"",
-        &format!("wire {}", lane.path),
-    );
+    row_label(svg, top, &format!("wire {}", lane.path));
     svg.rect(LEFT, top, W - LEFT - RIGHT, ROW_H, "fill=\"#f9fafb\"", None);
     let mid = top + ROW_H / 2.0;
     svg.line(LEFT, mid, W - RIGHT, mid, "stroke=\"#e5e7eb\"");
