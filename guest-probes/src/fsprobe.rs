@@ -301,40 +301,12 @@ impl Watched {
     /// Samples until `stop`, emitting each change of state.
     fn sample(&self, stop: &AtomicBool, out: &Emitter<std::io::Stdout>) {
         let mut kmsg = Kmsg::open();
-        let mut failed: Option<(FsMount, String)> = None;
+        let mut judge = Judge::new(self.fs, &self.disk);
         // Changes of the filesystem's or the disk's state are events; the
         // error count rides along (it grows with every failed call).
         let mut last: Option<(FsMount, Option<String>)> = None;
         loop {
-            let mut line = None;
-            for l in kmsg.lines() {
-                if !l.contains(&self.disk) {
-                    continue;
-                }
-                if let Some(state) = self.fs.is_failure_line(&l) {
-                    // A shutdown outranks read-only.
-                    if !matches!(failed, Some((FsMount::ShutDown, _))) {
-                        failed = Some((state, l.clone()));
-                        line = Some(l);
-                    }
-                }
-            }
-            let mount = match mount_state(&self.dir) {
-                None => {
-                    // Unmounted: a shutdown ends with it.
-                    failed = None;
-                    FsMount::Unmounted
-                }
-                Some(ro) => match &failed {
-                    Some((FsMount::ShutDown, _)) => FsMount::ShutDown,
-                    _ if ro => FsMount::Ro,
-                    _ => FsMount::Rw,
-                },
-            };
-            if mount == FsMount::Rw {
-                // A remount back to rw ends a read-only state.
-                failed = None;
-            }
+            let (mount, line) = judge.see(kmsg.lines(), mount_state(&self.dir));
             let now = (mount, self.device_state());
             if last.as_ref() != Some(&now) {
                 out.emit(&ProbeEvent::FsState {
@@ -351,6 +323,54 @@ impl Watched {
             }
             std::thread::park_timeout(SAMPLE);
         }
+    }
+}
+
+/// The filesystem's state from the kernel's lines about its disk and its
+/// mount's flags. The kernel's word outlasts a remount: since 6.6 an ext4
+/// that gave up stays rw in mountinfo (a shutdown flag makes it read-only)
+/// and a remount,rw does not clear it; only an unmount ends it.
+struct Judge {
+    fs: FsType,
+    disk: String,
+    /// What the kernel said the filesystem became, and the line.
+    failed: Option<FsMount>,
+}
+
+impl Judge {
+    fn new(fs: FsType, disk: &str) -> Judge {
+        Judge {
+            fs,
+            disk: disk.to_string(),
+            failed: None,
+        }
+    }
+
+    /// The state after `lines` with the mount's read-only flag (`None`: not
+    /// mounted), and the line that changed it, if one did.
+    fn see(&mut self, lines: Vec<String>, mounted_ro: Option<bool>) -> (FsMount, Option<String>) {
+        let mut told = None;
+        for l in lines.into_iter().filter(|l| l.contains(&self.disk)) {
+            if let Some(state) = self.fs.is_failure_line(&l) {
+                // A shutdown outranks read-only.
+                if self.failed != Some(FsMount::ShutDown) {
+                    self.failed = Some(state);
+                    told = Some(l);
+                }
+            }
+        }
+        let mount = match mounted_ro {
+            None => {
+                self.failed = None;
+                FsMount::Unmounted
+            }
+            Some(ro) => match self.failed {
+                Some(state) => state,
+                None if ro => FsMount::Ro,
+                None => FsMount::Rw,
+            },
+        };
+        (mount, told)
     }
 }
 
@@ -897,6 +917,30 @@ mod tests {
             FsType::Ext4.is_failure_line("EXT4-fs (sdb): mounted filesystem"),
             None
         );
+    }
+
+    #[test]
+    fn the_kernel_s_word_holds_until_unmount_and_the_mount_s_flag_counts_too() {
+        let mut j = Judge::new(FsType::Ext4, "sdb");
+        let l = |s: &str| vec![s.to_string()];
+        assert_eq!(j.see(vec![], Some(false)), (FsMount::Rw, None));
+        // Another disk's line is not ours.
+        let other = "EXT4-fs (sdc): Remounting filesystem read-only";
+        assert_eq!(j.see(l(other), Some(false)).0, FsMount::Rw);
+        let ours = "EXT4-fs (sdb): Remounting filesystem read-only";
+        assert_eq!(
+            j.see(l(ours), Some(false)),
+            (FsMount::Ro, Some(ours.into()))
+        );
+        // A remount,rw that "worked": the kernel's word still holds.
+        assert_eq!(j.see(vec![], Some(false)).0, FsMount::Ro);
+        assert_eq!(j.see(vec![], None).0, FsMount::Unmounted);
+        assert_eq!(j.see(vec![], Some(false)).0, FsMount::Rw);
+        // Read-only by the mount's flag alone (errors=remount-ro on 6.1).
+        assert_eq!(j.see(vec![], Some(true)).0, FsMount::Ro);
+        let mut x = Judge::new(FsType::Xfs, "sdb");
+        let down = "XFS (sdb): Filesystem has been shut down due to log error (0x2).";
+        assert_eq!(x.see(l(down), Some(false)).0, FsMount::ShutDown);
     }
 
     #[test]
