@@ -472,7 +472,10 @@ impl Filesystem {
         cmd
     }
 
+    /// Makes the filesystem and mounts it in a mount namespace of the
+    /// probe's own (see [`private_mounts`]). Call before any thread starts.
     pub fn make_and_mount(&self) -> Result<()> {
+        private_mounts()?;
         self.same_disk()?;
         run_bounded(self.fs.mkfs(&self.dev), SETUP_TIMEOUT).map_err(anyhow::Error::msg)?;
         self.same_disk()?;
@@ -864,6 +867,38 @@ impl Probe {
             },
         }
     }
+}
+
+/// Moves the probe into a mount namespace of its own, every mount private:
+/// the filesystem it mounts is seen by it and its children only (the
+/// command probe's command), never copied into a namespace another
+/// process makes meanwhile (multipathd's, which would keep the disk busy
+/// after the probe's umount: e2fsck "in use"), never propagated to the
+/// host's, and gone with the probe whatever ends it. It must be called
+/// while the process has one thread (unshare refuses otherwise).
+fn private_mounts() -> Result<()> {
+    // SAFETY: plain system calls with constant, NUL-terminated arguments.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            bail!("unshare(CLONE_NEWNS): {}", std::io::Error::last_os_error());
+        }
+        let flags = libc::MS_REC | libc::MS_PRIVATE;
+        let root = c"/".as_ptr();
+        if libc::mount(
+            std::ptr::null(),
+            root,
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        ) != 0
+        {
+            bail!(
+                "making the probe's mounts private: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn umount(dir: &Path, lazy: bool) -> Command {
