@@ -15,6 +15,43 @@ const HARNESS: &str = env!("CARGO_BIN_EXE_iscsi-chaos");
 static ISCSID_BEFORE: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| !sh("pgrep -x iscsid").trim().is_empty());
 
+/// A run's output folder, kept when its test fails: copied to
+/// `target/test-out/failed/<test>-<n>` (the lab shares the workspace), so
+/// the histories and captures of a failure outlive the lab.
+struct Out(tempfile::TempDir);
+
+impl Out {
+    fn new() -> Out {
+        Out(tempfile::tempdir().unwrap())
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .replace("::", "-");
+        let failed = workspace().join("target/test-out/failed");
+        let _ = std::fs::create_dir_all(&failed);
+        let n = (0..).find(|n| !failed.join(format!("{test}-{n}")).exists());
+        let to = failed.join(format!("{test}-{}", n.unwrap_or(0)));
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(self.0.path())
+            .arg(&to)
+            .status();
+        eprintln!("output kept in {} ({copied:?})", to.display());
+    }
+}
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -200,7 +237,7 @@ fn the_switch_captures_every_path_and_the_history_holds_what_the_file_holds() {
     use iscsi_chaos_formats::wire::{Fate, WireWhat};
     use std::collections::BTreeMap;
     let scenarios = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     // The whole run of a long blackhole on tgt; a multipath run on LIO
     // with the default window and a file capped at 2 MiB.
     let whole = shipped_on("outage/long-blackhole.toml", "tgt", scenarios.path());
@@ -308,7 +345,7 @@ fn the_switch_captures_every_path_and_the_history_holds_what_the_file_holds() {
 fn planted_bad_blocks_are_classified_by_what_they_hold() {
     let _ = *ISCSID_BEFORE;
     let scenarios = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let scenario = shipped_on("outage/short-blackhole.toml", "lio", scenarios.path());
     let status = Command::new(HARNESS)
         .arg("run")
@@ -436,7 +473,7 @@ fn start_long_outage(out: &Path, target: &str) -> std::process::Child {
 /// Interrupts a run mid-outage with `signal`; it must tear down by itself
 /// and exit with the shell's status for that signal (128 + its number).
 fn interrupted_mid_outage(target: &str, signal: i32) {
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let mut child = start_long_outage(out.path(), target);
     std::thread::sleep(Duration::from_secs(2));
     let interrupted = Instant::now();
@@ -449,7 +486,7 @@ fn interrupted_mid_outage(target: &str, signal: i32) {
 }
 
 fn sigkill_mid_outage_then_cleanup(target: &str) {
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let mut child = start_long_outage(out.path(), target);
     nix_kill(child.id(), libc::SIGKILL);
     child.wait().unwrap();
@@ -496,7 +533,7 @@ fn sigkill_mid_outage_then_cleanup(target: &str) {
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn a_panic_in_a_run_tears_down_through_the_ledger() {
     let _ = *ISCSID_BEFORE;
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let status = Command::new(HARNESS)
         .arg("run")
         .arg(workspace().join("scenarios/outage/short-blackhole.toml"))
@@ -556,7 +593,7 @@ fn sigkill_mid_outage_then_cleanup_restores_the_host_lio() {
 #[test]
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn sigkill_mid_multipath_outage_then_cleanup_restores_the_host() {
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let scenario = workspace().join("scenarios/multipath/one-path-blackholed.toml");
     let mut child = start_until(
         &scenario,
@@ -599,7 +636,7 @@ fn sigkill_mid_multipath_outage_then_cleanup_restores_the_host() {
 /// its loop device behind; `cleanup` removes them (after the target that
 /// held them) with everything else.
 fn sigkill_mid_slow_store_then_cleanup(target: &str) {
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let scenario = shipped_on("target/slow-store.toml", target, out.path());
     let mut child = start_until(
         &scenario,
@@ -660,7 +697,7 @@ fn probe_hung_in_the_kernel(target: &str) {
     const DEADLINE_S: u64 = 6;
     // run.rs's wind-down bounds: SIGKILL grace, logout, release, drain.
     const WIND_DOWN_S: u64 = 5 + 30 + 10 + 2;
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let scenario = out.path().join("probe-hang.toml");
     std::fs::write(
         &scenario,
@@ -780,7 +817,7 @@ fn a_probe_hung_in_the_kernel_ends_as_error_within_its_deadline_lio() {
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn a_run_whose_needs_are_missing_is_skipped_with_the_reason() {
     let _ = *ISCSID_BEFORE;
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let bin = out.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     for tool in ["iscsiadm", "iscsid", "modprobe"] {
@@ -827,7 +864,7 @@ fn a_run_whose_needs_are_missing_is_skipped_with_the_reason() {
 fn two_runs_started_together_both_pass_and_leave_nothing() {
     let _ = *ISCSID_BEFORE;
     let scenario = workspace().join("scenarios/outage/short-blackhole.toml");
-    let outs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let outs = [Out::new(), Out::new()];
     let children: Vec<std::process::Child> = outs
         .iter()
         .map(|out| {
@@ -858,7 +895,7 @@ fn two_runs_started_together_both_pass_and_leave_nothing() {
 #[test]
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn cleanup_mid_outage_leaves_the_live_run_passing() {
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let child = start_long_outage(out.path(), "tgt");
     let (said, _) = cleanup_output();
     assert_eq!(said.trim(), "nothing to clean up", "{said}");
@@ -878,7 +915,7 @@ fn cleanup_mid_outage_leaves_the_live_run_passing() {
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn planted_folders_named_like_ours_are_left_alone() {
     let _ = *ISCSID_BEFORE;
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let work = Path::new(iscsi_chaos::ledger::host::WORK);
     std::fs::create_dir_all(work).unwrap();
     let planted = [
@@ -922,7 +959,7 @@ fn planted_folders_named_like_ours_are_left_alone() {
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn a_blackhole_on_one_lane_leaves_the_lane_beside_it_alone() {
     let _ = *ISCSID_BEFORE;
-    let out = tempfile::tempdir().unwrap();
+    let out = Out::new();
     let broken = shipped_on("outage/long-blackhole.toml", "tgt", out.path());
     let quiet = out.path().join("quiet.toml");
     std::fs::write(

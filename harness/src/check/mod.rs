@@ -42,8 +42,10 @@ impl Stall {
 /// What the history shows.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Measured {
-    /// From the first outage's start to the first failed operation's
-    /// completion.
+    /// From the first fault's start to the first failed operation's
+    /// completion: counted from the begin of the fault the oracle names as
+    /// its cause, less that fault's scheduled offset from the first, so a
+    /// step the harness applied late does not move it.
     pub first_error_s: Option<f64>,
     pub errors: u64,
     /// Distinct errnos of failed operations.
@@ -114,7 +116,13 @@ fn detection(history: &History, begin: f64) -> Option<f64> {
 }
 
 /// Measures a history. `Err` carries why the history cannot be judged.
-pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<String>> {
+/// `cause`: the fault the first error is expected to follow from
+/// ([`Prediction::first_error_fault`]).
+pub fn measure(
+    history: &History,
+    scenario: &Scenario,
+    cause: Option<usize>,
+) -> Result<Measured, Vec<String>> {
     let mut problems = Vec::new();
     let mut m = Measured::default();
     let mut begins: Vec<(usize, f64)> = Vec::new();
@@ -177,15 +185,25 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
             // is not the fault's outcome.
             problems.push(format!(
                 "fault[{}] ({}) left no evidence that it took effect (its counters or effects \
-                 in the history)",
+                 in the history: {})",
                 f.index,
-                f.kind.name()
+                f.kind.name(),
+                crate::model::fault::evidence_seen(f.index, f.path, &history.entries)
             ));
         }
     }
     let first_begin = begins.iter().map(|b| b.1).reduce(f64::min);
     let last_end = ends.iter().map(|b| b.1).reduce(f64::max);
     m.detection_s = first_begin.and_then(|b| detection(history, b));
+    // Where the first error's clock starts: the cause's own begin, moved
+    // back by its scheduled distance from the first fault.
+    let error_base = cause
+        .and_then(|k| {
+            let begun = begins.iter().find(|(s, _)| *s == k)?.1;
+            let f = scenario.faults.iter().find(|f| f.index == k)?;
+            Some(begun - (f.start_s - scenario.first_fault_start_s()?))
+        })
+        .or(first_begin);
 
     let mut slow = Vec::new();
     // Per probe: the time of the stall it reported on an op that never completed.
@@ -219,10 +237,10 @@ pub fn measure(history: &History, scenario: &Scenario) -> Result<Measured, Vec<S
                     if let Some(errno) = errno {
                         m.errnos.insert(*errno);
                     }
-                    match first_begin {
-                        Some(b) if *done >= b => {
+                    match (first_begin, error_base) {
+                        (Some(b), Some(base)) if *done >= b => {
                             if m.first_error_s.is_none() {
-                                m.first_error_s = Some(done - b);
+                                m.first_error_s = Some(done - base);
                             }
                         }
                         _ => m.errors_before_fault += 1,
@@ -285,12 +303,16 @@ fn s(x: f64) -> String {
 /// Measures the history and judges it against the scenario and the
 /// oracle's prediction.
 pub fn check(history: &History, scenario: &Scenario, prediction: &Prediction) -> Check {
-    let measured = match measure(history, scenario) {
+    let measured = match measure(history, scenario, prediction.first_error_fault) {
         Ok(m) => m,
         Err(problems) => {
             // Keep what can be measured for the report.
             let mut partial = Measured::default();
-            if let Ok(m) = measure(history, &without_probes(scenario)) {
+            if let Ok(m) = measure(
+                history,
+                &without_probes(scenario),
+                prediction.first_error_fault,
+            ) {
                 partial = m;
             }
             return Check {
@@ -1046,8 +1068,91 @@ mod tests {
             c.reasons,
             vec![
                 "fault[0] (blackhole) left no evidence that it took effect (its counters or \
-                 effects in the history)"
+                 effects in the history: no counters, no capture)"
             ]
         );
+    }
+
+    #[test]
+    fn a_fault_applied_late_does_not_move_an_error_that_a_later_fault_causes() {
+        // overloaded-array: the 1 s delay (fault 0, at 3 s) is only slow;
+        // the 3 s delay (fault 1, at 15 s) fails I/O about 19 s after the
+        // first fault. Here the harness applied fault 0 1.73 s late (a
+        // loaded host) and fault 1 on time, as in a CI run that measured
+        // 17.61 s from fault 0's late begin.
+        let sc = Scenario::parse(
+            include_str!("../../../scenarios/impairment/overloaded-array.toml"),
+            "overloaded-array.toml",
+        )
+        .unwrap();
+        let mut run = sc.expand().remove(0);
+        run.scenario.probes[0].name = "blk".into();
+        let p = crate::oracle::predict_run(&run);
+        assert_eq!(p.first_error_fault, Some(1), "{p:#?}");
+        let e = p.first_error_s.unwrap();
+        let mut sim = Sim::new();
+        let t0 = 100.0;
+        sim.ops(t0, t0 + 3.0);
+        for (step, scheduled, late, len) in [(0, 3.0, 1.73, 10.0), (1, 15.0, 0.003, 12.0)] {
+            for (at, phase, sched) in [
+                (t0 + scheduled + late, FaultPhase::Begin, t0 + scheduled),
+                (t0 + scheduled + len, FaultPhase::End, t0 + scheduled + len),
+            ] {
+                sim.h.push(
+                    at,
+                    Event::Fault {
+                        step,
+                        phase,
+                        kind: "netem".into(),
+                        scheduled: sched,
+                        path: None,
+                    },
+                );
+            }
+            sim.h.push(
+                t0 + scheduled + len,
+                Event::Qdisc {
+                    step,
+                    side: "to_initiator".into(),
+                    kind: "netem".into(),
+                    packets: 29,
+                    bytes: 10622,
+                    drops: 0,
+                },
+            );
+        }
+        // The error comes 0.2 s after the oracle's time from the first
+        // fault's scheduled start: 0.197 s after it from fault 1's own
+        // (3 ms late) begin.
+        let eio = t0 + 3.0 + e + 0.2;
+        sim.op(t0 + 15.0, eio, false, Some(5));
+        sim.ops(t0 + 27.1, t0 + 30.0);
+        sim.summary(t0 + 31.0, 100, 0);
+        let c = check(&sim.done(), &run.scenario, &p);
+        let m = c.measured.first_error_s.unwrap();
+        assert!((m - (e + 0.197)).abs() < 1e-6, "{m} vs {e}: {c:#?}");
+        assert!((c.measured.fault_apply_latency_max_s.unwrap() - 1.73).abs() < 1e-6);
+    }
+
+    #[test]
+    fn an_error_from_an_outage_after_an_impairment_counts_from_the_first_fault() {
+        // A delay first (no error), then a blackhole 10 s later: the
+        // oracle's time counts from the delay's start, as the checker does.
+        let text = "version = 1\nduration_s = 60\n[lane]\ntarget = \"tgt\"\n[initiator]\n\
+             noop_out_interval = 2\nnoop_out_timeout = 2\nreplacement_timeout = 5\n\
+             [[probe]]\nkind = \"blkprobe\"\ninterval_ms = 10\n\
+             [[fault]]\nkind = \"netem\"\ndelay_ms = 50\nstart_s = 5\nduration_s = 5\n\
+             [[fault]]\nkind = \"blackhole\"\nstart_s = 15\nduration_s = 20\n";
+        let sc = Scenario::parse(text, "t.toml").unwrap();
+        let alone = predict_scenario(&scenario(
+            "noop_out_interval = 2\nnoop_out_timeout = 2\nreplacement_timeout = 5",
+            15.0,
+            20.0,
+            "",
+        ));
+        let p = predict_scenario(&sc);
+        assert_eq!(p.first_error_fault, Some(1));
+        let d = p.first_error_s.unwrap() - alone.first_error_s.unwrap();
+        assert!((d - 10.0).abs() < 1e-9, "{p:#?}");
     }
 }

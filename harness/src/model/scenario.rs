@@ -135,7 +135,7 @@ impl Scenario {
 
     /// When the first fault starts, if there is one (seconds into the I/O phase).
     pub fn first_fault_start_s(&self) -> Option<f64> {
-        self.faults.first().map(|f| f.start_s)
+        self.faults.iter().map(|f| f.start_s).reduce(f64::min)
     }
 
     /// Seconds after the probe's Start by which its verify pass stops

@@ -76,6 +76,8 @@ pub use crate::model::timing::*;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outage {
+    /// The scenario fault that causes it (its index).
+    pub fault: usize,
     /// Seconds into the I/O phase.
     pub start_s: f64,
     pub duration_s: f64,
@@ -106,6 +108,7 @@ impl Outage {
         f.pulses()
             .into_iter()
             .map(|(s, e)| Outage {
+                fault: f.index,
                 start_s: s,
                 duration_s: e - s,
                 mode,
@@ -163,6 +166,11 @@ pub struct Prediction {
     /// Seconds from the first outage's start to the first I/O error; `None`:
     /// no error.
     pub first_error_s: Option<f64>,
+    /// The fault whose start the first error follows from (its index;
+    /// `None`: the first fault). The checker measures the error from that
+    /// fault's own begin, less its scheduled offset from the first fault,
+    /// so a step the harness applied late does not move the figure.
+    pub first_error_fault: Option<usize>,
     /// How far the measured first error may be from `first_error_s`.
     pub tolerance_s: f64,
     /// The outcome sits on a model boundary: no error and an error within
@@ -436,6 +444,7 @@ pub fn predict(t: &Timeouts, outages: &[Outage], probe_interval_s: Option<f64>) 
     let gap = probe_interval_s.unwrap_or(t.noop_out_interval);
     let mut p = Prediction {
         first_error_s: None,
+        first_error_fault: None,
         tolerance_s: TOLERANCE_S,
         borderline: false,
         imprecise: false,
@@ -494,6 +503,7 @@ pub fn predict(t: &Timeouts, outages: &[Outage], probe_interval_s: Option<f64>) 
             if let Some(e) = s.error {
                 let e = e.shift(offset);
                 p.first_error_s = Some(e.center());
+                p.first_error_fault = Some(o.fault);
                 p.tolerance_s = TOLERANCE_S + ((e.hi - e.lo) / 2.0 - 1.0).max(0.0);
                 p.borderline |= s.borderline;
             }
@@ -669,6 +679,13 @@ fn predict_scenario_with(s: &Scenario, outages: Vec<Outage>, target: TargetKind)
         p.notes.clear();
     }
     let first_start = s.first_fault_start_s().unwrap_or(0.0);
+    // predict() counts from the first outage; the checker from the first
+    // fault, which may be an impairment before it.
+    if let Some(o) = outages.first() {
+        let lead = o.start_s - first_start;
+        p.first_error_s = p.first_error_s.map(|e| e + lead);
+        p.detection_s = p.detection_s.map(|w| w.shift(lead));
+    }
     for f in &s.faults {
         let (borderline, notes) = impairment_notes(&t, f);
         p.borderline |= borderline;
@@ -705,6 +722,7 @@ fn predict_scenario_with(s: &Scenario, outages: Vec<Outage>, target: TargetKind)
         if let (None, Some(e)) = (p.first_error_s, error) {
             let e = e.shift(offset);
             p.first_error_s = Some(e.center());
+            p.first_error_fault = Some(f.index);
             p.tolerance_s = TOLERANCE_S + ((e.hi - e.lo) / 2.0 - 1.0).max(0.0);
             p.borderline |= borderline;
         } else {
@@ -821,6 +839,7 @@ mod tests {
 
     fn drop(start: f64, d: f64) -> Outage {
         Outage {
+            fault: 0,
             start_s: start,
             duration_s: d,
             mode: OutageMode::SilentDrop,
@@ -950,6 +969,7 @@ mod tests {
     fn refused_and_reset_are_detected_at_once() {
         let t = timeouts(5.0, 5.0, 4.0);
         let reset = Outage {
+            fault: 0,
             start_s: 0.0,
             duration_s: 0.1,
             mode: OutageMode::Reset,
@@ -958,6 +978,7 @@ mod tests {
         // Reset at the initiator's next packet: within the probe's gap.
         assert_eq!(p.detection_s.unwrap().hi, 0.01);
         let refused = Outage {
+            fault: 0,
             start_s: 0.0,
             duration_s: 20.0,
             mode: OutageMode::Refused,

@@ -45,9 +45,14 @@ pub fn predict_paths(run: &Run, outages: &[(Option<u8>, Outage)], gap: Option<f6
         fmt_tmo(f),
     ));
     let paths = s.lane.paths;
-    let mut first_error: Option<(f64, f64)> = None;
+    let mut first_error: Option<(f64, f64, usize)> = None;
     let mut stall: Option<Window> = None;
-    let first_start = outages.first().map_or(0.0, |(_, o)| o.start_s);
+    // Times count from the scenario's first fault, which may be no outage.
+    let first_start = run
+        .scenario
+        .first_fault_start_s()
+        .or(outages.first().map(|(_, o)| o.start_s))
+        .unwrap_or(0.0);
     // Until when each path is out of the map: its outage, its relogin, and
     // the checker's next look (for a lost path that must come back before
     // another is lost).
@@ -85,7 +90,7 @@ pub fn predict_paths(run: &Run, outages: &[(Option<u8>, Outage)], gap: Option<f6
         let single = predict(&t, std::slice::from_ref(o), gap);
         p.borderline |= single.borderline;
         if p.detection_s.is_none() {
-            p.detection_s = single.detection_s;
+            p.detection_s = single.detection_s.map(|w| w.shift(o.start_s - first_start));
         }
         // When the last (or this) path's session fails its I/O: the
         // single-path error time with R = F.
@@ -151,7 +156,7 @@ pub fn predict_paths(run: &Run, outages: &[(Option<u8>, Outage)], gap: Option<f6
                     "every path down at {:.1} s: the last path fails at {e:.1} s; no_path_retry fail: EIO then",
                     o.start_s
                 ));
-                first_error.get_or_insert((offset + e, single.tolerance_s));
+                first_error.get_or_insert((offset + e, single.tolerance_s, o.fault));
             }
             NoPathRetry::Polls(n) => {
                 // multipath-tools counts N * polling_interval + 1 ticks of
@@ -179,7 +184,7 @@ pub fn predict_paths(run: &Run, outages: &[(Option<u8>, Outage)], gap: Option<f6
                         "every path down: the last path fails at {e:.1} s; no_path_retry {n}: queueing ends {n} x {} s later: EIO at {eio:.1} s (multipathd's 1 s ticks)",
                         mp.polling_interval
                     ));
-                    first_error.get_or_insert((offset + eio, TOLERANCE_S));
+                    first_error.get_or_insert((offset + eio, TOLERANCE_S, o.fault));
                 }
             }
             NoPathRetry::Queue => {
@@ -192,8 +197,9 @@ pub fn predict_paths(run: &Run, outages: &[(Option<u8>, Outage)], gap: Option<f6
             }
         }
     }
-    if let Some((e, tol)) = first_error {
+    if let Some((e, tol, fault)) = first_error {
         p.first_error_s = Some(e);
+        p.first_error_fault = Some(fault);
         p.tolerance_s = tol;
     }
     p.max_stall_s = stall;

@@ -264,6 +264,73 @@ pub fn kind_names() -> Vec<&'static str> {
 /// cleared, frames delivered only while it was surely in place (from its
 /// begin's record to when its end was due).
 pub fn took_effect(kind: &str, step: usize, path: Option<u8>, history: &[Entry]) -> bool {
+    let of_step: Vec<&Event> = step_evidence(step, path, history)
+        .map(|e| &e.event)
+        .collect();
+    registration(kind).is_some_and(|r| (r.took_effect)(&of_step))
+}
+
+/// What a step's evidence counted, in words, for an error that says it
+/// took no effect: its qdiscs' and rules' counters, and the capture's
+/// frames while it was in place, delivered and dropped per path and way
+/// (with the first delivered one's time).
+pub fn evidence_seen(step: usize, path: Option<u8>, history: &[Entry]) -> String {
+    use std::collections::BTreeMap;
+    let mut parts = Vec::new();
+    let mut wire: BTreeMap<String, (u64, u64, Option<f64>)> = BTreeMap::new();
+    let begin = history.iter().find_map(|e| match &e.event {
+        Event::Fault {
+            step: s,
+            phase: FaultPhase::Begin,
+            ..
+        } if *s == step => Some(e.t),
+        _ => None,
+    });
+    for entry in step_evidence(step, path, history) {
+        match &entry.event {
+            Event::Qdisc {
+                side,
+                packets,
+                drops,
+                ..
+            } => parts.push(format!(
+                "qdisc on {side}: {packets} passed, {drops} dropped"
+            )),
+            Event::Firewall { rule, packets, .. } => {
+                parts.push(format!("rule {rule}: {packets} matched"))
+            }
+            Event::Wire(w) => {
+                let n = wire
+                    .entry(format!("path {} {:?}", w.path, w.dir))
+                    .or_default();
+                if w.fate == iscsi_chaos_formats::wire::Fate::Dropped {
+                    n.1 += 1;
+                } else {
+                    n.0 += 1;
+                    n.2.get_or_insert(entry.t - begin.unwrap_or(entry.t));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (way, (delivered, dropped, first)) in wire {
+        let first = first.map_or(String::new(), |t| format!(", the first {t:+.3} s in"));
+        parts.push(format!(
+            "capture {way}: {delivered} delivered{first}, {dropped} dropped"
+        ));
+    }
+    if parts.is_empty() {
+        "no counters, no capture".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The events that can show step `step` took effect: its counters and
+/// effects, and the capture's frames on its path while it was in place
+/// (delivered ones from when it was in place until its end was due;
+/// dropped ones from its begin being due until its end was done).
+fn step_evidence(step: usize, path: Option<u8>, history: &[Entry]) -> impl Iterator<Item = &Entry> {
     // (due, in place) of the begin; (due, cleared) of the end.
     let (mut begin, mut end) = (
         (f64::INFINITY, f64::INFINITY),
@@ -285,22 +352,17 @@ pub fn took_effect(kind: &str, step: usize, path: Option<u8>, history: &[Entry])
             }
         }
     }
-    let of_step: Vec<&Event> = history
-        .iter()
-        .filter(|e| match &e.event {
-            Event::Qdisc { step: s, .. }
-            | Event::Firewall { step: s, .. }
-            | Event::Effect { step: s, .. } => *s == step,
-            Event::Wire(w) if path.is_some_and(|p| p != w.path) => false,
-            Event::Wire(w) if w.fate == iscsi_chaos_formats::wire::Fate::Delivered => {
-                begin.1 < e.t && e.t < end.0
-            }
-            Event::Wire(_) => begin.0 <= e.t && e.t <= end.1,
-            _ => false,
-        })
-        .map(|e| &e.event)
-        .collect();
-    registration(kind).is_some_and(|r| (r.took_effect)(&of_step))
+    history.iter().filter(move |e| match &e.event {
+        Event::Qdisc { step: s, .. }
+        | Event::Firewall { step: s, .. }
+        | Event::Effect { step: s, .. } => *s == step,
+        Event::Wire(w) if path.is_some_and(|p| p != w.path) => false,
+        Event::Wire(w) if w.fate == iscsi_chaos_formats::wire::Fate::Delivered => {
+            begin.1 < e.t && e.t < end.0
+        }
+        Event::Wire(_) => begin.0 <= e.t && e.t <= end.1,
+        _ => false,
+    })
 }
 
 /// Evidence helpers for the kinds' `took_effect`.
@@ -558,6 +620,13 @@ mod tests {
         assert!(
             !took_effect("blackhole", 0, Some(0), &h),
             "a frame got through"
+        );
+        // The error says what the evidence counted and when the frame got
+        // through.
+        assert_eq!(
+            evidence_seen(0, Some(0), &h),
+            "qdisc on to_target: 10 passed, 7 dropped; \
+             capture path 0 ToTarget: 1 delivered, the first +4.950 s in, 1 dropped"
         );
     }
 
