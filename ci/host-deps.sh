@@ -11,6 +11,8 @@ command -v mkfs.ext4 >/dev/null 2>&1 || need="$need e2fsprogs"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 # The wire test compares our iSCSI decoder with tshark's on lab captures.
 command -v tshark >/dev/null 2>&1 || need="$need tshark"
+# The fio probe's unit test runs fio on a file.
+command -v fio >/dev/null 2>&1 || need="$need fio"
 # `cargo xtask browser-check` opens report.html in it.
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 if [ -n "$need" ]; then

@@ -12,10 +12,11 @@
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::child::{own_group, wait_bounded};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -76,12 +77,11 @@ fn run_once(command: &str, env: &[(&str, OsString)], limit: Duration) -> std::io
     cmd.args(["-c", command])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn()?;
+    let mut child = own_group(&mut cmd).spawn()?;
     // Read both pipes on threads: a chatty command must not block on a full pipe.
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
@@ -104,19 +104,8 @@ fn run_once(command: &str, env: &[(&str, OsString)], limit: Duration) -> std::io
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let until = Instant::now() + limit;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if !timed_out && Instant::now() >= until {
-            timed_out = true;
-            // SAFETY: kill(2) of the process group the child leads.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let ended = wait_bounded(&mut child, limit, false)?;
+    let (status, timed_out) = (ended.status, ended.timed_out);
     let mut said = out.join().unwrap_or_default();
     said.extend(err.join().unwrap_or_default());
     let said = String::from_utf8_lossy(&said);
@@ -128,6 +117,37 @@ fn run_once(command: &str, env: &[(&str, OsString)], limit: Duration) -> std::io
         timed_out,
         output: said.chars().skip(skip).collect(),
     })
+}
+
+/// A workload's ground (cmdprobe's, fioprobe's): with a mount folder, the
+/// filesystem made and mounted on the disk; without, the disk itself,
+/// checked by blkprobe's guard.
+pub(crate) fn prepare(fs: &FsArgs) -> Result<Option<Filesystem>> {
+    match fs.mount_dir {
+        Some(_) => {
+            let f = Filesystem::setup(fs)?;
+            f.make_and_mount()?;
+            Ok(Some(f))
+        }
+        None => {
+            Device::open(&fs.device, 4096, fs.expect_session.as_deref())
+                .with_context(|| format!("checking {}", fs.device.display()))?;
+            Ok(None)
+        }
+    }
+}
+
+/// What a workload is told of its ground: `ISCSI_CHAOS_DEVICE` (the disk)
+/// and, with a filesystem, `ISCSI_CHAOS_MOUNT` (its folder).
+pub(crate) fn workload_env(
+    fs: &FsArgs,
+    fsys: Option<&Filesystem>,
+) -> Vec<(&'static str, OsString)> {
+    let mut env = vec![("ISCSI_CHAOS_DEVICE", fs.device.clone().into_os_string())];
+    if let Some(f) = fsys {
+        env.push(("ISCSI_CHAOS_MOUNT", f.dir().as_os_str().to_owned()));
+    }
+    env
 }
 
 pub fn main() -> ExitCode {
@@ -150,19 +170,7 @@ impl Probe {
             bail!("--timeout-s must be more than 0");
         }
         let duration = args.duration_s.map(|d| secs("duration-s", d)).transpose()?;
-        let fsys = match args.fs.mount_dir {
-            Some(_) => {
-                let f = Filesystem::setup(&args.fs)?;
-                f.make_and_mount()?;
-                Some(f)
-            }
-            None => {
-                // The guard, as blkprobe's, on the disk the command is given.
-                Device::open(&args.fs.device, 4096, args.fs.expect_session.as_deref())
-                    .with_context(|| format!("checking {}", args.fs.device.display()))?;
-                None
-            }
-        };
+        let fsys = prepare(&args.fs)?;
         Ok(Probe {
             args,
             limit,
@@ -179,13 +187,7 @@ impl Probe {
             fsys,
         } = self;
         let sampler = fsys.as_ref().map(|f| f.sampler(&out));
-        let mut env = vec![(
-            "ISCSI_CHAOS_DEVICE",
-            args.fs.device.clone().into_os_string(),
-        )];
-        if let Some(f) = &fsys {
-            env.push(("ISCSI_CHAOS_MOUNT", f.dir().as_os_str().to_owned()));
-        }
+        let env = workload_env(&args.fs, fsys.as_ref());
         out.emit(&ProbeEvent::Start {
             t: monotonic_now(),
             device: args.fs.device.display().to_string(),

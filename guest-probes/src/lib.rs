@@ -7,8 +7,10 @@
 
 pub mod blkprobe;
 pub mod blockdev;
+pub mod child;
 pub mod cmdprobe;
 pub mod emit;
+pub mod fioprobe;
 pub mod fsprobe;
 pub mod ledger;
 pub mod signals;
@@ -19,7 +21,7 @@ pub use iscsi_chaos_formats::probe::{BlockProblem, FsMount, OpKind, ProbeEvent, 
 
 /// The probes' program names: a binary started under one of them (argv[0])
 /// is that probe.
-pub const PROBES: [&str; 3] = ["blkprobe", "fsprobe", "cmdprobe"];
+pub const PROBES: [&str; 4] = ["blkprobe", "fsprobe", "cmdprobe", "fioprobe"];
 
 /// Runs the probe `arg0` names (its file name), if it names one.
 pub fn main_as(arg0: &std::ffi::OsStr) -> Option<std::process::ExitCode> {
@@ -27,6 +29,7 @@ pub fn main_as(arg0: &std::ffi::OsStr) -> Option<std::process::ExitCode> {
         "blkprobe" => Some(blkprobe::main()),
         "fsprobe" => Some(fsprobe::main()),
         "cmdprobe" => Some(cmdprobe::main()),
+        "fioprobe" => Some(fioprobe::main()),
         _ => None,
     }
 }

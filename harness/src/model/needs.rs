@@ -37,6 +37,11 @@ pub const MOUNT: Requirement = Tool {
     name: "mount",
     package: "mount",
 };
+/// The fio probe's program.
+pub const FIO: Requirement = Tool {
+    name: "fio",
+    package: "fio",
+};
 pub const EXT4: &[Requirement] = &[
     MOUNT,
     Tool {

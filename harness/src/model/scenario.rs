@@ -315,24 +315,35 @@ pub enum ProbeKind {
     Fs,
     /// The user's command, run again and again (guest-probes' cmdprobe).
     Command,
+    /// The user's fio job, its I/O imported (guest-probes' fioprobe).
+    Fio,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 3] = [ProbeKind::Blkprobe, ProbeKind::Fs, ProbeKind::Command];
+    pub const ALL: [ProbeKind; 4] = [
+        ProbeKind::Blkprobe,
+        ProbeKind::Fs,
+        ProbeKind::Command,
+        ProbeKind::Fio,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeKind::Blkprobe => "blkprobe",
             ProbeKind::Fs => "fs",
             ProbeKind::Command => "command",
+            ProbeKind::Fio => "fio",
         }
     }
 
     /// The period when the scenario names none: blkprobe's
-    /// [`DEFAULT_PROBE_INTERVAL_MS`]; a file every 100 ms; a command a second.
+    /// [`DEFAULT_PROBE_INTERVAL_MS`]; a file every 100 ms; a command a
+    /// second; a fio job's I/O as blkprobe's (fio keeps its job's own
+    /// pace: the interval only tells the oracle how long the link can be
+    /// quiet).
     pub fn default_interval_ms(self) -> u64 {
         match self {
-            ProbeKind::Blkprobe => DEFAULT_PROBE_INTERVAL_MS,
+            ProbeKind::Blkprobe | ProbeKind::Fio => DEFAULT_PROBE_INTERVAL_MS,
             ProbeKind::Fs => 100,
             ProbeKind::Command => 1000,
         }
@@ -344,6 +355,7 @@ impl ProbeKind {
             ProbeKind::Blkprobe => "blkprobe",
             ProbeKind::Fs => "fsprobe",
             ProbeKind::Command => "cmdprobe",
+            ProbeKind::Fio => "fioprobe",
         }
     }
 }
@@ -415,6 +427,19 @@ pub struct Probe {
     pub fs: Option<FsSpec>,
     /// A command probe's command.
     pub command: Option<CommandSpec>,
+    /// A fio probe's job.
+    pub fio: Option<FioSpec>,
+}
+
+/// What a fio probe runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FioSpec {
+    /// The job file's text; the probe puts its own defaults before it
+    /// (`filename=${ISCSI_CHAOS_DEVICE}` or `directory=${ISCSI_CHAOS_MOUNT}`,
+    /// the latency log, `continue_on_error=all`, `time_based` for the run).
+    pub job: String,
+    /// How long fio may run past the scenario's duration before it is killed.
+    pub timeout_s: f64,
 }
 
 /// What a command probe runs.

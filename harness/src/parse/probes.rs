@@ -7,7 +7,7 @@ use super::raw::RawProbe;
 use super::schema::{MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS};
 use super::Ctx;
 use crate::model::{
-    CommandSpec, FsKind, FsSpec, Probe, ProbeKind, MAX_PROBE_BLOCKS, MAX_PROBE_DEPTH,
+    CommandSpec, FioSpec, FsKind, FsSpec, Probe, ProbeKind, MAX_PROBE_BLOCKS, MAX_PROBE_DEPTH,
 };
 
 /// Longest `mount_options`.
@@ -29,6 +29,7 @@ pub(super) fn build_probes(
             depth: 1,
             fs: None,
             command: None,
+            fio: None,
         }]);
     }
     let mut ok = true;
@@ -167,19 +168,25 @@ pub(super) fn build_probes(
             ok = false;
         }
         let fs = kind.and_then(|k| build_fs(ctx, i, p, k, lun_size_mib));
-        let command = kind.and_then(|k| build_command(ctx, i, p, k));
-        match (kind, interval_ms, blocks, depth, fs, command) {
-            (Some(kind), Some(interval_ms), Some(blocks), Some(depth), Some(fs), Some(command)) => {
-                probes.push(Probe {
-                    name,
-                    kind,
-                    interval_ms,
-                    blocks,
-                    depth,
-                    fs,
-                    command,
-                })
-            }
+        let workload = kind.and_then(|k| build_workload(ctx, i, p, k));
+        match (kind, interval_ms, blocks, depth, fs, workload) {
+            (
+                Some(kind),
+                Some(interval_ms),
+                Some(blocks),
+                Some(depth),
+                Some(fs),
+                Some((command, fio)),
+            ) => probes.push(Probe {
+                name,
+                kind,
+                interval_ms,
+                blocks,
+                depth,
+                fs,
+                command,
+                fio,
+            }),
             _ => ok = false,
         }
     }
@@ -222,7 +229,7 @@ fn build_fs(
             }
             return ok.then_some(None);
         }
-        ProbeKind::Fs | ProbeKind::Command => {
+        ProbeKind::Fs | ProbeKind::Command | ProbeKind::Fio => {
             if let Some(v) = &p.blocks {
                 refuse(ctx, v.span(), "blocks", "blkprobe");
             }
@@ -231,7 +238,7 @@ fn build_fs(
             }
         }
     }
-    if kind == ProbeKind::Command && !fs_keys {
+    if matches!(kind, ProbeKind::Command | ProbeKind::Fio) && !fs_keys {
         return ok.then_some(None);
     }
     let fs = match &p.fs {
@@ -330,61 +337,82 @@ const MAX_COMMAND_LEN: usize = 2000;
 /// Longest `timeout_s`.
 const MAX_COMMAND_TIMEOUT_S: f64 = 3600.0;
 
-/// A command probe's `command` (required) and `timeout_s`; refused on the
-/// other kinds. `Some(None)`: another kind, rightly without them.
-fn build_command(
+/// Longest fio `job`.
+const MAX_JOB_LEN: usize = 20_000;
+
+/// The user's own workload: a command probe's `command` or a fio probe's
+/// `job` (each required on its kind), and `timeout_s` on either; refused
+/// on the other kinds. `Some((None, None))`: a probe rightly without them.
+fn build_workload(
     ctx: &mut Ctx<'_>,
     i: usize,
     p: &RawProbe,
     kind: ProbeKind,
-) -> Option<Option<CommandSpec>> {
-    if kind != ProbeKind::Command {
-        let mut ok = true;
-        for (key, span) in [
-            ("command", p.command.as_ref().map(|v| v.span())),
-            ("timeout_s", p.timeout_s.as_ref().map(|v| v.span())),
-        ] {
-            if let Some(span) = span {
-                ctx.err(
-                    span,
-                    &format!("probe[{i}].{key}"),
-                    "applies only to kind = \"command\"".into(),
-                    Some(format!(
-                        "remove `{key}`, or make the probe kind = \"command\""
-                    )),
-                );
-                ok = false;
-            }
+) -> Option<(Option<CommandSpec>, Option<FioSpec>)> {
+    let mut ok = true;
+    for (key, span, on) in [
+        (
+            "command",
+            p.command.as_ref().map(|v| v.span()),
+            &[ProbeKind::Command][..],
+        ),
+        ("job", p.job.as_ref().map(|v| v.span()), &[ProbeKind::Fio]),
+        (
+            "timeout_s",
+            p.timeout_s.as_ref().map(|v| v.span()),
+            &[ProbeKind::Command, ProbeKind::Fio],
+        ),
+    ] {
+        if let Some(span) = span.filter(|_| !on.contains(&kind)) {
+            let only = on
+                .iter()
+                .map(|k| format!("\"{}\"", k.as_str()))
+                .collect::<Vec<_>>();
+            ctx.err(
+                span,
+                &format!("probe[{i}].{key}"),
+                format!("applies only to kind = {}", only.join(" or ")),
+                Some(format!(
+                    "remove `{key}`, or make the probe kind = {}",
+                    only[0]
+                )),
+            );
+            ok = false;
         }
-        return ok.then_some(None);
     }
-    let command = match &p.command {
-        None => {
-            ctx.err(
-                p.kind.span(),
-                &format!("probe[{i}].command"),
-                "a command probe needs `command`".into(),
-                Some("command = \"ls \\\"$ISCSI_CHAOS_MOUNT\\\"\" (run by sh -c)".into()),
-            );
-            None
+    let text = |ctx: &mut Ctx<'_>,
+                v: &Option<toml::Spanned<String>>,
+                key: &str,
+                max: usize,
+                hint: &str| {
+        match v {
+            None => {
+                ctx.err(
+                    p.kind.span(),
+                    &format!("probe[{i}].{key}"),
+                    format!("a {} probe needs `{key}`", kind.as_str()),
+                    Some(hint.into()),
+                );
+                None
+            }
+            Some(v)
+                if v.get_ref().trim().is_empty()
+                    || v.get_ref().len() > max
+                    || v.get_ref().contains('\0') =>
+            {
+                ctx.err(
+                    v.span(),
+                    &format!("probe[{i}].{key}"),
+                    format!("must be 1 to {max} characters, without NUL"),
+                    Some(hint.into()),
+                );
+                None
+            }
+            Some(v) => Some(v.get_ref().clone()),
         }
-        Some(v)
-            if v.get_ref().trim().is_empty()
-                || v.get_ref().len() > MAX_COMMAND_LEN
-                || v.get_ref().contains('\0') =>
-        {
-            ctx.err(
-                v.span(),
-                &format!("probe[{i}].command"),
-                format!("must be 1 to {MAX_COMMAND_LEN} characters, without NUL"),
-                Some("a shell command line, run by sh -c".into()),
-            );
-            None
-        }
-        Some(v) => Some(v.get_ref().clone()),
     };
-    let timeout_s = match &p.timeout_s {
-        None => Some(10.0),
+    let timeout_s = |ctx: &mut Ctx<'_>, default: f64, hint: &str| match &p.timeout_s {
+        None => Some(default),
         Some(v) if *v.get_ref() > 0.0 && *v.get_ref() <= MAX_COMMAND_TIMEOUT_S => {
             Some(*v.get_ref())
         }
@@ -396,13 +424,50 @@ fn build_command(
                     "must be more than 0 and at most {MAX_COMMAND_TIMEOUT_S}, got {}",
                     v.get_ref()
                 ),
-                Some("seconds one run of the command may take, e.g. 10".into()),
+                Some(hint.into()),
             );
             None
         }
     };
-    Some(Some(CommandSpec {
-        command: command?,
-        timeout_s: timeout_s?,
-    }))
+    match kind {
+        ProbeKind::Command => {
+            let command = text(
+                ctx,
+                &p.command,
+                "command",
+                MAX_COMMAND_LEN,
+                "command = \"ls \\\"$ISCSI_CHAOS_MOUNT\\\"\" (run by sh -c)",
+            );
+            let timeout_s = timeout_s(
+                ctx,
+                10.0,
+                "seconds one run of the command may take, e.g. 10",
+            );
+            let spec = CommandSpec {
+                command: command?,
+                timeout_s: timeout_s?,
+            };
+            ok.then_some((Some(spec), None))
+        }
+        ProbeKind::Fio => {
+            let job = text(
+                ctx,
+                &p.job,
+                "job",
+                MAX_JOB_LEN,
+                "job = \"\"\"[randrw]\\nrw=randrw\\nbs=4k\\ndirect=1\"\"\" (a fio job file's text)",
+            );
+            let timeout_s = timeout_s(
+                ctx,
+                30.0,
+                "seconds fio may run past the scenario's duration before it is killed, e.g. 30",
+            );
+            let spec = FioSpec {
+                job: job?,
+                timeout_s: timeout_s?,
+            };
+            ok.then_some((None, Some(spec)))
+        }
+        ProbeKind::Blkprobe | ProbeKind::Fs => ok.then_some((None, None)),
+    }
 }

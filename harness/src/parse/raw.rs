@@ -119,6 +119,8 @@ pub(super) struct RawProbe {
     pub(super) command: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) timeout_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) job: Option<Spanned<String>>,
 }
 
 /// A `[[fault]]` table: its keys are checked by the common fields and the

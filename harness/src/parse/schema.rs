@@ -234,11 +234,11 @@ pub const INITIATOR: &[KeySpec] = &[
 pub const PROBE: &[KeySpec] = &[
     KeySpec {
         default: REQUIRED,
-        bound: Bound::Words(&["blkprobe", "fs", "command"]),
+        bound: Bound::Words(&["blkprobe", "fs", "command", "fio"]),
         ..KeySpec::new(
             "kind",
             "string",
-            "the probe: `blkprobe`, O_DIRECT writes and reads of the disk, each verified; `fs`, a filesystem made on the disk and a file workload (create, write, fsync or fdatasync, rename, fsync of the folder, read), its state over time, what it took to work again after the fault (nothing, a remount, umount + repair) and which fsynced files survived; `command`, your own command run again and again (on the disk, or on a filesystem made on it with `fs`), each run's time and exit status",
+            "the probe: `blkprobe`, O_DIRECT writes and reads of the disk, each verified; `fs`, a filesystem made on the disk and a file workload (create, write, fsync or fdatasync, rename, fsync of the folder, read), its state over time, what it took to work again after the fault (nothing, a remount, umount + repair) and which fsynced files survived; `command`, your own command run again and again (on the disk, or on a filesystem made on it with `fs`), each run's time and exit status; `fio`, your fio job (on the disk, or on a filesystem made on it with `fs`), every I/O from fio's latency log and every failed one from its error lines",
         )
     },
     KeySpec {
@@ -253,7 +253,7 @@ pub const PROBE: &[KeySpec] = &[
             min: 1,
             max: MAX_PROBE_INTERVAL_MS,
         },
-        ..KeySpec::new("interval_ms", "integer", "time between operations")
+        ..KeySpec::new("interval_ms", "integer", "time between operations (fio keeps its job's own pace: there, the longest quiet gap between its I/Os, which the oracle's detection window uses)")
     },
     KeySpec {
         unit: "blocks",
@@ -287,7 +287,7 @@ pub const PROBE: &[KeySpec] = &[
         ..KeySpec::new(
             "fs",
             "string",
-            "kind = \"fs\" (or \"command\", to run it on a filesystem): the filesystem made on the disk (xfs needs lane.lun_size_mib of at least 300)",
+            "kind = \"fs\" (or \"command\" or \"fio\", to run it on a filesystem): the filesystem made on the disk (xfs needs lane.lun_size_mib of at least 300)",
         )
     },
     KeySpec {
@@ -322,13 +322,22 @@ pub const PROBE: &[KeySpec] = &[
     },
     KeySpec {
         unit: "s",
-        default: "10",
+        default: "10 (fio: 30)",
         bound: Bound::Num {
             min: 0.0,
             min_open: true,
             max: 3600.0,
         },
-        ..KeySpec::new("timeout_s", "number", "kind = \"command\": bound of one run; past it the run is killed and counts as an error")
+        ..KeySpec::new("timeout_s", "number", "kind = \"command\": bound of one run (default 10); past it the run is killed and counts as an error; kind = \"fio\": how long fio may run past the scenario's duration (default 30) before it is killed")
+    },
+    KeySpec {
+        default: REQUIRED,
+        bound: Bound::Text("at most 20000 characters"),
+        ..KeySpec::new(
+            "job",
+            "string",
+            "kind = \"fio\": a fio job file's text; the probe puts its own [global] defaults first (filename=${ISCSI_CHAOS_DEVICE}, or directory=${ISCSI_CHAOS_MOUNT} with `fs`; the latency log; continue_on_error=all; error_dump=1; time_based for the scenario's duration), which the job's own [global] may override",
+        )
     },
 ];
 

@@ -225,6 +225,27 @@ fn an_fs_probe_names_its_filesystem_and_refuses_the_other_kind_s_keys() {
         (c.fs.unwrap().fs, c.interval_ms),
         (crate::model::FsKind::Ext4, 1000)
     );
+    // A fio probe: its job's text, fio's bound past the run.
+    let f = Scenario::parse(
+        &probe(
+            "fio",
+            "job = \"\"\"\n[w]\nrw=randwrite\n\"\"\"\nfs = \"ext4\"",
+        ),
+        "p.toml",
+    )
+    .unwrap()
+    .probes[0]
+        .clone();
+    let spec = f.fio.unwrap();
+    assert_eq!(
+        (f.kind, spec.job.as_str(), spec.timeout_s, f.fs.is_some()),
+        (
+            crate::model::ProbeKind::Fio,
+            "[w]\nrw=randwrite\n",
+            30.0,
+            true
+        )
+    );
     let big = probe("fs", "fs = \"xfs\"\nxfs_eio_max_retries = -1")
         .replace("lun_size_mib = 32", "lun_size_mib = 300");
     let fs = Scenario::parse(&big, "p.toml").unwrap().probes[0]
@@ -291,6 +312,27 @@ fn an_fs_probe_names_its_filesystem_and_refuses_the_other_kind_s_keys() {
             probe("command", "command = \"ls\"\ndepth = 2"),
             "probe[0].depth",
             "only to kind = \"blkprobe\"",
+        ),
+        (probe("fio", ""), "probe[0].job", "a fio probe needs `job`"),
+        (
+            probe("fio", "job = \"[w]\"\ncommand = \"ls\""),
+            "probe[0].command",
+            "only to kind = \"command\"",
+        ),
+        (
+            probe("command", "command = \"ls\"\njob = \"[w]\""),
+            "probe[0].job",
+            "only to kind = \"fio\"",
+        ),
+        (
+            probe("blkprobe", "timeout_s = 3"),
+            "probe[0].timeout_s",
+            "only to kind = \"command\" or \"fio\"",
+        ),
+        (
+            probe("fio", "job = \" \""),
+            "probe[0].job",
+            "1 to 20000 characters",
         ),
     ] {
         let d = one(&text);

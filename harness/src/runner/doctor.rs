@@ -58,6 +58,13 @@ pub fn run_needs(run: &Run) -> Vec<Requirement> {
                 .iter()
                 .filter_map(|p| p.fs.as_ref())
                 .flat_map(|fs| fs.fs.needs()),
+        )
+        .chain(
+            run.scenario
+                .probes
+                .iter()
+                .filter(|p| p.fio.is_some())
+                .map(|_| &crate::model::needs::FIO),
         );
     for need in all {
         if !needs.contains(need) {

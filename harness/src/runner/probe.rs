@@ -44,6 +44,10 @@ pub(super) async fn spawn_probe(
         cmd.args(["--command", &c.command])
             .args(["--timeout-s", &c.timeout_s.to_string()]);
     }
+    if let Some(f) = &probe.fio {
+        cmd.args(["--job-text", &f.job])
+            .args(["--timeout-s", &f.timeout_s.to_string()]);
+    }
     if let (Some(fs), Some(dir)) = (&probe.fs, mount_dir) {
         cmd.args(["--fs", fs.fs.as_str()])
             .arg("--mount-dir")
