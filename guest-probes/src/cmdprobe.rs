@@ -16,16 +16,15 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::child::{own_group, wait_bounded};
-
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Parser;
 
-use crate::blockdev::Device;
+use crate::child::{own_group, wait_bounded};
 use crate::emit::Emitter;
-use crate::fsprobe::{Filesystem, FsArgs};
+use crate::fsprobe::FsArgs;
 use crate::signals::{secs, signalled};
 use crate::watchdog::{watch, InFlight};
+use crate::workload::Ground;
 use crate::{monotonic_now, OpKind, ProbeEvent};
 
 /// Repeat period of Stalled reports for one run.
@@ -119,37 +118,6 @@ fn run_once(command: &str, env: &[(&str, OsString)], limit: Duration) -> std::io
     })
 }
 
-/// A workload's ground (cmdprobe's, fioprobe's): with a mount folder, the
-/// filesystem made and mounted on the disk; without, the disk itself,
-/// checked by blkprobe's guard.
-pub(crate) fn prepare(fs: &FsArgs) -> Result<Option<Filesystem>> {
-    match fs.mount_dir {
-        Some(_) => {
-            let f = Filesystem::setup(fs)?;
-            f.make_and_mount()?;
-            Ok(Some(f))
-        }
-        None => {
-            Device::open(&fs.device, 4096, fs.expect_session.as_deref())
-                .with_context(|| format!("checking {}", fs.device.display()))?;
-            Ok(None)
-        }
-    }
-}
-
-/// What a workload is told of its ground: `ISCSI_CHAOS_DEVICE` (the disk)
-/// and, with a filesystem, `ISCSI_CHAOS_MOUNT` (its folder).
-pub(crate) fn workload_env(
-    fs: &FsArgs,
-    fsys: Option<&Filesystem>,
-) -> Vec<(&'static str, OsString)> {
-    let mut env = vec![("ISCSI_CHAOS_DEVICE", fs.device.clone().into_os_string())];
-    if let Some(f) = fsys {
-        env.push(("ISCSI_CHAOS_MOUNT", f.dir().as_os_str().to_owned()));
-    }
-    env
-}
-
 pub fn main() -> ExitCode {
     let args = Args::parse();
     crate::probe_life("cmdprobe", || Probe::setup(args), Probe::run)
@@ -160,7 +128,7 @@ struct Probe {
     args: Args,
     limit: Duration,
     duration: Option<Duration>,
-    fsys: Option<Filesystem>,
+    ground: Ground,
 }
 
 impl Probe {
@@ -170,12 +138,12 @@ impl Probe {
             bail!("--timeout-s must be more than 0");
         }
         let duration = args.duration_s.map(|d| secs("duration-s", d)).transpose()?;
-        let fsys = prepare(&args.fs)?;
+        let ground = Ground::prepare(&args.fs)?;
         Ok(Probe {
             args,
             limit,
             duration,
-            fsys,
+            ground,
         })
     }
 
@@ -184,17 +152,10 @@ impl Probe {
             args,
             limit,
             duration,
-            fsys,
+            ground,
         } = self;
-        let sampler = fsys.as_ref().map(|f| f.sampler(&out));
-        let env = workload_env(&args.fs, fsys.as_ref());
-        out.emit(&ProbeEvent::Start {
-            t: monotonic_now(),
-            device: args.fs.device.display().to_string(),
-            block_size: 0,
-            blocks: 0,
-            interval_ms: args.interval_ms,
-        });
+        let in_use = ground.begin(&args.fs, &out, args.interval_ms);
+        let env = &in_use.env;
         let inflight = Arc::new(InFlight::new());
         let dog = {
             let (state, out) = (inflight.clone(), out.clone());
@@ -221,7 +182,7 @@ impl Probe {
             }
             next = (next + interval).max(Instant::now());
             let start = inflight.begin(OpKind::Command, seq);
-            let ended = run_once(&args.command, &env, limit);
+            let ended = run_once(&args.command, env, limit);
             let t = monotonic_now();
             inflight.end();
             let ok = matches!(&ended, Ok(e) if e.status == Some(0) && !e.timed_out);
@@ -260,12 +221,7 @@ impl Probe {
             t: monotonic_now(),
             acked: 0,
         });
-        if let Some(f) = &fsys {
-            f.unmount(limit);
-        }
-        if let Some(s) = sampler {
-            s.stop();
-        }
+        ground.end(in_use, limit);
         out.emit(&ProbeEvent::Summary {
             t: monotonic_now(),
             acked_writes: 0,

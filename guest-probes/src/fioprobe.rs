@@ -27,10 +27,10 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use crate::child::{own_group, wait_bounded};
-use crate::cmdprobe::{prepare, workload_env};
 use crate::emit::Emitter;
-use crate::fsprobe::{Filesystem, FsArgs};
+use crate::fsprobe::FsArgs;
 use crate::signals::secs;
+use crate::workload::Ground;
 use crate::{monotonic_now, OpKind, ProbeEvent};
 
 /// Lines of fio's stderr (other than I/O errors) kept for its run's event.
@@ -71,7 +71,7 @@ struct Probe {
     args: Args,
     duration: Option<Duration>,
     limit: Duration,
-    fsys: Option<Filesystem>,
+    ground: Ground,
     /// fio's job file and logs, removed at the end.
     logs: LogDir,
 }
@@ -121,12 +121,12 @@ impl Probe {
                 String::from_utf8_lossy(&parsed.stderr).trim()
             );
         }
-        let fsys = prepare(&args.fs)?;
+        let ground = Ground::prepare(&args.fs)?;
         Ok(Probe {
             args,
             duration,
             limit,
-            fsys,
+            ground,
             logs,
         })
     }
@@ -136,22 +136,14 @@ impl Probe {
             args,
             duration,
             limit,
-            fsys,
+            ground,
             logs,
         } = self;
-        let sampler = fsys.as_ref().map(|f| f.sampler(&out));
-        let env = workload_env(&args.fs, fsys.as_ref());
-        out.emit(&ProbeEvent::Start {
-            t: monotonic_now(),
-            device: args.fs.device.display().to_string(),
-            block_size: 0,
-            blocks: 0,
-            interval_ms: args.interval_ms.unwrap_or(0),
-        });
+        let in_use = ground.begin(&args.fs, &out, args.interval_ms.unwrap_or(0));
         // Unix-epoch times in fio's logs, to this clock.
         let epoch_to_mono = monotonic_now() - realtime_now();
         let started = monotonic_now();
-        let ran = run_fio(&logs.0, &env, duration.map_or(limit, |d| d + limit));
+        let ran = run_fio(&logs.0, &in_use.env, duration.map_or(limit, |d| d + limit));
         let (mut ops, run_event) = match ran {
             Ok(r) => {
                 let mut ops = r.errors;
@@ -201,12 +193,7 @@ impl Probe {
             t: monotonic_now(),
             acked,
         });
-        if let Some(f) = &fsys {
-            f.unmount(limit);
-        }
-        if let Some(s) = sampler {
-            s.stop();
-        }
+        ground.end(in_use, limit);
         out.emit(&ProbeEvent::Summary {
             t: monotonic_now(),
             acked_writes: acked,

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod signals;
 pub mod stamp;
 pub mod watchdog;
+pub mod workload;
 
 pub use iscsi_chaos_formats::probe::{BlockProblem, FsMount, OpKind, ProbeEvent, Recovery};
 

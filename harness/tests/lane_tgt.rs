@@ -85,10 +85,7 @@ async fn read_capacity(portal: &Portal) -> u64 {
         Duration::from_secs(20),
         tokio::process::Command::new("iscsi-readcapacity16")
             .arg("-s")
-            .arg(format!(
-                "iscsi://{}/{}/{}",
-                portal.addr, portal.iqn, portal.lun
-            ))
+            .arg(portal.url())
             .kill_on_drop(true)
             .output(),
     )

@@ -146,10 +146,7 @@ async fn lio_serves_lun_end_to_end() {
         .arg("-i")
         .arg(&initiator)
         .arg("-s")
-        .arg(format!(
-            "iscsi://{}/{}/{}",
-            portal.addr, portal.iqn, portal.lun
-        ))
+        .arg(portal.url())
         .output()
         .await
         .expect("run iscsi-readcapacity16");

@@ -45,6 +45,13 @@ pub struct Portal {
     pub lun: u32,
 }
 
+impl Portal {
+    /// The LUN as libiscsi's tools name it: `iscsi://ADDR/IQN/LUN`.
+    pub fn url(&self) -> String {
+        format!("iscsi://{}/{}/{}", self.addr, self.iqn, self.lun)
+    }
+}
+
 /// How to stop the target process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopMode {
