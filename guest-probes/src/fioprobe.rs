@@ -141,7 +141,7 @@ impl Probe {
         } = self;
         let in_use = ground.begin(&args.fs, &out, args.interval_ms.unwrap_or(0));
         // Unix-epoch times in fio's logs, to this clock.
-        let epoch_to_mono = monotonic_now() - realtime_now();
+        let epoch_to_mono = -crate::realtime_offset();
         let started = monotonic_now();
         let ran = run_fio(&logs.0, &in_use.env, duration.map_or(limit, |d| d + limit));
         let (mut ops, run_event) = match ran {
@@ -390,14 +390,6 @@ fn lat_line(line: &str, epoch_to_mono: f64) -> Option<Io> {
     })
 }
 
-/// CLOCK_REALTIME now, in seconds.
-fn realtime_now() -> f64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    d.as_secs_f64()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,7 +454,7 @@ mod tests {
         )
         .unwrap();
         let env = [("ISCSI_CHAOS_DEVICE", data.path().as_os_str().to_owned())];
-        let epoch_to_mono = monotonic_now() - realtime_now();
+        let epoch_to_mono = -crate::realtime_offset();
         let began = monotonic_now();
         let ran = run_fio(logs.path(), &env, Duration::from_secs(20)).unwrap();
         let ended = monotonic_now();

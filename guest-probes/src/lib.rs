@@ -71,6 +71,29 @@ pub fn monotonic_now() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC, in seconds: what turns a
+/// wall-clock stamp (a packet's, fio's log's) into this clock. Read as the
+/// tightest of several monotonic-realtime-monotonic samples, so a
+/// preemption between two reads (a loaded host, a TCG guest) cannot skew
+/// it by more than the tightest sample's width.
+pub fn realtime_offset() -> f64 {
+    let realtime = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    let mut best = (f64::INFINITY, 0.0);
+    for _ in 0..16 {
+        let before = monotonic_now();
+        let real = realtime();
+        let after = monotonic_now();
+        if after - before < best.0 {
+            best = (after - before, real - (before + after) / 2.0);
+        }
+    }
+    best.1
+}
+
 /// CLOCK_MONOTONIC now, in nanoseconds (for atomics shared between threads).
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -85,6 +108,16 @@ pub fn monotonic_ns() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_realtime_offset_maps_the_wall_clock_onto_the_monotonic_one() {
+        let offset = realtime_offset();
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((real - offset - monotonic_now()).abs() < 0.01);
+    }
 
     #[test]
     fn event_lines_round_trip_with_tag() {

@@ -403,12 +403,8 @@ fn thread_cpu_s() -> f64 {
 /// The capture thread.
 fn run(shared: &Shared, spec: CaptureSpec, file: String) -> Captured {
     let started = monotonic_now();
-    let offset = {
-        let real = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        real - monotonic_now()
-    };
+    // Packets carry wall-clock stamps; the history is monotonic.
+    let offset = guest_probes::realtime_offset();
     let snaplen = spec.snaplen as usize;
     let cap = spec.max_mib as usize * 1024 * 1024;
     let mut ports: Vec<Port> = Vec::new();
