@@ -830,12 +830,8 @@ pub fn render(tl: &Timeline) -> String {
 
     // Session state band.
     row_label(&mut svg, SESSION_TOP, "session");
-    for (i, (from, state)) in tl.session.iter().enumerate() {
-        let until = tl.session.get(i + 1).map_or(t1, |n| n.0);
-        if until < t0 || *from > t1 {
-            continue;
-        }
-        let (xa, xb) = (x(*from), x(until));
+    for (from, until, (_, state)) in spans(&tl.session, |s| s.0, (t0, t1)) {
+        let (xa, xb) = (x(from), x(until));
         svg.rect(
             xa,
             SESSION_TOP,
@@ -1089,7 +1085,19 @@ pub fn render(tl: &Timeline) -> String {
     svg.finish(&format!("timeline of {}", tl.title))
 }
 
-/// A path's session state (upper half) and dm state (lower half).
+/// The spans of a band's states that show in `(t0, t1)`: each state from
+/// its change (`at`) until the next change, the last until `t1`.
+fn spans<'a, S>(
+    states: &'a [S],
+    at: impl Fn(&S) -> f64 + 'a,
+    (t0, t1): (f64, f64),
+) -> impl Iterator<Item = (f64, f64, &'a S)> + 'a {
+    states.iter().enumerate().filter_map(move |(i, s)| {
+        let (from, until) = (at(s), states.get(i + 1).map_or(t1, &at));
+        (until >= t0 && from <= t1).then_some((from, until, s))
+    })
+}
+
 /// A row's name, left of the plot, for a row whose band starts at `top`.
 fn row_label(svg: &mut Svg, top: f64, name: &str) {
     svg.text(
@@ -1114,12 +1122,8 @@ fn fs_band(
 ) {
     row_label(svg, top, "filesystem");
     let states: Vec<&(f64, String, String)> = fs.iter().filter(|s| !s.1.contains(':')).collect();
-    for (i, (from, state, why)) in states.iter().copied().enumerate() {
-        let until = states.get(i + 1).map_or(t1, |n| n.0);
-        if until < t0 || *from > t1 {
-            continue;
-        }
-        let (xa, xb) = (x(*from), x(until));
+    for (from, until, (_, state, why)) in spans(&states, |s| s.0, (t0, t1)) {
+        let (xa, xb) = (x(from), x(until));
         let colour = match state.as_str() {
             "rw" => "#16a34a",
             "read-only" => "#eab308",
@@ -1170,6 +1174,7 @@ fn fs_band(
     }
 }
 
+/// A path's session state (upper half) and dm state (lower half).
 fn path_band(
     svg: &mut Svg,
     x: &dyn Fn(f64) -> f64,
@@ -1183,12 +1188,8 @@ fn path_band(
         (&lane.session, top, "session"),
         (&lane.dm, top + half, "dm path"),
     ] {
-        for (i, (from, state)) in states.iter().enumerate() {
-            let until = states.get(i + 1).map_or(t1, |n| n.0);
-            if until < t0 || *from > t1 {
-                continue;
-            }
-            let (xa, xb) = (x(*from), x(until));
+        for (from, until, (_, state)) in spans(states, |s| s.0, (t0, t1)) {
+            let (xa, xb) = (x(from), x(until));
             let colour = match state.as_str() {
                 "active" => "#16a34a",
                 "failed" => RED,
