@@ -63,7 +63,11 @@ struct Outcome {
 
 /// Reads CUnit's automated-mode results (`-x`).
 fn outcome(xml: &str) -> Outcome {
-    let doc = roxmltree::Document::parse(xml).expect("CUnit XML parses");
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(xml, options).expect("CUnit XML parses");
     let text = |n: roxmltree::Node, tag: &str| {
         n.children()
             .find(|c| c.has_tag_name(tag))
@@ -130,7 +134,13 @@ async fn run_suite(kind: TargetKind, lane_no: u8, guard: &RunGuard) -> Outcome {
 /// tgt's known shortfalls: READ FULL STATUS is refused, and a UNIT
 /// ATTENTION (2A/04, reservations released) the tests do not expect
 /// arrives after a reservation changes hands.
-const TGT_KNOWN_FAILURES: &[&str] = &[];
+const TGT_KNOWN_FAILURES: &[&str] = &[
+    "PrinServiceactionRange.Range",
+    "ProutReserve.OwnershipEA",
+    "ProutReserve.OwnershipEARO",
+    "ProutReserve.OwnershipWE",
+    "ProutReserve.OwnershipWERO",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "lab: needs root, tgt, LIO and libiscsi-bin"]
