@@ -10,6 +10,12 @@
 //!   arrives: a failed I/O has no latency, its issue time is its report's.
 //! - fio's own run (exit status, killed past its bound, the last of what it
 //!   said) is a `CommandRun`; its verify failures are corrupt writes.
+//! - **Stalls** come from the disk's own counters (`/sys/class/block/<disk>/stat`),
+//!   watched live: I/O in flight and none completing for longer than the
+//!   stall threshold is a `Stalled` episode from the last completion, reported
+//!   every second and once more when I/O completes again (a failed I/O has
+//!   no latency in fio's log, so the log alone would miss the stall before
+//!   an error).
 //!
 //! The probe writes fio a job file: its own `[global]` section first
 //! (`filename=${ISCSI_CHAOS_DEVICE}` or `directory=${ISCSI_CHAOS_MOUNT}`,
@@ -60,6 +66,10 @@ struct Args {
     /// Accepted for the harness's common arguments; fio verifies as its job says.
     #[arg(long)]
     verify_until_s: Option<f64>,
+    /// Report the disk as stalled once I/O has been in flight this long
+    /// without one completing.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    stall_threshold_ms: u64,
 }
 
 pub fn main() -> ExitCode {
@@ -143,6 +153,11 @@ impl Probe {
         // Unix-epoch times in fio's logs, to this clock.
         let epoch_to_mono = -crate::realtime_offset();
         let started = monotonic_now();
+        let watch = DiskWatch::start(
+            &args.fs.device,
+            Duration::from_millis(args.stall_threshold_ms),
+            out.clone(),
+        );
         let ran = run_fio(&logs.0, &in_use.env, duration.map_or(limit, |d| d + limit));
         let (mut ops, run_event) = match ran {
             Ok(r) => {
@@ -171,6 +186,9 @@ impl Probe {
                 ),
             ),
         };
+        if let Some(w) = watch {
+            w.stop();
+        }
         ops.retain(|o| o.t >= started - 1.0);
         ops.sort_by(|a, b| a.t.total_cmp(&b.t));
         let (mut errors, mut acked) = (0u64, 0u64);
@@ -203,6 +221,112 @@ impl Probe {
             ops: ops.len() as u64,
             errors,
         });
+    }
+}
+
+/// A disk's completion and in-flight counters, from its sysfs `stat`
+/// (reads completed, field 1; writes completed, field 5; in flight, field 9)
+/// and `inflight` (reads, writes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct DiskCounters {
+    completed: u64,
+    in_flight: u64,
+    writes_in_flight: u64,
+}
+
+impl DiskCounters {
+    fn parse(stat: &str, inflight: &str) -> Option<DiskCounters> {
+        let f: Vec<u64> = stat
+            .split_whitespace()
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        let w: Vec<u64> = inflight
+            .split_whitespace()
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        Some(DiskCounters {
+            completed: *f.first()? + *f.get(4)?,
+            in_flight: *f.get(8)?,
+            writes_in_flight: *w.get(1)?,
+        })
+    }
+}
+
+/// The stall watch over the disk's counters ([module docs](self)).
+struct DiskWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Seq of a stall episode's reports: counted down from the top, apart
+/// from the I/Os' own (they end no episode; the episode ends itself).
+const EPISODE_SEQ: u64 = u64::MAX;
+
+impl DiskWatch {
+    /// `None` when the disk has no counters to watch (not a block device).
+    fn start(
+        device: &Path,
+        threshold: Duration,
+        out: Arc<Emitter<std::io::Stdout>>,
+    ) -> Option<DiskWatch> {
+        let real = std::fs::canonicalize(device).ok()?;
+        let sys = Path::new("/sys/class/block").join(real.file_name()?);
+        let read = move || {
+            DiskCounters::parse(
+                &std::fs::read_to_string(sys.join("stat")).ok()?,
+                &std::fs::read_to_string(sys.join("inflight")).ok()?,
+            )
+        };
+        read()?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut last, mut progress) = (read(), monotonic_now());
+            let (mut episode, mut reported, mut stalled) = (0u64, 0.0f64, None::<OpKind>);
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+                let now = monotonic_now();
+                let Some(c) = read() else { continue };
+                let moved = !matches!(last, Some(l) if l.completed == c.completed);
+                last = Some(c);
+                if moved || c.in_flight == 0 {
+                    if let Some(op) = stalled.take() {
+                        // The episode's end: its last report at the first completion.
+                        out.emit(&ProbeEvent::Stalled {
+                            t: now,
+                            since: progress,
+                            op,
+                            seq: EPISODE_SEQ - episode,
+                        });
+                        episode += 1;
+                    }
+                    progress = now;
+                    continue;
+                }
+                if now - progress >= threshold.as_secs_f64()
+                    && (stalled.is_none() || now - reported >= 1.0)
+                {
+                    let op = *stalled.get_or_insert(if c.writes_in_flight > 0 {
+                        OpKind::Write
+                    } else {
+                        OpKind::Read
+                    });
+                    out.emit(&ProbeEvent::Stalled {
+                        t: now,
+                        since: progress,
+                        op,
+                        seq: EPISODE_SEQ - episode,
+                    });
+                    reported = now;
+                }
+            }
+        });
+        Some(DiskWatch { stop, thread })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.thread.join();
     }
 }
 
@@ -472,6 +596,20 @@ mod tests {
             assert!(io.ok && io.op == OpKind::Write && io.block < 16, "{io:?}");
             assert!(began - 0.01 <= io.start && io.start <= io.t && io.t <= ended + 0.01);
         }
+    }
+
+    #[test]
+    fn a_disks_counters_are_read_from_its_sysfs_stat_and_inflight() {
+        let stat = "    1200        3    9600      410      800        0    6400      900        4      600     1310        0        0        0        0        0        0";
+        assert_eq!(
+            DiskCounters::parse(stat, "       1        3\n"),
+            Some(DiskCounters {
+                completed: 2000,
+                in_flight: 4,
+                writes_in_flight: 3,
+            })
+        );
+        assert_eq!(DiskCounters::parse("1 2 3", "0 0"), None);
     }
 
     #[test]
