@@ -12,8 +12,9 @@
 //!   said) is a `CommandRun`; its verify failures are corrupt writes.
 //! - **Stalls** come from the disk's own counters (`/sys/class/block/<disk>/stat`),
 //!   watched live: I/O in flight and none completing for longer than the
-//!   stall threshold is a `Stalled` episode from the last completion, reported
-//!   every second and once more when I/O completes again (a failed I/O has
+//!   stall threshold opens a `Stalled` episode from the last completion,
+//!   reported every second and once more when an I/O completes again (ok
+//!   or failed: requeued commands are in flight nowhere meanwhile) (a failed I/O has
 //!   no latency in fio's log, so the log alone would miss the stall before
 //!   an error).
 //!
@@ -289,7 +290,15 @@ impl DiskWatch {
                 let Some(c) = read() else { continue };
                 let moved = !matches!(last, Some(l) if l.completed == c.completed);
                 last = Some(c);
-                if moved || c.in_flight == 0 {
+                // Idle (nothing in flight, no episode open): no stall. An
+                // open episode ends only with a completion: after a
+                // connection failure the kernel requeues its commands,
+                // which are then in flight nowhere until they fail or go.
+                if !moved && c.in_flight == 0 && stalled.is_none() {
+                    progress = now;
+                    continue;
+                }
+                if moved {
                     if let Some(op) = stalled.take() {
                         // The episode's end: its last report at the first completion.
                         out.emit(&ProbeEvent::Stalled {

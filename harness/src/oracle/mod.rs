@@ -767,7 +767,7 @@ pub fn predict_run(run: &Run) -> Prediction {
         match (probe.kind, &probe.fs) {
             (ProbeKind::Fs, Some(fs)) => fs::predict(&mut p, fs),
             (ProbeKind::Fio, _) => p.notes.push(
-                "fio probe: the times are the block layer's; an I/O that failed has no latency in fio's log (its stall before the error is not measured), and a job that buffers writes (no direct=1) can fail later or not at all".into(),
+                "fio probe: the times are the block layer's (a failed I/O has no latency in fio's log: the stall comes from the disk's own counters); a job that buffers writes (no direct=1) can fail later or not at all".into(),
             ),
             (ProbeKind::Command, _) => p.notes.push(
                 "command probe: the times are the block layer's; a run that does no I/O on the disk (or only through the page cache) can fail later or not at all".into(),
