@@ -252,6 +252,10 @@ pub enum Found {
 /// The class of a block that holds an older acknowledged write of its
 /// own: a lost update.
 pub const STALE_VERSION: &str = "stale version";
+/// The class of a block that holds another host's write (several hosts
+/// on one disk: each run's LUN is new, so another probe run's stamp is the
+/// other host's).
+pub const OVERWRITTEN: &str = "overwritten by another host";
 /// The class of a block that holds another block's write.
 pub const MISDIRECTED: &str = "misdirected";
 

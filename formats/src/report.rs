@@ -235,6 +235,43 @@ pub struct MeasuredJson {
     /// An fs probe's filesystem: its states, what it took to work again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fs: Option<FsJson>,
+    /// Several hosts on one disk: what each wrote after the later one
+    /// began, and the blocks both wrote (split brain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_brain: Option<SplitBrainJson>,
+}
+
+/// Two hosts writing one disk: from the instant the later host began its
+/// I/O (the takeover), what each wrote, and the blocks both wrote.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SplitBrainJson {
+    /// The takeover, in seconds from the first fault's begin.
+    pub takeover_s: f64,
+    /// Blocks with an acknowledged write of each host after the takeover.
+    pub blocks: u64,
+    /// Each host's writes after the takeover.
+    pub writers: Vec<WriterJson>,
+    /// Acknowledged writes read back holding the other host's stamp: one
+    /// host's write overwritten by the other's (not counted as lost).
+    pub overwritten: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct WriterJson {
+    pub host: String,
+    pub probe: String,
+    /// Acknowledged writes after the takeover.
+    pub writes: u64,
+    /// Distinct blocks those writes went to.
+    pub blocks: u64,
+    /// Its first and last acknowledged write after the takeover (seconds
+    /// from the first fault's begin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_s: Option<f64>,
+    /// Writes refused with RESERVATION CONFLICT (errno EBADE).
+    pub conflicts: u64,
 }
 
 /// What an fs probe saw of its filesystem.
@@ -288,7 +325,8 @@ pub struct BadBlockJson {
     pub block: u64,
     pub seq: u64,
     /// "zeroed", "stale version", "misdirected", "torn", "stale from an
-    /// earlier run", "newer version", or "unclassified".
+    /// earlier run", "overwritten by another host", "newer version", or
+    /// "unclassified".
     pub class: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub found: Option<crate::probe::Found>,
@@ -302,6 +340,12 @@ pub struct BadBlockJson {
     pub found_issued_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub found_returned_s: Option<f64>,
+    /// With several hosts: whose acknowledged write it was, and whose
+    /// stamp the block holds instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_host: Option<String>,
     /// From the switch's capture: WRITE commands for this block that
     /// reached the target after this write was acknowledged and before
     /// the probe found the block bad (the suspects: a write carried out

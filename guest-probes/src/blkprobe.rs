@@ -92,6 +92,10 @@ struct Args {
     /// the I/O phase ended. Replaces --verify-deadline-s.
     #[arg(long, conflicts_with = "verify_deadline_s")]
     verify_until_s: Option<f64>,
+    /// Wait this long after the Start event before the first I/O (a host
+    /// taking a disk over); --duration-s counts from then.
+    #[arg(long)]
+    start_after_s: Option<f64>,
 }
 
 struct Probe {
@@ -102,6 +106,7 @@ struct Probe {
     duration: Option<Duration>,
     stall_threshold: Duration,
     verify_deadline: VerifyDeadline,
+    start_after: Duration,
 }
 
 /// Until when the verify pass retries failed reads.
@@ -132,6 +137,10 @@ fn setup(args: &Args) -> Result<Probe> {
     let verify_deadline = match args.verify_until_s {
         Some(s) => VerifyDeadline::AfterStart(secs("verify-until-s", s)?),
         None => VerifyDeadline::AfterIo(secs("verify-deadline-s", args.verify_deadline_s)?),
+    };
+    let start_after = match args.start_after_s {
+        Some(s) => secs("start-after-s", s)?,
+        None => Duration::ZERO,
     };
     let dev = Device::open(&args.device, bs, args.expect_session.as_deref())?;
     let fit = dev.size() / bs as u64;
@@ -166,6 +175,7 @@ fn setup(args: &Args) -> Result<Probe> {
         duration,
         stall_threshold: Duration::from_millis(args.stall_threshold_ms),
         verify_deadline,
+        start_after,
     })
 }
 
@@ -189,6 +199,12 @@ impl Probe {
             blocks: self.blocks,
             interval_ms: self.interval.as_millis() as u64,
         });
+        // A later start: short naps, so a signal is noticed promptly.
+        while started.elapsed() < self.start_after && !signalled() {
+            std::thread::sleep(
+                (self.start_after.saturating_sub(started.elapsed())).min(Duration::from_millis(50)),
+            );
+        }
 
         // One writer per share of the blocks, each with its watchdog.
         let ledger = std::sync::Mutex::new(Ledger::new(self.blocks));

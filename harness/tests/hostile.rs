@@ -225,14 +225,14 @@ fn too_many_pulses_or_probes_are_refused() {
             .any(|d| d.field == "fault[1].duration_s" && d.message.contains("60000 pulses in all")),
         "{d:#?}"
     );
-    // The runner starts one probe: a second is refused at its own line.
+    // One probe per host: a second on the one host is refused at its own line.
     let probes: String = (0..2)
         .map(|i| format!("[[probe]]\nkind = \"blkprobe\"\nname = \"p{i}\"\n"))
         .collect();
     let d = refused(&format!("{HEAD}{probes}"));
     assert_eq!(d[0].field, "probe[1]");
     assert!(
-        d[0].message.contains("2 probes: a run has 1 probe"),
+        d[0].message.contains("2 probes: a run has one probe per host (1 host(s))"),
         "{}",
         d[0]
     );

@@ -8,6 +8,8 @@ use iscsi_chaos_formats::probe::{BlockProblem, Found, OpKind, ProbeEvent};
 use iscsi_chaos_formats::report::{BadBlockJson, LateWriteJson};
 use iscsi_chaos_formats::wire::{Dir, Fate, WireWhat};
 
+use std::collections::BTreeMap;
+
 use crate::history::{Event, History};
 
 /// Every WRITE of one probe block the capture saw delivered to the target:
@@ -34,10 +36,14 @@ fn wire_writes(history: &History) -> Vec<(u64, u8, f64, f64)> {
 }
 
 /// The bad blocks of a history, times from `origin`.
-pub fn bad_blocks(history: &History, origin: f64) -> Vec<BadBlockJson> {
-    // Write seq -> (issued, returned).
+pub fn bad_blocks(
+    history: &History,
+    origin: f64,
+    hosts: &BTreeMap<String, String>,
+) -> Vec<BadBlockJson> {
+    // (probe, write seq) -> (issued, returned).
     let mut writes = std::collections::HashMap::new();
-    for (_, _, e) in history.probe_events() {
+    for (_, probe, e) in history.probe_events() {
         if let ProbeEvent::Op {
             t,
             start,
@@ -46,12 +52,18 @@ pub fn bad_blocks(history: &History, origin: f64) -> Vec<BadBlockJson> {
             ..
         } = e
         {
-            writes.insert(*seq, (*start - origin, *t - origin));
+            writes.insert((probe, *seq), (*start - origin, *t - origin));
         }
     }
+    // With two hosts, another probe run's stamp is the other host's.
+    let other_probe = |probe: &str| -> Option<&String> {
+        (hosts.len() == 2)
+            .then(|| hosts.keys().find(|p| p.as_str() != probe))
+            .flatten()
+    };
     let on_wire = wire_writes(history);
     let mut out = Vec::new();
-    for (_, _, e) in history.probe_events() {
+    for (_, probe, e) in history.probe_events() {
         let ProbeEvent::BadBlock {
             t: found_at,
             seq,
@@ -65,14 +77,21 @@ pub fn bad_blocks(history: &History, origin: f64) -> Vec<BadBlockJson> {
         if *problem == BlockProblem::Unreadable {
             continue;
         }
-        let class = found
-            .as_ref()
-            .map_or("unclassified", |f| f.class(*seq, *block));
-        let other = match found {
-            Some(Found::Stamp { seq: s, .. }) => writes.get(s).copied(),
+        let overwriter = match found {
+            Some(Found::OtherRun { .. }) => other_probe(probe),
             _ => None,
         };
-        let mine = writes.get(seq).copied();
+        let class = match (found, overwriter) {
+            (_, Some(_)) => iscsi_chaos_formats::probe::OVERWRITTEN,
+            (Some(f), None) => f.class(*seq, *block),
+            (None, None) => "unclassified",
+        };
+        let other = match (found, overwriter) {
+            (Some(Found::Stamp { seq: s, .. }), _) => writes.get(&(probe, *s)).copied(),
+            (Some(Found::OtherRun { seq: s }), Some(by)) => writes.get(&(by.as_str(), *s)).copied(),
+            _ => None,
+        };
+        let mine = writes.get(&(probe, *seq)).copied();
         let late_writes = mine
             .map(|(_, returned)| {
                 on_wire
@@ -97,6 +116,10 @@ pub fn bad_blocks(history: &History, origin: f64) -> Vec<BadBlockJson> {
             returned_s: mine.map(|w| w.1),
             found_issued_s: other.map(|w| w.0),
             found_returned_s: other.map(|w| w.1),
+            host: (hosts.len() > 1)
+                .then(|| hosts.get(probe).cloned())
+                .flatten(),
+            found_host: overwriter.and_then(|p| hosts.get(p).cloned()),
             late_writes,
         });
     }
@@ -119,7 +142,13 @@ pub fn describe(b: &BadBlockJson) -> String {
             "write seq {seq} ({})",
             when(b.found_issued_s, b.found_returned_s)
         ),
-        Some(Found::OtherRun { seq }) => format!("an earlier run's seq {seq}"),
+        Some(Found::OtherRun { seq }) => match &b.found_host {
+            Some(by) => format!(
+                "{by}'s write seq {seq} ({})",
+                when(b.found_issued_s, b.found_returned_s)
+            ),
+            None => format!("an earlier run's seq {seq}"),
+        },
         Some(Found::Torn {
             sectors,
             header_seq,
@@ -142,8 +171,9 @@ pub fn describe(b: &BadBlockJson) -> String {
             )
         })
         .collect();
+    let whose = b.host.as_ref().map_or(String::new(), |h| format!("{h}'s "));
     format!(
-        "block {} ({}): write seq {} ({}) holds {holds}{wire}",
+        "block {} ({}): {whose}write seq {} ({}) holds {holds}{wire}",
         b.block,
         b.class,
         b.seq,
@@ -229,7 +259,7 @@ mod tests {
                 block: 7,
             },
         );
-        let b = bad_blocks(&h, 10.0);
+        let b = bad_blocks(&h, 10.0, &BTreeMap::new());
         let classes: Vec<&str> = b.iter().map(|b| b.class.as_str()).collect();
         assert_eq!(classes, ["stale version", "zeroed", "torn", "misdirected"]);
         assert!((b[0].issued_s.unwrap() - 0.007).abs() < 1e-9);
@@ -295,7 +325,7 @@ mod tests {
         wire_write(&mut h, 1, 10.6, 34.5, 32);
         wire_write(&mut h, 0, 50.5, 0.0001, 24);
         bad(&mut h, 19, 3, Found::Stamp { seq: 11, block: 3 });
-        let b = bad_blocks(&h, 10.0);
+        let b = bad_blocks(&h, 10.0, &BTreeMap::new());
         assert_eq!(
             b[0].late_writes,
             vec![LateWriteJson {

@@ -5,6 +5,7 @@
 //! fault step was in place (the `Fault`/`Begin` entry's `t`, not its
 //! scheduled instant) and ends when it was cleared (`End`).
 
+pub mod cluster;
 pub mod forensics;
 pub mod fs;
 pub mod settings;
@@ -83,6 +84,8 @@ pub struct Measured {
     pub bad_blocks: Vec<iscsi_chaos_formats::report::BadBlockJson>,
     /// An fs probe's filesystem ([`fs`]).
     pub fs: Option<iscsi_chaos_formats::report::FsJson>,
+    /// Several hosts: who wrote what after the takeover ([`cluster`]).
+    pub split_brain: Option<iscsi_chaos_formats::report::SplitBrainJson>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,9 +213,22 @@ pub fn measure(
     let mut open_stalls: Vec<(String, f64, f64, u64)> = Vec::new();
     let mut summaries: BTreeSet<String> = BTreeSet::new();
     let mut probes: BTreeSet<String> = BTreeSet::new();
+    // The figures of time (errors, stalls, recovery) are the faulted
+    // host's: with several hosts, another host's probe only counts its
+    // writes (and its split-brain part, [`cluster`]).
+    let victim = scenario.faults.first().map_or(0, |f| f.host);
+    let host_of = |probe: &str| {
+        scenario
+            .probes
+            .iter()
+            .find(|p| p.name == probe)
+            .map_or(0, |p| p.host)
+    };
     for (t, probe, ev) in history.probe_events() {
         probes.insert(probe.to_string());
+        let timed = host_of(probe) == victim;
         match ev {
+            ProbeEvent::Op { .. } | ProbeEvent::Stalled { .. } if !timed => m.ops += 1,
             ProbeEvent::Op {
                 t: done,
                 start,
@@ -280,8 +296,32 @@ pub fn measure(
     (m.effective, m.settings_warnings) =
         settings::effective(history, &scenario.initiator, scenario.multipath.as_ref());
     m.wire = wire::windows(history);
-    m.bad_blocks = forensics::bad_blocks(history, history.first_fault_begin().unwrap_or(0.0));
+    // Each probe's host, by name, when there are several.
+    let writers: BTreeMap<String, String> = scenario
+        .probes
+        .iter()
+        .filter(|_| scenario.hosts.len() > 1)
+        .filter_map(|p| {
+            let host = scenario.hosts.get(usize::from(p.host))?;
+            Some((p.name.clone(), host.name.clone()))
+        })
+        .collect();
+    m.bad_blocks = forensics::bad_blocks(
+        history,
+        history.first_fault_begin().unwrap_or(0.0),
+        &writers,
+    );
     m.fs = fs::measure(history, history.first_fault_begin().unwrap_or(0.0));
+    m.split_brain = cluster::measure(
+        history,
+        scenario,
+        history.first_fault_begin().unwrap_or(0.0),
+    );
+    // A write the other host wrote over is split brain's evidence (counted
+    // there), not a write the storage lost.
+    if let Some(b) = &m.split_brain {
+        m.lost_writes = m.lost_writes.saturating_sub(b.overwritten);
+    }
     for p in &scenario.probes {
         if !probes.contains(&p.name) {
             problems.push(format!("probe {} recorded nothing", p.name));
@@ -458,6 +498,14 @@ pub fn check(history: &History, scenario: &Scenario, prediction: &Prediction) ->
             "{} of {} {unit} lost",
             m.lost_writes, m.acked_writes
         ));
+    }
+    if let Some(b) = &m.split_brain {
+        let line = cluster::describe(b);
+        match scenario.expect.split_brain {
+            Some(true) if b.blocks == 0 => bad.push(format!("expected split brain, none: {line}")),
+            Some(false) if b.blocks > 0 => bad.push(line),
+            _ => ok.push(line),
+        }
     }
     if m.corrupt_writes > excused_corrupt {
         bad.push(format!(

@@ -14,6 +14,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::ledger::{Ledger, Object};
+
+/// Another host's initiator: an iface record of ours carrying its
+/// initiator name (written in `ledger` first).
+pub async fn host_iface(ledger: &Ledger, name: &str, initiator: &str) -> Result<()> {
+    ledger.record(Object::Iface {
+        name: name.to_string(),
+    })?;
+    new_iface(name, initiator)
+        .await
+        .with_context(|| format!("the iface record {name} ({initiator})"))
+}
 pub use crate::sys::iscsi::*;
 
 /// This run's node record.
@@ -37,12 +48,14 @@ impl Node {
         iscsiadm(&args).await
     }
 
-    /// Creates the record (written in `ledger` first) and applies the
-    /// scenario's settings to it.
+    /// Creates the record (written in `ledger` first), through iface
+    /// record `iface` when given (another host's initiator name), and
+    /// applies the scenario's settings to it.
     pub async fn create(
         ledger: &Ledger,
         iqn: &str,
         portal: SocketAddrV4,
+        iface: Option<&str>,
         settings: &[(String, String)],
     ) -> Result<Node> {
         let node = Node {
@@ -54,7 +67,10 @@ impl Node {
             iqn: node.iqn.clone(),
             portal: node.portal_arg(),
         })?;
-        node.node_op(&["-o", "new"]).await?;
+        match iface {
+            Some(iface) => node.node_op(&["-I", iface, "-o", "new"]).await?,
+            None => node.node_op(&["-o", "new"]).await?,
+        };
         let manual = [("node.startup".to_string(), "manual".to_string())];
         let (plain, secrets) = split_secrets(settings);
         for (key, value) in manual.iter().chain(plain) {
@@ -136,8 +152,15 @@ fn record_file(iqn: &str, portal: &str) -> Result<PathBuf> {
             if meta.is_file() {
                 return Ok(p);
             }
-            if meta.is_dir() && p.join("default").is_file() {
-                return Ok(p.join("default"));
+            if meta.is_dir() {
+                // One file per iface: `default`, or ours.
+                let file = std::fs::read_dir(&p)?
+                    .flatten()
+                    .map(|f| f.path())
+                    .find(|f| f.is_file());
+                if let Some(file) = file {
+                    return Ok(file);
+                }
             }
         }
     }

@@ -109,6 +109,10 @@ pub enum Object {
         iqn: String,
         portal: String,
     },
+    /// An open-iscsi iface record of ours (a further host's initiator name).
+    Iface {
+        name: String,
+    },
     Session {
         iqn: String,
     },
@@ -152,6 +156,7 @@ impl Object {
             },
             Object::FirewallTable { netns } => format!("nft table in {netns}"),
             Object::NodeRecord { iqn, portal } => format!("node record {iqn} {portal}"),
+            Object::Iface { name } => format!("iface record {name}"),
             Object::Session { iqn } => format!("session {iqn}"),
             Object::Configfs { path } => format!("LIO {}", path.display()),
             Object::Process { program, id, .. } => format!("process {program} ({})", id.pid),
@@ -176,6 +181,7 @@ impl Object {
                     && crate::model::names::is_our_veth_name(link)
             }
             Object::NodeRecord { iqn, .. } | Object::Session { iqn } => iqn.starts_with(IQN_PREFIX),
+            Object::Iface { name } => crate::model::names::is_our_iface_name(name),
             Object::Configfs { path } => crate::sys::configfs::is_our_configfs_path(path),
             Object::Process {
                 program, leaves, ..
@@ -215,6 +221,7 @@ impl Object {
             Object::NodeRecord { iqn, portal } => {
                 crate::sys::iscsi::node_record_exists(iqn, portal).await
             }
+            Object::Iface { name } => crate::sys::iscsi::iface_exists(name),
             Object::Session { iqn } => crate::sys::iscsi::session_id(iqn).is_some(),
             Object::Configfs { path } => path.symlink_metadata().is_ok(),
             Object::Process { id, .. } => id.is_alive(),
@@ -247,6 +254,7 @@ impl Object {
             Object::NodeRecord { iqn, portal } => {
                 crate::sys::iscsi::delete_node_record(iqn, portal).await
             }
+            Object::Iface { name } => crate::sys::iscsi::delete_iface(name).await,
             Object::Session { iqn } => {
                 // iscsiadm needs iscsid; a killed run's died with it.
                 if iscsid.is_none() {

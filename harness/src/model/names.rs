@@ -207,6 +207,34 @@ pub fn mp_name(run_id: &str, index: u8) -> String {
     format!("{DM_PREFIX}{run_id}-{index}{MP_SUFFIX}")
 }
 
+/// The open-iscsi iface record of host `host` (1 or more) of lane
+/// `index`: `iscsi-chaos-<tag>-<lane>-h<host>` (the run's tag: iface
+/// names are short).
+pub fn iface_name(run_id: &str, index: u8, host: u8) -> String {
+    format!("{NETNS_PREFIX}{}-{index}-h{host}", run_tag(run_id))
+}
+
+/// Whether `name` has the shape of [`iface_name`].
+pub fn is_our_iface_name(name: &str) -> bool {
+    name.strip_prefix(NETNS_PREFIX)
+        .and_then(|rest| rest.split_once('-'))
+        .and_then(|(tag, rest)| Some((tag, rest.split_once("-h")?)))
+        .is_some_and(|(tag, (lane, host))| {
+            tag.len() == 6
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && lane.parse::<u8>().is_ok()
+                && host.parse::<u8>().is_ok_and(|h| h > 0)
+        })
+}
+
+/// The initiator name of host `host` (1 or more) of lane `index` (host 0
+/// is this machine's own initiator name).
+pub fn host_initiator_iqn(run_id: &str, index: u8, host: u8) -> String {
+    format!("{IQN_PREFIX}{run_id}-{index}.host{host}")
+}
+
 /// The run id in the `<run>-<lane>` that ends our names after their
 /// prefix (an IQN after [`IQN_PREFIX`], a target namespace after
 /// [`NETNS_PREFIX`], a LIO device, a dm name without its suffix). The one
@@ -242,6 +270,22 @@ pub fn run_of_dm(name: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iface_names_are_ours_and_short() {
+        let name = iface_name("2026-12-07-abcdef-long-run-id", 7, 1);
+        assert!(is_our_iface_name(&name), "{name}");
+        assert!(name.len() <= 64);
+        for foreign in [
+            "default",
+            "iser",
+            "iscsi-chaos-abc-1-h1",
+            "iscsi-chaos-abcdef-1-h0",
+            "iscsi-chaos-abcdef-x-h1",
+        ] {
+            assert!(!is_our_iface_name(foreign), "{foreign}");
+        }
+    }
 
     #[test]
     fn names_fit_ifnamsiz() {

@@ -60,7 +60,20 @@ pub struct Scenario {
     pub point: Vec<(String, String)>,
     /// What of the wire the switch captures.
     pub capture: Capture,
+    /// The initiator hosts (`[[host]]`; one by default): each its own
+    /// initiator name, lane, session and disk of the one LUN.
+    pub hosts: Vec<Host>,
 }
+
+/// One initiator host of a scenario (`[[host]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Its name in reports (`host0`, `host1`, ... by default).
+    pub name: String,
+}
+
+/// The largest number of `[[host]]`s.
+pub const MAX_HOSTS: usize = 2;
 
 /// `[capture]`: the switch's packet capture of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,6 +442,11 @@ pub struct Probe {
     pub command: Option<CommandSpec>,
     /// A fio probe's job.
     pub fio: Option<FioSpec>,
+    /// The host whose disk it does its I/O on.
+    pub host: u8,
+    /// Seconds after the run's start (the first probe's) that its I/O
+    /// begins: a second host taking over a disk.
+    pub start_s: f64,
 }
 
 /// What a fio probe runs.
@@ -521,6 +539,10 @@ pub struct Expect {
     pub recovered: bool,
     pub max_recovery_s: Option<f64>,
     pub max_lost_writes: u64,
+    /// With several hosts: whether blocks written by both after the later
+    /// one began (split brain) must be seen (`Some(true)`), must not
+    /// (`Some(false)`), or are only reported (`None`).
+    pub split_brain: Option<bool>,
     /// Seconds after the I/O phase by which the probe must have verified its
     /// writes and ended; past it the run is "error: probe hung".
     pub deadline_s: f64,
@@ -554,6 +576,7 @@ impl Default for Expect {
             recovered: true,
             max_recovery_s: None,
             max_lost_writes: 0,
+            split_brain: None,
             deadline_s: DEFAULT_DEADLINE_S,
         }
     }

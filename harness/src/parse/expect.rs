@@ -97,6 +97,7 @@ pub(super) fn build_expect(ctx: &mut Ctx<'_>, raw: RawExpect) -> Option<Expect> 
             ok = false;
         }
     }
+    e.split_brain = raw.split_brain.as_ref().map(|v| *v.get_ref());
     if let Some(r) = &raw.recovered {
         e.recovered = *r.get_ref();
     }

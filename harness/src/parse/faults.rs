@@ -177,6 +177,45 @@ fn fault_path(
     }
 }
 
+/// A fault's `host` (0 by default). Only a fault of the fabric takes
+/// one: the target's own faults reach every host.
+fn fault_host(
+    ctx: &mut Ctx<'_>,
+    f: &Spanned<RawFault>,
+    i: usize,
+    kind: &FaultKind,
+    hosts: Option<usize>,
+) -> Option<u8> {
+    let Some(v) = field_of(f.get_ref(), "host") else {
+        return Some(0);
+    };
+    let field = format!("fault[{i}].host");
+    if kind.reach() != Reach::Fabric {
+        ctx.err(
+            v.span(),
+            &field,
+            format!(
+                "`{}` acts on the target, which every host shares",
+                kind.name()
+            ),
+            Some("remove `host`: only faults of the fabric take one".into()),
+        );
+        return None;
+    }
+    match v.get_ref() {
+        toml::Value::Integer(n) => super::hosts::host_index(ctx, v.span(), *n, &field, hosts),
+        other => {
+            ctx.err(
+                v.span(),
+                &field,
+                format!("expected an integer, found {}", other.type_str()),
+                Some("the host's number, e.g. host = 1".into()),
+            );
+            None
+        }
+    }
+}
+
 pub(super) fn build_faults(
     ctx: &mut Ctx<'_>,
     raw: Vec<Spanned<RawFault>>,
@@ -184,6 +223,7 @@ pub(super) fn build_faults(
     // `None`: the lane did not parse (no cross-check); `Some(None)`: default MTU.
     lane_mtu: Option<Option<u32>>,
     lane_paths: Option<u8>,
+    hosts: Option<usize>,
 ) -> Option<Vec<Fault>> {
     let mut ok = true;
     // (fault, span of start_s, span of kind) for the overlap check.
@@ -296,12 +336,17 @@ pub(super) fn build_faults(
             ok = false;
             continue;
         };
+        let Some(host) = fault_host(ctx, f, i, &kind, hosts) else {
+            ok = false;
+            continue;
+        };
         let fault = Fault {
             index: i,
             kind,
             start_s,
             duration_s,
             path,
+            host,
         };
         if let Some(total) = scenario_duration {
             if fault.end_s() > total + 1e-9 {

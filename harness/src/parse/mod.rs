@@ -23,6 +23,7 @@ pub mod diag;
 mod expect;
 mod faults;
 pub mod files;
+mod hosts;
 mod initiator;
 mod lane;
 mod probes;
@@ -36,9 +37,7 @@ use raw::RawScenario;
 
 pub use diag::{line_col, Diagnostic, LoadError};
 pub use files::MAX_SCENARIO_BYTES;
-pub use schema::{
-    MAX_DESCRIPTION_LEN, MAX_LUN_SIZE_MIB, MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS,
-};
+pub use schema::{MAX_DESCRIPTION_LEN, MAX_LUN_SIZE_MIB, MAX_NAME_LEN, MAX_PROBE_INTERVAL_MS};
 pub use sweep::iscsid_conf;
 
 // ---------------------------------------------------------------------------
@@ -237,10 +236,18 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
         Some(i) => initiator::build_initiator(ctx, i.into_inner()),
         None => Some(Initiator::default()),
     };
-    let probes = probes::build_probes(ctx, raw.probe, lane.as_ref().map(|l| l.lun_size_mib));
     let lane_mtu = lane.as_ref().map(|l| l.mtu);
     let lane_paths = lane.as_ref().map(|l| l.paths);
-    let faults = faults::build_faults(ctx, raw.fault, duration_s, lane_mtu, lane_paths);
+    let hosts = hosts::build_hosts(ctx, &raw.host, lane_paths);
+    let host_count = hosts.as_ref().map(Vec::len);
+    let probes = probes::build_probes(
+        ctx,
+        raw.probe,
+        lane.as_ref().map(|l| l.lun_size_mib),
+        host_count,
+        duration_s,
+    );
+    let faults = faults::build_faults(ctx, raw.fault, duration_s, lane_mtu, lane_paths, host_count);
     let multipath = lane::build_multipath(ctx, raw.multipath, lane_paths);
     let capture = match raw.capture {
         Some(c) => capture::build_capture(ctx, c.into_inner()),
@@ -264,6 +271,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
         multipath: multipath?,
         point: Vec::new(),
         capture: capture?,
+        hosts: hosts?,
     })
 }
 

@@ -4,7 +4,7 @@ use toml::Spanned;
 
 use super::diag::shorten;
 use super::raw::RawProbe;
-use super::schema::{MAX_NAME_LEN, MAX_PROBES, MAX_PROBE_INTERVAL_MS};
+use super::schema::{MAX_NAME_LEN, MAX_PROBE_INTERVAL_MS};
 use super::Ctx;
 use crate::model::{
     CommandSpec, FioSpec, FsKind, FsSpec, Probe, ProbeKind, MAX_PROBE_BLOCKS, MAX_PROBE_DEPTH,
@@ -19,6 +19,8 @@ pub(super) fn build_probes(
     ctx: &mut Ctx<'_>,
     raw: Vec<Spanned<RawProbe>>,
     lun_size_mib: Option<u64>,
+    hosts: Option<usize>,
+    duration_s: Option<f64>,
 ) -> Option<Vec<Probe>> {
     if raw.is_empty() {
         return Some(vec![Probe {
@@ -30,18 +32,25 @@ pub(super) fn build_probes(
             fs: None,
             command: None,
             fio: None,
+            host: 0,
+            start_s: 0.0,
         }]);
     }
     let mut ok = true;
-    if raw.len() > MAX_PROBES {
+    // `None`: `[[host]]` did not parse (no cross-check).
+    let max_probes = hosts.unwrap_or(crate::model::MAX_HOSTS).max(1);
+    if raw.len() > max_probes {
         ctx.err(
-            raw[MAX_PROBES].span(),
-            &format!("probe[{MAX_PROBES}]"),
+            raw[max_probes].span(),
+            &format!("probe[{max_probes}]"),
             format!(
-                "{} probes: a run has {MAX_PROBES} probe (the runner starts no other)",
+                "{} probes: a run has one probe per host ({max_probes} host(s))",
                 raw.len()
             ),
-            Some("keep one [[probe]] table; split other workloads into their own scenarios".into()),
+            Some(
+                "keep one [[probe]] table per host; split other workloads into their own scenarios"
+                    .into(),
+            ),
         );
         return None;
     }
@@ -169,7 +178,35 @@ pub(super) fn build_probes(
         }
         let fs = kind.and_then(|k| build_fs(ctx, i, p, k, lun_size_mib));
         let workload = kind.and_then(|k| build_workload(ctx, i, p, k));
-        match (kind, interval_ms, blocks, depth, fs, workload) {
+        let host = match &p.host {
+            None => Some(0),
+            Some(v) => {
+                let field = format!("probe[{i}].host");
+                let h = super::hosts::host_index(ctx, v.span(), *v.get_ref(), &field, hosts);
+                if h.is_some_and(|h| probes.iter().any(|q| q.host == h)) {
+                    ctx.err(
+                        v.span(),
+                        &field,
+                        format!("host {} has a probe already", h.unwrap_or(0)),
+                        Some("one probe per host".into()),
+                    );
+                    None
+                } else {
+                    h
+                }
+            }
+        };
+        let start_s = build_start(ctx, i, p, kind, duration_s);
+        match (
+            kind,
+            interval_ms,
+            blocks,
+            depth,
+            fs,
+            workload,
+            host,
+            start_s,
+        ) {
             (
                 Some(kind),
                 Some(interval_ms),
@@ -177,6 +214,8 @@ pub(super) fn build_probes(
                 Some(depth),
                 Some(fs),
                 Some((command, fio)),
+                Some(host),
+                Some(start_s),
             ) => probes.push(Probe {
                 name,
                 kind,
@@ -186,11 +225,49 @@ pub(super) fn build_probes(
                 fs,
                 command,
                 fio,
+                host,
+                start_s,
             }),
             _ => ok = false,
         }
     }
     ok.then_some(probes)
+}
+
+/// A probe's `start_s` (0 by default): a blkprobe's alone, before the
+/// end of the I/O phase.
+fn build_start(
+    ctx: &mut Ctx<'_>,
+    i: usize,
+    p: &RawProbe,
+    kind: Option<ProbeKind>,
+    duration_s: Option<f64>,
+) -> Option<f64> {
+    let Some(v) = &p.start_s else {
+        return Some(0.0);
+    };
+    let field = format!("probe[{i}].start_s");
+    if kind.is_some_and(|k| k != ProbeKind::Blkprobe) {
+        ctx.err(
+            v.span(),
+            &field,
+            "applies only to kind = \"blkprobe\"".into(),
+            Some("remove `start_s`".into()),
+        );
+        return None;
+    }
+    let x = *v.get_ref();
+    let end = duration_s.unwrap_or(f64::INFINITY);
+    if x.is_finite() && x >= 0.0 && x < end {
+        return Some(x);
+    }
+    ctx.err(
+        v.span(),
+        &field,
+        format!("must be from 0 to less than duration_s ({end} s), got {x}"),
+        Some("seconds from the start of the I/O phase, e.g. 10".into()),
+    );
+    None
 }
 
 /// The fs probe's keys (`fs`, `mount_options`, `xfs_eio_max_retries`), and

@@ -30,6 +30,8 @@ pub(super) struct RawScenario {
     pub(super) multipath: Option<Spanned<RawMultipath>>,
     #[serde(default)]
     pub(super) capture: Option<Spanned<RawCapture>>,
+    #[serde(default)]
+    pub(super) host: Vec<Spanned<RawHost>>,
     /// Read by [`sweep`]; a plain load takes the scenario as written.
     #[serde(default)]
     #[allow(dead_code)]
@@ -121,6 +123,17 @@ pub(super) struct RawProbe {
     pub(super) timeout_s: Option<Spanned<f64>>,
     #[serde(default)]
     pub(super) job: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) host: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) start_s: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHost {
+    #[serde(default)]
+    pub(super) name: Option<Spanned<String>>,
 }
 
 /// A `[[fault]]` table: its keys are checked by the common fields and the
@@ -149,6 +162,8 @@ pub(super) struct RawExpect {
     pub(super) max_recovery_s: Option<Spanned<f64>>,
     #[serde(default)]
     pub(super) max_lost_writes: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) split_brain: Option<Spanned<bool>>,
     #[serde(default)]
     pub(super) deadline_s: Option<Spanned<f64>>,
 }

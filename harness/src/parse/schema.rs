@@ -16,10 +16,6 @@ use crate::model::{
 
 /// Largest LUN a scenario may ask for (sparse file or loop device), MiB.
 pub const MAX_LUN_SIZE_MIB: i64 = 1024 * 1024;
-/// Most `[[probe]]` tables: the runner starts one probe per run (several
-/// would each need their own history stream and checks), so a second is
-/// refused at its line rather than left to make the run an error.
-pub const MAX_PROBES: usize = 1;
 /// Longest probe name, characters.
 pub const MAX_NAME_LEN: usize = 64;
 /// Longest probe interval, ms.
@@ -339,7 +335,28 @@ pub const PROBE: &[KeySpec] = &[
             "kind = \"fio\": a fio job file's text; the probe puts its own [global] defaults first (filename=${ISCSI_CHAOS_DEVICE}, or directory=${ISCSI_CHAOS_MOUNT} with `fs`; the latency log; continue_on_error=all; error_dump=1; time_based for the scenario's duration), which the job's own [global] may override",
         )
     },
+    KeySpec {
+        default: "0",
+        bound: Bound::Text("0 to hosts - 1; one probe per host"),
+        ..KeySpec::new("host", "integer", "the host whose disk the probe does its I/O on")
+    },
+    KeySpec {
+        unit: "s",
+        default: "0",
+        bound: Bound::Text("0 to less than duration_s; blkprobe only"),
+        ..KeySpec::new(
+            "start_s",
+            "number",
+            "when its I/O begins, from the start of the I/O phase: a second host taking the disk over",
+        )
+    },
 ];
+
+pub const HOST: &[KeySpec] = &[KeySpec {
+    default: "\"host<N>\"",
+    bound: Bound::Text("at most 64 characters, unique"),
+    ..KeySpec::new("name", "string", "the host's name in reports")
+}];
 
 /// The common fields of every `[[fault]]` table; the rest are the kind's
 /// options.
@@ -385,6 +402,15 @@ pub const FAULT: &[KeySpec] = &[
             "path",
             "integer or string",
             "on a lane of several paths, the path a fault of the fabric breaks",
+        )
+    },
+    KeySpec {
+        default: "0",
+        bound: Bound::Text("0 to hosts - 1"),
+        ..KeySpec::new(
+            "host",
+            "integer",
+            "with several `[[host]]`s, the host whose storage network a fault of the fabric breaks",
         )
     },
 ];
@@ -472,7 +498,16 @@ pub const EXPECT: &[KeySpec] = &[
         ..KeySpec::new(
             "max_lost_writes",
             "integer",
-            "acknowledged writes that may read back wrong",
+            "acknowledged writes that may read back wrong (a block another host wrote over is counted apart, as split brain)",
+        )
+    },
+    KeySpec {
+        default: "",
+        bound: Bound::Text("true or false"),
+        ..KeySpec::new(
+            "split_brain",
+            "boolean",
+            "with several hosts: whether blocks written by both hosts after the later one began must be seen (true) or must not (false); without it they are reported only",
         )
     },
     KeySpec {
@@ -514,8 +549,13 @@ pub const SECTIONS: &[Section] = &[
         keys: INITIATOR,
     },
     Section {
+        table: "[[host]]",
+        doc: "The initiator hosts, at most 2 (one without any): each its own initiator name (an open-iscsi iface record of the run's), switch, subnet, session and disk of the one LUN, so the target sees one I_T nexus per host. A host's probe and faults name it by number (`host = N`). Not with `[lane] paths` > 1.",
+        keys: HOST,
+    },
+    Section {
         table: "[[probe]]",
-        doc: "The I/O whose errors and stalls are measured; at most 16.",
+        doc: "The I/O whose errors and stalls are measured: one probe per host.",
         keys: PROBE,
     },
     Section {

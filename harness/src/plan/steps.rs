@@ -15,7 +15,8 @@ pub struct Step {
     pub phase: FaultPhase,
     pub kind: &'static str,
     pub action: Action,
-    /// The host it acts on (a scenario has one today: host 0).
+    /// The host it acts on (a fault of the target: host 0, whose reach
+    /// holds the target every host shares).
     pub host: u8,
     /// The host's path it acts on (`None`: every path).
     pub path: Option<u8>,
@@ -38,7 +39,7 @@ pub fn plan(faults: &[Fault]) -> Vec<Step> {
                     phase,
                     kind: f.kind.name(),
                     action,
-                    host: 0,
+                    host: f.host,
                     path: f.path,
                 });
             }

@@ -71,6 +71,7 @@ pub fn measured_json(m: &Measured, origin: f64) -> MeasuredJson {
         wire: m.wire.clone(),
         bad_blocks: m.bad_blocks.clone(),
         fs: m.fs.clone(),
+        split_brain: m.split_brain.clone(),
     }
 }
 

@@ -229,7 +229,16 @@ fn with_reason(mut entry: Entry, reason: String) -> Entry {
     entry
 }
 
-/// The I/O phase: probe, observers, fault timeline, verification.
+/// One probe started on its host's device: its process, and the folder
+/// its filesystem is mounted on (fs probes).
+struct Started {
+    name: String,
+    child: Child,
+    mount: Option<crate::ledger::WorkFolder>,
+}
+
+/// The I/O phase: the probes (one per host that has one), observers,
+/// fault timeline, verification.
 async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Result<History> {
     let run = &planned.run;
     let host = rig.hosts.first().context("no host")?;
@@ -238,11 +247,9 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
         .first()
         .and_then(|p| p.session.clone())
         .context("no session")?;
-    let probe = run
-        .scenario
-        .probes
-        .first()
-        .context("the scenario has no probe")?;
+    if run.scenario.probes.is_empty() {
+        bail!("the scenario has no probe");
+    }
     let mut history = History::default();
     rig.settings_now(&mut history, "after_login");
     let kernel = Monitor::kernel_log(rig.kernel_names());
@@ -266,59 +273,85 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
         }
         None => None,
     };
-    let device = host.probe_device()?;
-    // An fs probe, or a command probe with a filesystem, mounts one on a
-    // folder of ours.
-    let mount = match probe.fs {
-        Some(_) => Some(rig.mount_point()?),
-        None => None,
-    };
-    let mut child = spawn_probe(ctx, run, device, probe, mount.as_ref().map(|m| m.path())).await?;
-    if let Err(e) = rig
-        .ledger()
-        .record_process(PROBE_NAME, child.id(), Vec::new())
-    {
-        let _ = child.kill().await;
-        return Err(e);
-    }
-    let stdout = child.stdout.take().context("probe stdout")?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(f64, ProbeEvent)>();
+    // Every probe's events on one channel, tagged with its index.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, f64, ProbeEvent)>();
     // A line that is not an event (nor UTF-8) becomes a note, not nothing.
     let (note_tx, mut notes) = tokio::sync::mpsc::unbounded_channel::<(f64, String)>();
-    let mut reader = tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).split(b'\n');
-        let mut unparsed = probe::Unparsed::default();
-        while let Ok(Some(line)) = lines.next_segment().await {
-            match serde_json::from_slice::<ProbeEvent>(&line) {
-                Ok(ev) => drop(tx.send((ev.t(), ev))),
-                Err(_) => unparsed.note(&line, |text| drop(note_tx.send((monotonic_now(), text)))),
+    let mut probes: Vec<Started> = Vec::new();
+    let mut readers = Vec::new();
+    for (k, probe) in run.scenario.probes.iter().enumerate() {
+        let started = start_probe(ctx, planned, rig, probe).await;
+        let mut started = match started {
+            Ok(s) => s,
+            Err(e) => {
+                for mut p in probes {
+                    let _ = p.child.kill().await;
+                }
+                return Err(e);
             }
-        }
-        unparsed.finish(|text| drop(note_tx.send((monotonic_now(), text))));
-    });
+        };
+        let stdout = started.child.stdout.take().context("probe stdout")?;
+        let (tx, note_tx) = (tx.clone(), note_tx.clone());
+        readers.push(tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).split(b'\n');
+            let mut unparsed = probe::Unparsed::default();
+            while let Ok(Some(line)) = lines.next_segment().await {
+                match serde_json::from_slice::<ProbeEvent>(&line) {
+                    Ok(ev) => drop(tx.send((k, ev.t(), ev))),
+                    Err(_) => {
+                        unparsed.note(&line, |text| drop(note_tx.send((monotonic_now(), text))))
+                    }
+                }
+            }
+            unparsed.finish(|text| drop(note_tx.send((monotonic_now(), text))));
+        }));
+        probes.push(started);
+    }
+    drop((tx, note_tx));
+    let names: Vec<String> = probes.iter().map(|p| p.name.clone()).collect();
 
-    let result = timeline(ctx, planned, rig, &mut child, &mut rx, &mut history).await;
+    let result = {
+        let mut children: Vec<&mut Child> = probes.iter_mut().map(|p| &mut p.child).collect();
+        timeline(
+            ctx,
+            planned,
+            rig,
+            &mut children,
+            &mut rx,
+            &names,
+            &mut history,
+        )
+        .await
+    };
     let ending = match &result {
         Ok(()) => Ending::ByItself,
-        Err(_) => wind_down(rig, &mut child, &mut history).await,
+        Err(_) => {
+            let mut children: Vec<&mut Child> = probes.iter_mut().map(|p| &mut p.child).collect();
+            wind_down(rig, &mut children, &mut history).await
+        }
     };
     // Never wait unbounded: a probe still blocked in the kernel keeps its
     // stdout open, but everything it wrote is in the pipe and read by now.
-    if tokio::time::timeout(DRAIN_GRACE, &mut reader)
-        .await
-        .is_err()
-    {
-        reader.abort();
+    for mut reader in readers {
+        if tokio::time::timeout(DRAIN_GRACE, &mut reader)
+            .await
+            .is_err()
+        {
+            reader.abort();
+        }
     }
-    while let Ok((t, ev)) = rx.try_recv() {
-        history.push(t, probe_event(&probe.name, ev));
+    while let Ok((k, t, ev)) = rx.try_recv() {
+        history.push(t, probe_event(&names[k], ev));
     }
     while let Ok((t, text)) = notes.try_recv() {
         history.push(t, Event::Note { text });
     }
     // A probe that did not unmount its filesystem (killed, or blocked):
     // detached now, so the disk can go.
-    if let Some(dir) = mount.as_ref().map(|m| m.path()) {
+    for dir in probes
+        .iter()
+        .filter_map(|p| p.mount.as_ref().map(|m| m.path()))
+    {
         if crate::sys::mount::is_mounted(dir) {
             let text = match crate::sys::mount::detach(dir) {
                 Ok(()) => format!("the probe left {} mounted: detached", dir.display()),
@@ -339,7 +372,7 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
     rig.settings_now(&mut history, "at_end");
     history.sort();
     let result = result.map_err(|e| match e.downcast_ref::<ProbeHung>() {
-        Some(hung) => anyhow::anyhow!(hung_report(hung, &ending, &history, &probe.name)),
+        Some(hung) => anyhow::anyhow!(hung_report(hung, &ending, &history, &names[0])),
         None => e,
     });
     // Keep the history of a failed run too: it explains the failure.
@@ -347,6 +380,47 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
         .out
         .write(&planned.history_file(), history.to_json_lines().as_bytes());
     result.map(|()| history)
+}
+
+/// Starts `probe` on its host's device (an fs probe with a folder of ours
+/// to mount on), written in the ledger.
+async fn start_probe(
+    ctx: &RunContext,
+    planned: &PlannedRun,
+    rig: &Rig,
+    probe: &crate::model::Probe,
+) -> Result<Started> {
+    let host = rig
+        .hosts
+        .get(usize::from(probe.host))
+        .with_context(|| format!("no host {} for probe {}", probe.host, probe.name))?;
+    let device = host.probe_device()?;
+    // An fs probe, or a command probe with a filesystem, mounts one on a
+    // folder of ours.
+    let mount = match probe.fs {
+        Some(_) => Some(rig.mount_point()?),
+        None => None,
+    };
+    let mut child = spawn_probe(
+        ctx,
+        &planned.run,
+        device,
+        probe,
+        mount.as_ref().map(|m| m.path()),
+    )
+    .await?;
+    if let Err(e) = rig
+        .ledger()
+        .record_process(PROBE_NAME, child.id(), Vec::new())
+    {
+        let _ = child.kill().await;
+        return Err(e);
+    }
+    Ok(Started {
+        name: probe.name.clone(),
+        child,
+        mount,
+    })
 }
 
 /// Waits until CLOCK_MONOTONIC reaches `at`, or cancellation.
@@ -362,20 +436,21 @@ async fn timeline(
     ctx: &RunContext,
     planned: &PlannedRun,
     rig: &mut Rig,
-    child: &mut Child,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(f64, ProbeEvent)>,
+    children: &mut [&mut Child],
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(usize, f64, ProbeEvent)>,
+    names: &[String],
     history: &mut History,
 ) -> Result<()> {
     let run = &planned.run;
-    let probe_name = run.scenario.probes[0].name.clone();
     let mut cancel = ctx.cancel.clone();
-    // t0: the probe's Start event (its I/O phase begins then).
+    // t0: the first probe's Start event (its I/O phase begins then; a
+    // probe that starts later counts its own delay from its Start).
     let t0 = loop {
         tokio::select! {
             got = rx.recv() => match got {
-                Some((t, ev)) => {
-                    let is_start = matches!(ev, ProbeEvent::Start { .. });
-                    history.push(t, probe_event(&probe_name, ev));
+                Some((k, t, ev)) => {
+                    let is_start = k == 0 && matches!(ev, ProbeEvent::Start { .. });
+                    history.push(t, probe_event(&names[k], ev));
                     if is_start { break t; }
                 }
                 None => bail!("the probe ended before it started its I/O (see its stderr)"),
@@ -422,17 +497,21 @@ async fn timeline(
     };
     let io_end = t0 + run.scenario.duration_s;
     let (verify, hung) = (after(io_end), after(deadline));
-    tokio::pin!(verify, hung);
+    // Every probe ends by itself; the first that fails is the error.
+    let all_ended = async {
+        for (k, child) in children.iter_mut().enumerate() {
+            let status = child.wait().await?;
+            if !status.success() {
+                bail!("probe {} exited with {status}", names[k]);
+            }
+        }
+        Ok(())
+    };
+    tokio::pin!(verify, hung, all_ended);
     let mut verifying = false;
     loop {
         tokio::select! {
-            status = child.wait() => {
-                let status = status?;
-                if !status.success() {
-                    bail!("the probe exited with {status}");
-                }
-                return Ok(());
-            }
+            ended = &mut all_ended => return ended,
             // The I/O phase is over: the probe reads back what it wrote.
             _ = &mut verify, if !verifying => {
                 verifying = true;
@@ -451,7 +530,7 @@ async fn timeline(
 /// alive it is blocked in the kernel: log the session out, which fails the
 /// queued I/O → wait again. Every wait is bounded; what happened goes into
 /// the history as notes.
-async fn wind_down(rig: &mut Rig, child: &mut Child, history: &mut History) -> Ending {
+async fn wind_down(rig: &mut Rig, children: &mut [&mut Child], history: &mut History) -> Ending {
     // Release I/O blocked by our own faults first: each fault still in
     // place is undone by its own end step (newest first).
     while let Some(undo) = rig.in_place.pop() {
@@ -482,24 +561,41 @@ async fn wind_down(rig: &mut Rig, child: &mut Child, history: &mut History) -> E
         tracing::info!("{text}");
         history.push(monotonic_now(), Event::Note { text });
     };
-    let _ = child.start_kill();
-    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_ok() {
+    for child in children.iter_mut() {
+        let _ = child.start_kill();
+    }
+    if tokio::time::timeout(KILL_GRACE, wait_all(children))
+        .await
+        .is_ok()
+    {
         return Ending::OnKill;
     }
-    let pid = child.id().map_or("?".to_string(), |p| p.to_string());
+    let pid = children
+        .iter()
+        .filter_map(|c| c.id())
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     note(format!(
-        "probe (pid {pid}) still alive {} s after SIGKILL: blocked in the kernel; logging the session out",
+        "probe (pid {pid}) still alive {} s after SIGKILL: blocked in the kernel; logging the sessions out",
         KILL_GRACE.as_secs()
     ));
     let started = Instant::now();
-    let logout = match rig.hosts.first() {
-        Some(host) => host.logout_all(LOGOUT_DEADLINE).await,
-        None => Some("no node record to log out".to_string()),
-    };
+    let mut problems = Vec::new();
+    for host in &rig.hosts {
+        if let Some(problem) = host.logout_all(LOGOUT_DEADLINE).await {
+            problems.push(problem);
+        }
+    }
+    let logout =
+        (!problems.is_empty() || rig.hosts.is_empty()).then(|| match problems.is_empty() {
+            true => "no node record to log out".to_string(),
+            false => problems.join("; "),
+        });
     if let Some(problem) = &logout {
         note(format!("logout: {problem}"));
     }
-    if tokio::time::timeout(RELEASE_GRACE, child.wait())
+    if tokio::time::timeout(RELEASE_GRACE, wait_all(children))
         .await
         .is_ok()
     {
@@ -514,6 +610,13 @@ async fn wind_down(rig: &mut Rig, child: &mut Child, history: &mut History) -> E
         RELEASE_GRACE.as_secs()
     ));
     Ending::Never { logout }
+}
+
+/// Waits for every child to end.
+async fn wait_all(children: &mut [&mut Child]) {
+    for child in children.iter_mut() {
+        let _ = child.wait().await;
+    }
 }
 
 /// Prediction for a run that never started (for listing).

@@ -65,8 +65,16 @@ pub(super) async fn spawn_probe(
     if probe.depth > 1 {
         cmd.args(["--depth", &probe.depth.to_string()]);
     }
+    // A probe that begins later (a host taking over) waits after its
+    // Start, and its I/O ends with everyone else's.
+    if probe.start_s > 0.0 {
+        cmd.args(["--start-after-s", &probe.start_s.to_string()]);
+    }
     cmd.args(["--interval-ms", &probe.interval_ms.to_string()])
-        .args(["--duration-s", &run.scenario.duration_s.to_string()])
+        .args([
+            "--duration-s",
+            &(run.scenario.duration_s - probe.start_s).to_string(),
+        ])
         // Counted from its Start, as the harness's hung deadline is.
         .args([
             "--verify-until-s",

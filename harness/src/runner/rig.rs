@@ -60,6 +60,8 @@ pub struct HostRig {
 pub struct PathRig {
     pub lane: Lane,
     pub switch: Option<Switch>,
+    /// Another host's iface record (its initiator name).
+    pub iface: Option<String>,
     pub node: Option<Node>,
     pub session: Option<Session>,
 }
@@ -136,6 +138,12 @@ impl Rig {
         for p in 0..scenario.lane.paths {
             self.create_path(planned, 0, p, login_bound).await?;
         }
+        // A further host: one path (its own switch and subnet), logging in
+        // under an initiator name of its own.
+        for h in 1..scenario.hosts.len() {
+            self.hosts.push(HostRig::default());
+            self.create_path(planned, h, 0, login_bound).await?;
+        }
         if scenario.lane.paths > 1 {
             let disks = self.hosts[0]
                 .paths
@@ -153,11 +161,13 @@ impl Rig {
         Ok(())
     }
 
-    /// Path `p` of host `h`: its lane (path 0's exists already; a further
-    /// one has its own switch and subnet, its target end in path 0's
-    /// namespace, a portal of the one target), the lane's MTU, the switch,
-    /// the firewall rules its steps will use tried once, the node record
-    /// and the login.
+    /// Path `p` of host `h`: its lane (host 0's path 0 exists already; a
+    /// further one has its own switch and subnet, its target end in path
+    /// 0's namespace, a portal of the one target), the lane's MTU, the
+    /// switch, the firewall rules its steps will use tried once, the node
+    /// record (another host's through an iface record of its initiator
+    /// name) and the login. The lane's path number (names, subnet, the
+    /// capture's path) counts every host's paths.
     async fn create_path(
         &mut self,
         planned: &PlannedRun,
@@ -166,18 +176,21 @@ impl Rig {
         login_bound: Duration,
     ) -> Result<()> {
         let scenario = &planned.run.scenario;
-        let what = |s: &str| match p {
-            0 => s.to_string(),
-            p => format!("{s} on path {p}"),
+        let wire = h as u8 * scenario.lane.paths + p;
+        let what = |s: &str| match (h, p) {
+            (0, 0) => s.to_string(),
+            (0, p) => format!("{s} on path {p}"),
+            (h, _) => format!("{s} of host {h}"),
         };
+        let ledger = self.ledger();
         let target = self.target.as_mut().context("no target")?;
-        let portal = if p == 0 {
+        let portal = if wire == 0 {
             target.portal().addr
         } else {
-            let mut lane = Lane::create_path(&self.hosts[0].paths[0].lane, p)
+            let mut lane = Lane::create_path(&self.hosts[0].paths[0].lane, wire)
                 .await
-                .with_context(|| format!("creating path {p}"))?;
-            set_mtu(&mut lane, scenario.lane.mtu, p).await?;
+                .with_context(|| what("creating the path"))?;
+            set_mtu(&mut lane, scenario.lane.mtu, wire).await?;
             self.hosts[h].paths.push(PathRig::new(lane));
             let lane = &self.hosts[h].paths[p as usize].lane;
             target
@@ -185,8 +198,23 @@ impl Rig {
                 .await
                 .with_context(|| what("the target's portal"))?
         };
+        let iface = match h {
+            0 => None,
+            h => {
+                let h = h as u8;
+                let initiator = crate::model::names::host_initiator_iqn(&self.run_id, self.lane, h);
+                target
+                    .admit(&initiator)
+                    .await
+                    .with_context(|| what("admitting the initiator"))?;
+                let name = crate::model::names::iface_name(&self.run_id, self.lane, h);
+                crate::env::initiator::host_iface(&ledger, &name, &initiator).await?;
+                Some(name)
+            }
+        };
         let iqn = target.portal().iqn.clone();
         let path = &mut self.hosts[h].paths[p as usize];
+        path.iface.clone_from(&iface);
         if scenario
             .faults
             .iter()
@@ -198,7 +226,7 @@ impl Rig {
         }
         if let Some(capture) = &self.capture {
             capture
-                .add_path(p, &path.lane)
+                .add_path(wire, &path.lane)
                 .with_context(|| what("capturing the switch's ports"))?;
         }
         let switch = path.switch.insert(Switch::new(&path.lane, portal)?);
@@ -217,7 +245,14 @@ impl Rig {
                 .context("trying the firewall rule before the run")?;
         }
         let settings = scenario.initiator.iscsiadm_settings();
-        let node = Node::create(path.lane.ledger(), &iqn, portal, &settings).await?;
+        let node = Node::create(
+            path.lane.ledger(),
+            &iqn,
+            portal,
+            iface.as_deref(),
+            &settings,
+        )
+        .await?;
         let node = path.node.insert(node);
         path.session = Some(
             node.login(login_bound)
@@ -307,15 +342,17 @@ impl Rig {
     }
 
     /// Records the timers the kernel uses for the run's sessions now: path
-    /// 0's keys as they are, a further path's prefixed `path<N>.`.
+    /// 0's keys as they are, a further path's prefixed `path<N>.`, a
+    /// further host's `host<N>.`.
     pub fn settings_now(&self, history: &mut History, when: &str) {
         let mut values = std::collections::BTreeMap::new();
-        for (_, p, path) in self.paths() {
+        for (h, p, path) in self.paths() {
             if let Some(session) = &path.session {
                 for (key, v) in session.effective_settings() {
-                    let key = match p {
-                        0 => key,
-                        p => format!("path{p}.{key}"),
+                    let key = match (h, p) {
+                        (0, 0) => key,
+                        (0, p) => format!("path{p}.{key}"),
+                        (h, _) => format!("host{h}.{key}"),
                     };
                     values.insert(key, v);
                 }
@@ -357,6 +394,10 @@ impl Rig {
                 if let Some(node) = path.node.take() {
                     note(node.logout().await);
                     note(node.delete().await);
+                }
+                // After the record that names it.
+                if let Some(iface) = path.iface.take() {
+                    note(crate::sys::iscsi::delete_iface(&iface).await);
                 }
             }
         }
@@ -404,6 +445,7 @@ impl PathRig {
         PathRig {
             lane,
             switch: None,
+            iface: None,
             node: None,
             session: None,
         }

@@ -144,6 +144,44 @@ pub async fn stop_iscsid(pid: i32, grace: Duration, alive: impl Fn() -> bool) {
     }
 }
 
+/// Where open-iscsi keeps iface records (Debian's, then Fedora's).
+const IFACE_DIRS: [&str; 2] = ["/etc/iscsi/ifaces", "/var/lib/iscsi/ifaces"];
+
+/// Makes iface record `name` (TCP, bound to no interface: the route
+/// picks it) whose sessions log in as `initiator`.
+pub async fn new_iface(name: &str, initiator: &str) -> Result<()> {
+    iscsiadm(&["-m", "iface", "-I", name, "-o", "new"]).await?;
+    iscsiadm(&[
+        "-m",
+        "iface",
+        "-I",
+        name,
+        "-o",
+        "update",
+        "-n",
+        "iface.initiatorname",
+        "-v",
+        initiator,
+    ])
+    .await
+    .map(|_| ())
+}
+
+/// Whether iface record `name` exists.
+pub fn iface_exists(name: &str) -> bool {
+    IFACE_DIRS.iter().any(|d| Path::new(d).join(name).exists())
+}
+
+/// Deletes iface record `name` (gone already: done).
+pub async fn delete_iface(name: &str) -> Result<()> {
+    if !iface_exists(name) {
+        return Ok(());
+    }
+    iscsiadm(&["-m", "iface", "-I", name, "-o", "delete"])
+        .await
+        .map(|_| ())
+}
+
 /// Whether the node record (`iqn`, `portal`) exists (for the ledger).
 pub async fn node_record_exists(iqn: &str, portal: &str) -> bool {
     iscsiadm(&["-m", "node", "-T", iqn, "-p", portal])

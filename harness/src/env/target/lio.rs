@@ -386,6 +386,18 @@ impl LioTarget {
         Ok(())
     }
 
+    /// An ACL for one more initiator (another host), with LUN 1 mapped;
+    /// nothing in demo mode, which admits any.
+    pub async fn admit(&mut self, initiator: &str) -> Result<()> {
+        if self.acl_iqn.is_none() {
+            return Ok(());
+        }
+        if self.dir.is_none() {
+            bail!("target was torn down");
+        }
+        blocking(|| self.make_acl(initiator))
+    }
+
     fn acl_path(&self, initiator: &str) -> PathBuf {
         self.tpg.join("acls").join(initiator)
     }

@@ -128,6 +128,15 @@ impl Target {
         Ok(addr)
     }
 
+    /// Admits another host's initiator name (LIO's ACL, when the target
+    /// keeps one; tgt admits by address, which `add_portal` bound).
+    pub async fn admit(&mut self, initiator: &str) -> Result<()> {
+        match self {
+            Target::Tgt(_) => Ok(()),
+            Target::Lio(t) => t.admit(initiator).await,
+        }
+    }
+
     /// Remove (false) or restore (true) the target's network portal (a
     /// nemesis action). Returns what was done, for the history.
     pub async fn set_portal(&mut self, present: bool) -> Result<String> {

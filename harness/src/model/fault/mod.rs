@@ -465,6 +465,9 @@ pub struct Fault {
     pub duration_s: f64,
     /// The lane's path it breaks (`None`: every path).
     pub path: Option<u8>,
+    /// The host whose paths it breaks (a fault of the target reaches
+    /// every host).
+    pub host: u8,
 }
 
 impl Fault {
@@ -481,6 +484,9 @@ impl Fault {
         }
         if let Some(path) = self.path {
             label.push_str(&format!(", path {path}"));
+        }
+        if self.host > 0 {
+            label.push_str(&format!(", host {}", self.host));
         }
         label
     }
@@ -718,6 +724,7 @@ mod tests {
             start_s: 0.0,
             duration_s: 1e6,
             path: None,
+            host: 0,
         };
         assert!(f.pulse_count() > MAX_PULSES);
         assert_eq!(f.pulses().len(), MAX_PULSES);

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use super::*;
 use crate::model::keys::names;
 use crate::parse::raw::{
-    RawCapture, RawExpect, RawInitiator, RawLane, RawMultipath, RawProbe, RawScenario,
+    RawCapture, RawExpect, RawHost, RawInitiator, RawLane, RawMultipath, RawProbe, RawScenario,
 };
 use crate::parse::schema;
 
@@ -40,6 +40,7 @@ fn accepted() -> Vec<(&'static str, Vec<String>)> {
         "multipath",
         "capture",
         "sweep",
+        "host",
     ];
     let top: Vec<String> = serde_fields::<RawScenario>()
         .into_iter()
@@ -53,6 +54,7 @@ fn accepted() -> Vec<(&'static str, Vec<String>)> {
         ("probe", serde_fields::<RawProbe>()),
         ("expect", serde_fields::<RawExpect>()),
         ("capture", serde_fields::<RawCapture>()),
+        ("host", serde_fields::<RawHost>()),
     ]
 }
 
@@ -83,6 +85,7 @@ fn the_schema_tables_are_the_keys_serde_accepts() {
         "multipath",
         "capture",
         "sweep",
+        "host",
     ] {
         assert!(raw_scenario.iter().any(|k| k == table), "{table}");
     }

@@ -1,0 +1,188 @@
+//! `[[host]]`: the initiator hosts of a run (one by default), and the
+//! `host = N` of a probe or a fault checked against them.
+
+use toml::Spanned;
+
+use super::diag::shorten;
+use super::raw::RawHost;
+use super::schema::MAX_NAME_LEN;
+use super::Ctx;
+use crate::model::{Host, MAX_HOSTS};
+
+pub(super) fn build_hosts(
+    ctx: &mut Ctx<'_>,
+    raw: &[Spanned<RawHost>],
+    lane_paths: Option<u8>,
+) -> Option<Vec<Host>> {
+    if raw.is_empty() {
+        return Some(vec![Host {
+            name: "host0".into(),
+        }]);
+    }
+    if raw.len() > MAX_HOSTS {
+        ctx.err(
+            raw[MAX_HOSTS].span(),
+            &format!("host[{MAX_HOSTS}]"),
+            format!("{} hosts: a run has at most {MAX_HOSTS}", raw.len()),
+            Some("two hosts sharing one disk is what a cluster scenario needs".into()),
+        );
+        return None;
+    }
+    if raw.len() > 1 && lane_paths.is_some_and(|p| p > 1) {
+        ctx.err(
+            raw[1].span(),
+            "host[1]",
+            "several hosts on a lane of several paths are not modelled yet".into(),
+            Some("use one path per host ([lane] paths = 1), or one host".into()),
+        );
+        return None;
+    }
+    let mut ok = true;
+    let mut hosts: Vec<Host> = Vec::new();
+    for (i, h) in raw.iter().enumerate() {
+        let name = match &h.get_ref().name {
+            None => format!("host{i}"),
+            Some(n) => {
+                let name = n.get_ref().clone();
+                let field = format!("host[{i}].name");
+                if name.is_empty()
+                    || name.chars().count() > MAX_NAME_LEN
+                    || name.chars().any(char::is_control)
+                {
+                    ctx.err(
+                        n.span(),
+                        &field,
+                        format!(
+                            "must be 1 to {MAX_NAME_LEN} characters, without control characters"
+                        ),
+                        Some("a short word, e.g. \"node-a\"".into()),
+                    );
+                    ok = false;
+                } else if hosts.iter().any(|o| o.name == name) {
+                    ctx.err(
+                        n.span(),
+                        &field,
+                        format!("a host named `{}` already exists", shorten(&name)),
+                        Some("give each host its own name".into()),
+                    );
+                    ok = false;
+                }
+                name
+            }
+        };
+        hosts.push(Host { name });
+    }
+    ok.then_some(hosts)
+}
+
+/// A `host = N` of `field` (a probe's or a fault's): 0 to `hosts - 1`.
+/// `hosts` is `None` when `[[host]]` did not parse (no cross-check).
+pub(super) fn host_index(
+    ctx: &mut Ctx<'_>,
+    span: std::ops::Range<usize>,
+    n: i64,
+    field: &str,
+    hosts: Option<usize>,
+) -> Option<u8> {
+    let count = hosts.unwrap_or(MAX_HOSTS);
+    if (0..count as i64).contains(&n) {
+        return Some(n as u8);
+    }
+    ctx.err(
+        span,
+        field,
+        format!("must be a host from 0 to {}, got {n}", count - 1),
+        Some(format!("the scenario has {count} host(s) ([[host]])")),
+    );
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{err, one, GOOD};
+    use crate::model::Scenario;
+
+    /// GOOD with two hosts, a probe on each (the second starting at 8 s), a
+    /// fault on host 0, and `extra` appended.
+    fn two_hosts(extra: &str) -> String {
+        let probes = GOOD.replace(
+            "[[probe]]\nkind = \"blkprobe\"\ninterval_ms = 10\n",
+            "[[host]]\nname = \"a\"\n[[host]]\nname = \"b\"\n\
+             [[probe]]\nname = \"a\"\nkind = \"blkprobe\"\n\
+             [[probe]]\nname = \"b\"\nkind = \"blkprobe\"\nhost = 1\nstart_s = 8\n",
+        );
+        format!("{probes}{extra}")
+    }
+
+    #[test]
+    fn two_hosts_each_with_a_probe_and_a_fault_on_one() {
+        let text = two_hosts("").replace(
+            "direction = \"to_target\"\n",
+            "direction = \"to_target\"\nhost = 1\n",
+        );
+        let s = Scenario::parse(&text, "x.toml").unwrap();
+        let names: Vec<&str> = s.hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(
+            s.probes
+                .iter()
+                .map(|p| (p.host, p.start_s))
+                .collect::<Vec<_>>(),
+            [(0, 0.0), (1, 8.0)]
+        );
+        // Sorted by start: the 5 s fault (host 1) first.
+        assert_eq!(s.faults.iter().map(|f| f.host).collect::<Vec<_>>(), [1, 0]);
+        // One host by default.
+        let one_host = Scenario::parse(GOOD, "x.toml").unwrap();
+        assert_eq!(one_host.hosts.len(), 1);
+        assert_eq!(one_host.probes[0].host, 0);
+    }
+
+    #[test]
+    fn hosts_probes_and_faults_are_checked_against_each_other() {
+        // A probe on a host that does not exist.
+        let d = one(&two_hosts("").replace("host = 1\n", "host = 2\n"));
+        assert_eq!(d.field, "probe[1].host");
+        assert!(d.message.contains("from 0 to 1, got 2"), "{d:?}");
+        // Two probes on one host.
+        let d = one(&two_hosts("").replace("host = 1\n", "host = 0\n"));
+        assert_eq!(d.field, "probe[1].host");
+        assert!(d.message.contains("has a probe already"), "{d:?}");
+        // A fault on a host that does not exist; the line is the fault's.
+        let text = two_hosts("").replace(
+            "direction = \"to_target\"\n",
+            "direction = \"to_target\"\nhost = 5\n",
+        );
+        let d = one(&text);
+        assert_eq!(d.field, "fault[1].host");
+        let line = text.lines().position(|l| l == "host = 5").unwrap() + 1;
+        assert_eq!(d.line, line);
+        // A fault of the target takes no host.
+        let d = one(&two_hosts(
+            "[[fault]]\nkind = \"target_stop\"\nstart_s = 20\nduration_s = 2\nhost = 1\n",
+        ));
+        assert_eq!(d.field, "fault[2].host");
+        assert!(d.message.contains("every host shares"), "{d:?}");
+        // start_s past the run, and on a kind that cannot wait.
+        let d = one(&two_hosts("").replace("start_s = 8\n", "start_s = 25\n"));
+        assert_eq!(d.field, "probe[1].start_s");
+        let d = one(&two_hosts("").replace(
+            "[[probe]]\nname = \"b\"\nkind = \"blkprobe\"",
+            "[[probe]]\nname = \"b\"\nkind = \"fs\"",
+        ));
+        assert_eq!(d.field, "probe[1].start_s");
+        // Three hosts; the same name twice; hosts on a multipath lane.
+        let d = one(&two_hosts("[[host]]\n"));
+        assert_eq!(d.field, "host[2]");
+        let d = one(&two_hosts("").replace("name = \"b\"\n[[probe]]", "name = \"a\"\n[[probe]]"));
+        assert_eq!(d.field, "host[1].name");
+        let d = err(&two_hosts("").replace("lun_size_mib = 32", "lun_size_mib = 32\npaths = 2"));
+        assert!(d.iter().any(|d| d.field == "host[1]"), "{d:#?}");
+        // A second probe without a second host is refused as before.
+        let d = one(&GOOD.replace(
+            "[[probe]]\nkind = \"blkprobe\"\ninterval_ms = 10\n",
+            "[[probe]]\nkind = \"blkprobe\"\n[[probe]]\nname = \"x\"\nkind = \"blkprobe\"\n",
+        ));
+        assert_eq!(d.field, "probe[1]");
+    }
+}
