@@ -87,6 +87,31 @@ pub enum Event {
     Wire(crate::wire::Wire),
     /// The capture's own account, at the run's end.
     Capture(crate::wire::CaptureSummary),
+    /// A SCSI-3 persistent reservation action of the run's fencing, sent
+    /// through host `host`'s disk (`register`, `reserve`,
+    /// `preempt-and-abort`, or `read` alone), whether the target took it,
+    /// and the LUN's reservation state read back after it.
+    Reservation {
+        host: u8,
+        action: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<PrState>,
+    },
+}
+
+/// A LUN's persistent reservations: the registered keys, and the
+/// reservation's holder and type if one is held (keys as `0x...`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PrState {
+    pub generation: u32,
+    pub keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// The effect of one fault step, as the harness saw it happen.

@@ -254,6 +254,13 @@ pub struct SplitBrainJson {
     /// Acknowledged writes read back holding the other host's stamp: one
     /// host's write overwritten by the other's (not counted as lost).
     pub overwritten: u64,
+    /// With `[fencing]`: when the survivor's PREEMPT AND ABORT of the
+    /// victim's key returned (seconds from the first fault's begin), or why
+    /// it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -272,6 +279,9 @@ pub struct WriterJson {
     pub last_s: Option<f64>,
     /// Writes refused with RESERVATION CONFLICT (errno EBADE).
     pub conflicts: u64,
+    /// With `[fencing]`: acknowledged writes that returned after the fence.
+    #[serde(default)]
+    pub after_fence: u64,
 }
 
 /// What an fs probe saw of its filesystem.

@@ -232,7 +232,8 @@ fn too_many_pulses_or_probes_are_refused() {
     let d = refused(&format!("{HEAD}{probes}"));
     assert_eq!(d[0].field, "probe[1]");
     assert!(
-        d[0].message.contains("2 probes: a run has one probe per host (1 host(s))"),
+        d[0].message
+            .contains("2 probes: a run has one probe per host (1 host(s))"),
         "{}",
         d[0]
     );

@@ -160,6 +160,10 @@ fn job_script(work: Option<&Path>, out: &Path, cmd: &[String]) -> String {
         script.push_str("mount --bind /lab/work \"$LAB_WORK\"\n");
     }
     script.push_str("mkdir -p \"$LAB_OUT\" 2>/dev/null || true\n");
+    // LIO's db_root folder for reservation state, as targetcli's setup
+    // leaves it on a host: without it LIO refuses every PERSISTENT RESERVE
+    // OUT (the guest is thrown away after the run).
+    script.push_str("mkdir -p /var/target/pr\n");
     script.push_str("mount --bind /lab/out \"$LAB_OUT\"\n");
     match work {
         Some(_) => script.push_str("cd \"$LAB_WORK\"\nset +e\n"),

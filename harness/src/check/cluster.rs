@@ -10,7 +10,7 @@ use guest_probes::{OpKind, ProbeEvent};
 use iscsi_chaos_formats::probe::Found;
 use iscsi_chaos_formats::report::{SplitBrainJson, WriterJson};
 
-use crate::history::History;
+use crate::history::{Event, History};
 use crate::model::Scenario;
 
 /// errno of a command refused with RESERVATION CONFLICT (the kernel's
@@ -57,6 +57,19 @@ pub fn measure(history: &History, scenario: &Scenario, origin: f64) -> Option<Sp
             ),
         );
     }
+    // The fence: the survivor's PREEMPT AND ABORT.
+    let mut fence: Option<Result<f64, String>> = None;
+    for e in &history.entries {
+        if let Event::Reservation {
+            action, ok, detail, ..
+        } = &e.event
+        {
+            if action == "preempt-and-abort" && fence.is_none() {
+                fence = Some(if *ok { Ok(e.t) } else { Err(detail.clone()) });
+            }
+        }
+    }
+    let fenced_at = fence.as_ref().and_then(|f| f.as_ref().ok().copied());
     let mut overwritten: BTreeSet<(String, u64)> = BTreeSet::new();
     for (_, probe, ev) in history.probe_events() {
         let Some((w, blocks)) = host_of(probe).and_then(|h| writers.get_mut(&h)) else {
@@ -73,7 +86,12 @@ pub fn measure(history: &History, scenario: &Scenario, origin: f64) -> Option<Sp
             } => {
                 if !ok {
                     w.conflicts += u64::from(*errno == Some(EBADE));
-                } else if *t >= takeover {
+                    continue;
+                }
+                if fenced_at.is_some_and(|f| *t > f) {
+                    w.after_fence += 1;
+                }
+                if *t >= takeover {
                     w.writes += 1;
                     blocks.insert(*block);
                     w.first_s.get_or_insert(t - origin);
@@ -104,7 +122,28 @@ pub fn measure(history: &History, scenario: &Scenario, origin: f64) -> Option<Sp
             })
             .collect(),
         overwritten: overwritten.len() as u64,
+        fence_s: fenced_at.map(|f| f - origin),
+        fence_error: fence.and_then(Result::err),
     })
+}
+
+/// The fencing's line for the verdict's reasons, and whether it held:
+/// the fence went through and the victim wrote nothing after it.
+pub fn fencing(s: &SplitBrainJson, victim: &str) -> (String, bool) {
+    let Some(v) = s.writers.iter().find(|w| w.host == victim) else {
+        return ("fencing: the victim had no probe".into(), false);
+    };
+    match (s.fence_s, &s.fence_error) {
+        (Some(at), _) => (
+            format!(
+                "fenced at {at:.2} s: {} acknowledged write(s) of {} after it, {} refused (RESERVATION CONFLICT)",
+                v.after_fence, v.host, v.conflicts
+            ),
+            v.after_fence == 0,
+        ),
+        (None, Some(e)) => (format!("the fence failed: {e}"), false),
+        (None, None) => ("the fence never happened".into(), false),
+    }
 }
 
 /// One line of the verdict's reasons.
@@ -135,7 +174,6 @@ pub fn describe(s: &SplitBrainJson) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Event;
     use iscsi_chaos_formats::probe::BlockProblem;
 
     fn shipped() -> Scenario {

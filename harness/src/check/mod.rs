@@ -253,6 +253,11 @@ pub fn measure(
                     if let Some(errno) = errno {
                         m.errnos.insert(*errno);
                     }
+                    // A write the fence refused is the fencing working
+                    // (judged with the split brain), not the link's error.
+                    if scenario.fencing.is_some() && *errno == Some(cluster::EBADE) {
+                        continue;
+                    }
                     match (first_begin, error_base) {
                         (Some(b), Some(base)) if *done >= b => {
                             if m.first_error_s.is_none() {
@@ -498,6 +503,18 @@ pub fn check(history: &History, scenario: &Scenario, prediction: &Prediction) ->
             "{} of {} {unit} lost",
             m.lost_writes, m.acked_writes
         ));
+    }
+    if let (Some(b), Some(f)) = (&m.split_brain, &scenario.fencing) {
+        let victim = scenario
+            .hosts
+            .get(usize::from(f.victim))
+            .map_or("", |h| h.name.as_str());
+        let (line, held) = cluster::fencing(b, victim);
+        if held {
+            ok.push(line);
+        } else {
+            bad.push(line);
+        }
     }
     if let Some(b) = &m.split_brain {
         let line = cluster::describe(b);

@@ -142,6 +142,10 @@ pub enum Object {
     Mount {
         path: PathBuf,
     },
+    /// The persistent-reservation state file LIO writes for our LUN.
+    PrStateFile {
+        path: PathBuf,
+    },
 }
 
 impl Object {
@@ -166,6 +170,7 @@ impl Object {
                 format!("loop device over {}", backing_file.display())
             }
             Object::Mount { path } => format!("mount on {}", path.display()),
+            Object::PrStateFile { path } => format!("LIO reservation state {}", path.display()),
         }
     }
 
@@ -195,6 +200,7 @@ impl Object {
                     })
             }
             Object::Folder { path } | Object::Mount { path } => is_our_folder(path),
+            Object::PrStateFile { path } => crate::sys::configfs::is_our_pr_state_file(path),
             Object::DmDevice { name } => crate::model::names::run_of_dm(name).is_some(),
             Object::LoopDevice { backing_file } => backing_file.parent().is_some_and(|folder| {
                 is_our_folder(folder) && is_absolute_without_dots(backing_file)
@@ -231,6 +237,7 @@ impl Object {
                 !crate::sys::dm::loops_over(backing_file).is_empty()
             }
             Object::Mount { path } => crate::sys::mount::is_mounted(path),
+            Object::PrStateFile { path } => path.symlink_metadata().is_ok(),
         }
     }
 
@@ -315,6 +322,10 @@ impl Object {
                 Ok(())
             }
             Object::Mount { path } => crate::sys::mount::detach(path),
+            Object::PrStateFile { path } => match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            },
         }
     }
 }

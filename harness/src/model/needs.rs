@@ -13,6 +13,9 @@ pub enum Requirement {
     },
     /// configfs mounted at /sys/kernel/config (LIO).
     Configfs,
+    /// LIO's folder for persistent-reservation state (`<db_root>/pr`):
+    /// without it every PERSISTENT RESERVE OUT fails with NOT READY.
+    LioPrFolder,
 }
 
 use Requirement::{Module, Tool};
@@ -36,6 +39,11 @@ pub const NFT: Requirement = Tool {
 pub const MOUNT: Requirement = Tool {
     name: "mount",
     package: "mount",
+};
+/// What `[fencing]` needs: sg_persist.
+pub const SG_PERSIST: Requirement = Tool {
+    name: "sg_persist",
+    package: "sg3-utils",
 };
 /// The fio probe's program.
 pub const FIO: Requirement = Tool {

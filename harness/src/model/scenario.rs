@@ -63,6 +63,28 @@ pub struct Scenario {
     /// The initiator hosts (`[[host]]`; one by default): each its own
     /// initiator name, lane, session and disk of the one LUN.
     pub hosts: Vec<Host>,
+    /// SCSI-3 persistent-reservation fencing between the hosts.
+    pub fencing: Option<Fencing>,
+}
+
+/// `[fencing]`: fence_scsi's protocol. Every host registers a key of its
+/// own, the victim (the host active first) holds a Write Exclusive,
+/// Registrants Only reservation, and at `at_s` the survivor removes the
+/// victim's key with PREEMPT AND ABORT: from then on the target refuses
+/// the victim's writes with RESERVATION CONFLICT.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fencing {
+    pub survivor: u8,
+    pub victim: u8,
+    /// Seconds from the start of the I/O phase.
+    pub at_s: f64,
+}
+
+impl Fencing {
+    /// Host `host`'s reservation key (`ic` and the host's number).
+    pub fn key(host: u8) -> u64 {
+        0x6963_0000_0000_0001 + u64::from(host)
+    }
 }
 
 /// One initiator host of a scenario (`[[host]]`).
@@ -590,6 +612,17 @@ pub struct Run {
 }
 
 impl Run {
+    /// What this run's target cannot do that its scenario needs (the run is
+    /// skipped with it, not failed and not faked).
+    pub fn unsupported(&self) -> Option<&'static str> {
+        match (self.target, &self.scenario.fencing) {
+            (TargetKind::Tgt, Some(_)) => Some(
+                "tgt has no PERSISTENT RESERVE OUT PREEMPT AND ABORT (and refuses APTPL): fence_scsi's protocol cannot run against it",
+            ),
+            _ => None,
+        }
+    }
+
     /// `name` when the scenario has a single target, `name@target` otherwise;
     /// unique across the expansion, usable in file names.
     pub fn id(&self) -> String {

@@ -4,10 +4,10 @@
 use toml::Spanned;
 
 use super::diag::shorten;
-use super::raw::RawHost;
+use super::raw::{RawFencing, RawHost};
 use super::schema::MAX_NAME_LEN;
 use super::Ctx;
-use crate::model::{Host, MAX_HOSTS};
+use crate::model::{Fencing, Host, MAX_HOSTS};
 
 pub(super) fn build_hosts(
     ctx: &mut Ctx<'_>,
@@ -73,6 +73,66 @@ pub(super) fn build_hosts(
         hosts.push(Host { name });
     }
     ok.then_some(hosts)
+}
+
+/// `[fencing]`: two different hosts of the scenario's, and a time inside
+/// the I/O phase.
+pub(super) fn build_fencing(
+    ctx: &mut Ctx<'_>,
+    raw: &Spanned<RawFencing>,
+    hosts: Option<usize>,
+    duration_s: Option<f64>,
+) -> Option<Fencing> {
+    let f = raw.get_ref();
+    if hosts.is_some_and(|n| n < 2) {
+        ctx.err(
+            raw.span(),
+            "fencing",
+            "fencing needs two hosts, one to fence the other".into(),
+            Some("declare two [[host]] tables".into()),
+        );
+        return None;
+    }
+    let survivor = host_index(
+        ctx,
+        f.survivor.span(),
+        *f.survivor.get_ref(),
+        "fencing.survivor",
+        hosts,
+    );
+    let victim = host_index(
+        ctx,
+        f.victim.span(),
+        *f.victim.get_ref(),
+        "fencing.victim",
+        hosts,
+    );
+    let (survivor, victim) = (survivor?, victim?);
+    if survivor == victim {
+        ctx.err(
+            f.victim.span(),
+            "fencing.victim",
+            format!("is the survivor too (host {victim})"),
+            Some("the survivor fences another host".into()),
+        );
+        return None;
+    }
+    let at_s = *f.at_s.get_ref();
+    let end = duration_s.unwrap_or(f64::INFINITY);
+    if !(at_s.is_finite() && at_s >= 0.0 && at_s < end) {
+        ctx.err(
+            f.at_s.span(),
+            "fencing.at_s",
+            format!("must be from 0 to less than duration_s ({end} s), got {at_s}"),
+            Some("seconds from the start of the I/O phase, e.g. 7".into()),
+        );
+        return None;
+    }
+    Some(Fencing {
+        survivor,
+        victim,
+        at_s,
+    })
 }
 
 /// A `host = N` of `field` (a probe's or a fault's): 0 to `hosts - 1`.
@@ -184,5 +244,37 @@ mod tests {
             "[[probe]]\nkind = \"blkprobe\"\n[[probe]]\nname = \"x\"\nkind = \"blkprobe\"\n",
         ));
         assert_eq!(d.field, "probe[1]");
+    }
+
+    #[test]
+    fn fencing_names_two_different_hosts_and_a_time_inside_the_run() {
+        let fenced = two_hosts("[fencing]\nsurvivor = 1\nvictim = 0\nat_s = 7\n");
+        let s = Scenario::parse(&fenced, "x.toml").unwrap();
+        let f = s.fencing.unwrap();
+        assert_eq!((f.survivor, f.victim, f.at_s), (1, 0, 7.0));
+        assert_ne!(crate::model::Fencing::key(0), crate::model::Fencing::key(1));
+        let d = one(&fenced.replace("victim = 0", "victim = 1"));
+        assert_eq!(d.field, "fencing.victim");
+        assert!(d.message.contains("is the survivor too"), "{d:?}");
+        let d = one(&fenced.replace("survivor = 1", "survivor = 3"));
+        assert_eq!(d.field, "fencing.survivor");
+        let d = one(&fenced.replace("at_s = 7", "at_s = 99"));
+        assert_eq!(d.field, "fencing.at_s");
+        // One host: nobody to fence.
+        let d = one(&format!(
+            "{GOOD}[fencing]\nsurvivor = 1\nvictim = 0\nat_s = 7\n"
+        ));
+        assert_eq!(d.field, "fencing");
+        // A fenced run on tgt is skipped with the reason; on LIO it runs.
+        let runs = crate::model::Run {
+            scenario: s.clone(),
+            target: crate::model::TargetKind::Tgt,
+        };
+        assert!(runs.unsupported().unwrap().contains("PREEMPT AND ABORT"));
+        let lio = crate::model::Run {
+            scenario: s,
+            target: crate::model::TargetKind::Lio,
+        };
+        assert_eq!(lio.unsupported(), None);
     }
 }

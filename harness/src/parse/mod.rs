@@ -248,6 +248,10 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
         duration_s,
     );
     let faults = faults::build_faults(ctx, raw.fault, duration_s, lane_mtu, lane_paths, host_count);
+    let fencing = match &raw.fencing {
+        Some(f) => hosts::build_fencing(ctx, f, host_count, duration_s).map(Some),
+        None => Some(None),
+    };
     let multipath = lane::build_multipath(ctx, raw.multipath, lane_paths);
     let capture = match raw.capture {
         Some(c) => capture::build_capture(ctx, c.into_inner()),
@@ -272,6 +276,7 @@ fn build(ctx: &mut Ctx<'_>, raw: RawScenario, name: String, path: String) -> Opt
         point: Vec::new(),
         capture: capture?,
         hosts: hosts?,
+        fencing: fencing?,
     })
 }
 

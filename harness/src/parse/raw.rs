@@ -32,6 +32,8 @@ pub(super) struct RawScenario {
     pub(super) capture: Option<Spanned<RawCapture>>,
     #[serde(default)]
     pub(super) host: Vec<Spanned<RawHost>>,
+    #[serde(default)]
+    pub(super) fencing: Option<Spanned<RawFencing>>,
     /// Read by [`sweep`]; a plain load takes the scenario as written.
     #[serde(default)]
     #[allow(dead_code)]
@@ -127,6 +129,14 @@ pub(super) struct RawProbe {
     pub(super) host: Option<Spanned<i64>>,
     #[serde(default)]
     pub(super) start_s: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFencing {
+    pub(super) survivor: Spanned<i64>,
+    pub(super) victim: Spanned<i64>,
+    pub(super) at_s: Spanned<f64>,
 }
 
 #[derive(Deserialize)]

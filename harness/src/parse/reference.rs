@@ -188,6 +188,7 @@ fn requirement(r: &Requirement) -> String {
         Requirement::Module(m) => format!("kernel module `{m}`"),
         Requirement::Tool { name, package } => format!("`{name}` (package {package})"),
         Requirement::Configfs => "configfs".into(),
+        Requirement::LioPrFolder => "LIO's reservation folder (`/var/target/pr`)".into(),
     }
 }
 

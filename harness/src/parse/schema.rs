@@ -358,6 +358,29 @@ pub const HOST: &[KeySpec] = &[KeySpec {
     ..KeySpec::new("name", "string", "the host's name in reports")
 }];
 
+pub const FENCING: &[KeySpec] = &[
+    KeySpec {
+        default: REQUIRED,
+        bound: Bound::Text("0 to hosts - 1"),
+        ..KeySpec::new("survivor", "integer", "the host that fences the other and goes on")
+    },
+    KeySpec {
+        default: REQUIRED,
+        bound: Bound::Text("0 to hosts - 1, not the survivor"),
+        ..KeySpec::new("victim", "integer", "the host fenced off (it holds the reservation first)")
+    },
+    KeySpec {
+        unit: "s",
+        default: REQUIRED,
+        bound: Bound::Text("0 to less than duration_s"),
+        ..KeySpec::new(
+            "at_s",
+            "number",
+            "when the survivor fences the victim (PREEMPT AND ABORT of its key), from the start of the I/O phase",
+        )
+    },
+];
+
 /// The common fields of every `[[fault]]` table; the rest are the kind's
 /// options.
 pub const FAULT: &[KeySpec] = &[
@@ -552,6 +575,11 @@ pub const SECTIONS: &[Section] = &[
         table: "[[host]]",
         doc: "The initiator hosts, at most 2 (one without any): each its own initiator name (an open-iscsi iface record of the run's), switch, subnet, session and disk of the one LUN, so the target sees one I_T nexus per host. A host's probe and faults name it by number (`host = N`). Not with `[lane] paths` > 1.",
         keys: HOST,
+    },
+    Section {
+        table: "[fencing]",
+        doc: "SCSI-3 persistent-reservation fencing between two `[[host]]`s, fence_scsi's protocol through sg_persist (sg3-utils): every host registers a key of its own through its own disk, the victim holds a Write Exclusive, Registrants Only reservation, and at `at_s` the survivor removes the victim's key with PREEMPT AND ABORT, after which the target refuses the victim's writes with RESERVATION CONFLICT (errno EBADE). The reservation state is read back after each action into the history. tgt has no PREEMPT AND ABORT: a fenced run on tgt is skipped. LIO keeps the state under its db_root: `/var/target/pr` must exist.",
+        keys: FENCING,
     },
     Section {
         table: "[[probe]]",

@@ -13,7 +13,7 @@ use std::path::Path;
 use crate::model::{Run, TargetKind};
 
 pub use crate::model::needs::*;
-use Requirement::{Configfs, Module, Root, Tool};
+use Requirement::{Configfs, LioPrFolder, Module, Root, Tool};
 
 /// Needed by every run: missing one stops the whole `run`.
 pub const GLOBAL: &[Requirement] = &[
@@ -65,7 +65,8 @@ pub fn run_needs(run: &Run) -> Vec<Requirement> {
                 .iter()
                 .filter(|p| p.fio.is_some())
                 .map(|_| &crate::model::needs::FIO),
-        );
+        )
+        .chain(fencing_needs(run));
     for need in all {
         if !needs.contains(need) {
             needs.push(*need);
@@ -74,8 +75,21 @@ pub fn run_needs(run: &Run) -> Vec<Requirement> {
     needs
 }
 
-/// Why the run must be skipped on this host, or `None` if it can run.
+/// What `[fencing]` needs: sg_persist, and on LIO its reservation folder.
+fn fencing_needs(run: &Run) -> &'static [Requirement] {
+    match (&run.scenario.fencing, run.target) {
+        (None, _) => &[],
+        (Some(_), TargetKind::Lio) => &[SG_PERSIST, LioPrFolder],
+        (Some(_), TargetKind::Tgt) => &[SG_PERSIST],
+    }
+}
+
+/// Why the run must be skipped on this host, or `None` if it can run:
+/// what its target cannot do, then what the host lacks.
 pub fn skip_reason(run: &Run) -> Option<String> {
+    if let Some(why) = run.unsupported() {
+        return Some(why.to_string());
+    }
     skip_reason_with(run, Requirement::missing)
 }
 
@@ -96,6 +110,7 @@ impl Requirement {
             Module(m) => m,
             Tool { name, .. } => name,
             Configfs => "configfs",
+            LioPrFolder => "LIO's reservation folder",
         }
     }
 
@@ -113,6 +128,16 @@ impl Requirement {
             Configfs => (!Path::new("/sys/kernel/config").is_dir()).then(|| {
                 "configfs is not mounted: mount -t configfs none /sys/kernel/config".into()
             }),
+            LioPrFolder => {
+                let dir = crate::sys::configfs::lio_pr_folder();
+                (!dir.is_dir()).then(|| {
+                    format!(
+                        "{} is missing: LIO keeps persistent-reservation state there and refuses every PERSISTENT RESERVE OUT without it (mkdir -p {}; targetcli's setup makes it)",
+                        dir.display(),
+                        dir.display()
+                    )
+                })
+            }
         }
     }
 }

@@ -14,6 +14,7 @@
 pub mod budget;
 pub mod cleanup;
 pub mod doctor;
+pub mod fence;
 pub mod host;
 pub mod lanes;
 pub mod probe;
@@ -252,6 +253,9 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
     }
     let mut history = History::default();
     rig.settings_now(&mut history, "after_login");
+    if let Some(f) = &run.scenario.fencing {
+        fence::setup(rig, f, &mut history).await?;
+    }
     let kernel = Monitor::kernel_log(rig.kernel_names());
     let state = Monitor::session_state(session.sysfs.clone());
     let host = &rig.hosts[0];
@@ -370,6 +374,9 @@ async fn execute(ctx: &RunContext, planned: &PlannedRun, rig: &mut Rig) -> Resul
         history.push(t, ev);
     }
     rig.settings_now(&mut history, "at_end");
+    if let Some(f) = &run.scenario.fencing {
+        fence::read(rig, f.survivor, &mut history).await;
+    }
     history.sort();
     let result = result.map_err(|e| match e.downcast_ref::<ProbeHung>() {
         Some(hung) => anyhow::anyhow!(hung_report(hung, &ending, &history, &names[0])),
@@ -460,8 +467,15 @@ async fn timeline(
         }
     };
     let steps = &planned.steps;
+    // The fence, if any, between the steps at its time.
+    let mut fence_at = run.scenario.fencing.map(|f| (t0 + f.at_s, f));
     for (k, step) in steps.iter().enumerate() {
         let at = t0 + step.at_s;
+        if let Some((when, f)) = fence_at.filter(|(when, _)| *when <= at) {
+            sleep_until(when, &mut cancel).await?;
+            fence::fence(rig, &f, history).await;
+            fence_at = None;
+        }
         sleep_until(at, &mut cancel).await?;
         match step.phase {
             // Written down before it is carried out: a step that fails
@@ -487,6 +501,10 @@ async fn timeline(
                 path: step.path,
             },
         );
+    }
+    if let Some((when, f)) = fence_at {
+        sleep_until(when, &mut cancel).await?;
+        fence::fence(rig, &f, history).await;
     }
     // The probe ends by itself after its duration and verification.
     let deadline = t0 + run.scenario.probe_hung_after_s();

@@ -45,6 +45,9 @@ pub struct Rig {
     capture: Option<Capture>,
     /// What the capture kept, once the teardown finished it.
     pub captured: Option<Captured>,
+    /// The target's persistent-reservation state file, once reservations
+    /// were used (removed after the target).
+    pr_state_file: Option<PathBuf>,
 }
 
 /// One initiator host: its paths, and the map over them when there are
@@ -86,7 +89,26 @@ impl Rig {
             in_place: Vec::new(),
             capture: None,
             captured: None,
+            pr_state_file: None,
         }
+    }
+
+    /// Writes down the file the target will keep reservation state in
+    /// (LIO), before the first reservation command makes it.
+    pub fn record_pr_state_file(&mut self) -> Result<()> {
+        let Some(path) = self.target.as_ref().and_then(Target::pr_state_file) else {
+            return Ok(());
+        };
+        if path.exists() {
+            anyhow::bail!(
+                "{} exists already: another LUN with our unit serial? Not touched",
+                path.display()
+            );
+        }
+        self.ledger()
+            .record(crate::ledger::Object::PrStateFile { path: path.clone() })?;
+        self.pr_state_file = Some(path);
+        Ok(())
     }
 
     /// The ledger everything of this rig is written in.
@@ -414,6 +436,14 @@ impl Rig {
         // After the target let go of it, before the lane.
         if let Some(mut store) = self.store.take() {
             note(store.teardown().await);
+        }
+        if let Some(path) = self.pr_state_file.take() {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => note(Err(
+                    anyhow::Error::new(e).context(format!("removing {}", path.display())),
+                )),
+                _ => {}
+            }
         }
         // Further paths before the lane whose namespace they share.
         while let Some(mut host) = self.hosts.pop() {

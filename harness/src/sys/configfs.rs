@@ -227,3 +227,30 @@ pub fn remove_leftovers(is_stale: &dyn Fn(&str) -> bool) -> Vec<String> {
     }
     done
 }
+
+/// `<db_root>/pr`, where LIO keeps persistent-reservation state: its
+/// db_root from configfs (`/var/target` by default).
+pub fn lio_pr_folder() -> PathBuf {
+    let root = std::fs::read_to_string("/sys/kernel/config/target/dbroot")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.starts_with('/'))
+        .unwrap_or_else(|| "/var/target".to_string());
+    Path::new(&root).join("pr")
+}
+
+/// Whether `path` is a reservation-state file LIO writes for one of our
+/// LUNs: `aptpl_` and a unit serial of ours (32 hex digits) in a `pr`
+/// folder.
+pub fn is_our_pr_state_file(path: &Path) -> bool {
+    let in_pr = path.parent().and_then(Path::file_name) == Some(std::ffi::OsStr::new("pr"));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    in_pr
+        && path.is_absolute()
+        && !path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        && name
+            .strip_prefix("aptpl_")
+            .is_some_and(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+}

@@ -14,4 +14,5 @@ pub mod mpath;
 pub mod netns;
 pub mod nft;
 pub mod packet;
+pub mod pr;
 pub mod tc;

@@ -8,5 +8,6 @@ pub mod frame;
 pub mod iscsi;
 pub mod nft;
 pub mod pcapng;
+pub mod pr;
 pub mod stream;
 pub mod tc;

@@ -398,6 +398,13 @@ impl LioTarget {
         blocking(|| self.make_acl(initiator))
     }
 
+    /// The file LIO writes this LUN's persistent-reservation state to
+    /// (`<db_root>/pr/aptpl_<unit serial>`) at its first PERSISTENT RESERVE
+    /// OUT; it stays after the LUN is gone.
+    pub fn pr_state_file(&self) -> PathBuf {
+        crate::sys::configfs::lio_pr_folder().join(format!("aptpl_{}", unit_serial(&self.device)))
+    }
+
     fn acl_path(&self, initiator: &str) -> PathBuf {
         self.tpg.join("acls").join(initiator)
     }

@@ -128,6 +128,15 @@ impl Target {
         Ok(addr)
     }
 
+    /// Where the target writes the LUN's persistent-reservation state
+    /// (LIO; tgt keeps it in memory).
+    pub fn pr_state_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Target::Tgt(_) => None,
+            Target::Lio(t) => Some(t.pr_state_file()),
+        }
+    }
+
     /// Admits another host's initiator name (LIO's ACL, when the target
     /// keeps one; tgt admits by address, which `add_portal` bound).
     pub async fn admit(&mut self, initiator: &str) -> Result<()> {

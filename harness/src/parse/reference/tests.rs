@@ -5,7 +5,8 @@ use serde::de::DeserializeOwned;
 use super::*;
 use crate::model::keys::names;
 use crate::parse::raw::{
-    RawCapture, RawExpect, RawHost, RawInitiator, RawLane, RawMultipath, RawProbe, RawScenario,
+    RawCapture, RawExpect, RawFencing, RawHost, RawInitiator, RawLane, RawMultipath, RawProbe,
+    RawScenario,
 };
 use crate::parse::schema;
 
@@ -41,6 +42,7 @@ fn accepted() -> Vec<(&'static str, Vec<String>)> {
         "capture",
         "sweep",
         "host",
+        "fencing",
     ];
     let top: Vec<String> = serde_fields::<RawScenario>()
         .into_iter()
@@ -55,6 +57,7 @@ fn accepted() -> Vec<(&'static str, Vec<String>)> {
         ("expect", serde_fields::<RawExpect>()),
         ("capture", serde_fields::<RawCapture>()),
         ("host", serde_fields::<RawHost>()),
+        ("fencing", serde_fields::<RawFencing>()),
     ]
 }
 
@@ -86,6 +89,7 @@ fn the_schema_tables_are_the_keys_serde_accepts() {
         "capture",
         "sweep",
         "host",
+        "fencing",
     ] {
         assert!(raw_scenario.iter().any(|k| k == table), "{table}");
     }
