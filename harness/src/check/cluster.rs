@@ -254,4 +254,61 @@ mod tests {
         one.hosts.truncate(1);
         assert_eq!(measure(&h, &one, 5.0), None);
     }
+
+    fn reservation(h: &mut History, t: f64, action: &str, ok: bool) {
+        h.push(
+            t,
+            Event::Reservation {
+                host: 1,
+                action: action.into(),
+                ok,
+                detail: if ok {
+                    String::new()
+                } else {
+                    "PR out: command failed".into()
+                },
+                state: None,
+            },
+        );
+    }
+
+    #[test]
+    fn a_fence_holds_when_the_victim_writes_nothing_after_it() {
+        let s = shipped();
+        let mut h = History::default();
+        op(&mut h, "node-a", 10.0, 0, 0, None);
+        reservation(&mut h, 12.0, "register", true);
+        reservation(&mut h, 15.0, "preempt-and-abort", true);
+        op(&mut h, "node-b", 16.0, 0, 0, None);
+        op(&mut h, "node-a", 30.0, 1, 1, Some(EBADE));
+        h.sort();
+        let b = measure(&h, &s, 5.0).unwrap();
+        assert_eq!(b.fence_s, Some(10.0));
+        let (line, held) = fencing(&b, "node-a");
+        assert!(held, "{line}");
+        assert!(
+            line.contains("0 acknowledged write(s) of node-a after it, 1 refused"),
+            "{line}"
+        );
+        // One write of the victim acknowledged after the fence: it did not hold.
+        op(&mut h, "node-a", 31.0, 2, 2, None);
+        h.sort();
+        let b = measure(&h, &s, 5.0).unwrap();
+        let (line, held) = fencing(&b, "node-a");
+        assert!(
+            !held && line.contains("1 acknowledged write(s) of node-a after it"),
+            "{line}"
+        );
+        // A fence the target refused.
+        let mut failed = History::default();
+        op(&mut failed, "node-b", 16.0, 0, 0, None);
+        reservation(&mut failed, 15.0, "preempt-and-abort", false);
+        failed.sort();
+        let b = measure(&failed, &s, 5.0).unwrap();
+        let (line, held) = fencing(&b, "node-a");
+        assert!(
+            !held && line.contains("the fence failed: PR out: command failed"),
+            "{line}"
+        );
+    }
 }

@@ -158,6 +158,10 @@ fn describe(planned: &PlannedRun, sources: &Sources) -> String {
             fault.start_s
         ));
     }
+    if let Some(why) = planned.run.unsupported() {
+        out.push_str(&format!("  skipped:  {why}\n"));
+        return out;
+    }
     out.push_str(&prediction_lines(&planned.prediction));
     out
 }

@@ -775,7 +775,63 @@ pub fn predict_run(run: &Run) -> Prediction {
             _ => {}
         }
     }
+    if let Some(note) = hosts_note(&run.scenario) {
+        p.notes.push(note);
+    }
     p
+}
+
+/// What the oracle says of several hosts: a fence during the victim's
+/// partition refuses its held I/O when the link is back; a partition that
+/// heals first lets it land while the victim is still registered; without
+/// fencing, a host that takes over while the other's I/O is held shares
+/// the disk with it once the link is back.
+fn hosts_note(s: &Scenario) -> Option<String> {
+    if s.hosts.len() < 2 {
+        return None;
+    }
+    let name = |h: u8| s.hosts.get(usize::from(h)).map_or("?", |x| x.name.as_str());
+    let partition_end = |h: u8| {
+        s.faults
+            .iter()
+            .filter(|f| f.host == h)
+            .map(Fault::end_s)
+            .reduce(f64::max)
+    };
+    let takeover = s
+        .probes
+        .iter()
+        .map(|p| p.start_s)
+        .reduce(f64::max)
+        .unwrap_or(0.0);
+    let Some(f) = s.fencing else {
+        let victim = s.faults.first().map_or(0, |f| f.host);
+        return Some(match partition_end(victim) {
+            Some(end) if end > takeover => format!(
+                "two hosts, no fencing: the takeover at {takeover} s comes while {}'s I/O is held (until {end} s, its partition's end): once the link is back its held writes land and both hosts write the disk (split brain)",
+                name(victim)
+            ),
+            _ => format!(
+                "two hosts, no fencing: {}'s partition ends before the takeover at {takeover} s; both hosts write the disk from then on",
+                name(victim)
+            ),
+        });
+    };
+    let (v, at) = (name(f.victim), f.at_s);
+    Some(match partition_end(f.victim) {
+        Some(end) if end > at => format!(
+            "fencing: {} removes {v}'s key at {at} s, during {v}'s partition (until {end} s): {v}'s held I/O, sent again once the link is back, is refused with RESERVATION CONFLICT (EBADE), as is every write after; reads go on (type 5 lets every host read); no block of {v}'s lands after the fence",
+            name(f.survivor)
+        ),
+        Some(end) => format!(
+            "fencing: {v}'s partition ends at {end} s, before {} removes its key at {at} s: {v}'s held I/O completes once the link is back (TCP's backoff and a relogin can take seconds), while it is still registered, and lands; its writes after the fence are refused with RESERVATION CONFLICT (EBADE)",
+            name(f.survivor)
+        ),
+        None => format!(
+            "fencing: {} removes {v}'s key at {at} s; {v}'s writes after it are refused with RESERVATION CONFLICT (EBADE)",
+            name(f.survivor)
+        ),
+    })
 }
 
 /// What the disk's users see of the block layer (before any filesystem).

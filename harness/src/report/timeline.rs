@@ -20,7 +20,7 @@ use super::out::OutDir;
 use super::svg::{num, text_width, Anchor, Svg};
 use super::{history_file, Entry};
 use iscsi_chaos_formats::history::{Event, FaultPhase, History};
-use iscsi_chaos_formats::probe::ProbeEvent;
+use iscsi_chaos_formats::probe::{Found, ProbeEvent};
 use iscsi_chaos_formats::wire::{Dir, Fate, Wire, WireWhat};
 
 /// The file a run's timeline is saved in, beside its history.
@@ -41,6 +41,10 @@ pub enum KernelMark {
     Offline,
     /// A block-layer I/O error.
     IoError,
+    /// The target refused a command with RESERVATION CONFLICT.
+    Conflict,
+    /// A persistent-reservation action of the run's fencing (its label).
+    Reservation(String),
     /// Anything else (login, reset, ...): a tick without a label.
     Other,
 }
@@ -62,6 +66,8 @@ impl KernelMark {
             KernelMark::Offline
         } else if line.contains("I/O error") {
             KernelMark::IoError
+        } else if line.contains("reservation conflict") {
+            KernelMark::Conflict
         } else {
             KernelMark::Other
         }
@@ -74,6 +80,8 @@ impl KernelMark {
             KernelMark::RecoveryTimedOut => Some("recovery timed out".into()),
             KernelMark::Offline => Some("device offline".into()),
             KernelMark::IoError => Some("I/O error".into()),
+            KernelMark::Conflict => Some("RESERVATION CONFLICT".into()),
+            KernelMark::Reservation(label) => Some(label.clone()),
             KernelMark::Other => None,
         }
     }
@@ -86,6 +94,10 @@ pub enum OpClass {
     Error,
     /// Still blocked in the kernel when the watchdog looked.
     InFlight,
+    /// Refused by a reservation (RESERVATION CONFLICT, errno EBADE).
+    Refused,
+    /// Another host's operation, done (several hosts on one disk).
+    OtherHost,
 }
 
 /// One fault step's time in place.
@@ -289,9 +301,48 @@ impl Timeline {
             paths: Vec::new(),
             fs: Vec::new(),
         };
+        // With several hosts, the probes of hosts after the first.
+        let others: Vec<&str> = entry
+            .measured
+            .split_brain
+            .iter()
+            .flat_map(|b| b.writers.iter().skip(1).map(|w| w.probe.as_str()))
+            .collect();
+        let host_name = |h: u8| {
+            entry
+                .measured
+                .split_brain
+                .as_ref()
+                .and_then(|b| b.writers.get(usize::from(h)))
+                .map_or_else(|| format!("host{h}"), |w| w.host.clone())
+        };
         for e in &history.entries {
             let t = rel(e.t);
             match &e.event {
+                Event::Reservation {
+                    host,
+                    action,
+                    ok,
+                    detail,
+                    state,
+                } if action != "read" => {
+                    let label = match ok {
+                        true => format!("PR {}: {action}", host_name(*host)),
+                        false => format!("PR {}: {action} FAILED", host_name(*host)),
+                    };
+                    let mut line = label.clone();
+                    if let Some(st) = state {
+                        line.push_str(&format!(
+                            "; keys {}; holder {}",
+                            st.keys.join(", "),
+                            st.holder.as_deref().unwrap_or("none")
+                        ));
+                    }
+                    if !detail.is_empty() {
+                        line.push_str(&format!("; {detail}"));
+                    }
+                    tl.kernel.push((t, KernelMark::Reservation(label), line));
+                }
                 Event::Fault {
                     step, phase, kind, ..
                 } => match phase {
@@ -318,11 +369,23 @@ impl Timeline {
                         }
                     }
                 },
-                Event::Probe { event, .. } => match event {
+                Event::Probe { probe, event } => match event {
                     ProbeEvent::Op {
-                        t: done, start, ok, ..
+                        t: done,
+                        start,
+                        ok,
+                        errno,
+                        ..
                     } => {
-                        let class = if *ok { OpClass::Ok } else { OpClass::Error };
+                        let class = if *errno == Some(crate::check::cluster::EBADE) {
+                            OpClass::Refused
+                        } else if others.contains(&probe.as_str()) {
+                            OpClass::OtherHost
+                        } else if *ok {
+                            OpClass::Ok
+                        } else {
+                            OpClass::Error
+                        };
                         tl.ops.push((rel(*done), done - start, class));
                         tl.t0 = tl.t0.min(rel(*start));
                     }
@@ -368,9 +431,14 @@ impl Timeline {
                     } => tl.bad_blocks.push((
                         rel(*at),
                         *block,
-                        found
-                            .as_ref()
-                            .map_or("unreadable", |f| f.class(*seq, *block)),
+                        match found {
+                            // Several hosts: the other's stamp.
+                            Some(Found::OtherRun { .. }) if !others.is_empty() => {
+                                iscsi_chaos_formats::probe::OVERWRITTEN
+                            }
+                            Some(f) => f.class(*seq, *block),
+                            None => "unreadable",
+                        },
                     )),
                     _ => {}
                 },
@@ -445,6 +513,7 @@ const GREY: &str = "#6b7280";
 const RED: &str = "#dc2626";
 const ORANGE: &str = "#ea580c";
 const PURPLE: &str = "#7c3aed";
+const BLUE: &str = "#2563eb";
 
 /// Label rows: each label goes on the first row where it does not overlap
 /// the one before it.
@@ -515,6 +584,21 @@ fn latency_label(decade: i32) -> String {
         d if d < 0 => format!("{} ms", 10f64.powi(d + 3)),
         d => format!("{} s", 10f64.powi(d)),
     }
+}
+
+/// An x of 6 px at (px, py), as path data.
+fn cross(px: f64, py: f64) -> String {
+    format!(
+        "M{} {} L{} {} M{} {} L{} {} ",
+        num(px - 3.0),
+        num(py - 3.0),
+        num(px + 3.0),
+        num(py + 3.0),
+        num(px - 3.0),
+        num(py + 3.0),
+        num(px + 3.0),
+        num(py - 3.0)
+    )
 }
 
 /// The picture, as an SVG document.
@@ -677,8 +761,30 @@ pub fn render(tl: &Timeline) -> String {
             text,
         );
     };
-    // Acknowledged writes found bad: where the probe found each.
-    for (at, block, class) in &tl.bad_blocks {
+    // Acknowledged writes found bad: where the probe found each. Those the
+    // other host wrote over (several hosts) are the split brain's by the
+    // hundred: a small mark each and one label.
+    let overwritten = iscsi_chaos_formats::probe::OVERWRITTEN;
+    let mut over = tl.bad_blocks.iter().filter(|b| b.2 == overwritten);
+    if let Some(first) = over.clone().next() {
+        for (at, block, _) in over.by_ref() {
+            svg.circle(
+                x(*at),
+                PLOT_TOP + 4.0,
+                2.5,
+                &format!("fill=\"{BLUE}\" fill-opacity=\"0.5\""),
+                Some(&format!("block {block}: {overwritten}, found at {at:.2} s")),
+            );
+        }
+        let n = tl.bad_blocks.iter().filter(|b| b.2 == overwritten).count();
+        mark_label(
+            &mut svg,
+            first.0,
+            BLUE,
+            &format!("{n} writes overwritten by the other host"),
+        );
+    }
+    for (at, block, class) in tl.bad_blocks.iter().filter(|b| b.2 != overwritten) {
         svg.line(
             x(*at),
             PLOT_TOP,
@@ -771,23 +877,23 @@ pub fn render(tl: &Timeline) -> String {
         .map(|&(t, lat, c)| (x(t).round() as i64, y(lat).round() as i64, c))
         .collect();
     let mut crosses = String::new();
+    let mut refused = String::new();
     for (px, py, class) in &points {
         let (px, py) = (*px as f64, *py as f64);
         match class {
             OpClass::Ok => svg.circle(px, py, 1.6, &format!("fill=\"{GREY}\""), None),
+            OpClass::OtherHost => svg.circle(px, py, 1.6, &format!("fill=\"{BLUE}\""), None),
+            OpClass::Refused => refused.push_str(&cross(px, py)),
             OpClass::InFlight => svg.circle(px, py, 2.2, &format!("fill=\"{ORANGE}\""), None),
-            OpClass::Error => crosses.push_str(&format!(
-                "M{} {} L{} {} M{} {} L{} {} ",
-                num(px - 3.0),
-                num(py - 3.0),
-                num(px + 3.0),
-                num(py + 3.0),
-                num(px - 3.0),
-                num(py + 3.0),
-                num(px + 3.0),
-                num(py - 3.0)
-            )),
+            OpClass::Error => crosses.push_str(&cross(px, py)),
         }
+    }
+    if !refused.is_empty() {
+        svg.path(
+            refused.trim_end(),
+            &format!("stroke=\"{PURPLE}\" stroke-width=\"1.5\" fill=\"none\""),
+            Some("write refused: RESERVATION CONFLICT"),
+        );
     }
     if !crosses.is_empty() {
         svg.path(
@@ -871,14 +977,19 @@ pub fn render(tl: &Timeline) -> String {
         fs_band(&mut svg, &x, (t0, t1), top, &tl.fs);
     }
 
-    // Kernel lines: a tick each, labelled once per kind and second.
+    // Kernel lines (and the fencing's reservation actions): a tick each,
+    // labelled once per kind and second.
+    let pr = tl
+        .kernel
+        .iter()
+        .any(|k| matches!(k.1, KernelMark::Reservation(_)));
     svg.text(
         LEFT - 6.0,
         kernel_y + 4.0,
         10.0,
         Anchor::End,
         "fill=\"#374151\"",
-        "kernel",
+        if pr { "kernel, PR" } else { "kernel" },
     );
     svg.line(LEFT, kernel_y, W - RIGHT, kernel_y, "stroke=\"#e5e7eb\"");
     let mut kernel_rows = Rows::new(kernel_row_y.len());
@@ -904,9 +1015,11 @@ pub fn render(tl: &Timeline) -> String {
             Some(line),
         );
         let Some(label) = mark.label() else { continue };
+        // Refused commands come by the hundred: the first is labelled.
+        let once = *mark == KernelMark::Conflict;
         if labelled
             .iter()
-            .any(|(t, m)| *m == mark && (at - t).abs() < 1.0)
+            .any(|(t, m)| *m == mark && (once || (at - t).abs() < 1.0))
         {
             continue;
         }
@@ -980,6 +1093,27 @@ pub fn render(tl: &Timeline) -> String {
         &|s, at| s.circle(at + 4.0, legend_y, 2.5, &format!("fill=\"{ORANGE}\""), None),
         "still blocked",
     );
+    // Several hosts: the others' I/O, and writes a reservation refused.
+    if tl.ops.iter().any(|o| o.2 == OpClass::OtherHost) {
+        legend(
+            &mut svg,
+            &|s, at| s.circle(at + 4.0, legend_y, 2.0, &format!("fill=\"{BLUE}\""), None),
+            "other host",
+        );
+    }
+    if tl.ops.iter().any(|o| o.2 == OpClass::Refused) {
+        legend(
+            &mut svg,
+            &|s, at| {
+                s.path(
+                    cross(at + 4.0, legend_y).trim_end(),
+                    &format!("stroke=\"{PURPLE}\" stroke-width=\"1.5\""),
+                    None,
+                )
+            },
+            "refused (PR)",
+        );
+    }
     legend(
         &mut svg,
         &|s, at| {
@@ -1315,6 +1449,58 @@ mod tests {
             c("scsi host2: iSCSI Initiator over TCP/IP"),
             KernelMark::Other
         );
+        assert_eq!(c("sd 0:0:0:1: reservation conflict"), KernelMark::Conflict);
+    }
+
+    #[test]
+    fn the_fencing_s_actions_and_refused_writes_are_drawn() {
+        let mut h = History::default();
+        let op = |t: f64, errno: Option<i32>| Event::Probe {
+            probe: "node-a".into(),
+            event: ProbeEvent::Op {
+                t,
+                start: t - 0.01,
+                op: guest_probes::OpKind::Write,
+                seq: 1,
+                block: 1,
+                ok: errno.is_none(),
+                errno,
+            },
+        };
+        h.push(1.0, op(1.0, None));
+        h.push(
+            2.0,
+            Event::Reservation {
+                host: 1,
+                action: "preempt-and-abort".into(),
+                ok: true,
+                detail: String::new(),
+                state: None,
+            },
+        );
+        h.push(3.0, op(3.0, Some(crate::check::cluster::EBADE)));
+        let entry: Entry = serde_json::from_value(serde_json::json!({
+            "id": "fenced@lio", "name": "fenced", "target": "lio", "verdict": "pass",
+            "reasons": [], "settings": {}, "faults": [],
+            "expected": {"first_error_s": null, "tolerance_s": 1.5, "borderline": false,
+                         "imprecise": false, "notes": []},
+            "measured": {"first_error_s": null, "errors": 1, "errnos": [52], "max_stall_s": 0.0,
+                         "stalls": [], "recovered_s": null, "acked_writes": 1, "lost_writes": 0,
+                         "corrupt_writes": 0, "unverified_writes": 0, "ops": 2},
+            "timings": {}
+        }))
+        .unwrap();
+        let tl = Timeline::new(&entry, &h);
+        assert_eq!(
+            tl.ops.iter().map(|o| o.2).collect::<Vec<_>>(),
+            [OpClass::Ok, OpClass::Refused]
+        );
+        assert!(tl
+            .kernel
+            .iter()
+            .any(|k| k.1 == KernelMark::Reservation("PR host1: preempt-and-abort".into())));
+        let svg = render(&tl);
+        assert!(svg.contains("kernel, PR") && svg.contains("refused (PR)"));
     }
 
     #[test]
