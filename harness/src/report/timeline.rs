@@ -514,6 +514,9 @@ const RED: &str = "#dc2626";
 const ORANGE: &str = "#ea580c";
 const PURPLE: &str = "#7c3aed";
 const BLUE: &str = "#2563eb";
+/// A text's white outline, painted under its fill.
+const HALO: &str =
+    "stroke=\"#ffffff\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"";
 
 /// Label rows: each label goes on the first row where it does not overlap
 /// the one before it.
@@ -750,6 +753,8 @@ pub fn render(tl: &Timeline) -> String {
     // The oracle's marks and the measured first error, labelled inside the
     // top of the plot.
     let mut mark_rows = Rows::new(3);
+    // Labels inside the plot sit over the operations' dots: a white halo
+    // (drawn under the letters) keeps them legible.
     let mut mark_label = |svg: &mut Svg, at: f64, colour: &str, text: &str| {
         let row = mark_rows.place(x(at), text_width(text, 10.0) + 4.0);
         svg.text(
@@ -757,7 +762,7 @@ pub fn render(tl: &Timeline) -> String {
             PLOT_TOP + 12.0 + row as f64 * 12.0,
             10.0,
             Anchor::Start,
-            &format!("fill=\"{colour}\""),
+            &format!("fill=\"{colour}\" {HALO}"),
             text,
         );
     };
@@ -1146,11 +1151,11 @@ pub fn render(tl: &Timeline) -> String {
     for (style, text) in [
         (
             format!("stroke=\"{RED}\" stroke-dasharray=\"3 2\""),
-            "predicted first error ± tolerance",
+            "predicted 1st error ± tol.",
         ),
         (
             format!("stroke=\"{RED}\" stroke-width=\"2\""),
-            "measured first error",
+            "measured 1st error",
         ),
         (
             format!("stroke=\"{PURPLE}\" stroke-dasharray=\"2 2\""),
