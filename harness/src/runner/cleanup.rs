@@ -148,6 +148,17 @@ pub async fn stale() -> Vec<String> {
                 }
                 Err(e) => removed.push(format!("(cleanup of lanes failed: {e:#})")),
             }
+            // Iface records of further hosts: their names carry the run's
+            // hash only, as veths do; none may be in use by now (their
+            // node records went above).
+            for name in crate::sys::iscsi::our_ifaces() {
+                match crate::sys::iscsi::delete_iface(&name).await {
+                    Ok(()) => removed.push(format!("iface record {name}")),
+                    Err(e) => {
+                        removed.push(format!("(could not delete iface record {name}: {e:#})"))
+                    }
+                }
+            }
         }
     }
     // Slow stores (dm-delay, then its loop device): after the targets that

@@ -172,6 +172,22 @@ pub fn iface_exists(name: &str) -> bool {
     IFACE_DIRS.iter().any(|d| Path::new(d).join(name).exists())
 }
 
+/// The iface records carrying our marker
+/// ([`crate::model::names::is_our_iface_name`]).
+pub fn our_ifaces() -> Vec<String> {
+    let mut names: Vec<String> = IFACE_DIRS
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| crate::model::names::is_our_iface_name(n))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Deletes iface record `name` (gone already: done).
 pub async fn delete_iface(name: &str) -> Result<()> {
     if !iface_exists(name) {
