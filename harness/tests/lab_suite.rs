@@ -119,6 +119,18 @@ fn leftovers() -> Vec<String> {
     for run in sh("ls /run/iscsi-chaos/runs 2>/dev/null").lines() {
         found.push(format!("registered run {run}"));
     }
+    // A further host's iface record; LIO's reservation state of our LUNs
+    // (a unit serial of ours: 32 hex digits, where targetcli's have dashes).
+    for iface in sh("ls /etc/iscsi/ifaces /var/lib/iscsi/ifaces 2>/dev/null").lines() {
+        if iface.starts_with("iscsi-chaos-") {
+            found.push(format!("iface record {iface}"));
+        }
+    }
+    for file in sh("ls /var/target/pr 2>/dev/null").lines() {
+        if file.strip_prefix("aptpl_").is_some_and(|s| s.len() == 32) {
+            found.push(format!("LIO reservation state {file}"));
+        }
+    }
     found
 }
 
@@ -164,6 +176,14 @@ fn the_shipped_suite_passes_and_leaves_nothing() {
         "every shipped scenario on each of its targets"
     );
     for s in scenarios {
+        // The one skip a shipped scenario may have: fencing on tgt, which
+        // has no PREEMPT AND ABORT (`Run::unsupported`).
+        if s.verdict == Verdict::Skipped
+            && s.target == "tgt"
+            && s.reasons.iter().any(|r| r.contains("PREEMPT AND ABORT"))
+        {
+            continue;
+        }
         assert_eq!(s.verdict, Verdict::Pass, "{s:#?}");
         if s.expected.possible_damage.is_empty() {
             assert_eq!(s.measured.lost_writes, 0, "{s:#?}");
@@ -222,7 +242,7 @@ fn the_shipped_suite_passes_and_leaves_nothing() {
     for file in ["report.html", "junit.xml", "summary.md"] {
         assert!(out.join(file).is_file(), "{file} written");
     }
-    for s in scenarios {
+    for s in scenarios.iter().filter(|s| s.verdict != Verdict::Skipped) {
         let svg = out.join(iscsi_chaos::report::timeline::file(&s.id));
         let svg = std::fs::read_to_string(&svg).expect("a timeline per run");
         roxmltree::Document::parse(&svg).expect("the timeline is XML");
