@@ -37,7 +37,12 @@ fn every_shipped_scenario_parses_and_is_decidable() {
             // A shipped scenario must not sit on a model boundary, and must
             // leave time for recovery inside its I/O phase.
             assert!(!p.borderline, "{id}: borderline: {:?}", p.notes);
-            assert!(p.tolerance_s <= 1.5, "{id}");
+            // A chain of repeated disruptions (the retry limit's sixth)
+            // spans iscsid's early relogin ticks: wider, as the lab is
+            // (mtu-mismatch: 2.4 s); anything else within 1.5 s.
+            let chain = p.notes.iter().any(|n| n.contains("at the sixth"));
+            let widest = if chain { 2.5 } else { 1.5 };
+            assert!(p.tolerance_s <= widest, "{id}: ± {}", p.tolerance_s);
             if let (Some(last), Some(rec)) = (s.faults.last(), p.recovery_s) {
                 assert!(
                     last.end_s() + rec.hi + 1.0 < s.duration_s,
