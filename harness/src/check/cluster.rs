@@ -23,13 +23,6 @@ pub fn measure(history: &History, scenario: &Scenario, origin: f64) -> Option<Sp
     if scenario.hosts.len() < 2 {
         return None;
     }
-    let host_of = |probe: &str| {
-        scenario
-            .probes
-            .iter()
-            .find(|p| p.name == probe)
-            .map(|p| usize::from(p.host))
-    };
     // The takeover: the first operation's issue of the probe that begins last.
     let late = scenario
         .probes
@@ -72,7 +65,10 @@ pub fn measure(history: &History, scenario: &Scenario, origin: f64) -> Option<Sp
     let fenced_at = fence.as_ref().and_then(|f| f.as_ref().ok().copied());
     let mut overwritten: BTreeSet<(String, u64)> = BTreeSet::new();
     for (_, probe, ev) in history.probe_events() {
-        let Some((w, blocks)) = host_of(probe).and_then(|h| writers.get_mut(&h)) else {
+        let Some((w, blocks)) = scenario
+            .probe_host(probe)
+            .and_then(|h| writers.get_mut(&usize::from(h)))
+        else {
             continue;
         };
         match ev {

@@ -216,17 +216,10 @@ pub fn measure(
     // The figures of time (errors, stalls, recovery) are the faulted
     // host's: with several hosts, another host's probe only counts its
     // writes (and its split-brain part, [`cluster`]).
-    let victim = scenario.faults.first().map_or(0, |f| f.host);
-    let host_of = |probe: &str| {
-        scenario
-            .probes
-            .iter()
-            .find(|p| p.name == probe)
-            .map_or(0, |p| p.host)
-    };
+    let victim = scenario.faulted_host();
     for (t, probe, ev) in history.probe_events() {
         probes.insert(probe.to_string());
-        let timed = host_of(probe) == victim;
+        let timed = scenario.probe_host(probe).unwrap_or(0) == victim;
         match ev {
             ProbeEvent::Op { .. } | ProbeEvent::Stalled { .. } if !timed => m.ops += 1,
             ProbeEvent::Op {

@@ -168,6 +168,17 @@ impl Scenario {
             .collect()
     }
 
+    /// The host whose probe a run's figures of time come from: the one the
+    /// first fault breaks (host 0 without faults).
+    pub fn faulted_host(&self) -> u8 {
+        self.faults.first().map_or(0, |f| f.host)
+    }
+
+    /// The host of the probe named `probe`, if the scenario has it.
+    pub fn probe_host(&self, probe: &str) -> Option<u8> {
+        self.probes.iter().find(|p| p.name == probe).map(|p| p.host)
+    }
+
     /// When the first fault starts, if there is one (seconds into the I/O phase).
     pub fn first_fault_start_s(&self) -> Option<f64> {
         self.faults.iter().map(|f| f.start_s).reduce(f64::min)

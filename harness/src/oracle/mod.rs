@@ -807,7 +807,7 @@ fn hosts_note(s: &Scenario) -> Option<String> {
         .reduce(f64::max)
         .unwrap_or(0.0);
     let Some(f) = s.fencing else {
-        let victim = s.faults.first().map_or(0, |f| f.host);
+        let victim = s.faulted_host();
         return Some(match partition_end(victim) {
             Some(end) if end > takeover => format!(
                 "two hosts, no fencing: the takeover at {takeover} s comes while {}'s I/O is held (until {end} s, its partition's end): once the link is back its held writes land and both hosts write the disk (split brain)",
