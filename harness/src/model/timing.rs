@@ -37,6 +37,16 @@ pub const DETECTION_MARGIN_S: f64 = 0.5;
 /// Below this distance between relogin and the replacement timeout, which
 /// comes first is uncertain.
 pub const RACE_MARGIN_S: f64 = 1.5;
+/// Below this distance between a relogin after one outage and the
+/// replacement timeout, which comes first is uncertain. Narrower than
+/// [`RACE_MARGIN_S`]: the relogin's schedules (an early tick, a SYN just
+/// after the end) are in the window already; measured on `budget` runs
+/// at 2/2/5 and 5/5/20 (docs/findings.md, "Where the race is").
+pub const RELOGIN_RACE_MARGIN_S: f64 = 0.5;
+/// How late after its scheduled end an outage may still hold a packet (the
+/// runner's netlink work under load): a SYN sent this close after the end
+/// may be lost, and the connect waits for the next retransmit.
+pub const CLEAR_LATENESS_S: f64 = 0.25;
 /// Tolerance of a predicted first error.
 pub const TOLERANCE_S: f64 = 1.5;
 /// How long a stopped target takes to listen again after its restart begins.
