@@ -150,6 +150,17 @@ fn report(dir: &Path) -> Report {
     Report::from_json(&text).expect("report.json parses")
 }
 
+/// Each run's id, verdict and reasons, a line each: a failure's message
+/// that says what went wrong before the whole entry is dumped.
+fn verdicts(report: &Report) -> String {
+    report
+        .scenarios
+        .iter()
+        .map(|s| format!("{} {:?}: {}", s.id, s.verdict, s.reasons.join("; ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 #[ignore = "lab: needs root and the iSCSI kernel stack (run by `cargo xtask test`)"]
 fn the_shipped_suite_passes_and_leaves_nothing() {
@@ -904,10 +915,11 @@ fn two_runs_started_together_both_pass_and_leave_nothing() {
     for (child, out) in children.into_iter().zip(&outs) {
         let status = child.wait_with_output().unwrap().status;
         let report = report(out.path());
-        assert_eq!(status.code(), Some(0), "{report:#?}");
-        assert_eq!(report.scenarios.len(), 2, "{report:#?}");
+        let said = verdicts(&report);
+        assert_eq!(status.code(), Some(0), "{said}");
+        assert_eq!(report.scenarios.len(), 2, "{said}");
         for s in &report.scenarios {
-            assert_eq!(s.verdict, Verdict::Pass, "{s:#?}");
+            assert_eq!(s.verdict, Verdict::Pass, "{said}\n{s:#?}");
         }
     }
     assert_nothing_left("two runs side by side");

@@ -196,12 +196,22 @@ pub fn test(args: &TestArgs) -> Result<i32> {
     let tests = test_executables(&cargo, &root)?;
     let report_dir = workspace::target_dir().join("test-out");
     std::fs::create_dir_all(&report_dir)?;
+    // Each executable's output also goes to a log of its own, so that a
+    // failure's message is repeated at the very end (where a CI excerpt,
+    // which shows the tail, finds it).
+    let logs = report_dir.join("lab-tests");
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs)?;
     let mut script = String::from("status=0\n");
     for test in &tests {
+        let name = test.file_name().unwrap_or_default().to_string_lossy();
+        let log = logs.join(format!("{name}.log"));
         script.push_str(&format!(
-            "echo \"== lab test: {name}\"; {exe} --ignored --test-threads=1 || status=1\n",
-            name = test.file_name().unwrap_or_default().to_string_lossy(),
-            exe = test.display()
+            "echo \"== lab test: {name}\"; \
+             ( {exe} --ignored --test-threads=1 2>&1 || echo failed > {log}.failed ) | tee {log}; \
+             [ -e {log}.failed ] && status=1\n",
+            exe = test.display(),
+            log = log.display()
         ));
     }
     // The shipped suite runs inside harness/tests/lab_suite.rs, which also
@@ -226,7 +236,69 @@ pub fn test(args: &TestArgs) -> Result<i32> {
     // The installed-binary path: a second boot, as a user outside the
     // repository starts it.
     crate::outside::check()?;
+    repeat_failures(&logs);
     Ok(status)
+}
+
+/// The failure sections of the lab tests' logs (what `cargo test` prints
+/// under "failures:"), each cut to its first lines, after a heading.
+fn repeat_failures(logs: &Path) {
+    let Ok(dir) = std::fs::read_dir(logs) else {
+        return;
+    };
+    let mut names: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
+    names.sort();
+    for log in names
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+    {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for section in failure_sections(&text) {
+            println!(
+                "== lab test failed ({}), repeated from above:",
+                log.file_stem().unwrap_or_default().to_string_lossy()
+            );
+            println!("{section}");
+        }
+    }
+}
+
+/// Lines kept of each failure's section.
+const FAILURE_LINES: usize = 40;
+
+/// Each `---- NAME stdout ----` section of a libtest log's "failures:"
+/// part, the backtrace's frames left out, cut to [`FAILURE_LINES`] lines.
+fn failure_sections(log: &str) -> Vec<String> {
+    let Some((_, failures)) = log.split_once("\nfailures:\n") else {
+        return Vec::new();
+    };
+    let failures = failures.split("\nfailures:\n").next().unwrap_or(failures);
+    failures
+        .split("\n---- ")
+        .filter(|s| s.contains(" stdout ----"))
+        .map(|s| {
+            let lines: Vec<&str> = s
+                .lines()
+                .filter(|l| {
+                    let l = l.trim_start();
+                    !(l.starts_with("at ")
+                        || l.split_once(": ")
+                            .is_some_and(|(n, _)| n.parse::<u32>().is_ok()))
+                })
+                .collect();
+            let mut kept = format!(
+                "---- {}",
+                lines[..lines.len().min(FAILURE_LINES)].join("\n")
+            );
+            if lines.len() > FAILURE_LINES {
+                kept.push_str(&format!(
+                    "\n[... {} more lines in the log]",
+                    lines.len() - FAILURE_LINES
+                ));
+            }
+            kept
+        })
+        .collect()
 }
 
 /// Where the lab suite test keeps its output (harness/tests/lab_suite.rs).
@@ -262,4 +334,42 @@ fn test_executables(cargo: &str, root: &Path) -> Result<Vec<PathBuf>> {
     exes.sort();
     exes.dedup();
     Ok(exes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_cut_from_libtests_output_without_its_backtrace() {
+        let log = "running 2 tests\ntest a ... ok\ntest b ... FAILED\n\nfailures:\n\n\
+                   ---- b stdout ----\n\nthread 'b' (7) panicked at harness/tests/x.rs:3:5:\n\
+                   assertion `left == right` failed: r#1 Error: fault[0] left no evidence\n  \
+                   left: Some(1)\n right: Some(0)\nstack backtrace:\n   0: std::panicking::begin\n             \
+                   at /rustc/library/std/src/panicking.rs:689:5\n   1: x::b\n\n\n\
+                   failures:\n    b\n\ntest result: FAILED. 1 passed; 1 failed\n";
+        let sections = failure_sections(log);
+        assert_eq!(sections.len(), 1, "{sections:?}");
+        let b = &sections[0];
+        assert!(b.starts_with("---- b stdout ----"), "{b}");
+        assert!(b.contains("fault[0] left no evidence"), "{b}");
+        assert!(b.contains("right: Some(0)"), "{b}");
+        assert!(!b.contains("panicking.rs") && !b.contains("x::b"), "{b}");
+        assert!(failure_sections("running 1 test\ntest a ... ok\n").is_empty());
+    }
+
+    #[test]
+    fn a_long_failure_is_cut_and_says_so() {
+        let body: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let log = format!("failures:\n\n---- c stdout ----\n{body}\nfailures:\n    c\n");
+        let sections = failure_sections(&format!("x\n{log}"));
+        assert_eq!(sections.len(), 1);
+        assert!(sections[0].contains("line 30"), "{}", sections[0]);
+        assert!(!sections[0].contains("line 60"), "{}", sections[0]);
+        assert!(
+            sections[0].ends_with("more lines in the log]"),
+            "{}",
+            sections[0]
+        );
+    }
 }
