@@ -69,15 +69,26 @@ pub struct Scenario {
 
 /// `[fencing]`: fence_scsi's protocol. Every host registers a key of its
 /// own, the victim (the host active first) holds a Write Exclusive,
-/// Registrants Only reservation, and at `at_s` the survivor removes the
-/// victim's key with PREEMPT AND ABORT: from then on the target refuses
-/// the victim's writes with RESERVATION CONFLICT.
+/// Registrants Only reservation, and on its trigger the survivor removes
+/// the victim's key with PREEMPT AND ABORT: from then on the target
+/// refuses the victim's writes with RESERVATION CONFLICT.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fencing {
     pub survivor: u8,
     pub victim: u8,
-    /// Seconds from the start of the I/O phase.
-    pub at_s: f64,
+    pub trigger: FenceTrigger,
+}
+
+/// When the survivor fences the victim.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FenceTrigger {
+    /// At this many seconds from the start of the I/O phase (`at_s`).
+    At(f64),
+    /// Once the victim's probe reports an operation blocked for this many
+    /// seconds (`after_victim_stall_s`), as a cluster manager's monitor
+    /// would: probes report a stall about once a second, so the fence
+    /// comes up to a second after the threshold.
+    VictimStalled(f64),
 }
 
 impl Fencing {

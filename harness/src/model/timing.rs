@@ -47,6 +47,10 @@ pub const RELOGIN_RACE_MARGIN_S: f64 = 0.5;
 /// runner's netlink work under load): a SYN sent this close after the end
 /// may be lost, and the connect waits for the next retransmit.
 pub const CLEAR_LATENESS_S: f64 = 0.25;
+/// How often a probe reports an operation still blocked (its Stalled
+/// events after the first): a trigger on a stall's length fires up to this
+/// late.
+pub const STALL_REPORT_S: f64 = 1.0;
 /// Tolerance of a predicted first error.
 pub const TOLERANCE_S: f64 = 1.5;
 /// How long a stopped target takes to listen again after its restart begins.

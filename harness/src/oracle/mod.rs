@@ -70,7 +70,7 @@ pub mod fs;
 pub mod multipath;
 
 use crate::model::fault::LinkEffect;
-use crate::model::{Direction, Fault, ProbeKind, Run, Scenario, TargetKind};
+use crate::model::{Direction, Fault, FenceTrigger, ProbeKind, Run, Scenario, TargetKind};
 
 pub use crate::model::timing::*;
 
@@ -855,18 +855,47 @@ fn hosts_note(s: &Scenario) -> Option<String> {
             ),
         });
     };
-    let (v, at) = (name(f.victim), f.at_s);
+    let v = name(f.victim);
+    let at = match f.trigger {
+        FenceTrigger::At(at) => at,
+        FenceTrigger::VictimStalled(after) => {
+            let Some(start) = s
+                .faults
+                .iter()
+                .filter(|x| x.host == f.victim)
+                .map(|x| x.start_s)
+                .reduce(f64::min)
+            else {
+                return Some(format!(
+                    "fencing once {v}'s I/O is stuck {after} s: no fault of {v}'s stalls it, so no fence is expected"
+                ));
+            };
+            // The I/O in flight blocks as the partition begins; the probe
+            // reports the stall about once a second.
+            start + after + STALL_REPORT_S
+        }
+    };
+    let when = match f.trigger {
+        FenceTrigger::At(_) => format!("at {at} s"),
+        FenceTrigger::VictimStalled(after) => format!(
+            "once {v}'s I/O is stuck {after} s (at {:.0}-{at:.0} s)",
+            at - STALL_REPORT_S
+        ),
+    };
     Some(match partition_end(f.victim) {
         Some(end) if end > at => format!(
-            "fencing: {} removes {v}'s key at {at} s, during {v}'s partition (until {end} s): {v}'s held I/O, sent again once the link is back, is refused with RESERVATION CONFLICT (EBADE), as is every write after; reads go on (type 5 lets every host read); no block of {v}'s lands after the fence",
+            "fencing: {} removes {v}'s key {when}, during {v}'s partition (until {end} s): {v}'s held I/O, sent again once the link is back, is refused with RESERVATION CONFLICT (EBADE), as is every write after; reads go on (type 5 lets every host read); no block of {v}'s lands after the fence",
             name(f.survivor)
         ),
+        Some(end) if matches!(f.trigger, FenceTrigger::VictimStalled(_)) => format!(
+            "fencing {when}: {v}'s partition ends at {end} s, before that: no fence is expected"
+        ),
         Some(end) => format!(
-            "fencing: {v}'s partition ends at {end} s, before {} removes its key at {at} s: {v}'s held I/O completes once the link is back (TCP's backoff and a relogin can take seconds), while it is still registered, and lands; its writes after the fence are refused with RESERVATION CONFLICT (EBADE)",
+            "fencing: {v}'s partition ends at {end} s, before {} removes its key {when}: {v}'s held I/O completes once the link is back (TCP's backoff and a relogin can take seconds), while it is still registered, and lands; its writes after the fence are refused with RESERVATION CONFLICT (EBADE)",
             name(f.survivor)
         ),
         None => format!(
-            "fencing: {} removes {v}'s key at {at} s; {v}'s writes after it are refused with RESERVATION CONFLICT (EBADE)",
+            "fencing: {} removes {v}'s key {when}; {v}'s writes after it are refused with RESERVATION CONFLICT (EBADE)",
             name(f.survivor)
         ),
     })
@@ -1307,6 +1336,33 @@ mod tests {
             p.notes.iter().any(|n| n.contains("none runs out")),
             "{p:#?}"
         );
+    }
+
+    #[test]
+    fn a_fence_on_the_victims_stall_comes_a_stall_after_its_partition_or_never() {
+        let text = include_str!("../../../scenarios/cluster/fenced.toml");
+        let s = Scenario::parse(text, "fenced.toml").unwrap();
+        let note = |s: &Scenario| {
+            let p = predict_run(&Run {
+                scenario: s.clone(),
+                target: TargetKind::Lio,
+            });
+            p.notes
+                .into_iter()
+                .find(|n| n.contains("fencing"))
+                .unwrap_or_default()
+        };
+        // Partition from 3 s; stuck 3 s; reported within a second.
+        let n = note(&s);
+        assert!(
+            n.contains("once node-a's I/O is stuck 3 s (at 6-7 s)"),
+            "{n}"
+        );
+        assert!(n.contains("during node-a's partition (until 23 s)"), "{n}");
+        // A partition over before the stall is long enough: no fence.
+        let short = text.replace("duration_s = 20", "duration_s = 2");
+        let n = note(&Scenario::parse(&short, "fenced.toml").unwrap());
+        assert!(n.contains("ends at 5 s, before that: no fence"), "{n}");
     }
 
     #[test]

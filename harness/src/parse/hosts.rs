@@ -7,7 +7,7 @@ use super::diag::shorten;
 use super::raw::{RawFencing, RawHost};
 use super::schema::MAX_NAME_LEN;
 use super::Ctx;
-use crate::model::{Fencing, Host, MAX_HOSTS};
+use crate::model::{FenceTrigger, Fencing, Host, MAX_HOSTS};
 
 pub(super) fn build_hosts(
     ctx: &mut Ctx<'_>,
@@ -117,21 +117,59 @@ pub(super) fn build_fencing(
         );
         return None;
     }
-    let at_s = *f.at_s.get_ref();
     let end = duration_s.unwrap_or(f64::INFINITY);
-    if !(at_s.is_finite() && at_s >= 0.0 && at_s < end) {
+    let (field, value, trigger) = match (&f.at_s, &f.after_victim_stall_s) {
+        (Some(at), None) => ("fencing.at_s", at, FenceTrigger::At(*at.get_ref())),
+        (None, Some(after)) => (
+            "fencing.after_victim_stall_s",
+            after,
+            FenceTrigger::VictimStalled(*after.get_ref()),
+        ),
+        (Some(_), Some(after)) => {
+            ctx.err(
+                after.span(),
+                "fencing.after_victim_stall_s",
+                "is given with at_s: the fence has one trigger".into(),
+                Some(
+                    "keep at_s (a time) or after_victim_stall_s (the victim's I/O stuck that long)"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        (None, None) => {
+            ctx.err(
+                raw.span(),
+                "fencing",
+                "has no trigger".into(),
+                Some("add at_s = 7 (a time) or after_victim_stall_s = 4 (the victim's I/O stuck that long)".into()),
+            );
+            return None;
+        }
+    };
+    let x = *value.get_ref();
+    let lowest = match trigger {
+        FenceTrigger::At(_) => 0.0,
+        FenceTrigger::VictimStalled(_) => 0.5,
+    };
+    if !(x.is_finite() && x >= lowest && x < end) {
         ctx.err(
-            f.at_s.span(),
-            "fencing.at_s",
-            format!("must be from 0 to less than duration_s ({end} s), got {at_s}"),
-            Some("seconds from the start of the I/O phase, e.g. 7".into()),
+            value.span(),
+            field,
+            format!("must be from {lowest} to less than duration_s ({end} s), got {x}"),
+            Some(match trigger {
+                FenceTrigger::At(_) => "seconds from the start of the I/O phase, e.g. 7".into(),
+                FenceTrigger::VictimStalled(_) => {
+                    "seconds an operation of the victim's probe is blocked, e.g. 4".into()
+                }
+            }),
         );
         return None;
     }
     Some(Fencing {
         survivor,
         victim,
-        at_s,
+        trigger,
     })
 }
 
@@ -251,7 +289,10 @@ mod tests {
         let fenced = two_hosts("[fencing]\nsurvivor = 1\nvictim = 0\nat_s = 7\n");
         let s = Scenario::parse(&fenced, "x.toml").unwrap();
         let f = s.fencing.unwrap();
-        assert_eq!((f.survivor, f.victim, f.at_s), (1, 0, 7.0));
+        assert_eq!(
+            (f.survivor, f.victim, f.trigger),
+            (1, 0, crate::model::FenceTrigger::At(7.0))
+        );
         assert_ne!(crate::model::Fencing::key(0), crate::model::Fencing::key(1));
         let d = one(&fenced.replace("victim = 0", "victim = 1"));
         assert_eq!(d.field, "fencing.victim");
@@ -260,6 +301,19 @@ mod tests {
         assert_eq!(d.field, "fencing.survivor");
         let d = one(&fenced.replace("at_s = 7", "at_s = 99"));
         assert_eq!(d.field, "fencing.at_s");
+        // Or once the victim's I/O is stuck long enough; one trigger only.
+        let stall = fenced.replace("at_s = 7", "after_victim_stall_s = 4");
+        let f = Scenario::parse(&stall, "x.toml").unwrap().fencing.unwrap();
+        assert_eq!(f.trigger, crate::model::FenceTrigger::VictimStalled(4.0));
+        let d = one(&stall.replace("after_victim_stall_s = 4", "after_victim_stall_s = 0.1"));
+        assert_eq!(d.field, "fencing.after_victim_stall_s");
+        assert!(d.message.contains("from 0.5"), "{d:?}");
+        let d = one(&fenced.replace("at_s = 7", "at_s = 7\nafter_victim_stall_s = 4"));
+        assert_eq!(d.field, "fencing.after_victim_stall_s");
+        assert!(d.message.contains("one trigger"), "{d:?}");
+        let d = one(&fenced.replace("at_s = 7\n", ""));
+        assert_eq!(d.field, "fencing");
+        assert!(d.message.contains("no trigger"), "{d:?}");
         // One host: nobody to fence.
         let d = one(&format!(
             "{GOOD}[fencing]\nsurvivor = 1\nvictim = 0\nat_s = 7\n"

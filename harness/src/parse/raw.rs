@@ -136,7 +136,10 @@ pub(super) struct RawProbe {
 pub(super) struct RawFencing {
     pub(super) survivor: Spanned<i64>,
     pub(super) victim: Spanned<i64>,
-    pub(super) at_s: Spanned<f64>,
+    #[serde(default)]
+    pub(super) at_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) after_victim_stall_s: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]

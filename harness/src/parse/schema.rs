@@ -371,12 +371,22 @@ pub const FENCING: &[KeySpec] = &[
     },
     KeySpec {
         unit: "s",
-        default: REQUIRED,
+        default: "one of at_s and after_victim_stall_s",
         bound: Bound::Text("0 to less than duration_s"),
         ..KeySpec::new(
             "at_s",
             "number",
             "when the survivor fences the victim (PREEMPT AND ABORT of its key), from the start of the I/O phase",
+        )
+    },
+    KeySpec {
+        unit: "s",
+        default: "one of at_s and after_victim_stall_s",
+        bound: Bound::Text("0.5 to less than duration_s"),
+        ..KeySpec::new(
+            "after_victim_stall_s",
+            "number",
+            "fence once an operation of the victim's probe has been blocked this long, as a cluster manager's monitor would (the probe reports a stall about once a second: the fence comes up to a second after)",
         )
     },
 ];
@@ -578,7 +588,7 @@ pub const SECTIONS: &[Section] = &[
     },
     Section {
         table: "[fencing]",
-        doc: "SCSI-3 persistent-reservation fencing between two `[[host]]`s, fence_scsi's protocol through sg_persist (sg3-utils): every host registers a key of its own through its own disk, the victim holds a Write Exclusive, Registrants Only reservation, and at `at_s` the survivor removes the victim's key with PREEMPT AND ABORT, after which the target refuses the victim's writes with RESERVATION CONFLICT (errno EBADE). The reservation state is read back after each action into the history. tgt has no PREEMPT AND ABORT: a fenced run on tgt is skipped. LIO keeps the state under its db_root: `/var/target/pr` must exist.",
+        doc: "SCSI-3 persistent-reservation fencing between two `[[host]]`s, fence_scsi's protocol through sg_persist (sg3-utils): every host registers a key of its own through its own disk, the victim holds a Write Exclusive, Registrants Only reservation, and at `at_s` (or once the victim's I/O has been stuck `after_victim_stall_s`) the survivor removes the victim's key with PREEMPT AND ABORT, after which the target refuses the victim's writes with RESERVATION CONFLICT (errno EBADE). The reservation state is read back after each action into the history. tgt has no PREEMPT AND ABORT: a fenced run on tgt is skipped. LIO keeps the state under its db_root: `/var/target/pr` must exist.",
         keys: FENCING,
     },
     Section {

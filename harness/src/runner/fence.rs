@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use guest_probes::monotonic_now;
+use guest_probes::{monotonic_now, ProbeEvent};
 
 use super::rig::Rig;
 use crate::history::{Event, History, PrState};
@@ -46,6 +46,24 @@ pub async fn fence(rig: &Rig, fencing: &Fencing, history: &mut History) {
         victim: Fencing::key(fencing.victim),
     };
     let _ = act(rig, fencing.survivor, action, history).await;
+}
+
+/// A fence that waits for the victim's I/O to be stuck `after_s`: its
+/// probe (`probe`, its index among the scenario's) reports an operation
+/// blocked since some time, about once a second while it stays blocked.
+#[derive(Debug, Clone, Copy)]
+pub struct StallWatch {
+    pub fencing: Fencing,
+    pub probe: usize,
+    pub after_s: f64,
+}
+
+impl StallWatch {
+    /// Whether `event` (of the victim's probe) reports its I/O stuck long
+    /// enough.
+    pub fn stuck(&self, event: &ProbeEvent) -> bool {
+        matches!(event, ProbeEvent::Stalled { t, since, .. } if t - since >= self.after_s)
+    }
 }
 
 /// The state as `host` reads it, into the history as a `read`.
@@ -121,4 +139,34 @@ fn disk(rig: &Rig, host: u8) -> Result<PathBuf> {
         .and_then(|p| p.session.as_ref())
         .map(|s| s.disk.clone())
         .with_context(|| format!("host {host} has no session"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FenceTrigger;
+    use iscsi_chaos_formats::probe::OpKind;
+
+    #[test]
+    fn the_watch_fences_on_the_first_report_of_a_stall_long_enough() {
+        let w = StallWatch {
+            fencing: Fencing {
+                survivor: 1,
+                victim: 0,
+                trigger: FenceTrigger::VictimStalled(3.0),
+            },
+            probe: 0,
+            after_s: 3.0,
+        };
+        let stalled = |t: f64| ProbeEvent::Stalled {
+            t,
+            since: 3.0,
+            op: OpKind::Write,
+            seq: 7,
+        };
+        assert!(!w.stuck(&stalled(3.2)));
+        assert!(!w.stuck(&stalled(5.9)));
+        assert!(w.stuck(&stalled(6.2)));
+        assert!(!w.stuck(&ProbeEvent::VerifyStart { t: 9.0, acked: 1 }));
+    }
 }

@@ -34,7 +34,7 @@ use crate::check::{self, Verdict};
 use crate::env::monitor::Monitor;
 use crate::env::target::Unsupported;
 use crate::history::{Event, FaultPhase, History};
-use crate::model::Run;
+use crate::model::{FenceTrigger, Run};
 use crate::oracle::{self, Prediction};
 use crate::plan::PlannedRun;
 use crate::report::events::Phase;
@@ -430,6 +430,46 @@ async fn start_probe(
     })
 }
 
+/// The timeline's waits between its steps: while a fence waits for the
+/// victim's stall, the probes' events are read as they come (into the
+/// history; the rest are read after the run) and the first report of the
+/// victim's I/O stuck long enough fences it.
+struct Waits<'a> {
+    rx: &'a mut tokio::sync::mpsc::UnboundedReceiver<(usize, f64, ProbeEvent)>,
+    names: &'a [String],
+    watch: Option<fence::StallWatch>,
+    cancel: watch::Receiver<bool>,
+}
+
+impl Waits<'_> {
+    /// Until CLOCK_MONOTONIC reaches `at`, or cancellation.
+    async fn until(&mut self, at: f64, rig: &Rig, history: &mut History) -> Result<()> {
+        while let Some(w) = self.watch {
+            let wait = (at - monotonic_now()).max(0.0);
+            let got = tokio::select! {
+                _ = tokio::time::sleep(Duration::try_from_secs_f64(wait).unwrap_or(Duration::ZERO)) => return Ok(()),
+                got = self.rx.recv() => got,
+                _ = self.cancel.wait_for(|c| *c) => None,
+            };
+            if *self.cancel.borrow() {
+                bail!("interrupted");
+            }
+            let Some((k, t, ev)) = got else {
+                // Every probe has ended: nothing more to watch.
+                self.watch = None;
+                break;
+            };
+            let stuck = k == w.probe && w.stuck(&ev);
+            history.push(t, probe_event(&self.names[k], ev));
+            if stuck {
+                self.watch = None;
+                fence::fence(rig, &w.fencing, history).await;
+            }
+        }
+        sleep_until(at, &mut self.cancel).await
+    }
+}
+
 /// Waits until CLOCK_MONOTONIC reaches `at`, or cancellation.
 async fn sleep_until(at: f64, cancel: &mut watch::Receiver<bool>) -> Result<()> {
     let wait = (at - monotonic_now()).max(0.0);
@@ -467,16 +507,37 @@ async fn timeline(
         }
     };
     let steps = &planned.steps;
-    // The fence, if any, between the steps at its time.
-    let mut fence_at = run.scenario.fencing.map(|f| (t0 + f.at_s, f));
+    // The fence, if any: between the steps at its time, or when the
+    // victim's probe reports its I/O stuck long enough.
+    let mut fence_at = None;
+    let mut watch = None;
+    if let Some(f) = run.scenario.fencing {
+        match f.trigger {
+            FenceTrigger::At(at_s) => fence_at = Some((t0 + at_s, f)),
+            FenceTrigger::VictimStalled(after_s) => {
+                let probe = run.scenario.probes.iter().position(|p| p.host == f.victim);
+                watch = probe.map(|probe| fence::StallWatch {
+                    fencing: f,
+                    probe,
+                    after_s,
+                });
+            }
+        }
+    }
+    let mut waits = Waits {
+        rx,
+        names,
+        watch,
+        cancel: ctx.cancel.clone(),
+    };
     for (k, step) in steps.iter().enumerate() {
         let at = t0 + step.at_s;
         if let Some((when, f)) = fence_at.filter(|(when, _)| *when <= at) {
-            sleep_until(when, &mut cancel).await?;
+            waits.until(when, rig, history).await?;
             fence::fence(rig, &f, history).await;
             fence_at = None;
         }
-        sleep_until(at, &mut cancel).await?;
+        waits.until(at, rig, history).await?;
         match step.phase {
             // Written down before it is carried out: a step that fails
             // half-way is undone too.
@@ -503,8 +564,14 @@ async fn timeline(
         );
     }
     if let Some((when, f)) = fence_at {
-        sleep_until(when, &mut cancel).await?;
+        waits.until(when, rig, history).await?;
         fence::fence(rig, &f, history).await;
+    }
+    // A fence on a stall is watched for until the I/O phase ends.
+    if waits.watch.is_some() {
+        waits
+            .until(t0 + run.scenario.duration_s, rig, history)
+            .await?;
     }
     // The probe ends by itself after its duration and verification.
     let deadline = t0 + run.scenario.probe_hung_after_s();
