@@ -133,12 +133,12 @@ async fn state(device: &std::path::Path) -> Result<PrState> {
 
 /// Host `host`'s disk: its session's.
 fn disk(rig: &Rig, host: u8) -> Result<PathBuf> {
-    rig.hosts
+    let h = rig
+        .hosts
         .get(usize::from(host))
-        .and_then(|h| h.paths.first())
-        .and_then(|p| p.session.as_ref())
-        .map(|s| s.disk.clone())
-        .with_context(|| format!("host {host} has no session"))
+        .with_context(|| format!("no host {host}"))?;
+    let session = h.first_session().with_context(|| format!("host {host}"))?;
+    Ok(session.disk.clone())
 }
 
 #[cfg(test)]

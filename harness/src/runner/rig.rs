@@ -489,15 +489,20 @@ impl HostRig {
         if let Some(map) = &self.map {
             return Ok(ProbeDevice::Map(map.device.clone()));
         }
-        let session = self
-            .paths
-            .first()
-            .and_then(|p| p.session.as_ref())
-            .context("no session")?;
+        let session = self.first_session()?;
         Ok(ProbeDevice::Session {
             disk: session.disk.clone(),
             session: session.name.clone(),
         })
+    }
+
+    /// The session of the host's first path (its only one unless the lane
+    /// has several): its disk is the host's own SCSI disk of the LUN.
+    pub fn first_session(&self) -> Result<&Session> {
+        self.paths
+            .first()
+            .and_then(|p| p.session.as_ref())
+            .context("no session")
     }
 
     /// Each path's (number, session sysfs folder, disk `major:minor`), for
