@@ -63,17 +63,31 @@ pub fn measure(history: &History, scenario: &Scenario, origin: f64) -> Option<Sp
         }
     }
     let fenced_at = fence.as_ref().and_then(|f| f.as_ref().ok().copied());
+    // Where the capture saw them: each write's data reached the target
+    // when its WRITE did, which for a write whose flush the partition
+    // held is long before its acknowledgement.
+    let on_wire = super::forensics::wire_writes(history);
+    let landed = |host: u8, block: u64, start: f64, acked: f64| {
+        let path = scenario.wire_path(host, 0);
+        on_wire
+            .iter()
+            .filter(|(b, p, came, _)| *b == block && *p == path && *came >= start && *came <= acked)
+            .map(|w| w.3)
+            .reduce(f64::max)
+            .unwrap_or(acked)
+    };
     let mut overwritten: BTreeSet<(String, u64)> = BTreeSet::new();
     for (_, probe, ev) in history.probe_events() {
-        let Some((w, blocks)) = scenario
-            .probe_host(probe)
-            .and_then(|h| writers.get_mut(&usize::from(h)))
-        else {
+        let Some(host) = scenario.probe_host(probe) else {
+            continue;
+        };
+        let Some((w, blocks)) = writers.get_mut(&usize::from(host)) else {
             continue;
         };
         match ev {
             ProbeEvent::Op {
                 t,
+                start,
                 op: OpKind::Write,
                 ok,
                 errno,
@@ -84,6 +98,7 @@ pub fn measure(history: &History, scenario: &Scenario, origin: f64) -> Option<Sp
                     w.conflicts += u64::from(*errno == Some(EBADE));
                     continue;
                 }
+                let t = &landed(host, *block, *start, *t);
                 if fenced_at.is_some_and(|f| *t > f) {
                     w.after_fence += 1;
                 }
@@ -306,5 +321,50 @@ mod tests {
             !held && line.contains("the fence failed: PR out: command failed"),
             "{line}"
         );
+    }
+
+    /// Trixie, `fenced` on LIO: node-a's write of block 27 reached the
+    /// target 7 ms before the partition; the partition held its flush, and
+    /// the write was acknowledged after the relogin, 18 s after the fence.
+    /// Its data landed before the fence and before the takeover.
+    #[test]
+    fn a_write_that_reached_the_target_before_the_fence_did_not_land_after_it() {
+        let s = shipped();
+        let mut h = History::default();
+        reservation(&mut h, 12.0, "register", true);
+        h.push(
+            9.993,
+            Event::Probe {
+                probe: "node-a".into(),
+                event: ProbeEvent::Op {
+                    t: 31.286,
+                    start: 9.992,
+                    op: OpKind::Write,
+                    seq: 59,
+                    block: 27,
+                    ok: true,
+                    errno: None,
+                },
+            },
+        );
+        super::super::forensics::tests::wire_write(&mut h, 0, 9.993, 0.0001, 27 * 8);
+        reservation(&mut h, 13.3, "preempt-and-abort", true);
+        op(&mut h, "node-b", 15.0, 0, 27, None);
+        h.sort();
+        let b = measure(&h, &s, 10.0).unwrap();
+        let (line, held) = fencing(&b, "node-a");
+        assert!(held, "{line}");
+        assert_eq!((b.blocks, b.writers[0].writes), (0, 0), "{b:?}");
+        // Without the capture, the acknowledgement is all there is.
+        let no_wire = History {
+            entries: h
+                .entries
+                .iter()
+                .filter(|e| !matches!(e.event, Event::Wire(_)))
+                .cloned()
+                .collect(),
+        };
+        let b = measure(&no_wire, &s, 10.0).unwrap();
+        assert!(!fencing(&b, "node-a").1, "{b:?}");
     }
 }

@@ -16,7 +16,7 @@ use crate::history::{Event, History};
 /// (block, path, came in, reached the target), clock times. A command's
 /// block is its LBA over its length (the probe writes one block per
 /// command).
-fn wire_writes(history: &History) -> Vec<(u64, u8, f64, f64)> {
+pub(super) fn wire_writes(history: &History) -> Vec<(u64, u8, f64, f64)> {
     history
         .entries
         .iter()
@@ -182,7 +182,7 @@ pub fn describe(b: &BadBlockJson) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::history::Event;
 
@@ -281,7 +281,14 @@ mod tests {
         );
     }
 
-    fn wire_write(h: &mut History, path: u8, sent: f64, delay_s: f64, lba: u64) {
+    /// A WRITE(10) of 8 sectors at `lba` on `path`, delivered.
+    pub(in crate::check) fn wire_write(
+        h: &mut History,
+        path: u8,
+        sent: f64,
+        delay_s: f64,
+        lba: u64,
+    ) {
         use iscsi_chaos_formats::wire::{Cdb, Pdu, Wire};
         h.push(
             sent,

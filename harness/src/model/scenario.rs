@@ -185,6 +185,12 @@ impl Scenario {
         self.faults.first().map_or(0, |f| f.host)
     }
 
+    /// The number the switch's capture (and the history) gives path `p` of
+    /// host `host`: each host's paths follow the previous host's.
+    pub fn wire_path(&self, host: u8, p: u8) -> u8 {
+        host * self.lane.paths + p
+    }
+
     /// The host of the probe named `probe`, if the scenario has it.
     pub fn probe_host(&self, probe: &str) -> Option<u8> {
         self.probes.iter().find(|p| p.name == probe).map(|p| p.host)

@@ -198,7 +198,7 @@ impl Rig {
         login_bound: Duration,
     ) -> Result<()> {
         let scenario = &planned.run.scenario;
-        let wire = h as u8 * scenario.lane.paths + p;
+        let wire = scenario.wire_path(h as u8, p);
         let what = |s: &str| match (h, p) {
             (0, 0) => s.to_string(),
             (0, p) => format!("{s} on path {p}"),
