@@ -386,24 +386,27 @@ fn single(t: &Timeouts, o: &Outage, gap: f64) -> Single {
     // Access restored (or the TPG enabled) a moment after the scheduled
     // end: a relogin landing just after it may still be rejected.
     let retry = match o.mode.restore {
-        Restore::Restart => Some((TARGET_RESTART_S, REFUSED_RETRY_S)),
-        Restore::Access => Some((ACCESS_RESTORE_S, LOGIN_REJECTED_RETRY_S)),
+        Restore::Restart => Some((
+            TARGET_RESTART_S,
+            REFUSED_RETRY_S,
+            "reconnect",
+            "find the target still starting (restart",
+        )),
+        Restore::Access => Some((
+            ACCESS_RESTORE_S,
+            LOGIN_REJECTED_RETRY_S,
+            "relogin",
+            "come before access is restored (",
+        )),
         _ => None,
     };
-    if let Some((settle, again)) = retry {
+    if let Some((settle, again, try_, meets)) = retry {
         if connect.hi - d < settle {
-            notes.push(match o.mode.restore {
-                Restore::Restart => format!(
-                    "the reconnect at {:.1} s may find the target still starting (restart <= {settle} s): relogin by {:.1} s",
-                    connect.hi,
-                    connect.hi + again + LOGIN_S
-                ),
-                _ => format!(
-                    "the relogin at {:.1} s may come before access is restored (<= {settle} s): relogin by {:.1} s",
-                    connect.hi,
-                    connect.hi + again + LOGIN_S
-                ),
-            });
+            notes.push(format!(
+                "the {try_} at {:.1} s may {meets}<= {settle} s): relogin by {:.1} s",
+                connect.hi,
+                connect.hi + again + LOGIN_S
+            ));
             connect.hi += again;
         }
         if race_connect.hi - d < settle {
@@ -836,6 +839,13 @@ fn hosts_note(s: &Scenario) -> Option<String> {
             .map(Fault::end_s)
             .reduce(f64::max)
     };
+    let partition_start = |h: u8| {
+        s.faults
+            .iter()
+            .filter(|f| f.host == h)
+            .map(|f| f.start_s)
+            .reduce(f64::min)
+    };
     let takeover = s
         .probes
         .iter()
@@ -859,13 +869,7 @@ fn hosts_note(s: &Scenario) -> Option<String> {
     let at = match f.trigger {
         FenceTrigger::At(at) => at,
         FenceTrigger::VictimStalled(after) => {
-            let Some(start) = s
-                .faults
-                .iter()
-                .filter(|x| x.host == f.victim)
-                .map(|x| x.start_s)
-                .reduce(f64::min)
-            else {
+            let Some(start) = partition_start(f.victim) else {
                 return Some(format!(
                     "fencing once {v}'s I/O is stuck {after} s: no fault of {v}'s stalls it, so no fence is expected"
                 ));
